@@ -1,0 +1,42 @@
+"""keras-hourglass: the Stacked Hourglass Network (Newell et al., ECCV 2016) in Keras 3.
+
+Nothing here imports TensorFlow at import time: the model, codec, inference and metrics run on
+any Keras backend (TensorFlow on CPU machines and for serving, JAX on GPUs). TensorFlow is
+imported only by the tf.data and export functions when they are called.
+"""
+
+from keras_hourglass.codec import HeatmapCodec, flip_keypoints
+from keras_hourglass.inference import (
+    crop_to_original,
+    original_to_crop,
+    predict_heatmaps,
+    predict_keypoints,
+)
+from keras_hourglass.model import StackedHourglass, build_hourglass
+from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, SKELETONS, Skeleton, get_skeleton
+from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays, synthetic_dataset
+from keras_hourglass.training import compile_hourglass
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COCO",
+    "FLIC",
+    "HeatmapCodec",
+    "LSP",
+    "MPII",
+    "SKELETONS",
+    "Skeleton",
+    "StackedHourglass",
+    "build_hourglass",
+    "compile_hourglass",
+    "crop_to_original",
+    "flip_keypoints",
+    "get_skeleton",
+    "original_to_crop",
+    "predict_heatmaps",
+    "predict_keypoints",
+    "render_stick_figure",
+    "synthetic_arrays",
+    "synthetic_dataset",
+]

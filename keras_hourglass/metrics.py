@@ -1,0 +1,82 @@
+"""Pose metrics as pure NumPy functions with stated shapes, and pandas tables of them."""
+
+import numpy as np
+
+
+def normalized_errors(predictions, ground_truth, normalizers):
+    """Euclidean errors divided by each sample's normalising size.
+
+    Args:
+        predictions: (N, K, 2) predicted (x, y).
+        ground_truth: (N, K, 2) true (x, y).
+        normalizers: (N,) positive normalising sizes (head size for PCKh, torso size for PCK).
+
+    Returns:
+        (N, K) float64 normalised errors; NaN predictions give +inf (counted as wrong).
+    """
+    predictions = np.asarray(predictions, np.float64)
+    ground_truth = np.asarray(ground_truth, np.float64)
+    normalizers = np.asarray(normalizers, np.float64)
+    if predictions.shape != ground_truth.shape or predictions.shape[-1] != 2:
+        raise ValueError(
+            "predictions and ground_truth must both be (N, K, 2). Received: "
+            f"{predictions.shape} and {ground_truth.shape}"
+        )
+    if normalizers.shape != predictions.shape[:1]:
+        raise ValueError(
+            f"normalizers must be (N,) = ({predictions.shape[0]},). Received: {normalizers.shape}"
+        )
+    errors = np.linalg.norm(predictions - ground_truth, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = errors / normalizers[:, None]
+    return np.where(np.isnan(errors), np.inf, errors)
+
+
+def torso_sizes(ground_truth, joint_a, joint_b):
+    """(N,) distances between two joints of (N, K, 2) ground truth, e.g. left shoulder-right hip."""
+    ground_truth = np.asarray(ground_truth, np.float64)
+    return np.linalg.norm(ground_truth[:, joint_a] - ground_truth[:, joint_b], axis=-1)
+
+
+def pck_per_joint(errors, annotated, threshold):
+    """Per-joint PCK in percent.
+
+    Args:
+        errors: (N, K) normalised errors.
+        annotated: (N, K) bool, joints that count.
+        threshold: a joint is correct when its error is below this.
+
+    Returns:
+        (pck (K,) percent, NaN where a joint is never annotated; counts (K,) annotated joints).
+    """
+    errors = np.asarray(errors, np.float64)
+    annotated = np.asarray(annotated, bool)
+    correct = (errors < threshold) & annotated
+    counts = annotated.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pck = 100.0 * correct.sum(axis=0) / counts
+    return np.where(counts > 0, pck, np.nan), counts
+
+
+def pck_table(errors, annotated, threshold, skeleton, metric_name=None):
+    """A pandas table of per-joint PCK with a count-weighted and an unweighted mean row.
+
+    Columns: joint, `<metric_name>` (percent), count. The 'Mean' row averages the per-joint
+    values without weights over the joints not in `skeleton.mean_excludes`.
+    """
+    import pandas as pd
+
+    metric_name = metric_name or f"PCK@{threshold:g}"
+    pck, counts = pck_per_joint(errors, annotated, threshold)
+    keep = np.array([n not in skeleton.mean_excludes for n in skeleton.joint_names])
+    keep &= counts > 0
+    rows = [
+        {"joint": name, metric_name: value, "count": int(count)}
+        for name, value, count in zip(skeleton.joint_names, pck, counts)
+    ]
+    rows.append(
+        {"joint": "Mean", metric_name: float(np.mean(pck[keep])), "count": int(counts[keep].sum())}
+    )
+    table = pd.DataFrame(rows)
+    table[metric_name] = table[metric_name].round(2)
+    return table

@@ -1,0 +1,59 @@
+"""The model, codec decoding and inference run on JAX (the GPU path) with TensorFlow's outputs."""
+
+import json
+import subprocess
+
+import numpy as np
+
+import keras_hourglass as kh
+from conftest import PYTHON
+
+JAX_SCRIPT = r"""
+import json, sys
+import numpy as np
+import keras
+assert keras.backend.backend() == "jax", keras.backend.backend()
+import keras_hourglass as kh
+from keras_hourglass.pck_metric import HeatmapPCK
+model = keras.saving.load_model(sys.argv[1], compile=False)
+x = np.load(sys.argv[2])
+outputs = model(x, training=False)
+codec = kh.HeatmapCodec(32, 8, 1.0)
+keypoints, scores, heatmaps = kh.predict_keypoints(model, x, codec, kh.MPII.flip_index)
+np.savez(sys.argv[3], keypoints=np.asarray(keypoints), scores=np.asarray(scores),
+         heatmaps=np.asarray(heatmaps),
+         **{name: np.asarray(value) for name, value in outputs.items()})
+print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+
+
+def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, python_env):
+    model = kh.build_hourglass(num_stacks=2, num_keypoints=16, filters=16, depth=2,
+                               input_shape=(32, 32, 3))
+    rng = np.random.default_rng(0)
+    for w in model.weights:
+        value = rng.normal(0, 0.2, w.shape).astype("float32")
+        w.assign(np.abs(value) + 0.5 if "variance" in w.path else value)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    x = rng.uniform(0, 1, (3, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+
+    env = dict(python_env, KERAS_BACKEND="jax")
+    result = subprocess.run(
+        [PYTHON, "-c", JAX_SCRIPT, str(path), str(tmp_path / "x.npy"), str(tmp_path / "jax.npz")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Nothing on the JAX path imports TensorFlow (the GPU machines have none).
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tensorflow_imported": False}
+
+    jax_out = np.load(tmp_path / "jax.npz")
+    tf_out = model(x, training=False)
+    for name, value in tf_out.items():
+        np.testing.assert_allclose(jax_out[name], np.asarray(value), rtol=1e-4, atol=1e-4)
+    codec = kh.HeatmapCodec(32, 8, 1.0)
+    keypoints, scores, heatmaps = kh.predict_keypoints(model, x, codec, kh.MPII.flip_index)
+    np.testing.assert_allclose(jax_out["heatmaps"], np.asarray(heatmaps), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(jax_out["scores"], np.asarray(scores), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(jax_out["keypoints"], np.asarray(keypoints), atol=1e-3)
