@@ -1,0 +1,59 @@
+"""Drawing poses on images (Pillow): limbs coloured by side, joints as dots."""
+
+import numpy as np
+
+SIDE_COLOURS = {"left": (40, 200, 60), "right": (230, 50, 50), "centre": (250, 210, 40)}
+
+
+def draw_pose(image, keypoints, skeleton, visible=None, scores=None, threshold=0.2, radius=3,
+              width=2):
+    """Draws a skeleton on a copy of `image`.
+
+    Args:
+        image: (H, W, 3) uint8 or float in [0, 1].
+        keypoints: (K, 2) pixel coordinates (pixel centres at integers).
+        skeleton: the `Skeleton` whose limbs and sides are drawn (left green, right red).
+        visible: (K,) bool, joints to draw (default all).
+        scores: (K,) confidences; joints below `threshold` are drawn dimmed.
+
+    Returns:
+        a PIL image.
+    """
+    from PIL import Image, ImageDraw
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+    canvas = Image.fromarray(image).convert("RGB")
+    draw = ImageDraw.Draw(canvas, "RGBA")
+    k = skeleton.num_joints
+    visible = np.ones(k, bool) if visible is None else np.asarray(visible, bool)
+    scores = np.ones(k) if scores is None else np.asarray(scores)
+    sides = skeleton.side
+    alpha = np.where(scores >= threshold, 255, 90)
+    # PIL's pixel (i, j) covers [i, i + 1): shift our pixel-centre coordinates by +0.5.
+    points = np.asarray(keypoints, np.float64) + 0.5
+    for a, b in skeleton.limb_index:
+        if visible[a] and visible[b]:
+            side = sides[a] if sides[a] != "centre" else sides[b]
+            colour = SIDE_COLOURS[side] + (int(min(alpha[a], alpha[b])),)
+            draw.line([tuple(points[a]), tuple(points[b])], fill=colour, width=width)
+    for j in range(k):
+        if visible[j]:
+            x, y = points[j]
+            colour = SIDE_COLOURS[sides[j]] + (int(alpha[j]),)
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour,
+                         outline=(0, 0, 0, int(alpha[j])))
+    return canvas
+
+
+def grid(images, columns):
+    """Tiles equally sized PIL images into one PIL image."""
+    from PIL import Image
+
+    w, h = images[0].size
+    rows = (len(images) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * w, rows * h))
+    for i, im in enumerate(images):
+        sheet.paste(im, ((i % columns) * w, (i // columns) * h))
+    return sheet
