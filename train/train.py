@@ -150,6 +150,7 @@ def train(config, verbose=1):
         validation_data=val_ds,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles (deterministically from the seed)
     )
     elapsed = time.time() - start
     best = max(history.history[monitor])
