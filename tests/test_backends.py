@@ -20,7 +20,10 @@ x = np.load(sys.argv[2])
 outputs = model(x, training=False)
 codec = kh.HeatmapCodec(32, 8, 1.0)
 keypoints, scores, heatmaps = kh.predict_keypoints(model, x, codec, kh.MPII.flip_index)
+from keras_hourglass.inference import make_predict_function
+fast_keypoints, fast_scores = make_predict_function(model, codec, kh.MPII.flip_index)(x)
 np.savez(sys.argv[3], keypoints=np.asarray(keypoints), scores=np.asarray(scores),
+         fast_keypoints=np.asarray(fast_keypoints), fast_scores=np.asarray(fast_scores),
          heatmaps=np.asarray(heatmaps),
          **{name: np.asarray(value) for name, value in outputs.items()})
 print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
@@ -57,3 +60,11 @@ def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, pyth
     np.testing.assert_allclose(jax_out["heatmaps"], np.asarray(heatmaps), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(jax_out["scores"], np.asarray(scores), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(jax_out["keypoints"], np.asarray(keypoints), atol=1e-3)
+    # The jitted predict function (one 2B batch with the mirror) gives the same answer.
+    np.testing.assert_allclose(jax_out["fast_keypoints"], np.asarray(keypoints), atol=1e-3)
+    np.testing.assert_allclose(jax_out["fast_scores"], np.asarray(scores), rtol=1e-4, atol=1e-4)
+    from keras_hourglass.inference import make_predict_function
+
+    tf_fast = make_predict_function(model, codec, kh.MPII.flip_index)(x)
+    np.testing.assert_allclose(np.asarray(tf_fast[0]), np.asarray(keypoints), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(tf_fast[1]), np.asarray(scores), rtol=1e-4, atol=1e-4)
