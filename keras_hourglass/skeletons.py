@@ -22,7 +22,8 @@ class Skeleton:
         normalizer: what normalises the PCK distance: `("head_box", factor)` for PCKh (factor x
             the head-box diagonal, MPII's official protocol), or `("joints", (a, b))` for the
             distance between two joints (torso size for PCK).
-        mean_excludes: joints left out of the summary's Mean (MPII: pelvis and thorax).
+        mean_excludes: joints left out of the summary's Mean (MPII: pelvis and thorax; FLIC:
+            all but elbows and wrists, the columns of its published tables).
     """
 
     name: str
@@ -194,6 +195,9 @@ FLIC = Skeleton(
         ("Wrist", ("left_wrist", "right_wrist")),
     ),
     normalizer=("joints", ("left_shoulder", "right_hip")),
+    # The FLIC table of the literature (and the paper) reports elbows and wrists.
+    mean_excludes=("left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_eye",
+                   "right_eye", "nose"),
 )
 
 # COCO person keypoints, 17 joints.

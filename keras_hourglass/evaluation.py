@@ -1,0 +1,401 @@
+"""Evaluation protocols (PCKh, PCK), ground truth and prediction files, and their tables.
+
+Pure NumPy and pandas. Shapes: N people, K joints.
+
+- MPII PCKh (the official protocol, Tompson et al.'s `eval_PCKh.m` as used for the published
+  tables): head size = 0.6 x the head-box diagonal; a joint is correct when its distance to the
+  truth divided by the head size is below the threshold (0.5); unannotated joints are left out;
+  the report columns average left and right joints; Mean is the unweighted mean of the 14 joints
+  other than pelvis and thorax. Also reported: the count-weighted Mean (HRNet, mmpose) and
+  PCKh@0.1.
+- PCK (LSP, FLIC, COCO, custom): normalised by the torso, the distance between the left shoulder
+  and the right hip of the ground truth (Tompson et al., NIPS 2014, as the stacked hourglass
+  paper reports FLIC), threshold 0.2; also PCK@0.1.
+"""
+
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+
+from keras_hourglass.metrics import normalized_errors, pck_per_joint
+
+
+class EvaluationError(ValueError):
+    """Predictions and ground truth that do not fit together; the message says what disagrees."""
+
+
+@dataclasses.dataclass
+class GroundTruth:
+    """What a metric needs of a dataset.
+
+    Attributes:
+        keypoints: (N, K, 2) true (x, y).
+        annotated: (N, K) bool.
+        normalizers: (N,) head size (PCKh) or torso size (PCK) in pixels; NaN where unknown.
+        skeleton: the dataset's `Skeleton`.
+        one_based: whether the coordinates are 1-based (MATLAB-made files as stored).
+        record_ids: (N,) identifiers for the predictions table.
+        image_paths: (N,) image files, or None.
+        centers, scales: (N, 2), (N,) person boxes, or None (used to draw prediction sheets).
+        source: where it came from.
+    """
+
+    keypoints: np.ndarray
+    annotated: np.ndarray
+    normalizers: np.ndarray
+    skeleton: object
+    one_based: bool = False
+    record_ids: np.ndarray = None
+    image_paths: np.ndarray = None
+    centers: np.ndarray = None
+    scales: np.ndarray = None
+    source: str = ""
+
+    def __post_init__(self):
+        n = len(self.keypoints)
+        if self.record_ids is None:
+            self.record_ids = np.array([str(i) for i in range(n)])
+
+    @property
+    def metric(self):
+        """('PCKh', 0.5) for head-box datasets, ('PCK', 0.2) for torso-normalised ones."""
+        return ("PCKh", 0.5) if self.skeleton.normalizer[0] == "head_box" else ("PCK", 0.2)
+
+
+def ground_truth_from_records(records, skeleton):
+    """Ground truth from a reader's records (0-based coordinates)."""
+    return GroundTruth(
+        keypoints=np.stack([r.keypoints for r in records]),
+        annotated=np.stack([r.annotated for r in records]),
+        normalizers=np.array([r.normalizer for r in records], np.float64),
+        skeleton=skeleton,
+        one_based=False,
+        record_ids=np.array([r.record_id for r in records]),
+        image_paths=np.array([r.image_path for r in records]),
+        centers=np.stack([r.center for r in records]),
+        scales=np.array([r.scale for r in records]),
+        source=getattr(records, "source", ""),
+    )
+
+
+def load_mpii_official(path):
+    """`detections_our_format.mat` / `gt_valid.mat`: the ground truth of the published MPII tables.
+
+    Coordinates stay 1-based as stored (published prediction files are compared with it without
+    any shift); head size = 0.6 x head-box diagonal; annotated = not `jnt_missing`.
+    """
+    from scipy.io import loadmat
+
+    from keras_hourglass.skeletons import MPII
+
+    if not os.path.isfile(path):
+        raise EvaluationError(f"Annotation file {path!r} does not exist.")
+    data = loadmat(path)
+    missing = {"pos_gt_src", "jnt_missing"} - set(data)
+    if missing:
+        raise EvaluationError(f"{path}: not an MPII ground-truth .mat file, missing {sorted(missing)}")
+    if "headboxes_src" not in data:
+        raise EvaluationError(
+            f"{path}: has no `headboxes_src`; PCKh needs head boxes (use the official "
+            "detections_our_format.mat / gt_valid.mat)."
+        )
+    keypoints = np.transpose(data["pos_gt_src"], (2, 0, 1)).astype(np.float64)
+    annotated = np.transpose(data["jnt_missing"]) == 0
+    boxes = np.transpose(data["headboxes_src"], (2, 0, 1)).astype(np.float64)
+    head = 0.6 * np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=-1)
+    if keypoints.shape[1] != MPII.num_joints:
+        raise EvaluationError(f"{path}: {keypoints.shape[1]} joints, MPII has 16")
+    return GroundTruth(keypoints, annotated, head, MPII, one_based=True, source=path)
+
+
+def load_annotations(path, dataset=None, image_dir=None):
+    """Ground truth from the official MPII .mat, or from any reader's annotation file.
+
+    `.mat` with `pos_gt_src` -> `load_mpii_official`; pose-hg-train `.h5` -> MPII reader;
+    `joints.mat` -> LSP reader; a COCO `.json` -> COCO reader; other `.json` -> MPII JSON reader.
+    """
+    from keras_hourglass import datasets
+    from keras_hourglass.skeletons import COCO, LSP, MPII
+
+    if not os.path.isfile(path):
+        raise EvaluationError(f"Annotation file {path!r} does not exist.")
+    image_dir = image_dir or os.path.dirname(path)
+    lower = path.lower()
+    if lower.endswith(".mat"):
+        from scipy.io import whosmat
+
+        names = {name for name, _, _ in whosmat(path)}
+        if "pos_gt_src" in names:
+            return load_mpii_official(path)
+        if "joints" in names:
+            records = datasets.read_lsp(path, image_dir, skip_bad=True, check_images=False)
+            return ground_truth_from_records(records, LSP)
+        raise EvaluationError(f"{path}: unknown .mat annotations (variables {sorted(names)})")
+    if lower.endswith(".h5"):
+        records = datasets.read_mpii_h5(path, image_dir, check_images=False)
+        return ground_truth_from_records(records, MPII)
+    if lower.endswith(".json"):
+        import json
+
+        with open(path) as f:
+            head = json.load(f)
+        if isinstance(head, dict) and "annotations" in head:
+            records = datasets.read_coco(path, image_dir, check_images=False)
+            return ground_truth_from_records(records, COCO)
+        records = datasets.read_mpii_json(path, image_dir, check_images=False)
+        return ground_truth_from_records(records, MPII)
+    raise EvaluationError(f"{path}: annotations must be .mat, .h5 or .json")
+
+
+def load_predictions(path):
+    """(N, K, 2) predictions from a `.mat` or `.h5` with `preds`, or a CSV.
+
+    `.h5` files written by Lua/Torch sometimes hold `preds` as (2, K, N) (Tompson's); that layout
+    is recognised and transposed. The CSV has columns `record, joint, x, y` (one row per record
+    and joint, records and joints in order) or `x0, y0, x1, y1, ...` (one row per record).
+    """
+    if not os.path.isfile(path):
+        raise EvaluationError(f"Prediction file {path!r} does not exist.")
+    lower = path.lower()
+    if lower.endswith(".mat"):
+        from scipy.io import loadmat
+
+        data = loadmat(path)
+        if "preds" not in data:
+            raise EvaluationError(f"{path}: no `preds` variable (found {sorted(k for k in data if not k.startswith('__'))})")
+        preds = np.asarray(data["preds"], np.float64)
+    elif lower.endswith((".h5", ".hdf5")):
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            if "preds" not in f:
+                raise EvaluationError(f"{path}: no `preds` dataset (found {sorted(f)})")
+            preds = np.asarray(f["preds"], np.float64)
+        if preds.ndim == 3 and preds.shape[0] == 2 and preds.shape[-1] != 2:
+            preds = np.transpose(preds, (2, 1, 0))
+    elif lower.endswith(".csv"):
+        import pandas as pd
+
+        table = pd.read_csv(path)
+        if {"record", "joint", "x", "y"} <= set(table.columns):
+            n = table["record"].nunique()
+            k = table["joint"].nunique()
+            if len(table) != n * k:
+                raise EvaluationError(f"{path}: {len(table)} rows is not records x joints = {n} x {k}")
+            preds = table[["x", "y"]].to_numpy(np.float64).reshape(n, k, 2)
+        else:
+            columns = [c for c in table.columns if c[:1] in "xy" and c[1:].isdigit()]
+            if not columns:
+                raise EvaluationError(f"{path}: expected columns record, joint, x, y or x0, y0, x1, ...")
+            k = len(columns) // 2
+            cols = [c for j in range(k) for c in (f"x{j}", f"y{j}")]
+            preds = table[cols].to_numpy(np.float64).reshape(len(table), k, 2)
+    else:
+        raise EvaluationError(f"{path}: predictions must be .mat, .h5 or .csv")
+    if preds.ndim != 3 or preds.shape[-1] != 2:
+        raise EvaluationError(f"{path}: `preds` must be (N, K, 2), got shape {preds.shape}")
+    return preds
+
+
+def check_predictions(preds, gt, source="predictions"):
+    """Checks shapes against the ground truth; warns about NaN predictions (counted as wrong)."""
+    n, k = gt.keypoints.shape[:2]
+    if preds.shape != (n, k, 2):
+        what = "rows (people)" if preds.shape[0] != n else "joints"
+        raise EvaluationError(
+            f"{source} has shape {preds.shape} but the ground truth {gt.source or ''} has "
+            f"{n} people x {k} joints ({gt.skeleton.name}): the number of {what} disagrees."
+        )
+    nan = ~np.all(np.isfinite(preds), axis=-1)
+    counted = nan & gt.annotated
+    if counted.any():
+        warnings.warn(
+            f"{source}: {int(counted.sum())} annotated joints (in {int(counted.any(axis=1).sum())} "
+            "people) have NaN or infinite predictions; they count as wrong.",
+            stacklevel=2,
+        )
+    if gt.skeleton.normalizer[0] == "head_box" and not np.all(np.isfinite(gt.normalizers)):
+        bad = int((~np.isfinite(gt.normalizers)).sum())
+        raise EvaluationError(
+            f"The ground truth {gt.source} has no head boxes for {bad} people: PCKh needs them "
+            "(use the .h5 or the official .mat, not the JSON)."
+        )
+
+
+@dataclasses.dataclass
+class Report:
+    """The tables of one evaluation (pandas DataFrames)."""
+
+    summary: object
+    per_joint: object
+    curve: object
+    predictions: object
+    errors: np.ndarray
+    metric: str
+
+
+def evaluate(preds, gt, scores=None, thresholds=None):
+    """Computes every table for predictions `preds` (N, K, 2) in the ground truth's coordinates.
+
+    Args:
+        preds: (N, K, 2) predictions.
+        gt: a `GroundTruth`.
+        scores: optional (N, K) confidences for the predictions table.
+        thresholds: the two reported thresholds (default (0.5, 0.1) for PCKh, (0.2, 0.1) for PCK).
+
+    Returns:
+        a `Report`.
+    """
+    import pandas as pd
+
+    check_predictions(preds, gt)
+    name, main = gt.metric
+    thresholds = thresholds or (main, 0.1)
+    skeleton = gt.skeleton
+    usable = np.isfinite(gt.normalizers) & (gt.normalizers > 0)
+    annotated = gt.annotated & usable[:, None]
+    errors = normalized_errors(preds, gt.keypoints, np.where(usable, gt.normalizers, 1.0))
+    errors = np.where(annotated, errors, np.nan)
+
+    per_joint = pd.DataFrame({"joint": list(skeleton.joint_names)})
+    per_joint["count"] = annotated.sum(axis=0)
+    columns = [f"{name}@{t:g}" for t in thresholds]
+    pck = {}
+    for t, column in zip(thresholds, columns):
+        pck[column], counts = pck_per_joint(np.nan_to_num(errors, nan=np.inf), annotated, t)
+        per_joint[column] = np.round(pck[column], 2)
+
+    keep = np.array([j not in skeleton.mean_excludes for j in skeleton.joint_names])
+    rows = []
+    for group, joints in skeleton.group_index:
+        row = {"group": group}
+        for column in columns:
+            row[column] = float(np.mean(pck[column][list(joints)]))
+            c = counts[list(joints)]
+            row[f"{column} weighted"] = float(np.sum(pck[column][list(joints)] * c) / max(c.sum(), 1))
+        rows.append(row)
+    mean_row = {"group": "Mean"}
+    valid = keep & (counts > 0)
+    for column in columns:
+        mean_row[column] = float(np.mean(pck[column][valid]))
+        mean_row[f"{column} weighted"] = float(
+            np.sum(pck[column][valid] * counts[valid]) / counts[valid].sum()
+        )
+    rows.append(mean_row)
+    summary = pd.DataFrame(rows)
+    summary = summary[["group"] + columns + [f"{c} weighted" for c in columns]].round(2)
+
+    top = 0.5 if name == "PCKh" else 0.2
+    grid = np.round(np.arange(0.0, top + 1e-9, 0.01), 2)
+    curve_rows = []
+    finite = np.nan_to_num(errors, nan=np.inf)
+    for t in grid:
+        values, _ = pck_per_joint(finite, annotated, t)
+        row = {"threshold": t}
+        for group, joints in skeleton.group_index:
+            row[group] = float(np.mean(values[list(joints)]))
+        row["Mean"] = float(np.mean(values[valid]))
+        curve_rows.append(row)
+    curve = pd.DataFrame(curve_rows).round(2)
+
+    n, k = gt.keypoints.shape[:2]
+    predictions = pd.DataFrame({
+        "record": np.repeat(gt.record_ids, k),
+        "joint": np.tile(skeleton.joint_names, n),
+        "x": preds[..., 0].ravel(),
+        "y": preds[..., 1].ravel(),
+        "confidence": np.full(n * k, np.nan) if scores is None else np.asarray(scores).ravel(),
+        "gt_x": gt.keypoints[..., 0].ravel(),
+        "gt_y": gt.keypoints[..., 1].ravel(),
+        "annotated": gt.annotated.ravel(),
+        "error": errors.ravel(),
+    })
+    return Report(summary, per_joint, curve, predictions, errors, name)
+
+
+def _atomic_csv(table, path):
+    tmp = path + ".tmp"
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def write_report(report, out_dir):
+    """Writes summary.csv, per_joint.csv, curve.csv, predictions.csv and curve.png."""
+    os.makedirs(out_dir, exist_ok=True)
+    _atomic_csv(report.summary, os.path.join(out_dir, "summary.csv"))
+    _atomic_csv(report.per_joint, os.path.join(out_dir, "per_joint.csv"))
+    _atomic_csv(report.curve, os.path.join(out_dir, "curve.csv"))
+    _atomic_csv(report.predictions, os.path.join(out_dir, "predictions.csv"))
+    plot_curve(report, os.path.join(out_dir, "curve.png"))
+
+
+def plot_curve(report, path):
+    """PCK(h) against the threshold, one line per joint group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = report.curve
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for column in curve.columns[1:]:
+        ax.plot(curve["threshold"], curve[column], label=column,
+                linewidth=2.5 if column == "Mean" else 1.2)
+    ax.set_xlabel(f"normalised distance threshold ({'head size' if report.metric == 'PCKh' else 'torso size'})")
+    ax.set_ylabel(f"{report.metric} (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
+    """A PNG sheet: the `count` worst (top row) and best (bottom row) people by mean error,
+    predictions drawn on a crop of each image. Uses the people whose image file is at hand;
+    returns False (and writes nothing) when there are none."""
+    from PIL import Image
+
+    from keras_hourglass.drawing import draw_pose, grid
+
+    if gt.image_paths is None or gt.centers is None:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # people with no annotated joint
+        mean_error = np.nanmean(np.where(np.isfinite(report.errors), report.errors, 10.0), axis=1)
+    have_image = np.array([os.path.isfile(p) for p in gt.image_paths])
+    mean_error = np.where(have_image, mean_error, np.nan)
+    order = np.argsort(np.where(np.isnan(mean_error), -1, mean_error))
+    valid = order[~np.isnan(mean_error[order])]
+    count = min(count, len(valid) // 2) if len(valid) > 1 else len(valid)
+    picks = list(valid[::-1][:count]) + list(valid[:count])
+    tiles = []
+    offset = 1.0 if gt.one_based else 0.0
+    for i in picks:
+        side = 200.0 * gt.scales[i]
+        cx, cy = gt.centers[i]
+        box = (cx - side / 2 + 0.5, cy - side / 2 + 0.5, cx + side / 2 + 0.5, cy + side / 2 + 0.5)
+        with Image.open(gt.image_paths[i]) as im:
+            crop = im.convert("RGB").transform((size, size), Image.Transform.EXTENT, data=box,
+                                               resample=Image.BILINEAR)
+        factor = size / side
+        keypoints = (preds[i] - offset - np.array([cx, cy])) * factor + (size - 1) / 2
+        tiles.append(draw_pose(np.asarray(crop), keypoints, gt.skeleton,
+                               visible=np.all(np.isfinite(preds[i]), axis=-1)))
+    if not tiles:
+        return False
+    sheet = grid(tiles, count)
+    tmp = path + ".tmp.png"
+    sheet.save(tmp)
+    os.replace(tmp, path)
+    return True
+
+
+def format_summary(report):
+    """The summary table as text for the terminal."""
+    return report.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}")
