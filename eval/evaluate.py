@@ -1,18 +1,29 @@
-"""Evaluate a trained stacked hourglass and write PCK tables.
+"""Evaluate pose predictions with the published protocols and write CSVs and plots.
 
+Three ways in:
+
+    # a model (.keras or an exported SavedModel) on a dataset
+    python eval/evaluate.py --model runs/x/best.keras --dataset mpii --data-dir ~/data/mpii --out results/x
+    # a prediction file from any implementation against ground truth
+    python eval/evaluate.py --preds preds.mat --annotations detections_our_format.mat --out results/y
+    # the demo: a model on held-out synthetic figures (no download)
     python eval/evaluate.py --model runs/demo/best.keras
 
-On the embedded synthetic dataset (held-out figures from a seed never used in training) it
-predicts with the paper's inference (flip test, quarter-pixel shift), computes PCK@0.2
-normalised by the torso (left shoulder to right hip) and writes pck.csv: one row per joint and a
-Mean row (unweighted mean over the 14 joints other than pelvis and thorax), in percent.
+MPII is scored with the official PCKh (0.6 x head-box diagonal, threshold 0.5, Mean over the 14
+joints other than pelvis and thorax; also the count-weighted Mean and PCKh@0.1); LSP, FLIC, COCO
+and the synthetic data with PCK@0.2 of the torso (left shoulder to right hip). Inference is the
+paper's: crop by centre and scale, flip test, quarter-pixel shift, back to image coordinates
+(`--no-flip`, `--no-shift` to measure their effect).
+
+Outputs in --out: summary.csv, per_joint.csv, curve.csv, predictions.csv, curve.png and
+sheet.png (worst and best people, when images are at hand); the demo mode writes pck.csv.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,38 +33,110 @@ HELD_OUT_SEED = 2_000_029
 
 
 def parse_args(argv=None):
+    from keras_hourglass.datasets import DATASETS
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="a .keras file from train/train.py")
-    parser.add_argument("--dataset", default="synthetic", choices=["synthetic"], help="evaluation data (default: synthetic)")
+    parser.add_argument("--model", help="a .keras file or an exported SavedModel version folder")
+    parser.add_argument("--dataset", default="synthetic", choices=("synthetic",) + DATASETS,
+                        help="evaluation data for --model (default: synthetic)")
+    parser.add_argument("--data-dir", help="the dataset's folder (for --dataset other than synthetic)")
+    parser.add_argument("--split", default=None, help="dataset split (mpii: valid (default) or train; flic: test)")
+    parser.add_argument("--preds", help="prediction file (.mat/.h5 with `preds` N x K x 2, or .csv)")
+    parser.add_argument("--annotations", help="ground truth: for --preds detections_our_format.mat, a pose-hg-train .h5, LSP joints.mat, COCO or MPII JSON; for --model an annotation file whose images are in --data-dir")
+    parser.add_argument("--image-dir", default=None, help="images for the prediction sheet in --preds mode")
+    parser.add_argument("--preds-base", default="auto", choices=["auto", "0", "1"],
+                        help="pixel base of --preds: auto = the dataset's own (1 for MPII, LSP, FLIC; 0 for COCO)")
     parser.add_argument("--samples", type=int, default=256, help="held-out synthetic figures (default: 256)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help=f"seed of the held-out figures (default: {HELD_OUT_SEED})")
     parser.add_argument("--batch-size", type=int, default=16, help="inference batch size (default: 16)")
-    parser.add_argument("--threshold", type=float, default=0.2, help="PCK threshold as a fraction of the torso size (default: 0.2)")
+    parser.add_argument("--threshold", type=float, default=0.2, help="PCK threshold of the synthetic mode (default: 0.2)")
     parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
     parser.add_argument("--no-shift", action="store_true", help="switch the quarter-pixel shift off")
+    parser.add_argument("--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping")
     parser.add_argument("--out", default=None, help="output folder (default: the model's folder)")
     args = parser.parse_args(argv)
     if args.samples < 1 or args.batch_size < 1:
         parser.error("--samples and --batch-size must be positive")
-    if not os.path.isfile(args.model):
-        parser.error(f"--model {args.model!r}: no such file")
+    if args.preds:
+        if args.model:
+            parser.error("use either --model or --preds, not both")
+        if not args.annotations:
+            parser.error("--preds needs --annotations (the ground truth to score against)")
+        if not args.out:
+            parser.error("--preds needs --out")
+    elif not args.model:
+        parser.error("give --model (with --dataset) or --preds with --annotations")
+    elif not os.path.exists(args.model):
+        parser.error(f"--model {args.model!r}: no such file or folder")
+    elif args.dataset != "synthetic" and not args.data_dir:
+        parser.error(f"--dataset {args.dataset} needs --data-dir")
     return args
 
 
 def load_model(path):
+    """A .keras model or a SavedModel's `predict_crops` endpoint, as a predictor of crops."""
     import keras
 
     import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
+    if os.path.isdir(path):
+        import tensorflow as tf
+
+        try:
+            loaded = tf.saved_model.load(path)
+        except Exception as error:
+            raise SystemExit(f"Could not load the SavedModel {path!r}: {error}") from error
+        if "predict_crops" not in loaded.signatures:
+            raise SystemExit(
+                f"The SavedModel {path!r} has no `predict_crops` signature (signatures: "
+                f"{sorted(loaded.signatures)}); export it with train/export.py."
+            )
+        return loaded
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # report which file failed, whatever the loader raised
         raise SystemExit(f"Could not load the model {path!r}: {error}") from error
 
 
-def evaluate(args):
+def model_info(model):
+    """(input size, number of joints) of a .keras model or an exported SavedModel."""
+    if hasattr(model, "signatures"):
+        spec = model.signatures["predict_crops"].structured_input_signature[1]["crops"]
+        out = model.signatures["predict_crops"].structured_outputs["scores"]
+        return int(spec.shape[1]), int(out.shape[-1])
+    return int(model.inputs[0].shape[1]), int(model.outputs[-1].shape[-1])
+
+
+def make_crop_predictor(model, codec, flip_index):
+    """crops (B, S, S, 3) -> (keypoints in crop px, scores), as NumPy."""
+    import numpy as np
+
+    if hasattr(model, "signatures"):
+        import tensorflow as tf
+
+        if flip_index is None or not codec.shift:
+            warnings.warn("A SavedModel's flip test and shift are fixed at export; --no-flip/--no-shift are ignored.")
+        fn = model.signatures["predict_crops"]
+
+        def run(crops):
+            out = fn(crops=tf.constant(crops, tf.float32))
+            return out["keypoints"].numpy(), out["scores"].numpy()
+
+        return run
+    from keras_hourglass.inference import make_predict_function
+
+    predict = make_predict_function(model, codec, flip_index)
+
+    def run(crops):
+        keypoints, scores = predict(crops)
+        return np.asarray(keypoints), np.asarray(scores)
+
+    return run
+
+
+def evaluate_synthetic(args):
     import numpy as np
 
     import keras_hourglass as kh
@@ -61,23 +144,21 @@ def evaluate(args):
 
     model = load_model(args.model)
     skeleton = kh.MPII
-    if model.outputs[-1].shape[-1] != skeleton.num_joints:
+    size, joints = model_info(model)
+    if joints != skeleton.num_joints:
         raise SystemExit(
-            f"The model {args.model!r} predicts {model.outputs[-1].shape[-1]} joints, but the "
-            f"synthetic dataset has {skeleton.num_joints} (MPII order)."
+            f"The model {args.model!r} predicts {joints} joints, but the synthetic dataset has "
+            f"{skeleton.num_joints} (MPII order)."
         )
-    size = model.inputs[0].shape[1]
     codec = kh.HeatmapCodec(size, size // 4, shift=not args.no_shift)
-    flip_index = None if args.no_flip else skeleton.flip_index
+    predict = make_crop_predictor(model, codec, None if args.no_flip else skeleton.flip_index)
 
     images, keypoints, visible = kh.synthetic_arrays(args.samples, seed=args.seed, size=size)
     start = time.time()
-    predictions, scores = [], []
+    predictions = []
     for i in range(0, args.samples, args.batch_size):
-        batch = images[i : i + args.batch_size].astype("float32") / 255.0
-        kp, sc, _ = kh.predict_keypoints(model, batch, codec, flip_index)
-        predictions.append(np.asarray(kp))
-        scores.append(np.asarray(sc))
+        kp, _ = predict(images[i: i + args.batch_size].astype("float32") / 255.0)
+        predictions.append(kp)
     predictions = np.concatenate(predictions)
     elapsed = time.time() - start
 
@@ -104,9 +185,117 @@ def evaluate(args):
     return {"pck_mean": mean, "csv": path}
 
 
+def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True):
+    """The paper's inference on a dataset: (N, K, 2) keypoints in original 0-based pixels and
+    (N, K) scores, in the records' order."""
+    import numpy as np
+
+    import keras_hourglass as kh
+    from keras_hourglass.pipeline import make_dataset
+
+    size, joints = model_info(model)
+    if joints != skeleton.num_joints:
+        raise SystemExit(
+            f"The model predicts {joints} joints, but {skeleton.name} has {skeleton.num_joints}."
+        )
+    codec = kh.HeatmapCodec(size, size // 4, shift=shift)
+    predict = make_crop_predictor(model, codec, skeleton.flip_index if flip else None)
+    ds = make_dataset(records, skeleton, codec, batch_size, training=False, num_stacks=1)
+    keypoints = np.zeros((len(records), skeleton.num_joints, 2))
+    scores = np.zeros((len(records), skeleton.num_joints))
+    done = 0
+    start = time.time()
+    for images, _, meta in ds:
+        kp, sc = predict(images.numpy())
+        index = meta["index"].numpy()
+        keypoints[index] = np.asarray(kh.crop_to_original(kp, meta["center"].numpy(),
+                                                          meta["scale"].numpy(), size))
+        scores[index] = sc
+        done += len(index)
+        print(f"\r  {done}/{len(records)} people, {done / (time.time() - start):.1f}/s",
+              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return keypoints, scores
+
+
+def report(preds, gt, out, scores=None):
+    from keras_hourglass.evaluation import format_summary, write_prediction_sheet, write_report
+    from keras_hourglass.evaluation import evaluate as score
+
+    result = score(preds, gt, scores)
+    write_report(result, out)
+    sheet = write_prediction_sheet(result, gt, preds, os.path.join(out, "sheet.png"))
+    print(format_summary(result))
+    written = "summary.csv, per_joint.csv, curve.csv, predictions.csv, curve.png"
+    print(f"\nWrote {written}{', sheet.png' if sheet else ''} to {out}")
+    return result
+
+
+def read_records(args):
+    """The dataset's records: from its usual layout, or from --annotations with images in
+    --data-dir (e.g. ../shared/data/mpii_annot/valid.h5 with ../shared/data/mpii_samples)."""
+    from keras_hourglass import datasets
+
+    if not args.annotations:
+        return datasets.read_dataset(args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad)
+    path, lower = args.annotations, args.annotations.lower()
+    readers = {"mpii": {".h5": datasets.read_mpii_h5, ".json": datasets.read_mpii_json},
+               "lsp": {".mat": datasets.read_lsp}, "lspet": {".mat": datasets.read_lsp},
+               "coco": {".json": datasets.read_coco}, "flic": {".mat": datasets.read_flic}}
+    for suffix, reader in readers[args.dataset].items():
+        if lower.endswith(suffix):
+            return reader(path, args.data_dir, skip_bad=args.skip_bad)
+    raise datasets.DatasetError(
+        f"--annotations {path!r}: not a {args.dataset} annotation file "
+        f"({', '.join(readers[args.dataset])} expected)"
+    )
+
+
+def evaluate_model(args):
+    from keras_hourglass.datasets import DatasetError, check_image_files
+    from keras_hourglass.evaluation import ground_truth_from_records
+    from keras_hourglass.skeletons import get_skeleton
+
+    try:
+        records = read_records(args)
+        check_image_files(records)
+    except DatasetError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(records.summary())
+    skeleton = get_skeleton("lsp" if args.dataset == "lspet" else args.dataset)
+    model = load_model(args.model)
+    preds, scores = predict_dataset(model, records, skeleton, args.batch_size,
+                                    flip=not args.no_flip, shift=not args.no_shift)
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    return report(preds, ground_truth_from_records(records, skeleton), out, scores)
+
+
+def evaluate_preds(args):
+    from keras_hourglass.evaluation import EvaluationError, load_annotations, load_predictions
+
+    try:
+        gt = load_annotations(args.annotations, image_dir=args.image_dir)
+        preds = load_predictions(args.preds)
+        base = args.preds_base
+        if base == "auto":  # prediction files use their dataset's own convention
+            base = "0" if gt.skeleton.name == "coco" else "1"
+        shift = int(base) - int(gt.one_based)
+        if shift:
+            print(f"Predictions are {base}-based, the ground truth {int(gt.one_based)}-based: "
+                  f"shifting predictions by {-shift} px.")
+        return report(preds - shift, gt, args.out)
+    except EvaluationError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def main(argv=None):
-    evaluate(parse_args(argv))
+    args = parse_args(argv)
+    if args.preds:
+        return evaluate_preds(args)
+    if args.dataset == "synthetic":
+        return evaluate_synthetic(args)
+    return evaluate_model(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

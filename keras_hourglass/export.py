@@ -66,12 +66,22 @@ def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, 
             "heatmaps": heatmaps,
         }
 
+    def predict_crops(crops):
+        keypoints, scores, heatmaps = predict_keypoints(model, crops, codec, flip_index)
+        return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
         serve,
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")],
+    )
+    # Person crops already made (evaluation uses it with the tf.data pipeline's crops).
+    archive.add_endpoint(
+        "predict_crops",
+        predict_crops,
+        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="crops")],
     )
     os.makedirs(base_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=base_dir)
@@ -95,7 +105,15 @@ def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, 
                         "scores": "float32 [batch, K] heatmap peak values",
                         "heatmaps": "float32 [batch, size/4, size/4, K] last stack",
                     },
-                }
+                },
+                "predict_crops": {
+                    "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
+                    "outputs": {
+                        "keypoints": "float32 [batch, K, 2] (x, y) in crop pixels",
+                        "scores": "float32 [batch, K]",
+                        "heatmaps": "float32 [batch, size/4, size/4, K] last stack",
+                    },
+                },
             },
         }
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)

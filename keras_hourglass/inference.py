@@ -22,8 +22,16 @@ def predict_heatmaps(model, images, flip_index=None):
     heatmaps = _last(model(images, training=False))
     if flip_index is not None:
         flipped = _last(model(ops.flip(images, axis=2), training=False))
-        heatmaps = 0.5 * (heatmaps + HeatmapCodec.flip_heatmaps(flipped, flip_index))
+        heatmaps = average_with_flipped(heatmaps, flipped, flip_index)
     return ops.cast(heatmaps, "float32")
+
+
+def average_with_flipped(heatmaps, flipped_heatmaps, flip_index):
+    """The flip test: the mean of the heatmaps and the mirror image's heatmaps flipped back
+    (mirrored, left/right joints swapped; no pixel shift under this project's convention)."""
+    heatmaps = ops.cast(heatmaps, "float32")
+    flipped_heatmaps = ops.cast(flipped_heatmaps, "float32")
+    return 0.5 * (heatmaps + HeatmapCodec.flip_heatmaps(flipped_heatmaps, flip_index))
 
 
 def _last(outputs):
@@ -90,8 +98,7 @@ def make_predict_function(model, codec, flip_index=None):
     def combine(heatmaps, batch):
         if flip_index is None:
             return heatmaps
-        plain, mirrored = heatmaps[:batch], heatmaps[batch:]
-        return 0.5 * (plain + HeatmapCodec.flip_heatmaps(mirrored, flip_index))
+        return average_with_flipped(heatmaps[:batch], heatmaps[batch:], flip_index)
 
     def inputs_of(images):
         if flip_index is None:
