@@ -13,6 +13,7 @@ from keras_hourglass.inference import (
     predict_keypoints,
 )
 from keras_hourglass.model import StackedHourglass, build_hourglass
+from keras_hourglass.pck_metric import HeatmapPCK
 from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, SKELETONS, Skeleton, get_skeleton
 from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays, synthetic_dataset
 from keras_hourglass.training import compile_hourglass
@@ -23,6 +24,7 @@ __all__ = [
     "COCO",
     "FLIC",
     "HeatmapCodec",
+    "HeatmapPCK",
     "LSP",
     "MPII",
     "SKELETONS",

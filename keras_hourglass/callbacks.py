@@ -64,3 +64,196 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                 )
             self.best = float(value)
         atomic_save_model(self.model, self.filepath)
+
+    def get_state(self):
+        return {"best": self.best}
+
+    def set_state(self, state):
+        self.best = float(state["best"])
+
+
+class ResumableCheckpoint(keras.callbacks.Callback):
+    """Backs a run up every `every_steps` batches and at each epoch end, so that a run killed at
+    any point (SIGKILL included) resumes at the epoch and step it reached.
+
+    Each backup is a folder `backup_dir/step-<global step>/` holding the full `.keras` model
+    (weights and optimizer state, learning rate included) and `state.json` (epoch, step in the
+    epoch, global step, and the states of the callbacks given in `stateful`); `backup_dir/latest`
+    names the newest complete one and is replaced atomically, after the folder is complete. Older
+    backups are deleted only after that, so there is always a complete one to resume from.
+
+    Args:
+        backup_dir: the folder of backups.
+        steps_per_epoch: batches per epoch (to place the global step in an epoch).
+        every_steps: also back up every this many batches (0: only at epoch ends).
+        initial_step: the global step the run (or resumed run) starts at.
+        stateful: {name: callback} whose `get_state()`/`set_state()` are saved.
+    """
+
+    def __init__(self, backup_dir, steps_per_epoch, every_steps=0, initial_step=0, stateful=None):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.every_steps = int(every_steps)
+        self.global_step = int(initial_step)
+        self.stateful = stateful or {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.global_step += 1
+        if self.every_steps and self.global_step % self.every_steps == 0:
+            if self.global_step % self.steps_per_epoch:  # epoch ends are saved below
+                self.save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save()
+
+    def save(self):
+        import json
+        import shutil
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"step-{self.global_step:09d}"
+        target = os.path.join(self.backup_dir, name)
+        staging = tempfile.mkdtemp(prefix=".tmp-", dir=self.backup_dir)
+        try:
+            self.model.save(os.path.join(staging, "model.keras"))
+            state = {
+                "global_step": self.global_step,
+                "epoch": self.global_step // self.steps_per_epoch,
+                "step_in_epoch": self.global_step % self.steps_per_epoch,
+                "callbacks": {k: cb.get_state() for k, cb in self.stateful.items()},
+            }
+            with open(os.path.join(staging, "state.json"), "w") as f:
+                json.dump(state, f, indent=2)
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            if os.path.exists(staging):
+                shutil.rmtree(staging)
+        pointer = os.path.join(self.backup_dir, "latest")
+        with open(pointer + ".tmp", "w") as f:
+            f.write(name)
+        os.replace(pointer + ".tmp", pointer)
+        for other in os.listdir(self.backup_dir):
+            if other.startswith("step-") and other != name:
+                shutil.rmtree(os.path.join(self.backup_dir, other), ignore_errors=True)
+
+
+def latest_backup(backup_dir):
+    """(model path, state dict) of the newest complete backup, or None."""
+    import json
+
+    pointer = os.path.join(backup_dir, "latest")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        name = f.read().strip()
+    folder = os.path.join(backup_dir, name)
+    with open(os.path.join(folder, "state.json")) as f:
+        state = json.load(f)
+    return os.path.join(folder, "model.keras"), state
+
+
+class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """`ReduceLROnPlateau` whose progress (best value, patience counter, cooldown) is saved and
+    restored with the run, so a resumed run follows the same learning-rate schedule."""
+
+    def get_state(self):
+        best = None if self.best is None else float(self.best)
+        return {"best": best, "wait": int(self.wait or 0),
+                "cooldown_counter": int(self.cooldown_counter or 0)}
+
+    def set_state(self, state):
+        self.best, self.wait = state["best"], state["wait"]
+        self.cooldown_counter = state["cooldown_counter"]
+
+    _restored = None
+    _started = False
+
+    def on_train_begin(self, logs=None):
+        # Keras resets the plateau state at every fit(); keep it across the fits of one run
+        # (a resumed run fits the rest of its interrupted epoch first) and across resumes.
+        keep = self._restored if self._restored is not None else (
+            self.get_state() if self._started else None)
+        super().on_train_begin(logs)
+        if keep is not None:
+            self.set_state(keep)
+        self._restored, self._started = None, True
+
+
+class PoseValidation(keras.callbacks.Callback):
+    """At each epoch end, scores the validation people with the dataset's own protocol (PCKh
+    for MPII, PCK@0.2 of the torso otherwise) on the last stack's decoded keypoints mapped back to
+    the original images, and adds it to the logs as `val_pckh` / `val_pck` (so the progress bar,
+    the CSV log, the best checkpoint and `ReduceLROnPlateau` all see it).
+
+    Flip test is off here (half the cost); `eval/evaluate.py` reports the full protocol.
+    """
+
+    def __init__(self, records, skeleton, codec, batch_size):
+        super().__init__()
+        from keras_hourglass.evaluation import ground_truth_from_records
+
+        self.records = records
+        self.skeleton = skeleton
+        self.codec = codec
+        self.batch_size = batch_size
+        self.gt = ground_truth_from_records(records, skeleton)
+        name, self.threshold = self.gt.metric
+        self.name = f"val_{name.lower()}"
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+
+        from keras_hourglass.evaluation import evaluate
+        from keras_hourglass.inference import crop_to_original, make_predict_function
+        from keras_hourglass.pipeline import make_dataset
+
+        predict = make_predict_function(self.model, self.codec, None)
+        size = self.codec.input_size[0]
+        ds = make_dataset(self.records, self.skeleton, self.codec, self.batch_size,
+                          training=False, num_stacks=1)
+        preds = np.zeros(self.gt.keypoints.shape)
+        for images, _, meta in ds:
+            keypoints, _ = predict(images)
+            preds[meta["index"].numpy()] = np.asarray(crop_to_original(
+                keypoints, meta["center"].numpy(), meta["scale"].numpy(), size))
+        report = evaluate(preds, self.gt)
+        value = float(report.summary.set_index("group").loc["Mean"].iloc[0])
+        if logs is not None:
+            logs[self.name] = value
+
+
+class TensorBoardImages(keras.callbacks.Callback):
+    """Writes a few validation crops with the predicted skeleton drawn, and the last stack's
+    heatmaps (maximum over joints), to TensorBoard at each epoch end (TensorFlow backend)."""
+
+    def __init__(self, log_dir, images, skeleton, codec, max_images=4):
+        super().__init__()
+        import numpy as np
+
+        self.log_dir = log_dir
+        self.images = np.asarray(images)[:max_images].astype("float32")
+        self.skeleton = skeleton
+        self.codec = codec
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+        import tensorflow as tf
+
+        from keras_hourglass.drawing import draw_pose
+        from keras_hourglass.inference import predict_keypoints
+
+        keypoints, scores, heatmaps = predict_keypoints(self.model, self.images, self.codec)
+        keypoints, scores = np.asarray(keypoints), np.asarray(scores)
+        drawn = np.stack([
+            np.asarray(draw_pose(image, kp, self.skeleton, scores=sc, threshold=0.1))
+            for image, kp, sc in zip(self.images, keypoints, scores)
+        ])
+        peaks = np.clip(np.asarray(heatmaps).max(axis=-1, keepdims=True), 0.0, 1.0)
+        writer = tf.summary.create_file_writer(self.log_dir)
+        with writer.as_default():
+            tf.summary.image("predictions", drawn, step=epoch, max_outputs=len(drawn))
+            tf.summary.image("heatmaps", peaks, step=epoch, max_outputs=len(drawn))
+        writer.close()

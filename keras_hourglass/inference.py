@@ -118,11 +118,16 @@ def make_predict_function(model, codec, flip_index=None):
                                               training=False)
             return codec.decode(combine(heatmaps_of(outputs), images.shape[0]))
 
-        return lambda images: run(trainable, non_trainable, images)
+        def call(images):
+            if not isinstance(images, jax.Array):  # NumPy, or a tf.data batch
+                images = jax.numpy.asarray(images.numpy() if hasattr(images, "numpy") else images)
+            return run(trainable, non_trainable, images)
+
+        return call
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(jit_compile=True, reduce_retracing=True)
+        @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
         def run(images):
             outputs = model(inputs_of(images), training=False)
             return codec.decode(combine(heatmaps_of(outputs), tf.shape(images)[0]))

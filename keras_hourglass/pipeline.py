@@ -246,6 +246,7 @@ def make_dataset(
     shuffle=None,
     with_meta=None,
     drop_remainder=None,
+    start_batch=0,
 ):
     """A `tf.data.Dataset` of crops and heatmap targets.
 
@@ -263,6 +264,7 @@ def make_dataset(
         with_meta: add a third element of evaluation metadata; defaults to `not training` (pass
             False for `fit(validation_data=...)`).
         drop_remainder: default to `training`.
+        start_batch: skip this many batches (to resume an interrupted run exactly).
 
     Returns:
         batches of (images (B, S, S, 3) float32 in [0, 1], {"heatmaps_i": (B, S/4, S/4, K)}) and,
@@ -283,10 +285,8 @@ def make_dataset(
 
     if isinstance(source, (str, os.PathLike)):
         ds, load, count = _cache_source(os.fspath(source), skeleton)
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds, load, count = _raw_source(source)
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if count == 0:
         raise ValueError("make_dataset received an empty dataset.")
     if shuffle:
@@ -294,8 +294,14 @@ def make_dataset(
     if repeat:
         ds = ds.repeat()
     ds = ds.enumerate()
+    if start_batch:
+        # Resuming: skip what was already trained on. The order and every random draw depend
+        # only on (seed, element counter), so the rest is what an uninterrupted run would see;
+        # skipping happens before files are read or decoded.
+        ds = ds.skip(int(start_batch) * batch_size)
 
     def transform(counter, e):
+        e = load(e)
         image = decode_image(e["image"])
         if augmentation is not None:
             element_seed = tf.stack([tf.cast(seed, tf.int64), counter])
