@@ -25,11 +25,14 @@ def test_train_evaluate_export_end_to_end(tmp_path, python_env):
           "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4", "--val-samples", "8",
           "--verbose", "0"], python_env, tmp_path)
     run = tmp_path / "runs" / "tiny"
-    for name in ("best.keras", "last.keras", "log.csv", "config.json", "summary.json"):
+    for name in ("best.keras", "last.keras", "log.csv", "config.json", "summary.json", "backup/latest"):
         assert (run / name).is_file(), name
     log = pd.read_csv(run / "log.csv")
     assert len(log) == 2 and "val_heatmaps_1_pck" in log and "heatmaps_0_loss" in log
     assert json.loads((run / "config.json").read_text())["filters"] == 16
+    # TensorBoard: scalars, and predicted skeletons and heatmaps as images.
+    assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    assert list((run / "tensorboard" / "images").glob("events.out.tfevents.*"))
 
     out = _run([str(ROOT / "eval/evaluate.py"), "--model", str(run / "best.keras"),
                 "--samples", "12", "--batch-size", "5"], python_env, tmp_path)

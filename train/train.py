@@ -1,21 +1,29 @@
-"""Train a stacked hourglass with `model.fit`.
+"""Train a stacked hourglass with `model.fit`, as the paper does, resumably.
 
-With no arguments it trains the demo: a small hourglass (2 stacks, 64 features, 64x64 input)
-on the embedded synthetic dataset, for a few minutes on 2 CPU cores, keeping the best checkpoint
-by validation PCK@0.2 in runs/<name>/best.keras.
+    python train/train.py                                   # the demo (synthetic data, ~5 min on 2 CPU cores)
+    python train/train.py --dataset lspet --data-dir ../shared/data/lspet --skip-bad --stacks 2 --filters 64
+    python train/train.py --dataset mpii --data-dir ~/data/mpii   # the paper's recipe
+    python train/train.py --config run.yaml --batch-size 12       # flags override the file
 
-    python train/train.py                      # the demo
-    python train/train.py --stacks 8 --filters 256 --input-size 256 --epochs 100   # the paper's model
+Defaults: with --dataset synthetic the small demo (2 stacks, 64 features, 64x64 input, RMSprop
+1e-3); with a real dataset the paper's recipe (8 stacks, 256 features, depth 4, 256x256 input,
+64x64 heatmaps, sigma 1, RMSprop 2.5e-4, batch 6 as the reference code, MSE on every stack,
+ReduceLROnPlateau(factor=0.2)). A run folder runs/<name>/ gets config.json (the resolved config),
+best.keras, last.keras, log.csv, TensorBoard logs and backups; running the same command again
+resumes a killed run at the epoch and step it reached.
 """
 
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATASETS = ("synthetic", "mpii", "lsp", "lspet", "coco", "flic")
 
 
 @dataclasses.dataclass
@@ -23,159 +31,419 @@ class TrainConfig:
     name: str = ""
     runs_dir: str = "runs"
     dataset: str = "synthetic"
-    stacks: int = 2
-    filters: int = 64
+    data_dir: str = ""
+    val_count: int = 0
+    skip_bad: bool = False
+    stacks: int = 8
+    filters: int = 256
     depth: int = 4
-    input_size: int = 64
+    input_size: int = 256
     sigma: float = 1.0
-    batch_size: int = 16
-    epochs: int = 12
-    steps_per_epoch: int = 100
-    learning_rate: float = 1e-3
+    batch_size: int = 6
+    epochs: int = 100
+    steps_per_epoch: int = 0
+    learning_rate: float = 2.5e-4
+    plateau_patience: int = 5
     train_samples: int = 20000
     val_samples: int = 256
     mixed_precision: str = "float32"
     seed: int = 0
+    strategy: str = "auto"
+    backup_every: int = 500
 
+
+# The demo's values where --dataset synthetic and neither a flag nor the config file set them.
+DEMO = dict(stacks=2, filters=64, depth=4, input_size=64, batch_size=16, epochs=12,
+            steps_per_epoch=100, learning_rate=1e-3, plateau_patience=3, backup_every=50)
 
 HELP = {
-    "name": "run name; files go to <runs-dir>/<name>/ (default: hourglass-<date>-<time>)",
+    "name": "run name; files go to <runs-dir>/<name>/ (default: <dataset>-<date>-<time>)",
     "runs_dir": "folder holding the runs",
-    "dataset": "training data; 'synthetic' is the embedded default (no download)",
-    "stacks": "number of hourglass stacks (the paper: 8)",
-    "filters": "features inside the hourglasses (the paper: 256)",
-    "depth": "down-samplings per hourglass (the paper: 4)",
-    "input_size": "side of the square input crop in pixels; heatmaps are a quarter (the paper: 256)",
-    "sigma": "Gaussian sigma of the targets in heatmap pixels (the paper: 1)",
-    "batch_size": "batch size",
-    "epochs": "number of epochs",
-    "steps_per_epoch": "training batches per epoch",
-    "learning_rate": "RMSprop learning rate (the paper: 2.5e-4; the short demo uses 1e-3)",
-    "train_samples": "distinct synthetic training figures",
-    "val_samples": "held-out synthetic figures for validation (another seed)",
+    "dataset": "training data: synthetic (embedded, no download), mpii, lsp, lspet, coco, flic",
+    "data_dir": "the dataset's folder (its usual layout), or a crop cache from train/prepare.py",
+    "val_count": "people held out for validation from the end of the list (0: the dataset's "
+                 "own split; lsp/lspet: the last 1000)",
+    "skip_bad": "skip unusable records (listed) instead of stopping",
+    "stacks": "hourglass stacks (paper: 8; demo: 2)",
+    "filters": "features inside the hourglasses (paper: 256; demo: 64)",
+    "depth": "down-samplings per hourglass (paper: 4)",
+    "input_size": "side of the square input crop; heatmaps are a quarter (paper: 256; demo: 64)",
+    "sigma": "Gaussian sigma of the targets in heatmap pixels (paper: 1)",
+    "batch_size": "global batch size, split over replicas (reference code: 6; demo: 16)",
+    "epochs": "epochs (paper recipe: 100; demo: 12)",
+    "steps_per_epoch": "batches per epoch (0: one pass over the training people; demo: 100)",
+    "learning_rate": "RMSprop learning rate (paper: 2.5e-4; demo: 1e-3)",
+    "plateau_patience": "epochs without improvement before the rate is divided by 5",
+    "train_samples": "distinct synthetic training figures (synthetic only)",
+    "val_samples": "held-out synthetic figures for validation (synthetic only)",
     "mixed_precision": "Keras dtype policy: float32, mixed_float16 or mixed_bfloat16",
-    "seed": "random seed (weights, data order, synthetic figures)",
+    "seed": "random seed (weights, data order, augmentation)",
+    "strategy": "auto (MirroredStrategy when several GPUs are visible), none, or mirrored",
+    "backup_every": "back the run up every this many batches (and at every epoch end)",
 }
 
 
+class ConfigError(ValueError):
+    pass
+
+
+def load_config_file(path):
+    if not os.path.isfile(path):
+        raise ConfigError(f"--config {path!r}: no such file")
+    with open(path) as f:
+        text = f.read()
+    if path.lower().endswith((".yaml", ".yml")):
+        import yaml
+
+        values = yaml.safe_load(text) or {}
+    else:
+        values = json.loads(text)
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config {path!r}: expected a mapping of settings, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"--config {path!r}: unknown setting(s) {unknown}; known settings: {sorted(known)} "
+            "(write them with underscores, e.g. batch_size)"
+        )
+    return values
+
+
 def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="a YAML or JSON file of settings (the names below with underscores); flags override it")
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
-        kwargs = {"type": type(default), "default": default, "help": f"{HELP[field.name]} (default: {default!r})"}
+        shown = DEMO.get(field.name)
+        text = f"{HELP[field.name]} (default: {default!r}" + (f"; synthetic: {shown!r})" if shown is not None else ")")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=None, help=text)
+            continue
+        kwargs = {"type": type(default), "default": None, "help": text}
         if field.name == "dataset":
-            kwargs["choices"] = ["synthetic"]
-        if field.name == "mixed_precision":
+            kwargs["choices"] = DATASETS
+        elif field.name == "mixed_precision":
             kwargs["choices"] = ["float32", "mixed_float16", "mixed_bfloat16"]
+        elif field.name == "strategy":
+            kwargs["choices"] = ["auto", "none", "mirrored"]
         parser.add_argument(flag, **kwargs)
-    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras fit verbosity (default: 1, a progress bar)")
+    parser.add_argument("--logical-cpus", type=int, default=0,
+                        help="split the CPU into this many logical devices (to try MirroredStrategy without GPUs)")
+    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                        help="Keras fit verbosity (default: 1, a progress bar)")
     args = parser.parse_args(argv)
-    verbose = args.verbose
-    del args.verbose
-    config = TrainConfig(**vars(args))
-    for name in ("stacks", "filters", "depth", "input_size", "batch_size", "epochs", "steps_per_epoch", "train_samples", "val_samples"):
+    try:
+        config = resolve_config(args)
+    except ConfigError as error:
+        parser.error(str(error))
+    return config, args
+
+
+def resolve_config(args):
+    """Config file, then flags, then the demo's or the paper's defaults."""
+    values = load_config_file(args.config) if args.config else {}
+    for field in dataclasses.fields(TrainConfig):
+        flag_value = getattr(args, field.name)
+        if flag_value is not None:
+            values[field.name] = flag_value
+    dataset = values.get("dataset", "synthetic")
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
+    if dataset == "synthetic":
+        for key, value in DEMO.items():
+            values.setdefault(key, value)
+    config = TrainConfig(**values)
+    for name in ("stacks", "filters", "depth", "input_size", "batch_size", "epochs",
+                 "train_samples", "val_samples"):
         if getattr(config, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(config, name)}")
+            raise ConfigError(f"{name} must be a positive integer, got {getattr(config, name)}")
+    if config.steps_per_epoch < 0 or config.val_count < 0 or config.backup_every < 0:
+        raise ConfigError("steps_per_epoch, val_count and backup_every must not be negative")
     if config.learning_rate <= 0 or config.sigma <= 0:
-        parser.error("--learning-rate and --sigma must be positive")
+        raise ConfigError("learning_rate and sigma must be positive")
+    if config.input_size % (4 * 2**config.depth):
+        raise ConfigError(f"input_size must be a multiple of 4 * 2**depth = {4 * 2**config.depth}")
+    if dataset != "synthetic":
+        if not config.data_dir:
+            raise ConfigError(f"--dataset {dataset} needs --data-dir (the dataset's folder)")
+        if not os.path.isdir(config.data_dir):
+            raise ConfigError(f"--data-dir {config.data_dir!r} does not exist")
     if not config.name:
-        config.name = time.strftime("hourglass-%Y%m%d-%H%M%S")
-    return config, verbose
+        config.name = time.strftime(f"{dataset}-%Y%m%d-%H%M%S")
+    return config
 
 
-def train(config, verbose=1):
+def load_data(config):
+    """(train source, validation records or None, skeleton, train count)."""
+    from keras_hourglass import datasets
+    from keras_hourglass.skeletons import get_skeleton
+
+    skeleton = get_skeleton("lsp" if config.dataset == "lspet" else config.dataset)
+    cache_meta = os.path.join(config.data_dir, "meta.json")
+    try:
+        if os.path.isfile(cache_meta):
+            raise ConfigError(
+                f"{config.data_dir} is a crop cache: pass the dataset folder (validation needs the "
+                "original images); use the cache with make_dataset directly for now"
+            )
+        if config.dataset == "mpii":
+            train = datasets.read_dataset("mpii", config.data_dir, "train", skip_bad=config.skip_bad)
+            val = datasets.read_dataset("mpii", config.data_dir, "valid", skip_bad=config.skip_bad)
+        else:
+            split = "train" if config.dataset == "flic" else None
+            records = datasets.read_dataset(config.dataset, config.data_dir, split,
+                                            skip_bad=config.skip_bad)
+            held_out = config.val_count or (1000 if config.dataset in ("lsp", "lspet") else
+                                            max(1, len(records) // 10))
+            if held_out >= len(records):
+                raise ConfigError(f"val_count {held_out} leaves no training people of {len(records)}")
+            train = datasets.Records(records[:-held_out], records.skipped, records.source)
+            val = datasets.Records(records[-held_out:], {}, records.source)
+        datasets.check_image_files(train)
+        datasets.check_image_files(val)
+    except datasets.DatasetError as error:
+        raise ConfigError(str(error)) from None
+    print(f"train: {train.summary()}\nvalidation: {len(val)} people")
+    return train, val, skeleton
+
+
+def make_strategy(config, logical_cpus=0):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    gpus = tf.config.list_logical_devices("GPU")
+    if config.strategy == "none" or (config.strategy == "auto" and len(gpus) < 2):
+        return None
+    if gpus:
+        devices = [d.name for d in gpus]
+    else:
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(
+            f"batch_size {config.batch_size} does not divide over {strategy.num_replicas_in_sync} "
+            f"replicas; use a multiple of {strategy.num_replicas_in_sync}"
+        )
+    return strategy
+
+
+def build_and_compile(config, skeleton, codec):
+    import keras_hourglass as kh
+    from keras_hourglass.pck_metric import HeatmapPCK
+
+    model = kh.build_hourglass(num_stacks=config.stacks, num_keypoints=skeleton.num_joints,
+                               filters=config.filters, depth=config.depth,
+                               input_shape=(config.input_size, config.input_size, 3))
+    metrics = None
+    if config.dataset == "synthetic":
+        torso = (skeleton.index("left_shoulder"), skeleton.index("right_hip"))
+        metrics = {model.output_names[-1]: [HeatmapPCK(codec, torso, 0.2, name="pck")]}
+    kh.compile_hourglass(model, learning_rate=config.learning_rate, metrics=metrics)
+    return model
+
+
+def check_resumable(model, config, path):
+    shape = (model.num_stacks, model.filters, model.depth, model.image_shape[0], model.num_keypoints)
+    want = (config.stacks, config.filters, config.depth, config.input_size)
+    if shape[:4] != want:
+        raise ConfigError(
+            f"the backup {path} is a model with stacks, filters, depth, input size = {shape[:4]}, "
+            f"but this run asks for {want}: resume with the run's own settings (its config.json) "
+            "or choose another --name"
+        )
+
+
+def _truncate_log(path, epochs_done):
+    """Keeps the CSV log's rows of the epochs a resumed run will not repeat (a kill between the
+    log's write and the backup's must not leave a duplicate row)."""
+    import csv
+
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < epochs_done]
+    with open(path + ".tmp", "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+    os.replace(path + ".tmp", path)
+
+
+def train(config, verbose=1, logical_cpus=0):
+    import contextlib
+
     import keras
 
     import keras_hourglass as kh
-    from keras_hourglass.callbacks import AtomicModelCheckpoint
-    from keras_hourglass.pck_metric import HeatmapPCK
+    from keras_hourglass.callbacks import (  # noqa: I001
+        AtomicModelCheckpoint,
+        PoseValidation,
+        ResumableCheckpoint,
+        ResumableReduceLROnPlateau,
+        latest_backup,
+    )
 
     run_dir = os.path.join(config.runs_dir, config.name)
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
+    config_path = os.path.join(run_dir, "config.json")
+    backup_dir = os.path.join(run_dir, "backup")
+    resume = latest_backup(backup_dir)
+    if resume and os.path.isfile(config_path):
+        with open(config_path) as f:
+            saved = json.load(f)
+        different = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items()
+                     if k not in ("epochs", "name") and saved.get(k) != v}
+        if different:
+            raise ConfigError(
+                f"run {run_dir} exists with other settings {different} (saved, asked); resume it "
+                "with the same settings or choose another --name"
+            )
+    with open(config_path + ".tmp", "w") as f:
         json.dump(dataclasses.asdict(config), f, indent=2)
+    os.replace(config_path + ".tmp", config_path)
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.mixed_precision)
-    skeleton = kh.MPII
-    heatmap_size = config.input_size // 4
-    codec = kh.HeatmapCodec(config.input_size, heatmap_size, config.sigma)
-    model = kh.build_hourglass(
-        num_stacks=config.stacks,
-        num_keypoints=skeleton.num_joints,
-        filters=config.filters,
-        depth=config.depth,
-        input_shape=(config.input_size, config.input_size, 3),
-    )
-    last = model.output_names[-1]
-    torso = (skeleton.index("left_shoulder"), skeleton.index("right_hip"))
-    kh.compile_hourglass(
-        model,
-        learning_rate=config.learning_rate,
-        metrics={last: [HeatmapPCK(codec, torso, 0.2, name="pck")]},
-    )
-    print(
-        f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
-        f"{config.input_size}x{config.input_size} -> {heatmap_size}x{heatmap_size}x"
-        f"{skeleton.num_joints}, {model.count_params():,} parameters"
-    )
+    strategy = make_strategy(config, logical_cpus)
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
+    codec = kh.HeatmapCodec(config.input_size, config.input_size // 4, config.sigma)
 
-    train_ds = kh.synthetic_dataset(
-        config.train_samples, codec, config.batch_size, config.stacks, seed=config.seed, repeat=True
-    )
-    val_ds = kh.synthetic_dataset(
-        config.val_samples, codec, config.batch_size, config.stacks, seed=config.seed + 1_000_003,
-        shuffle=False,
-    )
-    # Keras prefixes metric names with the output name only when the model has several outputs.
-    monitor = f"val_{last}_pck" if config.stacks > 1 else "val_pck"
-    callbacks = [
-        AtomicModelCheckpoint(
-            os.path.join(run_dir, "best.keras"), monitor=monitor, mode="max", save_best_only=True,
-            verbose=verbose,
-        ),
+    if config.dataset == "synthetic":
+        skeleton = kh.MPII
+        train_count = config.train_samples
+        val_records = None
+    else:
+        train_source, val_records, skeleton = load_data(config)
+        train_count = len(train_source)
+    steps = config.steps_per_epoch or math.ceil(train_count / config.batch_size)
+
+    state = None
+    with scope:
+        if resume:
+            model_path, state = resume
+            model = keras.saving.load_model(model_path)
+            check_resumable(model, config, model_path)
+            print(f"Resuming {run_dir} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']} "
+                  f"(global step {state['global_step']})")
+        else:
+            model = build_and_compile(config, skeleton, codec)
+    print(f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
+          f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
+          f"{config.input_size // 4}x{skeleton.num_joints}, {model.count_params():,} parameters; "
+          f"{steps} steps of {config.batch_size} per epoch"
+          + (f", {strategy.num_replicas_in_sync} replicas" if strategy else ""))
+
+    global_step = state["global_step"] if state else 0
+
+    def training_data(start_batch):
+        if config.dataset == "synthetic":
+            ds = kh.synthetic_dataset(config.train_samples, codec, config.batch_size,
+                                      config.stacks, seed=config.seed, repeat=True)
+            return ds.skip(start_batch) if start_batch else ds
+        from keras_hourglass.pipeline import make_dataset
+
+        return make_dataset(train_source, skeleton, codec, config.batch_size, training=True,
+                            num_stacks=config.stacks, seed=config.seed, start_batch=start_batch)
+
+    callbacks, validation_data = [], None
+    if config.dataset == "synthetic":
+        validation_data = kh.synthetic_dataset(
+            config.val_samples, codec, config.batch_size, config.stacks,
+            seed=config.seed + 1_000_003, shuffle=False)
+        last = model.output_names[-1]
+        monitor = f"val_{last}_pck" if config.stacks > 1 else "val_pck"
+    else:
+        validation = PoseValidation(val_records, skeleton, codec, max(config.batch_size, 16))
+        callbacks.append(validation)
+        monitor = validation.name
+    best = AtomicModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor=monitor, mode="max",
+                                 save_best_only=True, verbose=verbose)
+    plateau = ResumableReduceLROnPlateau(monitor=monitor, mode="max", factor=0.2,
+                                         patience=config.plateau_patience, verbose=verbose)
+    if state:
+        best.set_state(state["callbacks"]["best"])
+        plateau._restored = state["callbacks"]["plateau"]
+        _truncate_log(os.path.join(run_dir, "log.csv"), global_step // steps)
+    backup = ResumableCheckpoint(backup_dir, steps, config.backup_every, global_step,
+                                 stateful={"best": best, "plateau": plateau})
+    callbacks += [
+        plateau,
+        best,
         AtomicModelCheckpoint(os.path.join(run_dir, "last.keras"), verbose=0),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.2, patience=3, verbose=verbose),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv")),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=bool(state)),
+        backup,
     ]
+    if keras.backend.backend() == "tensorflow":
+        from keras_hourglass.callbacks import TensorBoardImages
+
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
+        if config.dataset == "synthetic":
+            sample = next(iter(validation_data))[0]
+        else:
+            from keras_hourglass.pipeline import make_dataset
+
+            sample = next(iter(make_dataset(val_records[:4], skeleton, codec, 4, training=False,
+                                            num_stacks=1)))[0]
+        callbacks.append(TensorBoardImages(os.path.join(run_dir, "tensorboard", "images"),
+                                           sample, skeleton, codec))
+
     start = time.time()
-    history = model.fit(
-        train_ds,
-        epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        validation_data=val_ds,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles (deterministically from the seed)
-    )
+    epoch, step_in_epoch = divmod(global_step, steps)
+    history = {}
+
+    def fit(initial_epoch, epochs, steps_per_epoch, start_batch):
+        h = model.fit(training_data(start_batch), initial_epoch=initial_epoch, epochs=epochs,
+                      steps_per_epoch=steps_per_epoch, validation_data=validation_data,
+                      callbacks=callbacks, verbose=verbose,
+                      shuffle=False)  # the tf.data pipeline shuffles, deterministically
+        for key, values in h.history.items():
+            history.setdefault(key, []).extend(values)
+
+    if step_in_epoch and epoch < config.epochs:
+        # Finish the interrupted epoch with the batches it had left, then go on.
+        fit(epoch, epoch + 1, steps - step_in_epoch, global_step)
+        epoch += 1
+    if epoch < config.epochs:
+        fit(epoch, config.epochs, steps, epoch * steps)
     elapsed = time.time() - start
-    best = max(history.history[monitor])
+
+    monitored = history.get(monitor, [])
     summary = {
         "run_dir": run_dir,
         "best_model": os.path.join(run_dir, "best.keras"),
         "last_model": os.path.join(run_dir, "last.keras"),
-        "best_val_pck@0.2": round(float(best), 2),
+        "monitor": monitor,
+        "best": round(float(best.best), 2) if monitored or state else None,
         "epochs": config.epochs,
-        "train_seconds": round(elapsed, 1),
+        "global_step": backup.global_step,
+        "train_seconds_this_session": round(elapsed, 1),
     }
-    tmp = os.path.join(run_dir, ".summary.json.tmp")
-    with open(tmp, "w") as f:
+    with open(os.path.join(run_dir, ".summary.json.tmp"), "w") as f:
         json.dump(summary, f, indent=2)
-    os.replace(tmp, os.path.join(run_dir, "summary.json"))
-    print(
-        f"\nDone in {elapsed / 60:.1f} min. Best validation PCK@0.2 (heatmap-decoded): {best:.2f}%\n"
-        f"Best model: {summary['best_model']}\nLogs: {run_dir}/log.csv"
-    )
+    os.replace(os.path.join(run_dir, ".summary.json.tmp"), os.path.join(run_dir, "summary.json"))
+    print(f"\nDone in {elapsed / 60:.1f} min. Best {monitor}: {summary['best']}\n"
+          f"Best model: {summary['best_model']}\nLogs: {run_dir}/log.csv, {run_dir}/tensorboard")
     return summary
 
 
 def main(argv=None):
-    config, verbose = parse_args(argv)
-    train(config, verbose)
+    config, args = parse_args(argv)
+    try:
+        train(config, args.verbose, args.logical_cpus)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

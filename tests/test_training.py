@@ -1,0 +1,152 @@
+"""train/train.py: configuration, resuming after SIGKILL, MirroredStrategy, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import keras
+
+import keras_hourglass  # noqa: F401  (registers the model class for loading)
+
+from conftest import PYTHON, ROOT
+
+TINY = ["--stacks", "2", "--filters", "16", "--depth", "2", "--input-size", "32",
+        "--batch-size", "4", "--val-samples", "8", "--verbose", "0"]
+
+
+def _train(args, env, **kwargs):
+    return subprocess.run([PYTHON, str(ROOT / "train/train.py"), *args], env=env,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_config_file_flags_and_help(tmp_path, python_env):
+    (tmp_path / "run.yaml").write_text("stacks: 3\nlearning_rate: 0.002\nbatch_size: 8\n")
+    result = _train(["--config", str(tmp_path / "run.yaml"), "--batch-size", "4", "--name", "c",
+                     "--runs-dir", str(tmp_path / "runs"), "--filters", "16", "--depth", "2",
+                     "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
+                     "--val-samples", "8", "--verbose", "0"], python_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((tmp_path / "runs/c/config.json").read_text())
+    assert config["stacks"] == 3 and config["learning_rate"] == 0.002  # from the file
+    assert config["batch_size"] == 4  # the flag wins
+    assert config["depth"] == 2 and config["epochs"] == 1
+    assert config["dataset"] == "synthetic"
+    # The run can be repeated exactly from its resolved config.
+    (tmp_path / "again.json").write_text(json.dumps(dict(config, name="again")))
+    again = _train(["--config", str(tmp_path / "again.json")], python_env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    helptext = _train(["--help"], python_env).stdout
+    for flag in ("--dataset", "--data-dir", "--stacks", "--filters", "--batch-size", "--epochs",
+                 "--steps-per-epoch", "--learning-rate", "--input-size", "--sigma",
+                 "--mixed-precision", "--seed", "--name", "--config", "--strategy"):
+        assert flag in helptext, flag
+    assert "default: 8; synthetic: 2" in " ".join(helptext.split())
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--dataset", "mpi"], "invalid choice: 'mpi'"),
+        (["--dataset", "lspet"], "needs --data-dir"),
+        (["--dataset", "lspet", "--data-dir", "/nonexistent"], "does not exist"),
+        (["--input-size", "100"], "multiple of"),
+    ],
+)
+def test_bad_settings_stop_before_training(args, message, python_env, tmp_path):
+    result = _train(args + ["--runs-dir", str(tmp_path)], python_env)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_unknown_config_key_and_empty_data_dir(tmp_path, python_env):
+    (tmp_path / "bad.json").write_text(json.dumps({"stack": 4}))
+    result = _train(["--config", str(tmp_path / "bad.json")], python_env)
+    assert result.returncode != 0 and "unknown setting(s) ['stack']" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = _train(["--dataset", "lspet", "--data-dir", str(tmp_path / "empty"),
+                     "--runs-dir", str(tmp_path)], python_env)
+    assert result.returncode != 0 and "joints.mat" in result.stderr and "does not exist" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, python_env):
+    common = TINY + ["--epochs", "3", "--steps-per-epoch", "10", "--backup-every", "2",
+                     "--runs-dir", str(tmp_path / "runs")]
+    reference = _train(common + ["--name", "whole"], python_env)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    process = subprocess.Popen([PYTHON, str(ROOT / "train/train.py"), *common, "--name", "killed"],
+                               env=python_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "runs/killed/backup/latest"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill mid-way through the second epoch
+        if latest.is_file() and latest.read_text().strip() >= "step-000000014":
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    step = int(latest.read_text().strip().split("-")[1])
+    assert 14 <= step < 30, step
+
+    resumed = _train(common + ["--name", "killed"], python_env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming" in resumed.stdout
+    state = json.loads((tmp_path / "runs/killed/backup" / latest.read_text().strip() / "state.json").read_text())
+    assert state["global_step"] == 30
+    log = pd.read_csv(tmp_path / "runs/killed/log.csv")
+    assert log.epoch.tolist() == [0, 1, 2]
+    # Same batches, same optimizer state, same schedule: the same weights as the whole run.
+    a = keras.saving.load_model(tmp_path / "runs/whole/last.keras", compile=False)
+    b = keras.saving.load_model(tmp_path / "runs/killed/last.keras", compile=False)
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "runs/whole/log.csv").learning_rate,
+                               log.learning_rate)
+    # Resuming with another model shape is refused.
+    other = _train(common + ["--name", "killed", "--filters", "32"], python_env)
+    assert other.returncode != 0 and "other settings" in other.stderr
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, python_env):
+    result = _train(TINY + ["--epochs", "1", "--steps-per-epoch", "2", "--strategy", "mirrored",
+                            "--logical-cpus", "2", "--name", "m", "--runs-dir", str(tmp_path)],
+                    python_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replicas" in result.stdout
+    odd = _train(TINY + ["--epochs", "1", "--steps-per-epoch", "2", "--strategy", "mirrored",
+                         "--logical-cpus", "2", "--batch-size", "5", "--name", "o",
+                         "--runs-dir", str(tmp_path)], python_env)
+    assert odd.returncode != 0 and "does not divide over 2 replicas" in odd.stderr
+
+
+@pytest.mark.slow
+def test_loss_falls_and_pck_rises_on_real_lspet_images(shared_data):
+    import keras_hourglass as kh
+    from keras_hourglass import datasets as D
+    from keras_hourglass.callbacks import PoseValidation
+    from keras_hourglass.pipeline import Augmentation, make_dataset
+
+    keras.utils.set_random_seed(0)
+    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
+                         str(shared_data / "lspet/images"), skip_bad=True)[:16]
+    codec = kh.HeatmapCodec(64, 16)
+    gentle = Augmentation(scale_sigma=0.05, rotation_prob=0.0, flip_prob=0.0, colour_range=(0.9, 1.1))
+    train = make_dataset(records, kh.LSP, codec, 8, training=True, num_stacks=1, seed=0,
+                         augmentation=gentle)
+    model = kh.build_hourglass(num_stacks=1, num_keypoints=14, filters=32, depth=4,
+                               input_shape=(64, 64, 3))
+    kh.compile_hourglass(model, learning_rate=2.5e-3)
+    validation = PoseValidation(records, kh.LSP, codec, 16)
+    logs = {}
+    validation.set_model(model)
+    validation.on_epoch_end(0, logs)
+    before = logs["val_pck"]
+    history = model.fit(train, epochs=4, steps_per_epoch=40, callbacks=[validation], verbose=0)
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+    assert history.history["val_pck"][-1] > before + 15.0, (before, history.history["val_pck"])
