@@ -29,3 +29,13 @@ def python_env():
 
 
 PYTHON = sys.executable
+
+
+def randomize_weights(model, rng, scale=0.2):
+    """Random weights everywhere (the zero-initialised heads and batch-norm statistics too), so
+    that comparisons of outputs cannot pass on zeros."""
+    import numpy as np
+
+    for w in model.weights:
+        value = rng.normal(0, scale, w.shape).astype("float32")
+        w.assign(np.abs(value) + 0.5 if "variance" in w.path else value)

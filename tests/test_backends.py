@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 
 import keras_hourglass as kh
-from conftest import PYTHON
+from conftest import PYTHON, randomize_weights
 
 JAX_SCRIPT = r"""
 import json, sys
@@ -34,9 +34,7 @@ def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, pyth
     model = kh.build_hourglass(num_stacks=2, num_keypoints=16, filters=16, depth=2,
                                input_shape=(32, 32, 3))
     rng = np.random.default_rng(0)
-    for w in model.weights:
-        value = rng.normal(0, 0.2, w.shape).astype("float32")
-        w.assign(np.abs(value) + 0.5 if "variance" in w.path else value)
+    randomize_weights(model, rng)
     path = tmp_path / "model.keras"
     model.save(path)
     x = rng.uniform(0, 1, (3, 32, 32, 3)).astype("float32")

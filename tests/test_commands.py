@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, randomize_weights
 
 
 def _run(args, env, cwd):
@@ -63,9 +63,7 @@ def test_saved_model_matches_the_in_memory_model(tmp_path):
     model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=16, depth=2,
                                input_shape=(32, 32, 3))
     rng = np.random.default_rng(0)
-    for w in model.weights:
-        value = rng.normal(0, 0.2, w.shape).astype("float32")
-        w.assign(np.abs(value) + 0.5 if "variance" in w.path else value)
+    randomize_weights(model, rng)
     path = export_for_serving(model, str(tmp_path / "hg"), kh.MPII)
     loaded = tf.saved_model.load(path)
     serve = loaded.signatures["serving_default"]

@@ -10,7 +10,7 @@ import pytest
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
 from keras_hourglass import evaluation as E
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, randomize_weights
 
 # bearpaw/pytorch-pose README, hg_s2_b1 (last), MPII validation PCKh@0.5 (../shared/data/mpii_preds/SOURCE.md).
 PUBLISHED_S2 = {"Head": 95.80, "Shoulder": 94.57, "Elbow": 88.12, "Wrist": 83.31, "Hip": 86.24,
@@ -185,9 +185,7 @@ def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, pytho
     model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=16, depth=4,
                                input_shape=(64, 64, 3))
     rng = np.random.default_rng(0)
-    for w in model.weights:
-        value = rng.normal(0, 0.1, w.shape).astype("float32")
-        w.assign(np.abs(value) + 0.5 if "variance" in w.path else value)
+    randomize_weights(model, rng, scale=0.1)
     model.save(tmp_path / "m.keras")
     saved = export_for_serving(model, str(tmp_path / "sm"), kh.MPII)
     tables = {}

@@ -4,18 +4,13 @@ import pytest
 import keras
 
 import keras_hourglass as kh
+from conftest import randomize_weights
 
 TINY = dict(num_stacks=2, num_keypoints=5, filters=16, depth=2, input_shape=(32, 32, 3))
 
 
 def _randomize(model, seed=0):
-    """Random weights everywhere (including the zero-initialised heads and BN statistics)."""
-    rng = np.random.default_rng(seed)
-    for w in model.weights:
-        value = rng.normal(0, 0.2, w.shape).astype("float32")
-        if "variance" in w.path:
-            value = np.abs(value) + 0.5
-        w.assign(value)
+    randomize_weights(model, np.random.default_rng(seed))
 
 
 def test_default_parameter_count_matches_the_paper():
