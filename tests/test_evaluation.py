@@ -17,13 +17,18 @@ PUBLISHED_S2 = {"Head": 95.80, "Shoulder": 94.57, "Elbow": 88.12, "Wrist": 83.31
                 "Knee": 80.88, "Ankle": 77.44, "Mean": 86.76}
 
 
+def _evaluate_cli(args, env):
+    """Runs eval/evaluate.py as a user would."""
+    return subprocess.run([PYTHON, str(ROOT / "eval/evaluate.py"), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
 def test_prediction_file_mode_reproduces_the_published_pckh_row(shared_data, tmp_path, python_env):
     out = tmp_path / "s2"
-    result = subprocess.run(
-        [PYTHON, str(ROOT / "eval/evaluate.py"),
-         "--preds", str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
+    result = _evaluate_cli(
+        ["--preds", str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
          "--annotations", str(shared_data / "mpii_annot/detections_our_format.mat"),
-         "--out", str(out)], env=python_env, capture_output=True, text=True, timeout=300)
+         "--out", str(out)], python_env)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns[:2]) == ["group", "PCKh@0.5"]
@@ -62,12 +67,10 @@ def test_other_published_figures_and_the_weighted_mean(shared_data):
 def test_reader_ground_truth_with_a_pixel_base_shift(shared_data, tmp_path, python_env):
     """valid.h5 as ground truth (0-based reader) and 1-based predictions: SOURCE.md's 95.84."""
     out = tmp_path / "h5"
-    result = subprocess.run(
-        [PYTHON, str(ROOT / "eval/evaluate.py"),
-         "--preds", str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
+    result = _evaluate_cli(
+        ["--preds", str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
          "--annotations", str(shared_data / "mpii_annot/valid.h5"),
-         "--image-dir", str(shared_data / "mpii_samples"), "--out", str(out)],
-        env=python_env, capture_output=True, text=True, timeout=300)
+         "--image-dir", str(shared_data / "mpii_samples"), "--out", str(out)], python_env)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("group")
     assert summary.loc["Head", "PCKh@0.5"] == pytest.approx(95.84, abs=0.005)
@@ -191,11 +194,11 @@ def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, pytho
     tables = {}
     for name, path in (("keras", tmp_path / "m.keras"), ("saved", saved)):
         out = tmp_path / name
-        result = subprocess.run(
-            [PYTHON, str(ROOT / "eval/evaluate.py"), "--model", str(path), "--dataset", "mpii",
+        result = _evaluate_cli(
+            ["--model", str(path), "--dataset", "mpii",
              "--annotations", str(shared_data / "mpii_annot/valid.h5"),
              "--data-dir", str(shared_data / "mpii_samples"), "--skip-bad", "--out", str(out)],
-            env=python_env, capture_output=True, text=True, timeout=600)
+            python_env)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "skipped 2953 (image does not exist)" in result.stdout
         tables[name] = pd.read_csv(out / "predictions.csv")
@@ -211,9 +214,9 @@ def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, pytho
     bad = kh.build_hourglass(num_stacks=1, num_keypoints=14, filters=16, depth=4,
                              input_shape=(64, 64, 3))
     bad.save(tmp_path / "bad.keras")
-    result = subprocess.run(
-        [PYTHON, str(ROOT / "eval/evaluate.py"), "--model", str(tmp_path / "bad.keras"),
-         "--dataset", "mpii", "--annotations", str(shared_data / "mpii_annot/valid.h5"),
+    result = _evaluate_cli(
+        ["--model", str(tmp_path / "bad.keras"), "--dataset", "mpii",
+         "--annotations", str(shared_data / "mpii_annot/valid.h5"),
          "--data-dir", str(shared_data / "mpii_samples"), "--skip-bad", "--out", str(tmp_path / "b")],
-        env=python_env, capture_output=True, text=True, timeout=600)
+        python_env)
     assert result.returncode != 0 and "predicts 14 joints, but mpii has 16" in result.stderr
