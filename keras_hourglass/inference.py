@@ -109,8 +109,10 @@ def make_predict_function(model, codec, flip_index=None):
     if backend == "jax":
         import jax
 
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
+        from keras_hourglass.distributed import local_weights
+
+        trainable = local_weights(model.trainable_variables)
+        non_trainable = local_weights(model.non_trainable_variables)
 
         @jax.jit
         def run(trainable, non_trainable, images):

@@ -233,6 +233,20 @@ def decode_image(data):
 
 # --- the dataset -------------------------------------------------------------------------------
 
+def _shard(ds, batch_size, shard):
+    """(dataset of this shard's elements, local batch size): element j goes to shard
+    j % num_shards, so each global batch splits into equal local batches."""
+    if not shard or shard[0] == 1:
+        return ds, batch_size
+    num_shards, index = (int(v) for v in shard)
+    if batch_size % num_shards:
+        raise ValueError(f"batch_size {batch_size} does not divide over {num_shards} processes; "
+                         f"use a multiple of {num_shards}")
+    if not 0 <= index < num_shards:
+        raise ValueError(f"shard index {index} is not in 0..{num_shards - 1}")
+    return ds.shard(num_shards, index), batch_size // num_shards
+
+
 def make_dataset(
     source,
     skeleton,
@@ -247,6 +261,7 @@ def make_dataset(
     with_meta=None,
     drop_remainder=None,
     start_batch=0,
+    shard=None,
 ):
     """A `tf.data.Dataset` of crops and heatmap targets.
 
@@ -265,6 +280,11 @@ def make_dataset(
             False for `fit(validation_data=...)`).
         drop_remainder: default to `training`.
         start_batch: skip this many batches (to resume an interrupted run exactly).
+        shard: (num_shards, index) to keep only this process' part of every global batch of
+            `batch_size` (multi-process training): the elements index, index + num_shards, ...
+            of each global batch, so batches of `batch_size // num_shards`. Augmentation draws
+            depend on the global element counter, so the shards together are exactly the
+            unsharded batches.
 
     Returns:
         batches of (images (B, S, S, 3) float32 in [0, 1], {"heatmaps_i": (B, S/4, S/4, K)}) and,
@@ -333,6 +353,7 @@ def make_dataset(
         }
         return tf.ensure_shape(crop, (size, size, 3)), heatmaps, meta
 
+    ds, batch_size = _shard(ds, batch_size, shard)
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 

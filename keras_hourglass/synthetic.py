@@ -218,6 +218,7 @@ def synthetic_dataset(
     shuffle=True,
     repeat=False,
     with_keypoints=False,
+    shard=None,
 ):
     """A `tf.data.Dataset` of synthetic (images, {"heatmaps_i": targets}) batches.
 
@@ -231,6 +232,8 @@ def synthetic_dataset(
         shuffle: shuffle the sample order every epoch (deterministically from `seed`).
         repeat: repeat forever.
         with_keypoints: also yield a third element {"keypoints", "visible"} for evaluation.
+        shard: (num_shards, index): keep this process' part of every global batch (see
+            `keras_hourglass.pipeline.make_dataset`); batches of `batch_size // num_shards`.
 
     Images are float32 in [0, 1], shape (batch, size, size, 3).
     """
@@ -262,6 +265,9 @@ def synthetic_dataset(
         ds = ds.shuffle(num_samples, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    from keras_hourglass.pipeline import _shard
+
+    ds, batch_size = _shard(ds, batch_size, shard)
     ds = ds.map(render, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
 

@@ -2,7 +2,9 @@
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -56,6 +58,13 @@ def test_config_file_flags_and_help(tmp_path, python_env):
         (["--dataset", "lspet"], "needs --data-dir"),
         (["--dataset", "lspet", "--data-dir", "/nonexistent"], "does not exist"),
         (["--input-size", "100"], "multiple of"),
+        (["--num-processes", "2", "--process-id", "1"], "--coordinator must be host:port"),
+        (["--num-processes", "2", "--process-id", "2", "--coordinator", "127.0.0.1:1"],
+         "--process-id must be in 0..1"),
+        (["--num-processes", "3", "--process-id", "0", "--coordinator", "127.0.0.1:1",
+          "--batch-size", "16"], "batch_size 16 does not divide over 3 processes"),
+        (["--num-processes", "2", "--process-id", "0", "--coordinator", "127.0.0.1:1"],
+         "needs the JAX backend"),
     ],
 )
 def test_bad_settings_stop_before_training(args, message, python_env, tmp_path):
@@ -150,3 +159,55 @@ def test_loss_falls_and_pck_rises_on_real_lspet_images(shared_data):
     history = model.fit(train, epochs=4, steps_per_epoch=40, callbacks=[validation], verbose=0)
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
     assert history.history["val_pck"][-1] > before + 15.0, (before, history.history["val_pck"])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, python_env):
+    """Two JAX processes on 127.0.0.1 (gloo all-reduce) through Keras' distribution API: both
+    finish with identical weights, only process 0 writes, and the result matches one process
+    trained on the same global batches."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(python_env, KERAS_BACKEND="jax", TMPDIR=str(scratch))
+    args = TINY + ["--runs-dir", str(tmp_path / "runs"), "--epochs", "2", "--steps-per-epoch", "1"]
+    cluster = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
+    procs = [subprocess.Popen([PYTHON, str(ROOT / "train/train.py"), *args, "--name", "two",
+                               *cluster, "--process-id", str(i)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (1, 0)]
+    try:
+        outputs = [p.communicate(timeout=600)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    digests = [re.search(r"Weights SHA-256: (\w+) \(process (\d) of 2\)", out).groups()
+               for out in outputs]
+    assert digests[0][0] == digests[1][0] and {d[1] for d in digests} == {"0", "1"}
+    run = tmp_path / "runs/two"
+    assert json.loads((run / "summary.json").read_text())["weights_sha256"] == digests[0][0]
+    assert {"best.keras", "last.keras", "log.csv", "config.json", "backup"} <= set(os.listdir(run))
+    assert list(scratch.iterdir()) == []  # process 1 wrote only to a scratch folder it removed
+
+    single = _train(args + ["--name", "one"], dict(python_env, KERAS_BACKEND="jax"))
+    assert single.returncode == 0, single.stderr[-3000:]
+    two_log = pd.read_csv(run / "log.csv")
+    one_log = pd.read_csv(tmp_path / "runs/one/log.csv")
+    np.testing.assert_allclose(two_log["loss"], one_log["loss"], rtol=1e-5)
+    np.testing.assert_allclose(two_log["val_loss"], one_log["val_loss"], rtol=1e-5)
+    two = keras.saving.load_model(run / "last.keras")
+    one = keras.saving.load_model(tmp_path / "runs/one/last.keras")
+    assert int(two.optimizer.iterations) == int(one.optimizer.iterations) == 2
+    # RMSprop's first steps move each weight by about 10 * lr * sign(gradient) (0.01 here),
+    # whatever the gradient's size, so rounding differences between an all-reduce and one batch
+    # grow fast: 1e-8 after one step, 2e-7 after two, 2e-5 after three, 3e-2 after four. Two
+    # steps (two epochs: validation, backups and the epoch boundary included) are compared.
+    diff = max(float(np.abs(np.asarray(a.value) - np.asarray(b.value)).max())
+               for a, b in zip(two.weights, one.weights))
+    assert diff < 1e-5, diff

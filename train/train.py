@@ -133,6 +133,17 @@ def parse_args(argv=None):
         parser.add_argument(flag, **kwargs)
     parser.add_argument("--logical-cpus", type=int, default=0,
                         help="split the CPU into this many logical devices (to try MirroredStrategy without GPUs)")
+    cluster = parser.add_argument_group(
+        "several processes or machines (JAX backend; every process runs the same command with "
+        "its own --process-id; or set KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+        "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID)")
+    cluster.add_argument("--coordinator", default=None,
+                         help="host:port of process 0, which every process connects to")
+    cluster.add_argument("--num-processes", type=int, default=None,
+                         help="number of processes in the job (default: 1)")
+    cluster.add_argument("--process-id", type=int, default=None,
+                         help="this process' number, 0 .. num-processes - 1; process 0 writes "
+                              "the run folder (default: 0)")
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                         help="Keras fit verbosity (default: 1, a progress bar)")
     args = parser.parse_args(argv)
@@ -281,12 +292,18 @@ def _truncate_log(path, epochs_done):
     os.replace(path + ".tmp", path)
 
 
-def train(config, verbose=1, logical_cpus=0):
+def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
+    """Trains as `config` says. `cluster` = (coordinator host:port, number of processes, this
+    process' id) for multi-process training on JAX; process 0 writes the run folder, the others
+    write the same files to a scratch folder they delete at the end."""
     import contextlib
+    import shutil
+    import tempfile
 
     import keras
 
     import keras_hourglass as kh
+    from keras_hourglass import distributed
     from keras_hourglass.callbacks import (  # noqa: I001
         AtomicModelCheckpoint,
         PoseValidation,
@@ -295,11 +312,37 @@ def train(config, verbose=1, logical_cpus=0):
         latest_backup,
     )
 
+    coordinator, num_processes, process_id = cluster
+    if config.batch_size % num_processes:
+        raise ConfigError(f"batch_size {config.batch_size} does not divide over {num_processes} "
+                          f"processes; use a multiple of {num_processes}")
+    try:
+        distributed.initialize(coordinator, num_processes, process_id)
+    except distributed.DistributedConfigError as error:
+        raise ConfigError(str(error)) from None
+    chief = process_id == 0
+    shard = (num_processes, process_id) if num_processes > 1 else None
+    if shard:
+        devices = distributed.num_devices()
+        if config.batch_size % devices:
+            raise ConfigError(
+                f"batch_size {config.batch_size} does not divide over the {devices} devices of "
+                f"{num_processes} processes; use a multiple of {devices}")
+        if config.dataset == "synthetic" and config.val_samples % config.batch_size:
+            raise ConfigError(
+                f"val_samples {config.val_samples} must be a multiple of batch_size "
+                f"{config.batch_size} on several processes (each validates equal batches)")
+        if not chief:
+            verbose = 0
+
     run_dir = os.path.join(config.runs_dir, config.name)
     os.makedirs(run_dir, exist_ok=True)
     config_path = os.path.join(run_dir, "config.json")
     backup_dir = os.path.join(run_dir, "backup")
     resume = latest_backup(backup_dir)
+    # Every process runs every callback (saving reads the replicated weights on each), but only
+    # process 0 writes into the run folder: the others write into a scratch folder.
+    out_dir = run_dir if chief else tempfile.mkdtemp(prefix=f"hourglass-process{process_id}-")
     if resume and os.path.isfile(config_path):
         with open(config_path) as f:
             saved = json.load(f)
@@ -310,9 +353,10 @@ def train(config, verbose=1, logical_cpus=0):
                 f"run {run_dir} exists with other settings {different} (saved, asked); resume it "
                 "with the same settings or choose another --name"
             )
-    with open(config_path + ".tmp", "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2)
-    os.replace(config_path + ".tmp", config_path)
+    if chief:
+        with open(config_path + ".tmp", "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=2)
+        os.replace(config_path + ".tmp", config_path)
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.mixed_precision)
@@ -343,46 +387,50 @@ def train(config, verbose=1, logical_cpus=0):
           f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
           f"{config.input_size // 4}x{skeleton.num_joints}, {model.count_params():,} parameters; "
           f"{steps} steps of {config.batch_size} per epoch"
-          + (f", {strategy.num_replicas_in_sync} replicas" if strategy else ""))
+          + (f", {strategy.num_replicas_in_sync} replicas" if strategy else "")
+          + (f", process {process_id} of {num_processes} ({distributed.num_devices()} devices)"
+             if shard else ""))
 
     global_step = state["global_step"] if state else 0
 
     def training_data(start_batch):
         if config.dataset == "synthetic":
             ds = kh.synthetic_dataset(config.train_samples, codec, config.batch_size,
-                                      config.stacks, seed=config.seed, repeat=True)
+                                      config.stacks, seed=config.seed, repeat=True, shard=shard)
             return ds.skip(start_batch) if start_batch else ds
         from keras_hourglass.pipeline import make_dataset
 
         return make_dataset(train_source, skeleton, codec, config.batch_size, training=True,
-                            num_stacks=config.stacks, seed=config.seed, start_batch=start_batch)
+                            num_stacks=config.stacks, seed=config.seed, start_batch=start_batch,
+                            shard=shard)
 
     callbacks, validation_data = [], None
     if config.dataset == "synthetic":
         validation_data = kh.synthetic_dataset(
             config.val_samples, codec, config.batch_size, config.stacks,
-            seed=config.seed + 1_000_003, shuffle=False)
+            seed=config.seed + 1_000_003, shuffle=False, shard=shard)
         last = model.output_names[-1]
         monitor = f"val_{last}_pck" if config.stacks > 1 else "val_pck"
     else:
         validation = PoseValidation(val_records, skeleton, codec, max(config.batch_size, 16))
         callbacks.append(validation)
         monitor = validation.name
-    best = AtomicModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor=monitor, mode="max",
+    best = AtomicModelCheckpoint(os.path.join(out_dir, "best.keras"), monitor=monitor, mode="max",
                                  save_best_only=True, verbose=verbose)
     plateau = ResumableReduceLROnPlateau(monitor=monitor, mode="max", factor=0.2,
                                          patience=config.plateau_patience, verbose=verbose)
     if state:
         best.set_state(state["callbacks"]["best"])
         plateau._restored = state["callbacks"]["plateau"]
-        _truncate_log(os.path.join(run_dir, "log.csv"), global_step // steps)
-    backup = ResumableCheckpoint(backup_dir, steps, config.backup_every, global_step,
+        if chief:
+            _truncate_log(os.path.join(run_dir, "log.csv"), global_step // steps)
+    backup = ResumableCheckpoint(os.path.join(out_dir, "backup"), steps, config.backup_every, global_step,
                                  stateful={"best": best, "plateau": plateau})
     callbacks += [
         plateau,
         best,
-        AtomicModelCheckpoint(os.path.join(run_dir, "last.keras"), verbose=0),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=bool(state)),
+        AtomicModelCheckpoint(os.path.join(out_dir, "last.keras"), verbose=0),
+        keras.callbacks.CSVLogger(os.path.join(out_dir, "log.csv"), append=bool(state)),
         backup,
     ]
     if keras.backend.backend() == "tensorflow":
@@ -429,19 +477,31 @@ def train(config, verbose=1, logical_cpus=0):
         "epochs": config.epochs,
         "global_step": backup.global_step,
         "train_seconds_this_session": round(elapsed, 1),
+        "weights_sha256": distributed.weights_digest(model),
     }
-    with open(os.path.join(run_dir, ".summary.json.tmp"), "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(os.path.join(run_dir, ".summary.json.tmp"), os.path.join(run_dir, "summary.json"))
+    if chief:
+        with open(os.path.join(run_dir, ".summary.json.tmp"), "w") as f:
+            json.dump(summary, f, indent=2)
+        os.replace(os.path.join(run_dir, ".summary.json.tmp"), os.path.join(run_dir, "summary.json"))
+    else:
+        shutil.rmtree(out_dir, ignore_errors=True)
     print(f"\nDone in {elapsed / 60:.1f} min. Best {monitor}: {summary['best']}\n"
-          f"Best model: {summary['best_model']}\nLogs: {run_dir}/log.csv, {run_dir}/tensorboard")
+          f"Best model: {summary['best_model']}\nLogs: {run_dir}/log.csv, {run_dir}/tensorboard\n"
+          f"Weights SHA-256: {summary['weights_sha256']}"
+          + (f" (process {process_id} of {num_processes})" if shard else ""))
     return summary
 
 
 def main(argv=None):
     config, args = parse_args(argv)
+    from keras_hourglass.distributed import DistributedConfigError, settings_from
+
     try:
-        train(config, args.verbose, args.logical_cpus)
+        cluster = settings_from(args.coordinator, args.num_processes, args.process_id)
+    except DistributedConfigError as error:
+        raise SystemExit(f"error: {error}") from None
+    try:
+        train(config, args.verbose, args.logical_cpus, cluster)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None
 
