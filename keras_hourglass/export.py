@@ -1,9 +1,21 @@
 """Export a stacked hourglass as a TF Serving SavedModel with pre- and post-processing inside.
 
-The `serving_default` signature takes a uint8 image batch (any size; the whole image is the
-person box), and returns keypoints in the input images' pixels, their scores and the last
-stack's heatmaps. Preprocessing, flip test and decoding run inside the graph through the same
-codec and inference code as evaluation.
+Signatures (every input is required, as TF Serving requires: a request without one of a
+signature's inputs is refused with "input size does not match signature", so an optional box
+is a second signature rather than an optional input):
+
+- `serving_default`: `images` uint8 [batch, H, W, 3] (any H, W), the whole image is the person;
+- `serving_boxes`: `images` as above and `boxes` float32 [batch, 3] (centre x, centre y, scale;
+  the person box is 200 * scale pixels square, MPII's convention);
+- `predict_encoded`: `images` string [batch] of JPEG/PNG files (what a REST client sends as
+  base64), each of any size; `predict_encoded_boxes`: the same with `boxes`;
+- `predict_crops`: float32 person crops [batch, S, S, 3] in [0, 1] (evaluation).
+
+Every image signature returns `keypoints` float32 [batch, K, 2] (x, y) in the input image's
+pixels (pixel centres at integers), `scores` float32 [batch, K] (heatmap peaks) and `heatmaps`
+float32 [batch, S/4, S/4, K] (last stack, flip-averaged). The crop is the tf.data pipeline's
+(`keras_hourglass.pipeline.crop_person`, with its anti-aliasing), the prediction and decoding are
+`predict_keypoints`' and the map back is `crop_to_original`: the code evaluation runs.
 """
 
 import json
@@ -17,7 +29,11 @@ import tensorflow as tf
 
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.inference import crop_to_original, predict_keypoints
-from keras_hourglass.tf_geometry import crop_people, whole_image_boxes
+from keras_hourglass.pipeline import crop_person
+
+SIGNATURES = ("serving_default", "serving_boxes", "predict_encoded", "predict_encoded_boxes",
+              "predict_crops")
+OUTPUTS = ("keypoints", "scores", "heatmaps")
 
 
 def next_version(base_dir):
@@ -28,8 +44,225 @@ def next_version(base_dir):
     return max(versions, default=0) + 1
 
 
+def _whole_image_box(height, width):
+    """Centre and scale of the square box (side max(H, W)) that holds the whole image."""
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    return tf.stack([(w - 1.0) / 2.0, (h - 1.0) / 2.0]), tf.maximum(h, w) / 200.0
+
+
+def _checked_box(box, height, width):
+    """`box` (3,) after checks that raise InvalidArgumentError naming the input."""
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    center, scale = box[:2], box[2]
+    checks = [
+        tf.debugging.assert_all_finite(box, "boxes: a box has a NaN or infinite value"),
+        tf.debugging.assert_greater(scale, 0.0, message="boxes: the scale (third value, box side "
+                                    "/ 200 px) must be positive"),
+        tf.debugging.assert_greater_equal(center, 0.0, message="boxes: the centre (x, y) lies "
+                                          "outside the image (negative)"),
+        tf.debugging.assert_less_equal(center, tf.stack([w - 1.0, h - 1.0]),
+                                       message="boxes: the centre (x, y) lies outside the image "
+                                               "(beyond its width or height)"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(center), tf.identity(scale)
+
+
+def _check_size(image, name):
+    shape = tf.shape(image)
+    check = tf.debugging.assert_positive(
+        shape[:2], message=f"{name}: an image has zero height or width")
+    with tf.control_dependencies([check]):
+        return tf.identity(image), shape[0], shape[1]
+
+
+def _is_jpeg_or_png(data):
+    head = tf.strings.substr(data, 0, 4)
+    return tf.logical_or(tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff",
+                         head == b"\x89PNG")
+
+
+def _has_end_marker(data):
+    """JPEG files end with the EOI marker FF D9 (allowing a few padding bytes after it), PNG
+    files with the IEND chunk: a file cut short has neither."""
+    length = tf.strings.length(data)
+    tail = tf.io.decode_raw(tf.strings.substr(tf.strings.join([b"\0" * 32, data]), length, 32),
+                            tf.uint8)
+    jpeg_end = tf.reduce_any((tail[:-1] == 0xFF) & (tail[1:] == 0xD9))
+    png_end = tf.strings.substr(data, tf.maximum(length - 8, 0), 8) == b"IEND\xaeB`\x82"
+    is_png = tf.strings.substr(data, 0, 4) == b"\x89PNG"
+    return tf.where(is_png, png_end, jpeg_end)
+
+
+def _decode(data):
+    checks = [
+        tf.debugging.Assert(_is_jpeg_or_png(data), [
+            "images: an element is not a JPEG or PNG file; its first bytes are",
+            tf.strings.substr(data, 0, 8)]),
+    ]
+    with tf.control_dependencies(checks):
+        checks.append(tf.debugging.Assert(_has_end_marker(data), [
+            "images: an element is a truncated JPEG or PNG file (no end marker); bytes:",
+            tf.strings.length(data)]))
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return image
+
+
+class PoseServer(tf.Module):
+    """The serving functions of a model: what the SavedModel's signatures run, and what
+    `eval/predict.py` runs in memory for a `.keras` file.
+
+    Args:
+        model: a stacked hourglass (any Keras backend variables traced by TensorFlow).
+        skeleton: its `Skeleton` (flip pairs for the flip test).
+        flip_test: average with the mirrored crop.
+        sigma: the training Gaussian sigma (metadata).
+    """
+
+    def __init__(self, model, skeleton, flip_test=True, sigma=1.0):
+        super().__init__()
+        check_model(model, skeleton)
+        self.model = model
+        self.size = int(model.inputs[0].shape[1])
+        self.codec = HeatmapCodec(self.size, self.size // 4, sigma)
+        self.flip_index = skeleton.flip_index if flip_test else None
+        size = self.size
+        image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+        boxes_spec = tf.TensorSpec([None, 3], tf.float32, name="boxes")
+        encoded_spec = tf.TensorSpec([None], tf.string, name="images")
+        crops_spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="crops")
+        self.serving_default = tf.function(self._images, input_signature=[image_spec])
+        self.serving_boxes = tf.function(self._images_boxes, input_signature=[image_spec,
+                                                                               boxes_spec])
+        self.predict_encoded = tf.function(self._encoded, input_signature=[encoded_spec])
+        self.predict_encoded_boxes = tf.function(self._encoded_boxes,
+                                                 input_signature=[encoded_spec, boxes_spec])
+        self.predict_crops = tf.function(self._crops, input_signature=[crops_spec])
+
+    # One image at a time through the pipeline's crop (images of one batch may differ in size
+    # for the encoded signatures), then one batched network call.
+    def _crop(self, image, box=None):
+        image, height, width = _check_size(image, "images")
+        if box is None:
+            center, scale = _whole_image_box(height, width)
+        else:
+            center, scale = _checked_box(box, height, width)
+        floats = tf.cast(image, tf.float32) / 255.0
+        return crop_person(floats, center, scale, self.size), center, scale
+
+    def _predict(self, crops, centers, scales):
+        keypoints, scores, heatmaps = predict_keypoints(self.model, crops, self.codec,
+                                                        self.flip_index)
+        return {"keypoints": crop_to_original(keypoints, centers, scales, self.size),
+                "scores": scores, "heatmaps": heatmaps}
+
+    def _map(self, fn, elements):
+        size = self.size
+        return tf.map_fn(fn, elements, fn_output_signature=(
+            tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
+            tf.TensorSpec([], tf.float32)))
+
+    def _check_boxes(self, images, boxes):
+        check = tf.debugging.assert_equal(
+            tf.shape(images)[0], tf.shape(boxes)[0],
+            message="boxes: one box per image is needed (boxes and images differ in batch size)")
+        with tf.control_dependencies([check]):
+            return tf.identity(boxes)
+
+    def _images(self, images):
+        return self._predict(*self._map(lambda image: self._crop(image), images))
+
+    def _images_boxes(self, images, boxes):
+        boxes = self._check_boxes(images, boxes)
+        return self._predict(*self._map(lambda e: self._crop(e[0], e[1]), (images, boxes)))
+
+    def _encoded(self, images):
+        return self._predict(*self._map(lambda data: self._crop(_decode(data)), images))
+
+    def _encoded_boxes(self, images, boxes):
+        boxes = self._check_boxes(images, boxes)
+        return self._predict(*self._map(lambda e: self._crop(_decode(e[0]), e[1]),
+                                        (images, boxes)))
+
+    def _crops(self, crops):
+        keypoints, scores, heatmaps = predict_keypoints(self.model, crops, self.codec,
+                                                        self.flip_index)
+        return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
+
+
+def check_model(model, skeleton):
+    """Refuses, at export time, a model that the serving graph cannot run."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
+    if shape is None or len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+        raise ValueError(f"Export needs a model with a square RGB input of known size "
+                         f"(batch, S, S, 3); this model's input is {shape}.")
+    joints = model.outputs[-1].shape[-1]
+    if joints != skeleton.num_joints:
+        raise ValueError(f"The model predicts {joints} joints but skeleton {skeleton.name!r} has "
+                         f"{skeleton.num_joints}: pass the skeleton it was trained with.")
+
+
+def metadata(server, skeleton, flip_test):
+    size = server.size
+    k = skeleton.num_joints
+    image_outputs = {
+        "keypoints": f"float32 [batch, {k}, 2] (x, y) in input-image pixels",
+        "scores": f"float32 [batch, {k}] heatmap peak values",
+        "heatmaps": f"float32 [batch, {size // 4}, {size // 4}, {k}] last stack",
+    }
+    boxes = "float32 [batch, 3] person centre x, centre y (pixels) and scale (box side / 200 px)"
+    return {
+        "model_config": server.model.get_config(),
+        "codec": server.codec.get_config(),
+        "skeleton": {
+            "name": skeleton.name,
+            "joint_names": list(skeleton.joint_names),
+            "flip_pairs": [list(p) for p in skeleton.flip_pairs],
+            "limbs": [list(p) for p in skeleton.limbs],
+        },
+        "export": {"flip_test": flip_test, "keras_version": keras.__version__,
+                   "tensorflow_version": tf.__version__},
+        "signatures": {
+            "serving_default": {"inputs": {"images": "uint8 [batch, height, width, 3]"},
+                                "outputs": image_outputs},
+            "serving_boxes": {"inputs": {"images": "uint8 [batch, height, width, 3]",
+                                         "boxes": boxes}, "outputs": image_outputs},
+            "predict_encoded": {"inputs": {"images": "string [batch] JPEG or PNG files"},
+                                "outputs": image_outputs},
+            "predict_encoded_boxes": {"inputs": {"images": "string [batch] JPEG or PNG files",
+                                                 "boxes": boxes}, "outputs": image_outputs},
+            "predict_crops": {
+                "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
+                "outputs": dict(image_outputs, keypoints=f"float32 [batch, {k}, 2] crop pixels"),
+            },
+        },
+    }
+
+
+def write_models_config(root):
+    """Writes `root/models.config` for `tensorflow_model_server --model_config_file`: one entry
+    per model folder under `root` that holds numbered versions, with base paths as seen inside
+    the tensorflow/serving container when `root` is mounted at /models."""
+    names = sorted(
+        n for n in os.listdir(root)
+        if os.path.isdir(os.path.join(root, n))
+        and any(re.fullmatch(r"\d+", v) for v in os.listdir(os.path.join(root, n)))
+    )
+    entries = "".join(
+        f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
+        f'    model_platform: "tensorflow"\n  }}\n' for n in names)
+    path = os.path.join(root, "models.config")
+    with open(path + ".tmp", "w") as f:
+        f.write(f"model_config_list {{\n{entries}}}\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, sigma=1.0):
-    """Writes `base_dir/<version>/`, a SavedModel for TF Serving, atomically.
+    """Writes `base_dir/<version>/`, a SavedModel for TF Serving, atomically, and
+    `models.config` beside `base_dir`.
 
     Args:
         model: a trained stacked hourglass.
@@ -42,85 +275,63 @@ def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, 
     Returns:
         the path of the version folder.
     """
-    if model.outputs[-1].shape[-1] != skeleton.num_joints:
-        raise ValueError(
-            f"The model predicts {model.outputs[-1].shape[-1]} joints but skeleton "
-            f"{skeleton.name!r} has {skeleton.num_joints}."
-        )
+    server = PoseServer(model, skeleton, flip_test, sigma)
     version = next_version(base_dir) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"version must be a positive integer, got {version}")
     target = os.path.join(base_dir, str(version))
     if os.path.exists(target):
         raise FileExistsError(f"{target} already exists; choose another --version.")
-    size = int(model.inputs[0].shape[1])
-    codec = HeatmapCodec(size, size // 4, sigma)
-    flip_index = skeleton.flip_index if flip_test else None
-
-    def serve(images):
-        floats = tf.cast(images, tf.float32) / 255.0
-        centers, scales = whole_image_boxes(floats)
-        crops = crop_people(floats, centers, scales, size)
-        keypoints, scores, heatmaps = predict_keypoints(model, crops, codec, flip_index)
-        return {
-            "keypoints": crop_to_original(keypoints, centers, scales, size),
-            "scores": scores,
-            "heatmaps": heatmaps,
-        }
-
-    def predict_crops(crops):
-        keypoints, scores, heatmaps = predict_keypoints(model, crops, codec, flip_index)
-        return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        "serving_default",
-        serve,
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")],
-    )
-    # Person crops already made (evaluation uses it with the tf.data pipeline's crops).
-    archive.add_endpoint(
-        "predict_crops",
-        predict_crops,
-        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="crops")],
-    )
+    for name in SIGNATURES:
+        function = getattr(server, name)
+        archive.add_endpoint(name, function, input_signature=function.input_signature)
     os.makedirs(base_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=base_dir)
     try:
         archive.write_out(staging, verbose=False)
-        metadata = {
-            "model_config": model.get_config(),
-            "codec": codec.get_config(),
-            "skeleton": {
-                "name": skeleton.name,
-                "joint_names": list(skeleton.joint_names),
-                "flip_pairs": [list(p) for p in skeleton.flip_pairs],
-                "limbs": [list(p) for p in skeleton.limbs],
-            },
-            "flip_test": flip_test,
-            "signatures": {
-                "serving_default": {
-                    "inputs": {"images": "uint8 [batch, height, width, 3]"},
-                    "outputs": {
-                        "keypoints": "float32 [batch, K, 2] (x, y) in input-image pixels",
-                        "scores": "float32 [batch, K] heatmap peak values",
-                        "heatmaps": "float32 [batch, size/4, size/4, K] last stack",
-                    },
-                },
-                "predict_crops": {
-                    "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
-                    "outputs": {
-                        "keypoints": "float32 [batch, K, 2] (x, y) in crop pixels",
-                        "scores": "float32 [batch, K]",
-                        "heatmaps": "float32 [batch, size/4, size/4, K] last stack",
-                    },
-                },
-            },
-        }
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
         with open(os.path.join(staging, "assets", "hourglass.json"), "w") as f:
-            json.dump(metadata, f, indent=2)
+            json.dump(metadata(server, skeleton, flip_test), f, indent=2)
         os.replace(staging, target)
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging)
+    write_models_config(os.path.dirname(os.path.abspath(base_dir)))
     return target
+
+
+class ServingModelError(ValueError):
+    pass
+
+
+def load_serving_model(path, need=("serving_default",)):
+    """`tf.saved_model.load(path)` and its metadata, after checking the signatures in `need`
+    exist with their documented inputs and outputs.
+
+    Returns:
+        (loaded SavedModel, metadata dict from assets/hourglass.json).
+    """
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ServingModelError(f"{path!r} is not a SavedModel version folder (no saved_model.pb); "
+                                "pass e.g. saved_models/hourglass/1")
+    loaded = tf.saved_model.load(path)
+    missing = [n for n in need if n not in loaded.signatures]
+    if missing:
+        raise ServingModelError(
+            f"The SavedModel {path!r} lacks the signature(s) {missing} (it has "
+            f"{sorted(loaded.signatures)}); export the model with train/export.py.")
+    for name in need:
+        outputs = set(loaded.signatures[name].structured_outputs)
+        if not set(OUTPUTS) <= outputs:
+            raise ServingModelError(
+                f"The SavedModel {path!r}: signature {name!r} returns {sorted(outputs)}, not "
+                f"{list(OUTPUTS)}; export the model with train/export.py.")
+    meta_path = os.path.join(path, "assets", "hourglass.json")
+    if not os.path.isfile(meta_path):
+        raise ServingModelError(f"The SavedModel {path!r} has no assets/hourglass.json (skeleton "
+                                "and settings); export the model with train/export.py.")
+    with open(meta_path) as f:
+        return loaded, json.load(f)

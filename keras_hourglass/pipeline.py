@@ -218,6 +218,13 @@ def warp(image, a, center, size, max_downscale=1.5):
     return out[0]
 
 
+def crop_person(image, center, scale, size):
+    """The un-augmented person crop of evaluation and serving: (H, W, 3) float image, centre
+    (2,) and scale -> (size, size, 3), the box of side 200 * scale px filling the crop."""
+    a, center = crop_transform(center, scale, size)
+    return warp(image, a, center, size)
+
+
 def transform_keypoints(keypoints, a, center, size):
     """Source keypoints (K, 2) -> crop keypoints through the inverse of (a, center)."""
     m = (size - 1) / 2.0

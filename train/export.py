@@ -1,9 +1,13 @@
 """Export a trained model as a versioned SavedModel for TF Serving.
 
     python train/export.py --model runs/demo/best.keras
+    python train/export.py --model runs/lsp/best.keras --skeleton lsp --out saved_models/lsp --version 3
 
-writes saved_models/hourglass/<next version>/ with a `serving_default` signature: uint8 images
-in, keypoints (in the images' pixels), scores and heatmaps out, flip test and decoding inside.
+writes saved_models/hourglass/<next version>/ with the signatures `serving_default` (uint8
+images), `serving_boxes` (images + person boxes), `predict_encoded` and `predict_encoded_boxes`
+(JPEG/PNG bytes), and `predict_crops` (evaluation): keypoints in the input images' pixels,
+scores and heatmaps out, cropping, flip test and decoding inside. Also writes
+saved_models/models.config for `tensorflow_model_server --model_config_file`.
 """
 
 import argparse
@@ -12,15 +16,22 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+SKELETON_BY_JOINTS = {16: "mpii", 14: "lsp", 11: "flic", 17: "coco"}
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="a .keras file from train/train.py")
-    parser.add_argument("--out", default="saved_models/hourglass", help="TF Serving model folder (default: saved_models/hourglass)")
+    parser.add_argument("--out", default="saved_models/hourglass",
+                        help="TF Serving model folder; its name is the served model's name "
+                             "(default: saved_models/hourglass)")
     parser.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")
-    parser.add_argument("--skeleton", default="mpii", help="joint table of the model (default: mpii)")
+    parser.add_argument("--skeleton", choices=sorted(SKELETON_BY_JOINTS.values()),
+                        help="joint table of the model (default: from its number of joints: "
+                             "16 mpii, 14 lsp, 11 flic, 17 coco)")
+    parser.add_argument("--sigma", type=float, default=1.0, help="the training sigma (metadata; default: 1)")
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.model):
@@ -35,12 +46,23 @@ def main(argv=None):
     import keras
 
     import keras_hourglass as kh
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.export import SIGNATURES, export_for_serving
 
     model = keras.saving.load_model(args.model, compile=False)
-    skeleton = kh.get_skeleton(args.skeleton)
-    path = export_for_serving(model, args.out, skeleton, args.version, flip_test=not args.no_flip)
-    print(f"Exported {args.model} to {path} (signature serving_default: images uint8 -> keypoints, scores, heatmaps)")
+    joints = model.outputs[-1].shape[-1]
+    name = args.skeleton or SKELETON_BY_JOINTS.get(joints)
+    if name is None:
+        raise SystemExit(f"error: {args.model} predicts {joints} joints; pass --skeleton")
+    try:
+        path = export_for_serving(model, args.out, kh.get_skeleton(name), args.version,
+                                  flip_test=not args.no_flip, sigma=args.sigma)
+    except (ValueError, FileExistsError) as error:
+        raise SystemExit(f"error: {error}") from None
+    root = os.path.dirname(os.path.abspath(args.out))
+    print(f"Exported {args.model} to {path} ({name} skeleton, flip test "
+          f"{'off' if args.no_flip else 'on'}); signatures: {', '.join(SIGNATURES)}\n"
+          f"Serve: docker run -p 8500:8500 -p 8501:8501 -v {root}:/models tensorflow/serving "
+          f"--model_config_file=/models/models.config")
     return path
 
 

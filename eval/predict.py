@@ -1,0 +1,200 @@
+"""Predict the pose in your photos and look at it.
+
+    python eval/predict.py photo.jpg other.png --model runs/demo/best.keras --out poses/
+    python eval/predict.py photo.jpg --model saved_models/hourglass/1 --out poses/
+    python eval/predict.py photo.jpg --model M --box 640,360,3.2 --out poses/
+
+Nothing is detected: the person is the whole image, or the box given with --box (centre x, y
+in pixels and scale = box side / 200 px, MPII's convention; one --box for all images or one per
+image). Prediction uses the flip test. For each image it writes `<name>_pose.png` (the skeleton
+over the image: left limbs green, right red, centre yellow; joints below --threshold dimmed)
+and `<name>_pose.json` (named joints, (x, y) in the image's pixels, confidence).
+
+A `.keras` model runs through the same serving functions that the export puts in a SavedModel
+(`keras_hourglass.export.PoseServer`); a SavedModel version folder runs its own
+`predict_encoded` signatures, so both give the same numbers.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SKELETON_BY_JOINTS = {16: "mpii", 14: "lsp", 11: "flic", 17: "coco"}
+
+
+class InputError(ValueError):
+    pass
+
+
+def read_image(path):
+    """(file bytes, (height, width)) after checking the file is a whole JPEG or PNG image."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); expected a JPEG or PNG image")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        with Image.open(path) as image:
+            kind = image.format
+            image.load()  # decodes everything: a truncated file fails here
+            width, height = image.size
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image (expected a JPEG or PNG file)") from None
+    except (OSError, SyntaxError) as error:
+        raise InputError(f"{path}: a broken or truncated image ({error}); expected a whole JPEG "
+                         "or PNG file") from None
+    if kind not in ("JPEG", "PNG"):
+        raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
+    if width == 0 or height == 0:
+        raise InputError(f"{path}: the image has zero size ({width}x{height})")
+    return data, (height, width)
+
+
+def parse_box(text, path, size):
+    try:
+        cx, cy, scale = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--box {text!r}: expected centre x, centre y and scale, e.g. "
+                         "640,360,3.2") from None
+    height, width = size
+    if not scale > 0:
+        raise InputError(f"--box {text!r}: the scale (box side / 200 px) must be positive")
+    if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+        raise InputError(f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} "
+                         f"({width}x{height})")
+    return [cx, cy, scale]
+
+
+class Predictor:
+    """Encoded image (+ optional box) -> (keypoints (K, 2), scores (K,)) with a `.keras` file
+    or a SavedModel version folder."""
+
+    def __init__(self, model_path, skeleton_name=None, flip_test=True):
+        import keras_hourglass as kh
+
+        if os.path.isdir(model_path):
+            from keras_hourglass.export import load_serving_model
+
+            loaded, meta = load_serving_model(
+                model_path, need=("predict_encoded", "predict_encoded_boxes"))
+            self.encoded = loaded.signatures["predict_encoded"]
+            self.encoded_boxes = loaded.signatures["predict_encoded_boxes"]
+            self.skeleton = kh.get_skeleton(meta["skeleton"]["name"])
+            self.flip_test = bool(meta["export"]["flip_test"])
+            if not flip_test:
+                print("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
+            return
+        if not os.path.isfile(model_path):
+            raise InputError(f"--model {model_path!r}: no such .keras file or SavedModel folder")
+        import keras
+
+        from keras_hourglass.export import PoseServer
+
+        model = keras.saving.load_model(model_path, compile=False)
+        joints = model.outputs[-1].shape[-1]
+        name = skeleton_name or SKELETON_BY_JOINTS.get(joints)
+        if name is None:
+            raise InputError(f"--model {model_path!r} predicts {joints} joints; pass --skeleton")
+        self.skeleton = kh.get_skeleton(name)
+        server = PoseServer(model, self.skeleton, flip_test)
+        self.encoded = server.predict_encoded
+        self.encoded_boxes = server.predict_encoded_boxes
+        self.flip_test = flip_test
+
+    def __call__(self, data, box=None):
+        import tensorflow as tf
+
+        images = tf.constant([data])
+        if box is None:
+            out = self.encoded(images=images)
+        else:
+            out = self.encoded_boxes(images=images, boxes=tf.constant([box], tf.float32))
+        return out["keypoints"].numpy()[0], out["scores"].numpy()[0]
+
+
+def _write_atomic(path, write):
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", nargs="+", help="JPEG or PNG files, any size")
+    parser.add_argument("--model", required=True, help="a .keras file or a SavedModel version folder")
+    parser.add_argument("--out", required=True, help="folder for <name>_pose.png and <name>_pose.json")
+    parser.add_argument("--box", action="append",
+                        help="person box cx,cy,scale (pixels; scale = side / 200 px): once for "
+                             "all images or once per image (default: the whole image)")
+    parser.add_argument("--threshold", type=float, default=0.2,
+                        help="joints with a lower confidence are drawn dimmed (default: 0.2)")
+    parser.add_argument("--skeleton", choices=sorted(SKELETON_BY_JOINTS.values()),
+                        help=".keras only: the joint table (default: from the number of joints)")
+    parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
+    args = parser.parse_args(argv)
+    if args.box and len(args.box) not in (1, len(args.images)):
+        parser.error(f"give one --box for all images or one per image ({len(args.images)}), "
+                     f"not {len(args.box)}")
+    try:
+        inputs = [read_image(p) for p in args.images]
+        boxes = [None] * len(inputs)
+        if args.box:
+            texts = args.box * len(inputs) if len(args.box) == 1 else args.box
+            boxes = [parse_box(t, p, size) for t, p, (_, size) in zip(texts, args.images, inputs)]
+        predictor = Predictor(args.model, args.skeleton, not args.no_flip)
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
+
+    import numpy as np
+    from PIL import Image
+
+    from keras_hourglass.drawing import draw_pose
+
+    os.makedirs(args.out, exist_ok=True)
+    skeleton = predictor.skeleton
+    for path, (data, (height, width)), box in zip(args.images, inputs, boxes):
+        keypoints, scores = predictor(data, box)
+        name = os.path.splitext(os.path.basename(path))[0]
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        drawn = draw_pose(pixels, keypoints, skeleton, scores=scores, threshold=args.threshold,
+                          radius=max(3, round(max(height, width) / 150)),
+                          width=max(2, round(max(height, width) / 250)))
+        png = os.path.join(args.out, f"{name}_pose.png")
+        _write_atomic(png, lambda tmp: drawn.save(tmp, format="PNG"))
+        result = {
+            "image": os.path.abspath(path),
+            "width": width,
+            "height": height,
+            "box": {"center": box[:2], "scale": box[2]} if box else "whole image",
+            "model": os.path.abspath(args.model),
+            "skeleton": skeleton.name,
+            "flip_test": predictor.flip_test,
+            "threshold": args.threshold,
+            "joints": {
+                joint: {"x": round(float(x), 2), "y": round(float(y), 2),
+                        "confidence": round(float(s), 4), "confident": bool(s >= args.threshold)}
+                for joint, (x, y), s in zip(skeleton.joint_names, keypoints, scores)
+            },
+        }
+        target = os.path.join(args.out, f"{name}_pose.json")
+
+        def write_json(tmp, result=result):
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=2)
+
+        _write_atomic(target, write_json)
+        confident = int((scores >= args.threshold).sum())
+        print(f"{path}: {confident}/{len(scores)} joints above {args.threshold} -> {png}, {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

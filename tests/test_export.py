@@ -1,0 +1,297 @@
+"""The TF Serving export: signatures, equality with evaluation, requests, bad input, predict."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_hourglass as kh
+from keras_hourglass.export import (
+    ServingModelError,
+    export_for_serving,
+    load_serving_model,
+)
+
+from conftest import PYTHON, ROOT, randomize_weights
+
+sys.path.insert(0, str(ROOT / "eval"))
+import serving_client  # noqa: E402
+
+pytestmark = pytest.mark.slow
+SIGNATURES = ("serving_default", "serving_boxes", "predict_encoded", "predict_encoded_boxes")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A 1-stack 64x64 model with random weights, saved as .keras and exported with and without
+    the flip test (versions 1 and 2)."""
+    root = tmp_path_factory.mktemp("export")
+    model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=16, depth=4,
+                               input_shape=(64, 64, 3))
+    randomize_weights(model, np.random.default_rng(0), scale=0.1)
+    model.save(root / "m.keras")
+    flip = export_for_serving(model, str(root / "saved_models/hourglass"), kh.MPII)
+    plain = export_for_serving(model, str(root / "saved_models/hourglass"), kh.MPII,
+                               flip_test=False)
+    return {"root": root, "model": model, "flip": flip, "plain": plain}
+
+
+def _mpii_samples(shared_data):
+    from keras_hourglass import datasets
+
+    folder = shared_data / "mpii_samples"
+    return datasets.read_mpii_json(str(folder / "test_mpii.json"), str(folder))
+
+
+def test_versions_models_config_and_metadata(exported):
+    root = exported["root"] / "saved_models"
+    assert exported["flip"].endswith("hourglass/1") and exported["plain"].endswith("hourglass/2")
+    config = (root / "models.config").read_text()
+    assert 'name: "hourglass"' in config and 'base_path: "/models/hourglass"' in config
+    assert config.count("config {") == 1
+    meta = json.loads((root / "hourglass/2/assets/hourglass.json").read_text())
+    assert meta["export"]["flip_test"] is False and meta["skeleton"]["name"] == "mpii"
+    assert meta["skeleton"]["joint_names"] == list(kh.MPII.joint_names)
+    assert meta["model_config"]["num_stacks"] == 1 and meta["codec"]["input_size"] == [64, 64]
+    assert set(meta["signatures"]) == set(SIGNATURES) | {"predict_crops"}
+    with pytest.raises(FileExistsError, match="already exists"):
+        export_for_serving(exported["model"], str(root / "hourglass"), kh.MPII, version=1)
+
+
+def test_saved_model_cli_show_lists_the_documented_signatures(exported):
+    cli = str(ROOT / ".venv/bin/saved_model_cli")
+    cli = cli if __import__("os").path.isfile(cli) else "saved_model_cli"
+    out = subprocess.run([cli, "show", "--dir", exported["flip"], "--all"], capture_output=True,
+                         text=True, timeout=300).stdout
+    blocks = dict(re.findall(r"signature_def\['(\w+)'\]:\n(.*?)(?=\nsignature_def|\Z)", out, re.S))
+    assert set(SIGNATURES) | {"predict_crops"} <= set(blocks)
+
+    def tensors(block, kind):
+        part = block.split("output(s):")[0 if kind == "inputs" else 1]
+        return {name: (dtype, shape) for name, dtype, shape in re.findall(
+            r"\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: (\([^)]*\))", part)}
+
+    images = ("DT_UINT8", "(-1, -1, -1, 3)")
+    encoded = ("DT_STRING", "(-1)")
+    boxes = ("DT_FLOAT", "(-1, 3)")
+    assert tensors(blocks["serving_default"], "inputs") == {"images": images}
+    assert tensors(blocks["serving_boxes"], "inputs") == {"images": images, "boxes": boxes}
+    assert tensors(blocks["predict_encoded"], "inputs") == {"images": encoded}
+    assert tensors(blocks["predict_encoded_boxes"], "inputs") == {"images": encoded, "boxes": boxes}
+    assert tensors(blocks["predict_crops"], "inputs") == {"crops": ("DT_FLOAT", "(-1, 64, 64, 3)")}
+    for name in SIGNATURES:
+        assert tensors(blocks[name], "outputs") == {
+            "keypoints": ("DT_FLOAT", "(-1, 16, 2)"),
+            "scores": ("DT_FLOAT", "(-1, 16)"),
+            "heatmaps": ("DT_FLOAT", "(-1, 16, 16, 16)"),
+        }, name
+
+
+def test_saved_model_cli_run_on_a_real_image(exported, shared_data, tmp_path):
+    data = (shared_data / "mpii_samples/052475643.jpg").read_bytes()
+    image = tf.io.decode_jpeg(data).numpy()[None]
+    np.save(tmp_path / "x.npy", image)
+    cli = str(ROOT / ".venv/bin/saved_model_cli")
+    cli = cli if __import__("os").path.isfile(cli) else "saved_model_cli"
+    result = subprocess.run([cli, "run", "--dir", exported["flip"], "--tag_set", "serve",
+                             "--signature_def", "serving_default", "--inputs",
+                             f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    keypoints = np.load(tmp_path / "out/keypoints.npy")
+    assert keypoints.shape == (1, 16, 2) and image.shape[1:3] == (480, 854)
+    loaded = tf.saved_model.load(exported["flip"])
+    direct = loaded.signatures["serving_default"](images=tf.constant(image))
+    np.testing.assert_allclose(keypoints, direct["keypoints"].numpy(), atol=1e-4)
+    # The whole image is the person box: a box of side max(H, W) on the image centre.
+    boxed = loaded.signatures["serving_boxes"](
+        images=tf.constant(image), boxes=tf.constant([[426.5, 239.5, 854 / 200]]))
+    np.testing.assert_allclose(boxed["keypoints"].numpy(), keypoints, atol=1e-4)
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_saved_model_equals_the_evaluation_path_on_real_images(exported, shared_data, flip):
+    """Loaded SavedModel (uint8 images + boxes, and JPEG bytes + boxes in one batch of images of
+    two sizes) against the in-memory model through evaluation's tf.data crops,
+    `predict_keypoints` and `crop_to_original`."""
+    from keras_hourglass.pipeline import make_dataset
+
+    records = _mpii_samples(shared_data)
+    codec = kh.HeatmapCodec(64, 16)
+    flip_index = kh.MPII.flip_index if flip else None
+    want = {}
+    for crops, _, meta in make_dataset(records, kh.MPII, codec, 8, training=False, num_stacks=1):
+        keypoints, scores, heatmaps = kh.predict_keypoints(exported["model"], crops, codec,
+                                                           flip_index)
+        want["keypoints"] = np.asarray(kh.crop_to_original(
+            keypoints, meta["center"].numpy(), meta["scale"].numpy(), 64))
+        want["scores"], want["heatmaps"] = np.asarray(scores), np.asarray(heatmaps)
+    assert want["keypoints"].shape == (5, 16, 2)
+
+    loaded = tf.saved_model.load(exported["flip" if flip else "plain"])
+    boxes = np.array([[*r.center, r.scale] for r in records], np.float32)
+    files = [open(r.image_path, "rb").read() for r in records]
+    encoded = loaded.signatures["predict_encoded_boxes"](images=tf.constant(files),
+                                                         boxes=tf.constant(boxes))
+    per_image = [loaded.signatures["serving_boxes"](
+        images=tf.io.decode_jpeg(data)[None], boxes=tf.constant(box[None]))
+        for data, box in zip(files, boxes)]
+    for name in ("keypoints", "scores", "heatmaps"):
+        np.testing.assert_allclose(encoded[name].numpy(), want[name], atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(np.concatenate([p[name].numpy() for p in per_image]),
+                                   want[name], atol=1e-4, err_msg=name)
+
+
+def test_rest_body_and_grpc_request_match_the_signatures(exported, shared_data):
+    files = [(shared_data / "mpii_samples" / n).read_bytes()
+             for n in ("052475643.jpg", "004645041.jpg")]
+    boxes = [[426.0, 240.0, 2.0], [640.0, 360.0, 3.0]]
+    loaded = tf.saved_model.load(exported["flip"])
+    direct = loaded.signatures["predict_encoded_boxes"](images=tf.constant(files),
+                                                        boxes=tf.constant(boxes, tf.float32))
+    for with_boxes in (False, True):
+        name = serving_client.signature_name(with_boxes)
+        signature = serving_client.signature_def(exported["flip"], name)
+        chosen = boxes if with_boxes else None
+        request = serving_client.predict_request(files, chosen, version=1)
+        serving_client.check_request(request, signature)
+        assert request.model_spec.signature_name == name and request.model_spec.name == "hourglass"
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        body = json.loads(json.dumps(serving_client.rest_body(files, chosen)))
+        assert body["signature_name"] == name and "b64" in body["instances"][0]["images"]
+        tensors = serving_client.rest_tensors(body, signature)
+        for key in inputs:
+            if key == "images":
+                assert list(tensors[key]) == list(inputs[key]) == files
+            else:
+                np.testing.assert_array_equal(tensors[key], inputs[key])
+        if with_boxes:
+            got = loaded.signatures[name](**{k: tf.constant(v) for k, v in inputs.items()})
+            np.testing.assert_allclose(got["keypoints"].numpy(), direct["keypoints"].numpy())
+
+    signature = serving_client.signature_def(exported["flip"], "predict_encoded_boxes")
+    missing = serving_client.predict_request(files)
+    missing.model_spec.signature_name = "predict_encoded_boxes"
+    with pytest.raises(serving_client.RequestError, match=r"missing \['boxes'\]"):
+        serving_client.check_request(missing, signature)
+    wrong = serving_client.predict_request(files, boxes)
+    wrong.inputs["boxes"].CopyFrom(tf.make_tensor_proto(np.array(boxes, np.float64)))
+    with pytest.raises(serving_client.RequestError, match="'boxes' is DT_DOUBLE.*DT_FLOAT"):
+        serving_client.check_request(wrong, signature)
+    raw = {"signature_name": "predict_encoded",
+           "instances": [{"images": "not base64-wrapped"}]}
+    with pytest.raises(serving_client.RequestError, match='"b64"'):
+        serving_client.rest_tensors(raw, serving_client.signature_def(exported["flip"],
+                                                                      "predict_encoded"))
+    uint8 = serving_client.signature_def(exported["flip"], "serving_default")
+    flat = {"instances": [{"images": [[0, 1, 2]] * 2}]}
+    with pytest.raises(serving_client.RequestError, match=r"'images' has shape \[1, 2, 3\]"):
+        serving_client.rest_tensors(flat, uint8)
+    with pytest.raises(serving_client.RequestError, match="no signature 'nope'"):
+        serving_client.signature_def(exported["flip"], "nope")
+
+
+def test_bad_input_errors_name_the_input(exported, shared_data, tmp_path):
+    loaded = tf.saved_model.load(exported["flip"])
+    data = (shared_data / "mpii_samples/052475643.jpg").read_bytes()
+    image = tf.io.decode_jpeg(data)[None]
+    png = tf.io.encode_png(image[0]).numpy()
+    cases = [
+        ("predict_encoded", {"images": [b"hello, not an image"]}, "not a JPEG or PNG file"),
+        ("predict_encoded", {"images": [data[:5000]]}, "truncated JPEG or PNG"),
+        ("predict_encoded", {"images": [png[:-20]]}, "truncated JPEG or PNG"),
+        ("serving_default", {"images": tf.zeros([1, 0, 8, 3], tf.uint8)}, "zero height or width"),
+        ("serving_boxes", {"images": image, "boxes": [[900.0, 10.0, 2.0]]},
+         "centre \\(x, y\\) lies outside the image"),
+        ("serving_boxes", {"images": image, "boxes": [[-1.0, 10.0, 2.0]]},
+         "centre \\(x, y\\) lies outside the image"),
+        ("serving_boxes", {"images": image, "boxes": [[400.0, 200.0, 0.0]]},
+         "scale .* must be positive"),
+        ("serving_boxes", {"images": image, "boxes": [[400.0, 200.0, 2.0]] * 2},
+         "one box per image"),
+    ]
+    for name, inputs, message in cases:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            loaded.signatures[name](**{k: tf.constant(v) if not isinstance(v, tf.Tensor) else v
+                                       for k, v in inputs.items()})
+    # The PNG itself (all of it) is accepted and gives the JPEG's pixels' answer.
+    ok = loaded.signatures["predict_encoded"](images=tf.constant([png]))
+    same = loaded.signatures["serving_default"](images=image)
+    np.testing.assert_allclose(ok["keypoints"].numpy(), same["keypoints"].numpy(), atol=1e-4)
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="uint8"):
+        loaded.signatures["serving_default"](images=tf.zeros([1, 8, 8, 3], tf.float32))
+
+    # A SavedModel without our signatures is refused when loaded, naming what it lacks.
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"y": x * 2}, input_signature=[tf.TensorSpec([None])])
+    tf.saved_model.save(module, str(tmp_path / "other"), signatures={"double": module.f})
+    with pytest.raises(ServingModelError, match=r"lacks the signature\(s\) \['serving_default'\]"):
+        load_serving_model(str(tmp_path / "other"))
+    with pytest.raises(ServingModelError, match="not a SavedModel version folder"):
+        load_serving_model(str(tmp_path))
+    # A model whose joints do not fit the skeleton is refused at export time.
+    with pytest.raises(ValueError, match="predicts 16 joints but skeleton 'lsp' has 14"):
+        export_for_serving(exported["model"], str(tmp_path / "bad"), kh.LSP)
+
+
+def _predict_cli(args, python_env):
+    return subprocess.run([PYTHON, str(ROOT / "eval/predict.py"), *args], env=python_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_predict_command_with_keras_file_and_saved_model(exported, shared_data, tmp_path,
+                                                         python_env):
+    from PIL import Image
+
+    images = [str(shared_data / "mpii_samples" / n) for n in ("052475643.jpg", "004645041.jpg")]
+    results = {}
+    for kind, model in (("keras", exported["root"] / "m.keras"), ("saved", exported["flip"])):
+        out = tmp_path / kind
+        result = _predict_cli([*images, "--model", str(model), "--out", str(out)], python_env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        for path in images:
+            name = path.rsplit("/", 1)[1][:-4]
+            drawn = Image.open(out / f"{name}_pose.png")
+            assert drawn.size == Image.open(path).size
+            results[kind, name] = json.loads((out / f"{name}_pose.json").read_text())
+    for name in ("052475643", "004645041"):
+        a, b = results["keras", name], results["saved", name]
+        assert list(a["joints"]) == list(kh.MPII.joint_names) and a["flip_test"] and b["flip_test"]
+        for joint in a["joints"]:
+            for key in ("x", "y", "confidence"):
+                assert abs(a["joints"][joint][key] - b["joints"][joint][key]) <= 1e-2, (name, joint)
+    # The drawing changed pixels along the predicted skeleton (and not elsewhere).
+    original = np.asarray(Image.open(images[0]).convert("RGB"), np.int16)
+    drawn = np.asarray(Image.open(tmp_path / "saved/052475643_pose.png"), np.int16)
+    changed = np.abs(drawn - original).sum(-1) > 30
+    assert 0.0005 < changed.mean() < 0.2
+
+    # With a box, against the SavedModel signature called directly.
+    result = _predict_cli([images[1], "--model", exported["flip"], "--out", str(tmp_path / "box"),
+                           "--box", "640,360,3"], python_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    boxed = json.loads((tmp_path / "box/004645041_pose.json").read_text())
+    loaded = tf.saved_model.load(exported["flip"])
+    direct = loaded.signatures["predict_encoded_boxes"](
+        images=tf.constant([open(images[1], "rb").read()]), boxes=tf.constant([[640.0, 360, 3]]))
+    got = np.array([[j["x"], j["y"]] for j in boxed["joints"].values()])
+    np.testing.assert_allclose(got, direct["keypoints"].numpy()[0], atol=0.01)
+
+    # Bad input: a text file, a truncated JPEG, an empty file, a box outside the image.
+    (tmp_path / "notes.jpg").write_text("not an image")
+    (tmp_path / "cut.jpg").write_bytes(open(images[0], "rb").read()[:4000])
+    (tmp_path / "empty.png").write_bytes(b"")
+    for args, message in [
+        ([str(tmp_path / "notes.jpg")], "notes.jpg: not an image"),
+        ([str(tmp_path / "cut.jpg")], "cut.jpg: a broken or truncated image"),
+        ([str(tmp_path / "empty.png")], "empty.png: the file is empty"),
+        ([images[0], "--box", "2000,10,2"], "lies outside"),
+        ([images[0], "--box", "1,2"], "expected centre x, centre y and scale"),
+    ]:
+        result = _predict_cli([*args, "--model", exported["flip"], "--out", str(tmp_path / "x")],
+                              python_env)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
