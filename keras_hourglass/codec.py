@@ -166,8 +166,14 @@ class HeatmapCodec:
         flat = ops.reshape(
             ops.transpose(heatmaps, (0, 3, 1, 2)), (-1, num_keypoints, height * width)
         )
-        index = ops.argmax(flat, axis=-1)
+        # The first position of the maximum (argmax's rule), written with min/where rather than
+        # ops.argmax: TensorFlow's Keras argmax adds Bitcast/BitwiseAnd ops (a flush-to-zero
+        # fix) that ONNX and TFLite cannot convert.
         scores = ops.max(flat, axis=-1)
+        size = height * width
+        positions = ops.arange(size, dtype="int32")
+        index = ops.min(ops.where(flat == scores[..., None], positions, size), axis=-1)
+        index = ops.minimum(index, size - 1)
         row = index // width
         col = index % width
         x = ops.cast(col, "float32")

@@ -335,3 +335,63 @@ def load_serving_model(path, need=("serving_default",)):
                                 "and settings); export the model with train/export.py.")
     with open(meta_path) as f:
         return loaded, json.load(f)
+
+
+# --- beyond TF Serving: ONNX and TFLite ------------------------------------------------------
+
+EDGE_FORMATS = ("onnx", "tflite")
+
+
+def export_edge(model, path, skeleton, format, flip_test=True, sigma=1.0, opset=17,
+                saved_model=None):
+    """Writes the crop-level predictor (`predict_crops`: float32 crops [batch, S, S, 3] in [0, 1]
+    -> `keypoints` [batch, K, 2] in crop pixels, `scores` [batch, K], `heatmaps`) as one ONNX
+    (tf2onnx) or TFLite file, with the flip test and decoding inside, and `<path>.json` beside
+    it (skeleton, codec, the crop convention). Both are converted from the SavedModel export's
+    own `predict_crops` signature, so they compute what it computes (`saved_model`: convert an
+    existing export's version folder instead of exporting `model` first; `model`, `skeleton`,
+    `flip_test` and `sigma` are then ignored).
+
+    The crop itself (decode, affine resampling) stays with the caller: ONNX and TFLite have no
+    equivalent of the JPEG decoder and ImageProjectiveTransformV3 the SavedModel uses.
+    """
+    if format not in EDGE_FORMATS:
+        raise ValueError(f"format must be one of {EDGE_FORMATS}, got {format!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
+    try:
+        saved = saved_model or export_for_serving(model, os.path.join(scratch, "model"),
+                                                  skeleton, 1, flip_test=flip_test, sigma=sigma)
+        tmp = os.path.join(scratch, "out")
+        if format == "onnx":
+            import tf2onnx
+
+            loaded = tf.saved_model.load(saved)  # kept referenced: it owns the variables
+            signature = loaded.signatures["predict_crops"]
+            spec = signature.structured_input_signature[1]["crops"]
+            spec = tf.TensorSpec(spec.shape, spec.dtype, name="crops")
+            function = tf.function(lambda crops: signature(crops=crops), input_signature=[spec])
+            tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset,
+                                          output_path=tmp)
+        else:
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved,
+                                                                 signature_keys=["predict_crops"])
+            with open(tmp, "wb") as f:
+                f.write(converter.convert())
+        with open(os.path.join(saved, "assets", "hourglass.json")) as f:
+            meta = json.load(f)
+        size = meta["codec"]["input_size"][0]
+        meta["signatures"] = {"predict_crops": meta["signatures"]["predict_crops"]}
+        meta["export"]["format"] = format
+        meta["crop"] = (
+            f"person centre c, scale s (box side 200 * s px): crop pixel (i, j) samples the image "
+            f"at c + ((j, i) - ({size} - 1) / 2) * 200 * s / {size} (bilinear, 0 outside), values "
+            f"/ 255; keypoints map back the same way")
+        with open(tmp + ".json", "w") as f:
+            json.dump(meta, f, indent=2)
+        os.replace(tmp, path)
+        os.replace(tmp + ".json", path + ".json")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return path

@@ -295,3 +295,52 @@ def test_predict_command_with_keras_file_and_saved_model(exported, shared_data, 
         result = _predict_cli([*args, "--model", exported["flip"], "--out", str(tmp_path / "x")],
                               python_env)
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_onnx_and_tflite_match_the_saved_model(exported, shared_data, tmp_path, python_env):
+    """Both converted from the SavedModel's `predict_crops`; on real MPII crops their heatmaps and
+    scores agree with it to 1e-5 and their keypoints to 1e-3 px (ties between equal maxima
+    aside)."""
+    import warnings
+
+    import onnxruntime
+
+    from keras_hourglass.export import export_edge
+    from keras_hourglass.pipeline import make_dataset
+
+    records = _mpii_samples(shared_data)
+    crops = next(iter(make_dataset(records, kh.MPII, kh.HeatmapCodec(64, 16), 5, training=False,
+                                   num_stacks=1)))[0].numpy()
+    want = tf.saved_model.load(exported["flip"]).signatures["predict_crops"](
+        crops=tf.constant(crops))
+    onnx_path = export_edge(None, str(tmp_path / "hg.onnx"), None, "onnx",
+                            saved_model=exported["flip"])
+    session = onnxruntime.InferenceSession(onnx_path)
+    names = [o.name for o in session.get_outputs()]
+    got_onnx = dict(zip(names, session.run(None, {"crops": crops})))
+    tflite_path = export_edge(None, str(tmp_path / "hg.tflite"), None, "tflite",
+                              saved_model=exported["flip"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT)
+        interpreter = tf.lite.Interpreter(model_path=tflite_path)
+    got_tflite = interpreter.get_signature_runner("predict_crops")(crops=crops)
+    for got in (got_onnx, got_tflite):
+        assert set(got) == {"keypoints", "scores", "heatmaps"}
+        np.testing.assert_allclose(got["heatmaps"], want["heatmaps"].numpy(), atol=1e-5)
+        np.testing.assert_allclose(got["scores"], want["scores"].numpy(), atol=1e-5)
+        # Keypoints: equal to 1e-3 px, except where a random-weight heatmap has two maxima
+        # within float rounding (the scores above agree, so both picked a peak of equal value).
+        same = np.all(np.abs(got["keypoints"] - want["keypoints"].numpy()) < 1e-3, axis=-1)
+        assert same.mean() >= 0.97, same.mean()
+    meta = json.loads((tmp_path / "hg.onnx.json").read_text())
+    assert meta["export"]["format"] == "onnx" and set(meta["signatures"]) == {"predict_crops"}
+
+    # The command: --format onnx from a .keras file.
+    result = subprocess.run([PYTHON, str(ROOT / "train/export.py"), "--model",
+                             str(exported["root"] / "m.keras"), "--format", "onnx", "--out",
+                             str(tmp_path / "cli.onnx")], env=python_env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    session = onnxruntime.InferenceSession(str(tmp_path / "cli.onnx"))
+    out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"crops": crops})))
+    np.testing.assert_allclose(out["heatmaps"], want["heatmaps"].numpy(), atol=1e-5)

@@ -8,6 +8,11 @@ images), `serving_boxes` (images + person boxes), `predict_encoded` and `predict
 (JPEG/PNG bytes), and `predict_crops` (evaluation): keypoints in the input images' pixels,
 scores and heatmaps out, cropping, flip test and decoding inside. Also writes
 saved_models/models.config for `tensorflow_model_server --model_config_file`.
+
+    python train/export.py --model M.keras --format onnx     # saved_models/hourglass.onnx
+    python train/export.py --model M.keras --format tflite   # saved_models/hourglass.tflite
+
+write the crop-level predictor (the SavedModel's `predict_crops`) as one ONNX or TFLite file.
 """
 
 import argparse
@@ -33,7 +38,16 @@ def parse_args(argv=None):
                              "16 mpii, 14 lsp, 11 flic, 17 coco)")
     parser.add_argument("--sigma", type=float, default=1.0, help="the training sigma (metadata; default: 1)")
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
+    parser.add_argument("--format", choices=["savedmodel", "onnx", "tflite"], default="savedmodel",
+                        help="savedmodel (TF Serving, default); onnx or tflite: one file of the "
+                             "crop-level predictor (crops in, keypoints in crop pixels out) at "
+                             "--out (default saved_models/hourglass.onnx / .tflite)")
     args = parser.parse_args(argv)
+    if args.format != "savedmodel":
+        if args.version is not None:
+            parser.error("--version is for --format savedmodel (TF Serving's layout)")
+        if args.out == "saved_models/hourglass":
+            args.out = f"saved_models/hourglass.{args.format}"
     if not os.path.isfile(args.model):
         parser.error(f"--model {args.model!r}: no such file")
     if args.version is not None and args.version < 1:
@@ -46,13 +60,23 @@ def main(argv=None):
     import keras
 
     import keras_hourglass as kh
-    from keras_hourglass.export import SIGNATURES, export_for_serving
+    from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving
 
     model = keras.saving.load_model(args.model, compile=False)
     joints = model.outputs[-1].shape[-1]
     name = args.skeleton or SKELETON_BY_JOINTS.get(joints)
     if name is None:
         raise SystemExit(f"error: {args.model} predicts {joints} joints; pass --skeleton")
+    if args.format != "savedmodel":
+        try:
+            path = export_edge(model, args.out, kh.get_skeleton(name), args.format,
+                               flip_test=not args.no_flip, sigma=args.sigma)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+        print(f"Exported {args.model} to {path} and {path}.json ({args.format}: crops "
+              f"[batch, S, S, 3] float32 in [0, 1] -> keypoints in crop pixels, scores, heatmaps; "
+              f"flip test {'off' if args.no_flip else 'on'})")
+        return path
     try:
         path = export_for_serving(model, args.out, kh.get_skeleton(name), args.version,
                                   flip_test=not args.no_flip, sigma=args.sigma)
