@@ -123,6 +123,11 @@ class PoseServer(tf.Module):
 
     def __init__(self, model, skeleton, flip_test=True, sigma=1.0):
         super().__init__()
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError(
+                "Exporting and serving run TensorFlow graphs: use KERAS_BACKEND=tensorflow "
+                f"(this process has {keras.backend.backend()!r}); a model trained on JAX loads "
+                "there from its .keras file.")
         check_model(model, skeleton)
         self.model = model
         self.size = int(model.inputs[0].shape[1])

@@ -20,6 +20,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
 SKELETON_BY_JOINTS = {16: "mpii", 14: "lsp", 11: "flic", 17: "coco"}
 
