@@ -82,18 +82,14 @@ def load_model(path):
     import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
     if os.path.isdir(path):
-        import tensorflow as tf
+        from keras_hourglass.export import ServingModelError, load_serving_model
 
         try:
-            loaded = tf.saved_model.load(path)
+            return load_serving_model(path, need=("predict_crops",))[0]
+        except ServingModelError as error:
+            raise SystemExit(str(error)) from None
         except Exception as error:
             raise SystemExit(f"Could not load the SavedModel {path!r}: {error}") from error
-        if "predict_crops" not in loaded.signatures:
-            raise SystemExit(
-                f"The SavedModel {path!r} has no `predict_crops` signature (signatures: "
-                f"{sorted(loaded.signatures)}); export it with train/export.py."
-            )
-        return loaded
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # report which file failed, whatever the loader raised

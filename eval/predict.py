@@ -23,7 +23,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
-SKELETON_BY_JOINTS = {16: "mpii", 14: "lsp", 11: "flic", 17: "coco"}
+from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402
 
 
 class InputError(ValueError):
@@ -136,7 +136,7 @@ def main(argv=None):
                              "all images or once per image (default: the whole image)")
     parser.add_argument("--threshold", type=float, default=0.2,
                         help="joints with a lower confidence are drawn dimmed (default: 0.2)")
-    parser.add_argument("--skeleton", choices=sorted(SKELETON_BY_JOINTS.values()),
+    parser.add_argument("--skeleton", choices=sorted(SKELETONS),
                         help=".keras only: the joint table (default: from the number of joints)")
     parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
     args = parser.parse_args(argv)

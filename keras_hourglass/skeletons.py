@@ -238,6 +238,8 @@ COCO = Skeleton(
 )
 
 SKELETONS = {s.name: s for s in (MPII, LSP, FLIC, COCO)}
+# Each skeleton has its own joint count, so a model's output depth names its skeleton.
+SKELETON_BY_JOINTS = {s.num_joints: s.name for s in SKELETONS.values()}
 
 
 def get_skeleton(name):

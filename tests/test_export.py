@@ -1,6 +1,7 @@
 """The TF Serving export: signatures, equality with evaluation, requests, bad input, predict."""
 
 import json
+import pathlib
 import re
 import subprocess
 import sys
@@ -40,6 +41,12 @@ def exported(tmp_path_factory):
     return {"root": root, "model": model, "flip": flip, "plain": plain}
 
 
+def _saved_model_cli():
+    """The saved_model_cli beside this interpreter (the venv's), else the one on PATH."""
+    cli = pathlib.Path(PYTHON).parent / "saved_model_cli"
+    return str(cli) if cli.is_file() else "saved_model_cli"
+
+
 def _mpii_samples(shared_data):
     from keras_hourglass import datasets
 
@@ -63,10 +70,8 @@ def test_versions_models_config_and_metadata(exported):
 
 
 def test_saved_model_cli_show_lists_the_documented_signatures(exported):
-    cli = str(ROOT / ".venv/bin/saved_model_cli")
-    cli = cli if __import__("os").path.isfile(cli) else "saved_model_cli"
-    out = subprocess.run([cli, "show", "--dir", exported["flip"], "--all"], capture_output=True,
-                         text=True, timeout=300).stdout
+    out = subprocess.run([_saved_model_cli(), "show", "--dir", exported["flip"], "--all"],
+                         capture_output=True, text=True, timeout=300).stdout
     blocks = dict(re.findall(r"signature_def\['(\w+)'\]:\n(.*?)(?=\nsignature_def|\Z)", out, re.S))
     assert set(SIGNATURES) | {"predict_crops"} <= set(blocks)
 
@@ -95,9 +100,8 @@ def test_saved_model_cli_run_on_a_real_image(exported, shared_data, tmp_path):
     data = (shared_data / "mpii_samples/052475643.jpg").read_bytes()
     image = tf.io.decode_jpeg(data).numpy()[None]
     np.save(tmp_path / "x.npy", image)
-    cli = str(ROOT / ".venv/bin/saved_model_cli")
-    cli = cli if __import__("os").path.isfile(cli) else "saved_model_cli"
-    result = subprocess.run([cli, "run", "--dir", exported["flip"], "--tag_set", "serve",
+    result = subprocess.run([_saved_model_cli(), "run", "--dir", exported["flip"],
+                             "--tag_set", "serve",
                              "--signature_def", "serving_default", "--inputs",
                              f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=300)

@@ -22,7 +22,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
-SKELETON_BY_JOINTS = {16: "mpii", 14: "lsp", 11: "flic", 17: "coco"}
+from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,7 +34,7 @@ def parse_args(argv=None):
                         help="TF Serving model folder; its name is the served model's name "
                              "(default: saved_models/hourglass)")
     parser.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")
-    parser.add_argument("--skeleton", choices=sorted(SKELETON_BY_JOINTS.values()),
+    parser.add_argument("--skeleton", choices=sorted(SKELETONS),
                         help="joint table of the model (default: from its number of joints: "
                              "16 mpii, 14 lsp, 11 flic, 17 coco)")
     parser.add_argument("--sigma", type=float, default=1.0, help="the training sigma (metadata; default: 1)")
