@@ -13,6 +13,7 @@ from keras_hourglass.inference import (
     predict_keypoints,
 )
 from keras_hourglass.model import StackedHourglass, build_hourglass
+from keras_hourglass.optimizers import TorchRMSprop
 from keras_hourglass.pck_metric import HeatmapPCK
 from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, SKELETONS, Skeleton, get_skeleton
 from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays, synthetic_dataset
@@ -30,6 +31,7 @@ __all__ = [
     "SKELETONS",
     "Skeleton",
     "StackedHourglass",
+    "TorchRMSprop",
     "build_hourglass",
     "compile_hourglass",
     "crop_to_original",

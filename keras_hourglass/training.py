@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_hourglass.optimizers import TorchRMSprop
+
 
 def compile_hourglass(
     model,
@@ -13,8 +15,10 @@ def compile_hourglass(
 ):
     """Compiles `model` with RMSprop and MSE on every stack output (intermediate supervision).
 
-    The optimizer is the reference code's RMSprop (rho 0.99, epsilon 1e-8, no momentum, no weight
-    decay) unless `optimizer` is given. Each output `heatmaps_i` gets its own mean squared error
+    The optimizer is the reference code's RMSprop, `TorchRMSprop` (rho 0.99, epsilon 1e-8 outside
+    the square root, no momentum, no weight decay), unless `optimizer` is given. Not
+    `keras.optimizers.RMSprop`: its epsilon sits inside the square root, which makes its steps
+    about 2% of the reference's on heatmap losses (see `keras_hourglass.optimizers`). Each output `heatmaps_i` gets its own mean squared error
     with weight 1, so `fit` reports `heatmaps_i_loss` for every stack and `loss` is their sum.
 
     Args:
@@ -34,9 +38,7 @@ def compile_hourglass(
             f"... (as build_hourglass makes). Received output names: {names}"
         )
     if optimizer is None:
-        optimizer = keras.optimizers.RMSprop(
-            learning_rate=learning_rate, rho=0.99, epsilon=1e-8, momentum=0.0
-        )
+        optimizer = TorchRMSprop(learning_rate=learning_rate, rho=0.99, epsilon=1e-8)
     model.compile(
         optimizer=optimizer,
         loss={name: keras.losses.MeanSquaredError(name=f"mse_{name}") for name in names},

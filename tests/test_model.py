@@ -141,6 +141,6 @@ def test_loss_is_applied_to_every_stack_output():
 def test_optimizer_is_the_papers_rmsprop():
     model = kh.compile_hourglass(kh.build_hourglass(**TINY))
     optimizer = model.optimizer
-    assert isinstance(optimizer, keras.optimizers.RMSprop)
+    assert isinstance(optimizer, kh.TorchRMSprop)  # epsilon outside the square root (test_optimizer)
     assert float(optimizer.learning_rate) == pytest.approx(2.5e-4)
-    assert optimizer.rho == pytest.approx(0.99) and optimizer.momentum == 0.0
+    assert optimizer.rho == pytest.approx(0.99) and optimizer.epsilon == pytest.approx(1e-8)
