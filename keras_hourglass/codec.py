@@ -11,11 +11,13 @@ Under this convention mirroring an image (x -> W - 1 - x) mirrors its heatmaps e
 (h -> W_h - 1 - h), so flip testing needs no one-pixel shift.
 
 `encode` uses TensorFlow ops (it runs inside `tf.data` graphs; TensorFlow is imported when it is
-called, not when this module is imported). `decode` and `flip_heatmaps` use `keras.ops` only, so
+called, not when this module is imported); `encode_numpy` is the same in NumPy for the
+TensorFlow-free pipeline. `decode` and `flip_heatmaps` use `keras.ops` only, so
 they run in a SavedModel and on the JAX backend.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -145,6 +147,37 @@ class HeatmapCodec:
         rank = len(heatmaps.shape)
         perm = list(range(rank - 3)) + [rank - 2, rank - 1, rank - 3]
         return tf.transpose(heatmaps, perm)
+
+    def encode_numpy(self, keypoints, visible):
+        """`encode` in NumPy (float32), for the TensorFlow-free input pipeline: the same rules
+        (annotated, finite and inside the crop, else an all-zero map) and the same arithmetic.
+
+        Args:
+            keypoints: (..., K, 2) keypoints (x, y) in input-crop pixels.
+            visible: (..., K) annotated flags.
+
+        Returns:
+            (..., H, W, K) float32 heatmaps.
+        """
+        keypoints = np.asarray(keypoints, np.float32)
+        visible = np.asarray(visible, np.float32) > 0
+        height, width = self.heatmap_size
+        in_h, in_w = self.input_size
+        with np.errstate(invalid="ignore"):
+            mx, my = self.to_heatmap_coords(keypoints)
+            x, y = keypoints[..., 0], keypoints[..., 1]
+            inside = (np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < in_w - 0.5)
+                      & (y >= -0.5) & (y < in_h - 0.5))
+        valid = (visible & inside).astype(np.float32)
+        mx = np.where(np.isfinite(mx), mx, 0.0).astype(np.float32)
+        my = np.where(np.isfinite(my), my, 0.0).astype(np.float32)
+        inv = np.float32(1.0 / (2.0 * self.sigma**2))
+        xs = np.arange(width, dtype=np.float32)
+        ys = np.arange(height, dtype=np.float32)
+        gx = np.exp(-np.square(xs - mx[..., None]) * inv) * valid[..., None]  # (..., K, W)
+        gy = np.exp(-np.square(ys - my[..., None]) * inv)  # (..., K, H)
+        heatmaps = gy[..., :, None] * gx[..., None, :]  # (..., K, H, W)
+        return np.moveaxis(heatmaps, -3, -1).astype(np.float32, copy=False)
 
     # --- decode (keras.ops) ----------------------------------------------------------------
     def decode(self, heatmaps):

@@ -6,6 +6,7 @@ Only `keras.ops`, so it runs on every backend and inside an exported SavedModel.
 from keras import ops
 
 from keras_hourglass.codec import HeatmapCodec
+from keras_hourglass.geometry import crop_to_original, original_to_crop  # noqa: F401 (re-exported)
 
 
 def predict_heatmaps(model, images, flip_index=None):
@@ -51,30 +52,6 @@ def predict_keypoints(model, images, codec, flip_index=None):
     heatmaps = predict_heatmaps(model, images, flip_index)
     keypoints, scores = codec.decode(heatmaps)
     return keypoints, scores, heatmaps
-
-
-def crop_to_original(keypoints, centers, scales, crop_size):
-    """Maps keypoints from crop pixels to original-image pixels.
-
-    A crop of side `crop_size` px shows the square of side 200 * scale px centred on `center`
-    (the pose-hg-train convention); the crop's centre (crop_size - 1) / 2 maps to `center`.
-
-    Args:
-        keypoints: (B, K, 2) crop coordinates.
-        centers: (B, 2) person centres (x, y) in original pixels.
-        scales: (B,) person scales.
-        crop_size: side of the crop in pixels.
-    """
-    factor = ops.reshape(200.0 * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
-    centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
-    return centers + (keypoints - (crop_size - 1) / 2.0) * factor
-
-
-def original_to_crop(keypoints, centers, scales, crop_size):
-    """The inverse of `crop_to_original`."""
-    factor = ops.reshape(200.0 * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
-    centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
-    return (keypoints - centers) / factor + (crop_size - 1) / 2.0
 
 
 def make_predict_function(model, codec, flip_index=None):

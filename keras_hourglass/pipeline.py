@@ -13,7 +13,6 @@ paper's ranges. Every random draw is a stateless function of (seed, element coun
 pipeline is deterministic for a given seed, also when parallel.
 """
 
-import dataclasses
 import glob
 import json
 import math
@@ -22,35 +21,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-
-@dataclasses.dataclass(frozen=True)
-class Augmentation:
-    """Random augmentation of training crops.
-
-    - scale: the person box is multiplied by clip(1 + N(0, scale_sigma), *scale_range); the
-      reference code draws a Gaussian clamped at 2 sigma, the paper's range is 0.75-1.25, so
-      sigma = 0.125.
-    - rotation: with probability `rotation_prob` (0.4 as in pose-hg-train, which rotates 40% of
-      samples) by clip(N(0, rotation_sigma), +-rotation_max) degrees: the paper's +-30 deg as the
-      reference's 2-sigma clamp.
-    - flip: horizontal flip with probability 0.5 and left/right joint swap (reference and paper).
-    - colour: each RGB channel multiplied by U(0.6, 1.4) and clipped to [0, 1] (reference), on
-      every sample, flipped or not.
-    """
-
-    scale_sigma: float = 0.125
-    scale_range: tuple = (0.75, 1.25)
-    rotation_prob: float = 0.4
-    rotation_sigma: float = 15.0
-    rotation_max: float = 30.0
-    flip_prob: float = 0.5
-    colour_range: tuple = (0.6, 1.4)
-
-    @property
-    def margin(self):
-        """How much larger than the person box a crop must be to hold any augmented crop."""
-        a = math.radians(self.rotation_max)
-        return self.scale_range[1] * (abs(math.cos(a)) + abs(math.sin(a)))
+from keras_hourglass import geometry
+from keras_hourglass.augmentation import Augmentation
 
 
 NO_AUGMENTATION = None
@@ -170,18 +142,10 @@ def _sample_params(seed, augmentation, batch_shape=()):
 
 
 def crop_transform(center, scale, size, scale_factor=1.0, angle=0.0, flip=False):
-    """The affine map from crop pixels to source pixels, as (A (2x2), b (2,)).
-
-    source = A @ (crop - m) + center with m = (size - 1) / 2 and
-    A = k * R(angle) * diag(-1 if flip else 1, 1), k = 200 * scale * scale_factor / size.
-    So the crop centre lands on the person centre, the person box fills the crop at scale factor
-    1, and a flipped crop is the mirror image (x -> size - 1 - x) of the unflipped one.
-    """
-    k = 200.0 * scale * scale_factor / size
-    cos, sin = tf.cos(angle) * k, tf.sin(angle) * k
-    sign = tf.where(flip, -1.0, 1.0)
-    a = tf.stack([tf.stack([cos * sign, -sin]), tf.stack([sin * sign, cos])])
-    return a, center
+    """`geometry.crop_matrix` in TensorFlow: (A (2x2), centre) with source = A (crop - m) + centre."""
+    return geometry.crop_matrix(tf.cast(center, tf.float32), tf.cast(scale, tf.float32), size,
+                                tf.cast(scale_factor, tf.float32), tf.cast(angle, tf.float32),
+                                tf.convert_to_tensor(flip), xp=tf)
 
 
 def warp(image, a, center, size, max_downscale=1.5):

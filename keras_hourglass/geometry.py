@@ -1,0 +1,91 @@
+"""The crop geometry, written once for every executor: NumPy, TensorFlow and `keras.ops`.
+
+Convention (pose-hg-train): a person is described by a centre (x, y) in image pixels and a scale
+s; the person box is the square of side `PERSON_BOX_PX * s` = 200 s px centred on the centre. A
+crop of side S px shows that box: crop pixel centre (S - 1) / 2 lands on the person centre.
+Pixel centres are at integers (0-based).
+
+Every function takes the array namespace to compute with as `xp`: `numpy`, `tensorflow` (inside
+`tf.data` and the SavedModel) or `keras.ops` (any Keras backend). Only `cos`, `sin`, `where`,
+`stack`, arithmetic and broadcasting are used, which the three spell alike. So the tf.data
+pipeline, the TensorFlow-free pipeline, inference and export all call the same lines.
+"""
+
+import math
+
+import numpy as np
+
+# Side of the person box at scale 1, in pixels (MPII's and pose-hg-train's convention).
+PERSON_BOX_PX = 200.0
+
+
+def crop_matrix(center, scale, size, scale_factor=1.0, angle=0.0, flip=False, xp=np):
+    """The affine map from crop pixels to source-image pixels, as (A (2, 2), centre (2,)):
+
+        source = A @ (crop - m) + centre,  m = (size - 1) / 2,
+        A = k R(angle) diag(-1 if flip else 1, 1),  k = 200 * scale * scale_factor / size.
+
+    So the crop centre lands on the person centre, the person box fills the crop at scale factor
+    1, a positive angle turns the content of the crop clockwise on screen (image y points down)
+    and a flipped crop is the mirror image (x -> size - 1 - x) of the unflipped one.
+
+    Args:
+        center: (2,) person centre (x, y) in source pixels.
+        scale: person scale (box side / 200 px).
+        size: crop side in pixels.
+        scale_factor: augmentation zoom (> 1 shows more of the image).
+        angle: rotation in radians.
+        flip: mirror horizontally.
+        xp: the array namespace (numpy, tensorflow or keras.ops).
+    """
+    k = PERSON_BOX_PX * scale * scale_factor / size
+    cos, sin = xp.cos(angle) * k, xp.sin(angle) * k
+    sign = xp.where(flip, -1.0, 1.0)
+    a = xp.stack([xp.stack([cos * sign, -sin]), xp.stack([sin * sign, cos])])
+    return a, center
+
+
+def crop_to_source_rows(a, center, size):
+    """The 2x3 matrix M with source = M @ (crop x, crop y, 1), from `crop_matrix`'s (A, centre):
+    what `ImageProjectiveTransformV3` and `cv2.warpAffine(..., WARP_INVERSE_MAP)` take. NumPy."""
+    a = np.asarray(a, np.float64)
+    m = (size - 1) / 2.0
+    b = np.asarray(center, np.float64) - a @ np.array([m, m])
+    return np.concatenate([a, b[:, None]], axis=1)
+
+
+def source_to_crop_points(points, a, center, size):
+    """Source-image points (..., K, 2) -> crop points through the inverse of (A, centre). NumPy
+    float64 (the TensorFlow pipeline has its own two lines with `tf.linalg.inv`)."""
+    a = np.asarray(a, np.float64)
+    m = (size - 1) / 2.0
+    inv = np.linalg.inv(a)
+    return (np.asarray(points, np.float64) - np.asarray(center, np.float64)) @ inv.T + m
+
+
+def crop_to_original(keypoints, centers, scales, crop_size):
+    """Maps keypoints (B, K, 2) from crop pixels of un-augmented crops to original pixels, for
+    centres (B, 2) and scales (B,): `centre + (p - (S - 1) / 2) * 200 s / S`. `keras.ops` (runs
+    on any backend, in the serving graph, and on NumPy inputs)."""
+    from keras import ops
+
+    factor = ops.reshape(PERSON_BOX_PX * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
+    centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
+    return centers + (keypoints - (crop_size - 1) / 2.0) * factor
+
+
+def original_to_crop(keypoints, centers, scales, crop_size):
+    """The inverse of `crop_to_original` (`keras.ops`)."""
+    from keras import ops
+
+    factor = ops.reshape(PERSON_BOX_PX * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
+    centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
+    return (keypoints - centers) / factor + (crop_size - 1) / 2.0
+
+
+def shrink_factor(a, max_downscale=1.5):
+    """Integer factor to shrink the source image by (anti-aliased) before sampling a crop through
+    `a`: when one crop pixel spans more than `max_downscale` source pixels, floor of that span;
+    else 1. NumPy (the TensorFlow pipeline computes the same with tf ops)."""
+    k = math.sqrt(abs(float(np.linalg.det(np.asarray(a, np.float64)))))
+    return math.floor(k) if k > max_downscale else 1

@@ -1,0 +1,102 @@
+"""One entry to the input pipelines: tf.data when TensorFlow imports, else the TensorFlow-free one.
+
+    ds = pose_dataset(records, skeleton, codec, 16, training=True, num_stacks=8)   # either
+    for images, targets, meta in batches(pose_dataset(..., training=False)): ...  # NumPy batches
+
+`executor` is "auto" (the default: "tf.data" when `import tensorflow` works, else "numpy"),
+"tf.data" (`pipeline.make_dataset`) or "numpy" (`pydata.PoseSequence`, a `keras.utils.PyDataset`).
+The environment variable KERAS_HOURGLASS_EXECUTOR sets the default for every command.
+"""
+
+import concurrent.futures
+import functools
+import os
+
+import numpy as np
+
+EXECUTORS = ("auto", "tf.data", "numpy")
+
+
+@functools.lru_cache(maxsize=None)
+def tensorflow_available():
+    """Whether `import tensorflow` works in this process (imports it once if so)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_executor(executor=None):
+    """"tf.data" or "numpy" for `executor` (None: $KERAS_HOURGLASS_EXECUTOR, else "auto")."""
+    executor = executor or os.environ.get("KERAS_HOURGLASS_EXECUTOR") or "auto"
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown input executor {executor!r}; choose one of {list(EXECUTORS)}")
+    if executor == "auto":
+        return "tf.data" if tensorflow_available() else "numpy"
+    if executor == "tf.data" and not tensorflow_available():
+        raise ValueError("the tf.data executor needs TensorFlow, which does not import here; "
+                         "use the numpy executor")
+    return executor
+
+
+def default_workers():
+    """Threads for the NumPy executor: the machine's cores (at least 1)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+               (os.cpu_count() or 1))
+
+
+def pose_dataset(source, skeleton, codec, batch_size, training, num_stacks, executor=None,
+                 workers=None, use_multiprocessing=False, **kwargs):
+    """`pipeline.make_dataset` or `pydata.PoseSequence` with the same arguments (`kwargs`:
+    seed, augmentation, repeat, shuffle, with_meta, drop_remainder, start_batch, shard)."""
+    if resolve_executor(executor) == "tf.data":
+        from keras_hourglass.pipeline import make_dataset
+
+        return make_dataset(source, skeleton, codec, batch_size, training, num_stacks, **kwargs)
+    from keras_hourglass.pydata import PoseSequence
+
+    return PoseSequence(source, skeleton, codec, batch_size, training, num_stacks,
+                        workers=workers or default_workers(),
+                        use_multiprocessing=use_multiprocessing, **kwargs)
+
+
+def synthetic_data(num_samples, codec, batch_size, num_stacks, executor=None, workers=None,
+                   start_batch=0, **kwargs):
+    """`synthetic.synthetic_dataset` (tf.data) or `pydata.SyntheticSequence`; `kwargs`: seed,
+    shuffle, repeat, with_keypoints, shard. `start_batch` skips batches (resuming)."""
+    if resolve_executor(executor) == "tf.data":
+        from keras_hourglass.synthetic import synthetic_dataset
+
+        ds = synthetic_dataset(num_samples, codec, batch_size, num_stacks, **kwargs)
+        return ds.skip(start_batch) if start_batch else ds
+    from keras_hourglass.pydata import SyntheticSequence
+
+    return SyntheticSequence(num_samples, codec, batch_size, num_stacks, start_batch=start_batch,
+                             workers=workers or default_workers(), **kwargs)
+
+
+def batches(dataset):
+    """Iterates a finite pipeline of either kind as tuples of NumPy arrays (dicts of arrays where
+    the pipeline yields dicts); a PyDataset's batches are prepared by its worker threads."""
+    from keras_hourglass.pydata import _Sequence
+
+    def to_numpy(value):
+        if isinstance(value, dict):
+            return {k: to_numpy(v) for k, v in value.items()}
+        return np.asarray(value)
+
+    if isinstance(dataset, _Sequence):
+        n = len(dataset)
+        workers = max(1, dataset.workers)
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(dataset.__getitem__, i) for i in range(min(n, 2 * workers))]
+            for i in range(n):
+                batch = futures[i].result()
+                futures[i] = None
+                if i + 2 * workers < n:
+                    futures.append(pool.submit(dataset.__getitem__, i + 2 * workers))
+                yield tuple(to_numpy(part) for part in batch)
+        return
+    for batch in dataset:
+        yield tuple(to_numpy(part) for part in batch)

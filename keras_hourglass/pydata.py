@@ -1,0 +1,276 @@
+"""The input pipeline without TensorFlow: the same samples as `pipeline.make_dataset`, served by
+`keras.utils.PyDataset` with Pillow, OpenCV and NumPy (JAX and PyTorch backends, GPU machines).
+
+    ds = PoseSequence(records, skeleton, codec, batch_size=16, training=True, num_stacks=8,
+                      workers=8)
+    model.fit(ds, steps_per_epoch=1000, epochs=100)
+
+Per sample, as the tf.data pipeline: decode the JPEG/PNG (grayscale and RGBA become RGB), shrink
+large people by an integer factor with an anti-aliasing filter, one affine warp (bilinear, 0
+outside) through `geometry.crop_matrix` (crop, scale, rotation, flip), keypoints through the same
+matrix, the joint swap when flipped, colour gains clipped to [0, 1], and the codec's targets
+(`HeatmapCodec.encode_numpy`). Given the same augmentation parameters the two executors give the
+same keypoints, heatmaps and, up to the two libraries' resampling, the same images (tested).
+
+Determinism: the order is a permutation per epoch from NumPy's generator seeded (seed, epoch),
+and every random draw of element `counter` comes from (seed, counter) (`Augmentation.draw_numpy`),
+so batch i is the same whatever the number of workers, threads or processes, and `start_batch`
+resumes exactly. The draws and the order are NOT the tf.data pipeline's numbers (TensorFlow's
+stateless generator cannot be reproduced without TensorFlow); their distributions are the same.
+"""
+
+import math
+
+import numpy as np
+
+import keras
+
+from keras_hourglass import geometry
+from keras_hourglass.augmentation import Augmentation
+
+
+def decode_image(path):
+    """JPEG/PNG file -> (H, W, 3) float32 in [0, 1]; grayscale and RGBA become RGB (alpha
+    dropped, as `tf.io.decode_image(channels=3)` does); 16-bit PNGs are scaled to 8 bits."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            gray = (np.asarray(image, np.uint32) >> 8).astype(np.uint8)
+            array = np.repeat(gray[..., None], 3, axis=-1)
+        else:
+            array = np.asarray(image.convert("RGB"))
+    return array.astype(np.float32) / 255.0
+
+
+def _shrink(image, factor):
+    """Shrinks (H, W, 3) by an integer factor to round(shape / factor) with PIL's anti-aliased
+    bilinear (triangle) filter, TensorFlow's `resize(antialias=True)` filter; returns the image
+    and the (y, x) ratio new / old."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    new_h, new_w = max(int(round(h / factor)), 1), max(int(round(w / factor)), 1)
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F")
+                           .resize((new_w, new_h), Image.BILINEAR)) for c in range(3)]
+    return np.stack(channels, axis=-1), (new_h / h, new_w / w)
+
+
+def warp(image, a, center, size, max_downscale=1.5):
+    """`pipeline.warp` without TensorFlow: (H, W, 3) float -> (size, size, 3) through (A, centre)."""
+    import cv2
+
+    factor = geometry.shrink_factor(a, max_downscale)
+    ry = rx = 1.0
+    if factor > 1:
+        image, (ry, rx) = _shrink(image, factor)
+    rows = geometry.crop_to_source_rows(a, center, size)
+    # The shrink's half-pixel map: s' = (s + 0.5) * r - 0.5.
+    rows[0] = rows[0] * rx + np.array([0.0, 0.0, 0.5 * rx - 0.5])
+    rows[1] = rows[1] * ry + np.array([0.0, 0.0, 0.5 * ry - 0.5])
+    return cv2.warpAffine(np.ascontiguousarray(image, np.float32), rows, (size, size),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0))
+
+
+def crop_person(image, center, scale, size):
+    """The un-augmented person crop of evaluation (NumPy): (H, W, 3) float -> (size, size, 3)."""
+    a, center = geometry.crop_matrix(np.asarray(center, np.float64), float(scale), size)
+    return warp(image, a, center, size)
+
+
+def transform_sample(image, record, skeleton, codec, params=None):
+    """One sample as the pipelines make it.
+
+    Args:
+        image: (H, W, 3) float32 source image in [0, 1].
+        record: a `datasets.PersonRecord`.
+        skeleton: its `Skeleton` (flip permutation).
+        codec: the `HeatmapCodec` (crop side = its input size).
+        params: (scale factor, angle in radians, flip, gains (3,)), or None for none.
+
+    Returns:
+        crop (S, S, 3) float32, heatmaps (S/4, S/4, K) float32, metadata dict (as `make_dataset`'s
+        evaluation metadata, NumPy, without the batch axis).
+    """
+    size = codec.input_size[0]
+    scale_factor, angle, flip, gains = params or (1.0, 0.0, False, np.ones(3, np.float32))
+    a, center = geometry.crop_matrix(np.asarray(record.center, np.float64), float(record.scale),
+                                     size, scale_factor, angle, flip)
+    crop = np.clip(warp(image, a, center, size) * np.asarray(gains, np.float32), 0.0, 1.0)
+    keypoints = geometry.source_to_crop_points(record.keypoints, a, center, size)
+    annotated = np.asarray(record.annotated, bool)
+    if flip:
+        keypoints = keypoints[list(skeleton.flip_index)]
+        annotated = annotated[list(skeleton.flip_index)]
+    keypoints = keypoints.astype(np.float32)
+    heatmaps = codec.encode_numpy(keypoints, annotated)
+    with np.errstate(invalid="ignore"):
+        inside = np.all((keypoints >= -0.5) & (keypoints < size - 0.5), axis=-1)
+    meta = {
+        "center": np.asarray(record.center, np.float32),
+        "scale": np.float32(record.scale),
+        "keypoints": np.asarray(record.keypoints, np.float32),
+        "annotated": np.asarray(record.annotated, bool),
+        "normalizer": np.float32(record.normalizer),
+        "crop_keypoints": keypoints,
+        "crop_visible": annotated & inside,
+        "flip": bool(flip),
+        "angle": np.float32(math.degrees(angle)),
+        "scale_factor": np.float32(scale_factor),
+        "gains": np.asarray(gains, np.float32),
+    }
+    return crop.astype(np.float32, copy=False), heatmaps, meta
+
+
+class _Order:
+    """Element counter -> position in the list: a fresh permutation per epoch (seed, epoch) when
+    shuffling, the list order otherwise. Remembers the last two epochs' permutations."""
+
+    def __init__(self, count, seed, shuffle):
+        self.count, self.seed, self.shuffle = count, seed, shuffle
+        self._cache = {}
+
+    def __call__(self, counter):
+        epoch, position = divmod(int(counter), self.count)
+        if not self.shuffle:
+            return position
+        if epoch not in self._cache:
+            if len(self._cache) >= 2:
+                self._cache.pop(min(self._cache))
+            rng = np.random.default_rng([int(self.seed) & 0xFFFFFFFF, epoch, 0x6F72646572])
+            self._cache[epoch] = rng.permutation(self.count)
+        return int(self._cache[epoch][position])
+
+
+def _check_shard(batch_size, shard):
+    if not shard or shard[0] == 1:
+        return 1, 0
+    num_shards, index = (int(v) for v in shard)
+    if batch_size % num_shards:
+        raise ValueError(f"batch_size {batch_size} does not divide over {num_shards} processes; "
+                         f"use a multiple of {num_shards}")
+    if not 0 <= index < num_shards:
+        raise ValueError(f"shard index {index} is not in 0..{num_shards - 1}")
+    return num_shards, index
+
+
+class _Sequence(keras.utils.PyDataset):
+    """Batches of elements counted from 0: local batch i holds this shard's elements of global
+    batch start_batch + i. Subclasses make one element from its counter and position."""
+
+    def __init__(self, count, batch_size, num_stacks, seed, shuffle, repeat, drop_remainder,
+                 start_batch, shard, with_meta, workers, use_multiprocessing, max_queue_size):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
+        if count < 1:
+            raise ValueError("the input pipeline received an empty dataset.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.count, self.batch_size, self.num_stacks = count, int(batch_size), int(num_stacks)
+        self.seed, self.repeat, self.with_meta = int(seed), repeat, with_meta
+        self.drop_remainder, self.start_batch = drop_remainder, int(start_batch)
+        self.num_shards, self.shard_index = _check_shard(self.batch_size, shard)
+        self.order = _Order(count, seed, shuffle)
+
+    @property
+    def num_batches(self):
+        if self.repeat:
+            return None
+        whole, rest = divmod(self.count, self.batch_size)
+        total = whole + (1 if rest and not self.drop_remainder else 0)
+        return max(total - self.start_batch, 0)
+
+    def __len__(self):
+        n = self.num_batches
+        if n is None:
+            raise TypeError("an endless (repeating) pipeline has no length")
+        return n
+
+    def counters(self, index):
+        first = (self.start_batch + int(index)) * self.batch_size
+        last = first + self.batch_size
+        if not self.repeat:
+            last = min(last, self.count)
+        return list(range(first + self.shard_index, last, self.num_shards))
+
+    def __getitem__(self, index):
+        if not self.repeat and index >= len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        elements = [self.element(c, self.order(c)) for c in self.counters(index)]
+        images = np.stack([e[0] for e in elements])
+        heatmaps = np.stack([e[1] for e in elements])
+        targets = {f"heatmaps_{s}": heatmaps for s in range(self.num_stacks)}
+        if not self.with_meta:
+            return images, targets
+        meta = {key: np.stack([e[2][key] for e in elements]) for key in elements[0][2]}
+        return images, targets, meta
+
+    def element(self, counter, position):
+        raise NotImplementedError
+
+
+class PoseSequence(_Sequence):
+    """`pipeline.make_dataset` as a `keras.utils.PyDataset`: the same arguments and batches
+    (images, {"heatmaps_i": targets}[, metadata]), NumPy arrays; records only (a crop cache is
+    TFRecord, TensorFlow's format). `workers` threads (or processes with
+    `use_multiprocessing=True`) prepare batches ahead; OpenCV and Pillow release the GIL."""
+
+    def __init__(self, source, skeleton, codec, batch_size, training, num_stacks, seed=0,
+                 augmentation=None, repeat=None, shuffle=None, with_meta=None,
+                 drop_remainder=None, start_batch=0, shard=None, workers=1,
+                 use_multiprocessing=False, max_queue_size=10):
+        if isinstance(source, str) or not hasattr(source, "__len__"):
+            raise ValueError(
+                f"The TensorFlow-free pipeline reads records, not a crop cache ({source!r} is "
+                "TFRecord files, which need TensorFlow): pass the dataset's records.")
+        if codec.input_size[0] != codec.input_size[1]:
+            raise ValueError(f"Crops are square; received codec={codec!r}")
+        repeat = training if repeat is None else repeat
+        shuffle = training if shuffle is None else shuffle
+        with_meta = (not training) if with_meta is None else with_meta
+        drop_remainder = training if drop_remainder is None else drop_remainder
+        super().__init__(len(source), batch_size, num_stacks, seed, shuffle, repeat,
+                         drop_remainder, start_batch, shard, with_meta, workers,
+                         use_multiprocessing, max_queue_size)
+        self.records = list(source)
+        self.skeleton, self.codec = skeleton, codec
+        self.augmentation = (augmentation or Augmentation()) if training else None
+
+    def params(self, counter):
+        """The augmentation drawn for element `counter` (None when not training)."""
+        if self.augmentation is None:
+            return None
+        return self.augmentation.draw_numpy(self.seed, counter)
+
+    def element(self, counter, position):
+        record = self.records[position]
+        crop, heatmaps, meta = transform_sample(decode_image(record.image_path), record,
+                                                self.skeleton, self.codec, self.params(counter))
+        meta["index"] = np.int64(position)
+        return crop, heatmaps, meta
+
+
+class SyntheticSequence(_Sequence):
+    """`synthetic.synthetic_dataset` as a `keras.utils.PyDataset` (same figures; its own shuffled
+    order). With `with_keypoints` the third element is {"keypoints", "visible"}."""
+
+    def __init__(self, num_samples, codec, batch_size, num_stacks, seed=0, shuffle=True,
+                 repeat=False, with_keypoints=False, shard=None, start_batch=0, workers=1,
+                 use_multiprocessing=False, max_queue_size=10):
+        if codec.input_size[0] != codec.input_size[1]:
+            raise ValueError(f"The synthetic dataset renders square images. Received: codec={codec!r}")
+        if num_samples < 1:
+            raise ValueError(f"`num_samples` must be positive. Received: num_samples={num_samples}")
+        super().__init__(num_samples, batch_size, num_stacks, seed, shuffle, repeat, False,
+                         start_batch, shard, with_keypoints, workers, use_multiprocessing,
+                         max_queue_size)
+        self.codec = codec
+
+    def element(self, counter, position):
+        from keras_hourglass.synthetic import render_stick_figure
+
+        image, keypoints, visible = render_stick_figure(self.seed, position, self.codec.input_size[0])
+        heatmaps = self.codec.encode_numpy(keypoints, visible)
+        return (image.astype(np.float32) / 255.0, heatmaps,
+                {"keypoints": keypoints.astype(np.float32), "visible": visible.astype(np.float32)})
