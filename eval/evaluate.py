@@ -56,6 +56,10 @@ def parse_args(argv=None):
     parser.add_argument("--no-shift", action="store_true", help="switch the quarter-pixel shift off")
     parser.add_argument("--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping")
     parser.add_argument("--out", default=None, help="output folder (default: the model's folder)")
+    parser.add_argument("--executor", default=None, choices=("auto", "tf.data", "numpy"),
+                        help="input pipeline for --model on a dataset: tf.data, or numpy (no "
+                             "TensorFlow needed); auto (default) takes tf.data when TensorFlow "
+                             "imports")
     args = parser.parse_args(argv)
     if args.samples < 1 or args.batch_size < 1:
         parser.error("--samples and --batch-size must be positive")
@@ -181,13 +185,13 @@ def evaluate_synthetic(args):
     return {"pck_mean": mean, "csv": path}
 
 
-def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True):
+def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True, executor=None):
     """The paper's inference on a dataset: (N, K, 2) keypoints in original 0-based pixels and
-    (N, K) scores, in the records' order."""
+    (N, K) scores, in the records' order. `executor`: the input pipeline (`inputs.EXECUTORS`)."""
     import numpy as np
 
     import keras_hourglass as kh
-    from keras_hourglass.pipeline import make_dataset
+    from keras_hourglass.inputs import batches, pose_dataset
 
     size, joints = model_info(model)
     if joints != skeleton.num_joints:
@@ -196,16 +200,16 @@ def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True)
         )
     codec = kh.HeatmapCodec(size, size // 4, shift=shift)
     predict = make_crop_predictor(model, codec, skeleton.flip_index if flip else None)
-    ds = make_dataset(records, skeleton, codec, batch_size, training=False, num_stacks=1)
+    ds = pose_dataset(records, skeleton, codec, batch_size, training=False, num_stacks=1,
+                      executor=executor)
     keypoints = np.zeros((len(records), skeleton.num_joints, 2))
     scores = np.zeros((len(records), skeleton.num_joints))
     done = 0
     start = time.time()
-    for images, _, meta in ds:
-        kp, sc = predict(images.numpy())
-        index = meta["index"].numpy()
-        keypoints[index] = np.asarray(kh.crop_to_original(kp, meta["center"].numpy(),
-                                                          meta["scale"].numpy(), size))
+    for images, _, meta in batches(ds):
+        kp, sc = predict(images)
+        index = meta["index"]
+        keypoints[index] = np.asarray(kh.crop_to_original(kp, meta["center"], meta["scale"], size))
         scores[index] = sc
         done += len(index)
         print(f"\r  {done}/{len(records)} people, {done / (time.time() - start):.1f}/s",
@@ -261,7 +265,8 @@ def evaluate_model(args):
     skeleton = get_skeleton("lsp" if args.dataset == "lspet" else args.dataset)
     model = load_model(args.model)
     preds, scores = predict_dataset(model, records, skeleton, args.batch_size,
-                                    flip=not args.no_flip, shift=not args.no_shift)
+                                    flip=not args.no_flip, shift=not args.no_shift,
+                                    executor=args.executor)
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     return report(preds, ground_truth_from_records(records, skeleton), out, scores)
 

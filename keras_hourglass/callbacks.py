@@ -191,10 +191,11 @@ class PoseValidation(keras.callbacks.Callback):
     Flip test is off here (half the cost); `eval/evaluate.py` reports the full protocol.
     """
 
-    def __init__(self, records, skeleton, codec, batch_size):
+    def __init__(self, records, skeleton, codec, batch_size, executor=None, workers=None):
         super().__init__()
         from keras_hourglass.evaluation import ground_truth_from_records
 
+        self.executor, self.workers = executor, workers
         self.records = records
         self.skeleton = skeleton
         self.codec = codec
@@ -208,21 +209,41 @@ class PoseValidation(keras.callbacks.Callback):
 
         from keras_hourglass.evaluation import evaluate
         from keras_hourglass.inference import crop_to_original, make_predict_function
-        from keras_hourglass.pipeline import make_dataset
+        from keras_hourglass.inputs import batches, pose_dataset
 
         predict = make_predict_function(self.model, self.codec, None)
         size = self.codec.input_size[0]
-        ds = make_dataset(self.records, self.skeleton, self.codec, self.batch_size,
-                          training=False, num_stacks=1)
+        ds = pose_dataset(self.records, self.skeleton, self.codec, self.batch_size,
+                          training=False, num_stacks=1, executor=self.executor,
+                          workers=self.workers)
         preds = np.zeros(self.gt.keypoints.shape)
-        for images, _, meta in ds:
+        for images, _, meta in batches(ds):
             keypoints, _ = predict(images)
-            preds[meta["index"].numpy()] = np.asarray(crop_to_original(
-                keypoints, meta["center"].numpy(), meta["scale"].numpy(), size))
+            preds[meta["index"]] = np.asarray(crop_to_original(
+                keypoints, meta["center"], meta["scale"], size))
         report = evaluate(preds, self.gt)
         value = float(report.summary.set_index("group").loc["Mean"].iloc[0])
         if logs is not None:
             logs[self.name] = value
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training cleanly once `minutes` have passed since `start` (a `time.time()`): the
+    current epoch stops after its batch, validation, checkpoints and backups run as at any epoch
+    end, so the best checkpoint and a resumable backup are written."""
+
+    def __init__(self, minutes, start):
+        super().__init__()
+        self.seconds, self.start = 60.0 * minutes, start
+        self.stopped_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        if self.seconds > 0 and time.time() - self.start >= self.seconds:
+            self.model.stop_training = True
+            if self.stopped_at is None:
+                self.stopped_at = time.time() - self.start
 
 
 class TensorBoardImages(keras.callbacks.Callback):

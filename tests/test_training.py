@@ -211,3 +211,21 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
     diff = max(float(np.abs(np.asarray(a.value) - np.asarray(b.value)).max())
                for a, b in zip(two.weights, one.weights))
     assert diff < 1e-5, diff
+
+
+def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, python_env):
+    runs = tmp_path / "runs"
+    args = TINY + ["--epochs", "5", "--steps-per-epoch", "50", "--runs-dir", str(runs),
+                   "--name", "budget", "--max-minutes", "0.0001"]
+    result = _train(args, python_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--max-minutes budget" in result.stdout
+    summary = json.loads((runs / "budget/summary.json").read_text())
+    # Stopped after the first batch: one (short) epoch, validated and checkpointed.
+    assert summary["stopped_by_budget"] and summary["global_step"] == 1
+    assert (runs / "budget/best.keras").is_file()
+    assert pd.read_csv(runs / "budget/log.csv").epoch.tolist() == [0]
+    # Bad numbers are refused before training.
+    for flag, value in (("--max-minutes", "-1"), ("--learning-rate", "nan"), ("--sigma", "inf")):
+        bad = _train(TINY + [flag, value, "--runs-dir", str(runs)], python_env)
+        assert bad.returncode != 0 and flag[2:].replace("-", "_") in bad.stderr, bad.stderr[-500:]

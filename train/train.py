@@ -50,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     strategy: str = "auto"
     backup_every: int = 500
+    max_minutes: float = 0.0
 
 
 # The demo's values where --dataset synthetic and neither a flag nor the config file set them.
@@ -80,6 +81,8 @@ HELP = {
     "seed": "random seed (weights, data order, augmentation)",
     "strategy": "auto (MirroredStrategy when several GPUs are visible), none, or mirrored",
     "backup_every": "back the run up every this many batches (and at every epoch end)",
+    "max_minutes": "wall-clock budget in minutes: once spent, training ends cleanly after the "
+                   "current batch (validation, best checkpoint, backup); 0: no budget",
 }
 
 
@@ -144,6 +147,13 @@ def parse_args(argv=None):
     cluster.add_argument("--process-id", type=int, default=None,
                          help="this process' number, 0 .. num-processes - 1; process 0 writes "
                               "the run folder (default: 0)")
+    parser.add_argument("--executor", default=None, choices=["auto", "tf.data", "numpy"],
+                        help="input pipeline: tf.data, or numpy (keras PyDataset with Pillow/"
+                             "OpenCV; no TensorFlow needed); auto (default) takes tf.data when "
+                             "TensorFlow imports")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads preparing batches for the numpy executor (default: the "
+                             "machine's cores)")
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                         help="Keras fit verbosity (default: 1, a progress bar)")
     args = parser.parse_args(argv)
@@ -174,8 +184,12 @@ def resolve_config(args):
             raise ConfigError(f"{name} must be a positive integer, got {getattr(config, name)}")
     if config.steps_per_epoch < 0 or config.val_count < 0 or config.backup_every < 0:
         raise ConfigError("steps_per_epoch, val_count and backup_every must not be negative")
-    if config.learning_rate <= 0 or config.sigma <= 0:
-        raise ConfigError("learning_rate and sigma must be positive")
+    for name in ("learning_rate", "sigma"):
+        value = getattr(config, name)
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} must be a positive finite number, got {value}")
+    if not math.isfinite(config.max_minutes) or config.max_minutes < 0:
+        raise ConfigError(f"max_minutes must be a finite number >= 0, got {config.max_minutes}")
     if config.input_size % (4 * 2**config.depth):
         raise ConfigError(f"input_size must be a multiple of 4 * 2**depth = {4 * 2**config.depth}")
     if dataset != "synthetic":
@@ -292,10 +306,12 @@ def _truncate_log(path, epochs_done):
     os.replace(path + ".tmp", path)
 
 
-def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
+def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, workers=None):
     """Trains as `config` says. `cluster` = (coordinator host:port, number of processes, this
     process' id) for multi-process training on JAX; process 0 writes the run folder, the others
-    write the same files to a scratch folder they delete at the end."""
+    write the same files to a scratch folder they delete at the end. `executor`, `workers`: the
+    input pipeline (`keras_hourglass.inputs`; "auto" takes tf.data when TensorFlow imports)."""
+    started = time.time()
     import contextlib
     import shutil
     import tempfile
@@ -303,14 +319,20 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
     import keras
 
     import keras_hourglass as kh
-    from keras_hourglass import distributed
+    from keras_hourglass import distributed, inputs
     from keras_hourglass.callbacks import (  # noqa: I001
         AtomicModelCheckpoint,
         PoseValidation,
         ResumableCheckpoint,
         ResumableReduceLROnPlateau,
+        TimeBudget,
         latest_backup,
     )
+
+    try:
+        executor = inputs.resolve_executor(executor)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
     coordinator, num_processes, process_id = cluster
     if config.batch_size % num_processes:
@@ -347,7 +369,7 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
         with open(config_path) as f:
             saved = json.load(f)
         different = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items()
-                     if k not in ("epochs", "name") and saved.get(k) != v}
+                     if k not in ("epochs", "name", "max_minutes") and saved.get(k, v) != v}
         if different:
             raise ConfigError(
                 f"run {run_dir} exists with other settings {different} (saved, asked); resume it "
@@ -395,24 +417,25 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
 
     def training_data(start_batch):
         if config.dataset == "synthetic":
-            ds = kh.synthetic_dataset(config.train_samples, codec, config.batch_size,
-                                      config.stacks, seed=config.seed, repeat=True, shard=shard)
-            return ds.skip(start_batch) if start_batch else ds
-        from keras_hourglass.pipeline import make_dataset
-
-        return make_dataset(train_source, skeleton, codec, config.batch_size, training=True,
-                            num_stacks=config.stacks, seed=config.seed, start_batch=start_batch,
-                            shard=shard)
+            return inputs.synthetic_data(config.train_samples, codec, config.batch_size,
+                                         config.stacks, executor=executor, workers=workers,
+                                         start_batch=start_batch, seed=config.seed, repeat=True,
+                                         shard=shard)
+        return inputs.pose_dataset(train_source, skeleton, codec, config.batch_size,
+                                   training=True, num_stacks=config.stacks, executor=executor,
+                                   workers=workers, seed=config.seed, start_batch=start_batch,
+                                   shard=shard)
 
     callbacks, validation_data = [], None
     if config.dataset == "synthetic":
-        validation_data = kh.synthetic_dataset(
-            config.val_samples, codec, config.batch_size, config.stacks,
-            seed=config.seed + 1_000_003, shuffle=False, shard=shard)
+        validation_data = inputs.synthetic_data(
+            config.val_samples, codec, config.batch_size, config.stacks, executor=executor,
+            workers=workers, seed=config.seed + 1_000_003, shuffle=False, shard=shard)
         last = model.output_names[-1]
         monitor = f"val_{last}_pck" if config.stacks > 1 else "val_pck"
     else:
-        validation = PoseValidation(val_records, skeleton, codec, max(config.batch_size, 16))
+        validation = PoseValidation(val_records, skeleton, codec, max(config.batch_size, 16),
+                                    executor=executor, workers=workers)
         callbacks.append(validation)
         monitor = validation.name
     best = AtomicModelCheckpoint(os.path.join(out_dir, "best.keras"), monitor=monitor, mode="max",
@@ -426,14 +449,19 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
             _truncate_log(os.path.join(run_dir, "log.csv"), global_step // steps)
     backup = ResumableCheckpoint(os.path.join(out_dir, "backup"), steps, config.backup_every, global_step,
                                  stateful={"best": best, "plateau": plateau})
+    budget = TimeBudget(config.max_minutes, started)
     callbacks += [
+        budget,
         plateau,
         best,
         AtomicModelCheckpoint(os.path.join(out_dir, "last.keras"), verbose=0),
         keras.callbacks.CSVLogger(os.path.join(out_dir, "log.csv"), append=bool(state)),
         backup,
     ]
-    if keras.backend.backend() == "tensorflow":
+    if keras.backend.backend() != "tensorflow":
+        print(f"TensorBoard logs are written on the TensorFlow backend only (this run: "
+              f"{keras.backend.backend()}, input pipeline: {executor}); log.csv has every epoch.")
+    else:
         from keras_hourglass.callbacks import TensorBoardImages
 
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
@@ -463,9 +491,13 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
         # Finish the interrupted epoch with the batches it had left, then go on.
         fit(epoch, epoch + 1, steps - step_in_epoch, global_step)
         epoch += 1
-    if epoch < config.epochs:
+    if epoch < config.epochs and budget.stopped_at is None:
         fit(epoch, config.epochs, steps, epoch * steps)
     elapsed = time.time() - start
+    if budget.stopped_at is not None:
+        print(f"\nThe --max-minutes budget ({config.max_minutes:g} min) was spent after "
+              f"{budget.stopped_at / 60:.1f} min at global step {backup.global_step}: stopped "
+              "cleanly; running the same command again resumes from there.")
 
     monitored = history.get(monitor, [])
     summary = {
@@ -477,6 +509,8 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0)):
         "epochs": config.epochs,
         "global_step": backup.global_step,
         "train_seconds_this_session": round(elapsed, 1),
+        "stopped_by_budget": budget.stopped_at is not None,
+        "input_pipeline": executor,
         "weights_sha256": distributed.weights_digest(model),
     }
     if chief:
@@ -501,7 +535,7 @@ def main(argv=None):
     except DistributedConfigError as error:
         raise SystemExit(f"error: {error}") from None
     try:
-        train(config, args.verbose, args.logical_cpus, cluster)
+        train(config, args.verbose, args.logical_cpus, cluster, args.executor, args.workers)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None
 
