@@ -3,11 +3,15 @@
     python benchmarks/input_pipeline.py --data-dir ../shared/data/lspet --images 2000
 
 Measures images/s of `make_dataset` from raw JPEGs and from a crop cache (built first if missing,
-its build time reported apart), and of a per-image Python baseline doing the same work with OpenCV
-and NumPy in a 2-process pool (what a PyTorch DataLoader with num_workers=2 over a cv2 dataset
-does). Each is warmed up with one batch, then timed over --images images. The last line is:
+its build time reported apart), of the TensorFlow-free executor (`pydata.PoseSequence`) with one
+worker (the per-core rate), with one thread per core and with one process per core, and of a
+per-image Python baseline doing the same work with OpenCV and NumPy in a pool of one process per
+core (what a PyTorch DataLoader with num_workers=cores over a cv2 dataset does). Each is warmed up
+with one batch, then timed over --images images. `--no-tf` measures only what runs without
+TensorFlow (the GPU machines). The last line is:
 
-    input_pipeline raw_ips=<n> cache_ips=<n> baseline_ips=<n> ratio_cache_vs_baseline=<x>
+    input_pipeline raw_ips=<n> cache_ips=<n> numpy_ips=<n> numpy_processes_ips=<n>
+        numpy_per_worker_ips=<n> baseline_ips=<n> cores=<n>
 """
 
 import argparse
@@ -58,10 +62,10 @@ def _baseline_sample(args):
     return crop, heatmaps
 
 
-def baseline(records, flip_index, images, batch_size):
+def baseline(records, flip_index, images, batch_size, processes):
     jobs = [(r.image_path, r.keypoints, r.annotated, r.center, r.scale, i, flip_index)
             for i, r in zip(range(images + batch_size), _cycle(records))]
-    with multiprocessing.get_context("fork").Pool(2) as pool:
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.imap(_baseline_sample, jobs, chunksize=8)
         _batch(results, batch_size)  # warm-up batch
         start = time.perf_counter()
@@ -91,6 +95,46 @@ def tf_throughput(ds, images, batch_size):
     return (images // batch_size) * batch_size / (time.perf_counter() - start)
 
 
+_FORKED = None
+
+
+def _forked_batch(index):
+    images, targets = _FORKED[index]
+    return images, targets["heatmaps_0"]  # sent back as a process pool does (the baseline too)
+
+
+def numpy_throughput(records, codec, images, batch_size, workers, processes=False):
+    """images/s of PoseSequence: one worker in this thread, `workers` threads, or `workers`
+    forked processes, each preparing whole batches."""
+    import keras_hourglass as kh
+    from keras_hourglass.inputs import batches
+    from keras_hourglass.pydata import PoseSequence
+
+    n = images // batch_size + 1
+    many = [records[i % len(records)] for i in range(n * batch_size)]
+    ds = PoseSequence(many, kh.LSP, codec, batch_size, training=True, num_stacks=STACKS,
+                      seed=0, repeat=False, shuffle=False, workers=workers)
+    ds[0]  # warm-up (imports, first reads)
+    start = time.perf_counter()
+    if workers == 1:
+        for i in range(1, n):
+            ds[i]
+    elif processes:
+        global _FORKED
+        _FORKED = ds  # inherited by the forked workers: nothing pickled per batch but the index
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for _ in pool.imap(_forked_batch, range(1, n)):
+                pass
+    else:
+        iterator = batches(ds)
+        next(iterator)
+        start = time.perf_counter()
+        for _ in iterator:
+            pass
+        n -= 1
+    return (n - 1) * batch_size / (time.perf_counter() - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,38 +143,55 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--cache-dir", default="/tmp/keras_hourglass_bench_cache",
                         help="crop cache folder (built if missing)")
+    parser.add_argument("--no-tf", action="store_true",
+                        help="skip the tf.data variants (for machines without TensorFlow)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="threads/processes of the parallel variants (default: the cores)")
     args = parser.parse_args(argv)
 
-    import tensorflow as tf
-
     import keras_hourglass as kh
-    from keras_hourglass.cache import write_crop_cache
     from keras_hourglass.datasets import read_dataset
-    from keras_hourglass.pipeline import make_dataset
+    from keras_hourglass.inputs import default_workers
 
+    cores = args.workers or default_workers()
     records = read_dataset("lspet", args.data_dir, skip_bad=True)
     print(records.summary()[:160])
     codec = kh.HeatmapCodec(SIZE, HEATMAP, SIGMA)
-    start = time.perf_counter()
-    write_crop_cache(records, args.cache_dir, kh.LSP, SIZE, verbose=False)
-    cache_build = time.perf_counter() - start
+    raw_ips = cache_ips = float("nan")
+    version = "absent"
+    if not args.no_tf:
+        import tensorflow as tf
 
-    raw = make_dataset(records, kh.LSP, codec, args.batch_size, True, STACKS, seed=0)
-    cached = make_dataset(args.cache_dir, kh.LSP, codec, args.batch_size, True, STACKS, seed=0)
-    raw_ips = tf_throughput(raw, args.images, args.batch_size)
-    cache_ips = tf_throughput(cached, args.images, args.batch_size)
-    baseline_ips = baseline(records, np.array(kh.LSP.flip_index), args.images, args.batch_size)
+        from keras_hourglass.cache import write_crop_cache
+        from keras_hourglass.pipeline import make_dataset
 
-    print(f"\nmachine: {os.cpu_count()} cores, TensorFlow {tf.__version__}; "
+        version = tf.__version__
+        start = time.perf_counter()
+        write_crop_cache(records, args.cache_dir, kh.LSP, SIZE, verbose=False)
+        print(f"crop cache build (or check): {time.perf_counter() - start:.1f} s")
+        raw = make_dataset(records, kh.LSP, codec, args.batch_size, True, STACKS, seed=0)
+        cached = make_dataset(args.cache_dir, kh.LSP, codec, args.batch_size, True, STACKS, seed=0)
+        raw_ips = tf_throughput(raw, args.images, args.batch_size)
+        cache_ips = tf_throughput(cached, args.images, args.batch_size)
+    one = numpy_throughput(records, codec, min(args.images, 400), args.batch_size, 1)
+    threads = numpy_throughput(records, codec, args.images, args.batch_size, cores)
+    processes = numpy_throughput(records, codec, args.images, args.batch_size, cores, True)
+    baseline_ips = baseline(records, np.array(kh.LSP.flip_index), args.images, args.batch_size,
+                            cores)
+
+    print(f"\nmachine: {os.cpu_count()} cores ({cores} used), TensorFlow {version}; "
           f"{args.images} images of {len(records)}, batch {args.batch_size}, {SIZE}px crops, "
           f"{STACKS} stacks of {HEATMAP}x{HEATMAP}x14 targets")
-    print(f"crop cache build (or check): {cache_build:.1f} s")
-    print(f"{'variant':<34}{'images/s':>10}")
-    print(f"{'tf.data from raw JPEGs':<34}{raw_ips:>10.0f}")
-    print(f"{'tf.data from the crop cache':<34}{cache_ips:>10.0f}")
-    print(f"{'OpenCV + NumPy, 2 processes':<34}{baseline_ips:>10.0f}")
-    print(f"input_pipeline raw_ips={raw_ips:.0f} cache_ips={cache_ips:.0f} "
-          f"baseline_ips={baseline_ips:.0f} ratio_cache_vs_baseline={cache_ips / baseline_ips:.2f}")
+    print(f"{'variant':<44}{'images/s':>10}")
+    print(f"{'tf.data from raw JPEGs':<44}{raw_ips:>10.0f}")
+    print(f"{'tf.data from the crop cache':<44}{cache_ips:>10.0f}")
+    print(f"{'numpy executor, 1 worker (per core)':<44}{one:>10.0f}")
+    print(f"{f'numpy executor, {cores} threads':<44}{threads:>10.0f}")
+    print(f"{f'numpy executor, {cores} processes':<44}{processes:>10.0f}")
+    print(f"{f'OpenCV + NumPy baseline, {cores} processes':<44}{baseline_ips:>10.0f}")
+    print(f"input_pipeline raw_ips={raw_ips:.0f} cache_ips={cache_ips:.0f} numpy_ips={threads:.0f} "
+          f"numpy_processes_ips={processes:.0f} numpy_per_worker_ips={one:.0f} "
+          f"baseline_ips={baseline_ips:.0f} cores={cores}")
 
 
 if __name__ == "__main__":

@@ -55,12 +55,17 @@ def parse_args(argv=None):
     parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
     parser.add_argument("--no-shift", action="store_true", help="switch the quarter-pixel shift off")
     parser.add_argument("--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping")
+    parser.add_argument("--held-out", type=int, default=0,
+                        help="score only the last N people of the dataset: the people train.py "
+                             "holds out with --val-count N (lsp/lspet: 1000)")
     parser.add_argument("--out", default=None, help="output folder (default: the model's folder)")
     parser.add_argument("--executor", default=None, choices=("auto", "tf.data", "numpy"),
                         help="input pipeline for --model on a dataset: tf.data, or numpy (no "
                              "TensorFlow needed); auto (default) takes tf.data when TensorFlow "
                              "imports")
     args = parser.parse_args(argv)
+    if args.held_out < 0:
+        parser.error("--held-out must not be negative")
     if args.samples < 1 or args.batch_size < 1:
         parser.error("--samples and --batch-size must be positive")
     if args.preds:
@@ -252,12 +257,17 @@ def read_records(args):
 
 
 def evaluate_model(args):
-    from keras_hourglass.datasets import DatasetError, check_image_files
+    from keras_hourglass.datasets import DatasetError, Records, check_image_files
     from keras_hourglass.evaluation import ground_truth_from_records
     from keras_hourglass.skeletons import get_skeleton
 
     try:
         records = read_records(args)
+        if args.held_out:
+            if args.held_out > len(records):
+                raise DatasetError(f"--held-out {args.held_out}: the dataset has only "
+                                   f"{len(records)} people")
+            records = Records(records[-args.held_out:], records.skipped, records.source)
         check_image_files(records)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None

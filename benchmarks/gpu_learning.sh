@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One prepared GPU call (issue #12): train build_hourglass() defaults (8 stacks, 256 features,
+# 256x256, mixed_bfloat16) on LSPET's first 3,000 people for a fixed wall-clock budget with the
+# TensorFlow-free input pipeline, then score the held-out last 1,000 with the flip test.
+#
+# Prepare on the CPU machine (once):
+#   bash ../shared/gpu/fetch_wheels.sh && python benchmarks/pack_gpu_data.py
+# Run on the device machine (run tool: carry [".whl", "gpu_data"], timeout_s 560):
+#   bash benchmarks/gpu_learning.sh
+# Try it on the CPU first with a tiny model (no wheels needed there):
+#   STACKS=1 FILTERS=16 SIZE=64 BATCH=8 MINUTES=0.5 STEPS=5 PRECISION=float32 \
+#     DATA=../shared/data/lspet OUT=/tmp/gpu_learning bash benchmarks/gpu_learning.sh
+#
+# Writes under $OUT: log.csv (the per-epoch curve: losses, held-out val_pck without flip test,
+# learning rate), summary.json, config.json, train.log, heldout/ (evaluate.py's CSVs with the
+# flip test), gpu.txt. The model files stay in $RUNS (too large to bring back). Last line:
+#   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p>
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+RUNS=${RUNS:-/tmp/gpu_learning_runs}
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+DATA=${DATA:-gpu_data/lspet}
+STACKS=${STACKS:-8} FILTERS=${FILTERS:-256} SIZE=${SIZE:-256} BATCH=${BATCH:-64} LR=${LR:-1e-3}
+MINUTES=${MINUTES:-6} STEPS=${STEPS:-200} PRECISION=${PRECISION:-mixed_bfloat16}
+WORKERS=${WORKERS:-0}
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+rm -rf "$RUNS/gpu-learning"
+start=$(date +%s)
+python3 train/train.py --dataset lspet --data-dir "$DATA" --skip-bad --val-count 1000 \
+  --stacks "$STACKS" --filters "$FILTERS" --input-size "$SIZE" --batch-size "$BATCH" \
+  --learning-rate "$LR" --steps-per-epoch "$STEPS" --epochs 10000 --plateau-patience 3 \
+  --max-minutes "$MINUTES" --mixed-precision "$PRECISION" --executor numpy \
+  $( [ "$WORKERS" -gt 0 ] && echo --workers "$WORKERS" ) \
+  --name gpu-learning --runs-dir "$RUNS" --verbose 2 2>&1 | tee "$OUT/train.log"
+status=${PIPESTATUS[0]}
+run="$RUNS/gpu-learning"
+cp "$run/log.csv" "$run/summary.json" "$run/config.json" "$OUT/" 2>/dev/null
+[ "$status" -eq 0 ] || { echo "training failed ($status)"; exit "$status"; }
+train_minutes=$(python3 -c "print(round(($(date +%s) - $start) / 60, 1))")
+python3 eval/evaluate.py --model "$run/best.keras" --dataset lspet --data-dir "$DATA" --skip-bad \
+  --held-out 1000 --batch-size 64 --executor numpy --out "$OUT/heldout" 2>&1 | tail -15 | tee "$OUT/eval.log"
+python3 - "$OUT" "$STACKS" "$train_minutes" <<'PY'
+import csv, json, sys
+out, stacks, minutes = sys.argv[1:]
+summary = json.load(open(f"{out}/summary.json"))
+config = json.load(open(f"{out}/config.json"))
+rows = {r["group"]: r for r in csv.DictReader(open(f"{out}/heldout/summary.csv"))}
+metric = [k for k in rows["Mean"] if k.startswith("PCK@0.2")][0]
+print(f"gpu_learning stacks={stacks} minutes={minutes} "
+      f"images_seen={summary['global_step'] * config['batch_size']} "
+      f"heldout_pck={float(rows['Mean'][metric]):.2f}")
+PY
