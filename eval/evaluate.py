@@ -55,6 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
     parser.add_argument("--no-shift", action="store_true", help="switch the quarter-pixel shift off")
     parser.add_argument("--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping")
+    parser.add_argument("--max-image-pixels", type=int, default=None,
+                        help="refuse images above this many pixels, read from their headers "
+                             "(default: 50,000,000)")
     parser.add_argument("--held-out", type=int, default=0,
                         help="score only the last N people of the dataset: the people train.py "
                              "holds out with --val-count N (lsp/lspet: 1000)")
@@ -268,7 +271,7 @@ def evaluate_model(args):
                 raise DatasetError(f"--held-out {args.held_out}: the dataset has only "
                                    f"{len(records)} people")
             records = Records(records[-args.held_out:], records.skipped, records.source)
-        check_image_files(records)
+        check_image_files(records, args.max_image_pixels)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     print(records.summary())

@@ -30,9 +30,12 @@ class InputError(ValueError):
     pass
 
 
-def read_image(path):
-    """(file bytes, (height, width)) after checking the file is a whole JPEG or PNG image."""
+def read_image(path, max_pixels=None):
+    """(file bytes, (height, width)) after checking the file is a whole JPEG or PNG image of at
+    most `max_pixels` pixels (read from its header before decoding)."""
     from PIL import Image, UnidentifiedImageError
+
+    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
@@ -41,12 +44,20 @@ def read_image(path):
     with open(path, "rb") as f:
         data = f.read()
     try:
+        check_image_size(*image_size(path), path, max_pixels)
+    except DatasetError as error:
+        raise InputError(str(error)) from None
+    except ValueError:
+        pass  # not a JPEG/PNG header: Pillow says what it is below
+    try:
         with Image.open(path) as image:
             kind = image.format
             image.load()  # decodes everything: a truncated file fails here
             width, height = image.size
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image (expected a JPEG or PNG file)") from None
+    except Image.DecompressionBombError as error:
+        raise InputError(f"{path}: {error}") from None
     except (OSError, SyntaxError) as error:
         raise InputError(f"{path}: a broken or truncated image ({error}); expected a whole JPEG "
                          "or PNG file") from None
@@ -80,10 +91,16 @@ class Predictor:
         import keras_hourglass as kh
 
         if os.path.isdir(model_path):
-            from keras_hourglass.export import load_serving_model
+            from keras_hourglass.export import ServingModelError, load_serving_model
 
-            loaded, meta = load_serving_model(
-                model_path, need=("predict_encoded", "predict_encoded_boxes"))
+            try:
+                loaded, meta = load_serving_model(
+                    model_path, need=("predict_encoded", "predict_encoded_boxes"))
+            except ServingModelError as error:
+                raise InputError(f"--model: {error}") from None
+            except Exception as error:  # a corrupt SavedModel
+                raise InputError(f"--model {model_path!r}: cannot load the SavedModel "
+                                 f"({str(error).splitlines()[0]})") from None
             self.encoded = loaded.signatures["predict_encoded"]
             self.encoded_boxes = loaded.signatures["predict_encoded_boxes"]
             self.skeleton = kh.get_skeleton(meta["skeleton"]["name"])
@@ -97,7 +114,14 @@ class Predictor:
 
         from keras_hourglass.export import PoseServer
 
-        model = keras.saving.load_model(model_path, compile=False)
+        if not model_path.endswith(".keras"):
+            raise InputError(f"--model {model_path!r}: expected a .keras file from "
+                             "train/train.py or a SavedModel version folder")
+        try:
+            model = keras.saving.load_model(model_path, compile=False)
+        except Exception as error:  # a corrupt zip, an unknown class
+            raise InputError(f"--model {model_path!r}: not a loadable .keras model "
+                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
         joints = model.outputs[-1].shape[-1]
         name = skeleton_name or SKELETON_BY_JOINTS.get(joints)
         if name is None:
@@ -139,12 +163,21 @@ def main(argv=None):
     parser.add_argument("--skeleton", choices=sorted(SKELETONS),
                         help=".keras only: the joint table (default: from the number of joints)")
     parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
+    parser.add_argument("--max-image-pixels", type=int, default=None,
+                        help="refuse images above this many pixels, read from the header before "
+                             "decoding (default: 50,000,000)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.threshold <= 1.0:
+        parser.error(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        parser.error("--max-image-pixels must be positive")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
     if args.box and len(args.box) not in (1, len(args.images)):
         parser.error(f"give one --box for all images or one per image ({len(args.images)}), "
                      f"not {len(args.box)}")
     try:
-        inputs = [read_image(p) for p in args.images]
+        inputs = [read_image(p, args.max_image_pixels) for p in args.images]
         boxes = [None] * len(inputs)
         if args.box:
             texts = args.box * len(inputs) if len(args.box) == 1 else args.box

@@ -33,22 +33,59 @@ def signature_name(with_boxes):
     return "predict_encoded_boxes" if with_boxes else "predict_encoded"
 
 
-def _boxes_array(boxes, count):
+def _boxes_array(boxes, count, images=None):
+    """Boxes as float32 (count, 3) after the checks the model's graph makes: finite values, a
+    positive scale, the centre inside its image (when the images are given)."""
     import numpy as np
 
-    boxes = np.asarray(boxes, np.float32)
+    try:
+        boxes = np.asarray(boxes, np.float32)
+    except (TypeError, ValueError):
+        raise RequestError("boxes: expected numbers (centre x, centre y, scale) per image") from None
     if boxes.shape != (count, 3):
         raise RequestError(f"boxes: expected one (centre x, centre y, scale) per image, shape "
                            f"({count}, 3); got {boxes.shape}")
+    for i, (cx, cy, scale) in enumerate(boxes.tolist()):
+        if not np.all(np.isfinite([cx, cy, scale])):
+            raise RequestError(f"boxes[{i}]: {[cx, cy, scale]} has a NaN or infinite value")
+        if not scale > 0:
+            raise RequestError(f"boxes[{i}]: the scale (box side / 200 px) must be positive, "
+                               f"got {scale}")
+        if images is not None:
+            from keras_hourglass.datasets import image_size
+
+            width, height = image_size(images[i])
+            if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+                raise RequestError(f"boxes[{i}]: the centre ({cx}, {cy}) lies outside image {i} "
+                                   f"({width} x {height})")
     return boxes
+
+
+def check_images(images, max_pixels=None):
+    """`images` must be a non-empty list of whole JPEG/PNG files (bytes) whose headers are
+    readable and within `max_pixels` (the export's limit, default 50,000,000)."""
+    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
+
+    if isinstance(images, (bytes, str)) or not isinstance(images, (list, tuple)) or not images:
+        raise RequestError("images: expected a non-empty list of JPEG/PNG file contents (bytes)")
+    for i, data in enumerate(images):
+        if not isinstance(data, (bytes, bytearray)) or not data:
+            raise RequestError(f"images[{i}]: expected the bytes of a JPEG or PNG file, got "
+                               f"{type(data).__name__} of length {len(data) if data else 0}")
+        try:
+            check_image_size(*image_size(bytes(data)), f"images[{i}]", max_pixels)
+        except ValueError as error:  # DatasetError too
+            reason = str(error) if isinstance(error, DatasetError) else f"images[{i}]: {error}"
+            raise RequestError(reason) from None
 
 
 def rest_body(images, boxes=None):
     """The JSON body of a REST `:predict` call (row format): `images` is a list of JPEG/PNG
     file contents (bytes), sent base64-encoded as TF Serving expects for string inputs."""
+    check_images(images)
     instances = [{"images": {"b64": base64.b64encode(data).decode("ascii")}} for data in images]
     if boxes is not None:
-        for instance, box in zip(instances, _boxes_array(boxes, len(images)).tolist()):
+        for instance, box in zip(instances, _boxes_array(boxes, len(images), images).tolist()):
             instance["boxes"] = box
     return {"signature_name": signature_name(boxes is not None), "instances": instances}
 
@@ -58,6 +95,7 @@ def predict_request(images, boxes=None, model_name="hourglass", version=None):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
+    check_images(images)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name(boxes is not None)
@@ -66,7 +104,8 @@ def predict_request(images, boxes=None, model_name="hourglass", version=None):
     request.inputs["images"].CopyFrom(tf.make_tensor_proto(list(images), dtype=tf.string,
                                                            shape=[len(images)]))
     if boxes is not None:
-        request.inputs["boxes"].CopyFrom(tf.make_tensor_proto(_boxes_array(boxes, len(images))))
+        request.inputs["boxes"].CopyFrom(tf.make_tensor_proto(_boxes_array(boxes, len(images),
+                                                                           images)))
     return request
 
 
@@ -208,6 +247,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
     parser.add_argument("--print-request", action="store_true", help="print the request, do not send")
     args = parser.parse_args(argv)
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if not (args.server or args.rest or args.print_request):
         parser.error("give --server host:port (gRPC), --rest URL, or --print-request")
     images = []
@@ -220,7 +261,7 @@ def main(argv=None):
     if args.box:
         try:
             boxes = [[float(v) for v in b.split(",")] for b in args.box]
-            boxes = _boxes_array(boxes, len(images))
+            boxes = _boxes_array(boxes, len(images), images)
         except (ValueError, RequestError) as error:
             parser.error(f"--box: {error} (one --box cx,cy,scale per image)")
     if args.joints:
@@ -230,6 +271,10 @@ def main(argv=None):
         from keras_hourglass.skeletons import MPII
 
         joint_names = MPII.joint_names
+    try:
+        check_images(images)
+    except RequestError as error:
+        parser.error(str(error).replace("images[", "image ["))
     if args.rest:
         body = rest_body(images, boxes)
         if args.print_request:

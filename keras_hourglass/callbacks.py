@@ -230,7 +230,9 @@ class PoseValidation(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Ends training cleanly once `minutes` have passed since `start` (a `time.time()`): the
     current epoch stops after its batch, validation, checkpoints and backups run as at any epoch
-    end, so the best checkpoint and a resumable backup are written."""
+    end, so the best checkpoint and a resumable backup are written. Adds `minutes` (wall clock
+    since `start`, i.e. since this process began training) to each epoch's logs, so the CSV log
+    shows the curve against time. `minutes=0`: no budget, the clock only."""
 
     def __init__(self, minutes, start):
         super().__init__()
@@ -244,6 +246,12 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
             if self.stopped_at is None:
                 self.stopped_at = time.time() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if logs is not None:
+            logs["minutes"] = round((time.time() - self.start) / 60.0, 2)
 
 
 class TensorBoardImages(keras.callbacks.Callback):

@@ -27,6 +27,21 @@ from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII
 # coordinate) and is an error.
 MAX_BOX_DISTANCE = 1.0
 
+# No image is this large: an annotated coordinate beyond it is corrupt (1e300, a sign-flipped
+# sentinel) and is refused when reading, before a person box is built from it.
+MAX_COORDINATE = 1e6
+
+# Refused above this many pixels (width x height) before anything decodes the image: a 48 MP
+# phone photo passes, a 69-byte PNG claiming 60000 x 60000 does not. Raise it with the commands'
+# --max-image-pixels.
+MAX_IMAGE_PIXELS = 50_000_000
+
+# An annotated joint may lie outside its image (MPII head tops above the frame), but not farther
+# than this many image sides from it: such a joint is corrupt (checked by check_image_files, which
+# reads the image size; this is what catches corrupt joints of datasets whose person box is built
+# from the joints themselves, where the distance-from-box check cannot fail).
+MAX_OUTSIDE_IMAGE = 0.5
+
 # The joints' box is enlarged by this to give a person box for datasets without one (LSP, FLIC,
 # custom data without a box), so the crop keeps some context around the extreme joints.
 JOINT_BOX_MARGIN = 1.25
@@ -131,6 +146,13 @@ class _Builder:
     def skip(self, reason, record_id):
         self.skipped.setdefault(reason, []).append(record_id)
 
+    def bad(self, record_id, message, reason):
+        """A malformed record: an error naming the file and record, or with `skip_bad` listed
+        in `skipped` under `reason`."""
+        if not self.skip_bad:
+            raise DatasetError(f"{self.source}, record {record_id}: {message}", reason)
+        self.skip(reason, record_id)
+
     def add(self, record_id, image_path, keypoints, annotated, visible=None, center=None,
             scale=None, normalizer=None):
         try:
@@ -163,6 +185,13 @@ class _Builder:
             names = [self.skeleton.joint_names[i] for i in np.flatnonzero(bad)]
             raise DatasetError(f"{where}: non-finite coordinates for annotated joints {names}",
                                "non-finite coordinates")
+        huge = annotated & np.any(np.abs(keypoints) > MAX_COORDINATE, axis=1)
+        if huge.any():
+            names = [self.skeleton.joint_names[i] for i in np.flatnonzero(huge)]
+            raise DatasetError(
+                f"{where}: annotated joints {names} at {keypoints[huge].tolist()} lie beyond any "
+                f"image (|coordinate| > {MAX_COORDINATE:g} px): corrupt coordinates?",
+                "coordinates far outside the image")
         if not annotated.any():
             raise DatasetError(f"{where}: no annotated joints", "no annotated joints")
         if center is None or scale is None:
@@ -308,36 +337,108 @@ def read_lsp(path, image_dir, skip_bad=False, check_images=True, image_pattern=N
 
 # --- COCO ------------------------------------------------------------------------------------
 
+def _load_json(path):
+    """The parsed JSON of `path`, or a DatasetError naming the file (not UTF-8, not JSON)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})",
+                           "not UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column "
+                           f"{error.colno})", "invalid JSON") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: JSON nested too deeply", "invalid JSON") from None
+
+
+def _numbers(value, what, count=None):
+    """`value` as a float64 array of numbers (a list of numbers or of lists of numbers); raises
+    ValueError with a readable message otherwise (strings, booleans, null, objects)."""
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{what} must hold numbers, found {type(v).__name__} {v!r:.40}")
+
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{what} must be a list, got {type(value).__name__}")
+    for v in value:
+        if isinstance(v, (list, tuple)):
+            for w in v:
+                check(w)
+        else:
+            check(v)
+    try:
+        array = np.asarray(value, np.float64)
+    except ValueError:
+        raise ValueError(f"{what} must be a list of equal-length rows of numbers") from None
+    if count is not None and array.size != count:
+        raise ValueError(f"{what}: expected {count} numbers, got {array.size}")
+    return array
+
+
+def _box(value, what="'box'"):
+    """[x, y, w, h] with finite numbers and w, h > 0 -> (centre, scale)."""
+    box = _numbers(value, what, 4).reshape(4)
+    if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"{what} must be [x, y, w, h] with finite numbers and w, h > 0, "
+                         f"got {box.tolist()}")
+    return box_from_xywh(box)
+
+
 def read_coco(path, image_dir, skip_bad=False, check_images=True):
     """COCO person keypoints JSON: one single-person record per annotation, the crop from `bbox`.
 
     v = 0 not labelled, 1 labelled but not visible, 2 visible: annotated = v > 0. Crowd
-    annotations and people without keypoints are skipped and listed in `Records.skipped`.
+    annotations and people without keypoints are skipped and listed in `Records.skipped`. A file
+    that is not a COCO keypoints object is an error; a malformed annotation (missing or mistyped
+    `keypoints`, `bbox`, `image_id`, ...) is an error naming it, or skipped with `skip_bad`.
     """
     _check_file(path, "COCO annotation file")
-    with open(path) as f:
-        data = json.load(f)
-    images = {im["id"]: im["file_name"] for im in data.get("images", [])}
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a COCO object with 'images' and 'annotations', "
+                           f"got a JSON {type(data).__name__}", "not a COCO file")
+    image_list, annotations = data.get("images"), data.get("annotations")
+    if not isinstance(image_list, list) or not isinstance(annotations, list):
+        raise DatasetError(f"{path}: 'images' and 'annotations' must be lists", "not a COCO file")
+    images = {}
+    for j, im in enumerate(image_list):
+        if not (isinstance(im, dict) and isinstance(im.get("id"), int)
+                and not isinstance(im.get("id"), bool) and isinstance(im.get("file_name"), str)):
+            raise DatasetError(f"{path}, images[{j}]: needs an integer 'id' and a string "
+                               f"'file_name', got {im!r:.80}", "malformed image entry")
+        images[im["id"]] = im["file_name"]
     builder = _Builder(path, COCO, skip_bad, check_images)
-    for ann in data.get("annotations", []):
-        record_id = ann.get("id", len(builder.records))
-        if ann.get("iscrowd", 0):
-            builder.skip("iscrowd", record_id)
+    for j, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            builder.bad(f"annotations[{j}]", f"expected an object, got {ann!r:.60}",
+                        "malformed annotation")
             continue
-        if ann.get("num_keypoints", 0) == 0:
-            builder.skip("no keypoints", record_id)
+        record_id = ann.get("id", f"annotations[{j}]")
+        if not isinstance(record_id, (int, str)) or isinstance(record_id, bool):
+            record_id = f"annotations[{j}]"
+        try:
+            crowd, count = ann.get("iscrowd", 0), ann.get("num_keypoints", None)
+            if crowd not in (0, 1, True, False):
+                raise ValueError(f"'iscrowd' must be 0 or 1, got {crowd!r:.40}")
+            if crowd:
+                builder.skip("iscrowd", record_id)
+                continue
+            values = _numbers(ann.get("keypoints"), "'keypoints'", 3 * COCO.num_joints)
+            values = values.reshape(-1, 3)
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+                raise ValueError(f"'num_keypoints' must be an integer, got {count!r:.40}")
+            if not np.any(values[:, 2] > 0):
+                builder.skip("no keypoints", record_id)
+                continue
+            image_id = ann.get("image_id")
+            if isinstance(image_id, bool) or not isinstance(image_id, int) or image_id not in images:
+                raise ValueError(f"unknown image_id {image_id!r:.40}")
+            center, scale = _box(ann.get("bbox"), "'bbox'")
+        except ValueError as error:
+            builder.bad(record_id, str(error), "malformed annotation")
             continue
-        if ann.get("image_id") not in images:
-            raise DatasetError(f"{path}, annotation {record_id}: unknown image_id {ann.get('image_id')}")
-        values = np.asarray(ann["keypoints"], np.float64)
-        if values.size != 3 * COCO.num_joints:
-            raise DatasetError(
-                f"{path}, annotation {record_id}: expected {3 * COCO.num_joints} keypoint values "
-                f"(17 x (x, y, v)), got {values.size}"
-            )
-        values = values.reshape(-1, 3)
-        center, scale = box_from_xywh(ann["bbox"])
-        builder.add(record_id, os.path.join(image_dir, images[ann["image_id"]]), values[:, :2],
+        builder.add(record_id, os.path.join(image_dir, images[image_id]), values[:, :2],
                     values[:, 2] > 0, values[:, 2] > 1, center, scale)
     return builder.result()
 
@@ -390,67 +491,131 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
     JSON: a list of {"image": path, "keypoints": [[x, y] or [x, y, v], ...] (K rows in the
     skeleton's order), "box": [x, y, w, h] (optional)}. CSV: columns `image`, `<joint>_x`,
     `<joint>_y` for every joint of the skeleton, optional `<joint>_v`, optional `box_x, box_y,
-    box_w, box_h`. Coordinates are 0-based pixels; v = 0 (or empty/NaN coordinates) means not
-    annotated, v = 1 annotated but occluded, v = 2 (or no v) visible. Without a box the person box
+    box_w, box_h`, and no others. Coordinates are 0-based pixels. A joint is not annotated when
+    v = 0, or, without v, when both coordinates are empty (CSV) or null/NaN (JSON); v = 1 means
+    annotated but occluded, v = 2 (or no v) visible. An annotated joint needs finite coordinates
+    (NaN or inf with v > 0, or one coordinate missing, is an error). Without a box the person box
     is the annotated joints' box enlarged 1.25x. Image paths are relative to `image_dir`.
+    Malformed rows (wrong types, missing fields, a cut-off or overlong CSV row) are errors naming
+    the file and record, or are skipped and listed with `skip_bad`.
     """
     _check_file(path, "custom annotation file")
     builder = _Builder(path, skeleton, skip_bad, check_images)
     k = skeleton.num_joints
     if path.lower().endswith(".json"):
-        with open(path) as f:
-            rows = json.load(f)
+        rows = _load_json(path)
         if not isinstance(rows, list):
-            raise DatasetError(f"{path}: expected a JSON list of people")
+            raise DatasetError(f"{path}: expected a JSON list of people, got a JSON "
+                               f"{type(rows).__name__}", "not a list")
         for i, row in enumerate(rows):
-            if "image" not in row or "keypoints" not in row:
-                raise DatasetError(f"{path}, record {i}: needs 'image' and 'keypoints'")
-            values = np.asarray(row["keypoints"], np.float64)
-            if values.ndim != 2 or values.shape[0] != k or values.shape[1] not in (2, 3):
-                raise DatasetError(
-                    f"{path}, record {i}: 'keypoints' must be {k} rows of [x, y] or [x, y, v] "
-                    f"({skeleton.name}), got shape {values.shape}"
-                )
-            _add_custom(builder, i, os.path.join(image_dir, row["image"]), values, row.get("box"))
+            try:
+                if not isinstance(row, dict):
+                    raise ValueError(f"expected an object, got {row!r:.60}")
+                if not isinstance(row.get("image"), str) or not row["image"]:
+                    raise ValueError("needs 'image', a non-empty string path")
+                raw = row.get("keypoints")
+                if isinstance(raw, list):  # null coordinates mean "not annotated"
+                    raw = [[float("nan") if v is None else v for v in r]
+                           if isinstance(r, list) else r for r in raw]
+                values = _numbers(raw, "'keypoints'")
+                if values.ndim != 2 or values.shape[0] != k or values.shape[1] not in (2, 3):
+                    raise ValueError(f"'keypoints' must be {k} rows of [x, y] or [x, y, v] "
+                                     f"({skeleton.name}), got shape {values.shape}")
+                box = row.get("box")
+                center_scale = None if box is None else _box(box)
+                xy, annotated, visible = _custom_flags(values)
+            except ValueError as error:
+                builder.bad(i, str(error), "malformed record")
+                continue
+            _add_custom(builder, i, os.path.join(image_dir, row["image"]), xy, annotated,
+                        visible, center_scale)
     elif path.lower().endswith(".csv"):
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            fields = set(reader.fieldnames or ())
-            needed = {"image"} | {f"{j}_{a}" for j in skeleton.joint_names for a in "xy"}
-            if needed - fields:
-                raise DatasetError(f"{path}: missing columns {sorted(needed - fields)}")
-            has_v = all(f"{j}_v" in fields for j in skeleton.joint_names)
-            has_box = {"box_x", "box_y", "box_w", "box_h"} <= fields
-            for i, row in enumerate(reader):
-                values = np.array([[_float(row[f"{j}_x"]), _float(row[f"{j}_y"])]
-                                   + ([_float(row[f"{j}_v"])] if has_v else [])
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                lines = list(csv.reader(f))
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"{path}: not UTF-8 text ({error.reason})", "not UTF-8") from None
+        except csv.Error as error:
+            raise DatasetError(f"{path}: not a CSV file ({error})", "invalid CSV") from None
+        if not lines:
+            raise DatasetError(f"{path}: empty CSV file", "empty file")
+        header = [h.strip() for h in lines[0]]
+        needed = ["image"] + [f"{j}_{a}" for j in skeleton.joint_names for a in "xy"]
+        optional = [f"{j}_v" for j in skeleton.joint_names] + ["box_x", "box_y", "box_w", "box_h"]
+        missing = [c for c in needed if c not in header]
+        unknown = [c for c in header if c not in needed and c not in optional]
+        if missing or unknown or len(set(header)) != len(header):
+            raise DatasetError(
+                f"{path}: columns must be {needed[:3]} ... for the {k} joints of {skeleton.name}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unknown {unknown}" if unknown else "")
+                + ("; repeated columns" if len(set(header)) != len(header) else ""),
+                "wrong columns")
+        has_v = all(f"{j}_v" in header for j in skeleton.joint_names)
+        has_box = {"box_x", "box_y", "box_w", "box_h"} <= set(header)
+        for i, fields in enumerate(lines[1:]):
+            if not fields:
+                continue  # a blank line
+            try:
+                if len(fields) != len(header):
+                    raise ValueError(f"has {len(fields)} fields, the header has {len(header)} "
+                                     "(a cut-off or overlong row)")
+                row = dict(zip(header, fields))
+                if not row["image"].strip():
+                    raise ValueError("empty 'image'")
+                values = np.array([[_float(row[f"{j}_x"], f"{j}_x"),
+                                    _float(row[f"{j}_y"], f"{j}_y")]
+                                   + ([_float(row[f"{j}_v"], f"{j}_v", 0.0)] if has_v else [])
                                    for j in skeleton.joint_names])
                 box = [row[c] for c in ("box_x", "box_y", "box_w", "box_h")] if has_box else None
-                if box is not None and any(v.strip() == "" for v in box):
+                if box is not None and all(v.strip() == "" for v in box):
                     box = None
-                _add_custom(builder, i, os.path.join(image_dir, row["image"]), values, box)
+                center_scale = None if box is None else _box(
+                    [_float(v, "box") for v in box], "box_x, box_y, box_w, box_h")
+                xy, annotated, visible = _custom_flags(values)
+            except ValueError as error:
+                builder.bad(i, str(error), "malformed record")
+                continue
+            _add_custom(builder, i, os.path.join(image_dir, row["image"].strip()), xy,
+                        annotated, visible, center_scale)
     else:
         raise DatasetError(f"{path}: custom annotations must be .json or .csv")
     return builder.result()
 
 
-def _float(text):
+def _float(text, column, empty=float("nan")):
     text = (text or "").strip()
-    return float(text) if text else float("nan")
+    if not text:
+        return empty
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"column {column}: {text!r:.40} is not a number") from None
 
 
-def _add_custom(builder, i, image_path, values, box):
+def _custom_flags(values):
+    """(xy, annotated, visible) of custom keypoint rows; raises ValueError for an annotated joint
+    without finite coordinates (NaN/inf with v > 0, one of x and y missing, inf anywhere)."""
     xy = values[:, :2]
+    finite = np.isfinite(xy)
     if values.shape[1] == 3:
         v = values[:, 2]
-        annotated = (v > 0) & np.all(np.isfinite(xy), axis=1)
-        visible = v > 1
+        if not np.all(np.isfinite(v)) or np.any((v != 0) & (v != 1) & (v != 2)):
+            raise ValueError(f"visibility flags must be 0, 1 or 2, got {v.tolist()}")
+        annotated, visible = v > 0, v > 1
     else:
-        annotated = np.all(np.isfinite(xy), axis=1)
+        # Without flags, a joint with both coordinates missing (NaN) is not annotated.
+        annotated = ~np.all(np.isnan(xy), axis=1)
         visible = annotated
-    center = scale = None
-    if box is not None:
-        center, scale = box_from_xywh(box)
+    bad = annotated & ~np.all(finite, axis=1)
+    if bad.any():
+        raise ValueError(f"annotated joints {np.flatnonzero(bad).tolist()} need finite "
+                         f"coordinates, got {xy[bad].tolist()}")
+    return xy, annotated, visible
+
+
+def _add_custom(builder, i, image_path, xy, annotated, visible, center_scale):
+    center, scale = center_scale if center_scale is not None else (None, None)
     builder.add(i, image_path, xy, annotated, visible, center, scale)
 
 
@@ -498,37 +663,108 @@ def read_dataset(name, data_dir, split=None, skip_bad=False):
 
 # --- images ----------------------------------------------------------------------------------
 
-def check_image_files(records):
-    """Cheap checks that every image is a complete JPEG or PNG, before any training starts.
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
-    Reads each file's first and last bytes: a zero-size file, an unknown format or a JPEG
-    without its end marker (truncated) raises `DatasetError` naming the file and record.
+
+def image_size(path):
+    """(width, height) of a JPEG or PNG read from its header, without decoding any pixels.
+    `path` is a file path or the file's bytes. Raises ValueError for a header that cannot be
+    read."""
+    import contextlib
+    import io
+
+    opened = (contextlib.nullcontext(io.BytesIO(path)) if isinstance(path, (bytes, bytearray))
+              else open(path, "rb"))
+    with opened as f:
+        head = f.read(24)
+        if head[:8] == b"\x89PNG\r\n\x1a\n":
+            if head[12:16] != b"IHDR":
+                raise ValueError("PNG without IHDR header")
+            return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if head[:2] != b"\xff\xd8":
+            raise ValueError("neither JPEG nor PNG")
+        f.seek(2)
+        while True:
+            marker = f.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                raise ValueError("JPEG without a frame header (SOF)")
+            if marker[1] in (0xD8, 0x01) or 0xD0 <= marker[1] <= 0xD7:
+                continue  # markers without a length
+            length = int.from_bytes(f.read(2), "big")
+            if marker[1] in _SOF_MARKERS:
+                frame = f.read(5)
+                if len(frame) < 5:
+                    raise ValueError("JPEG frame header cut off")
+                return int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big")
+            if length < 2:
+                raise ValueError("corrupt JPEG segment length")
+            f.seek(length - 2, 1)
+
+
+def check_image_size(width, height, where, max_pixels=None):
+    """DatasetError when width x height exceeds `max_pixels` (default MAX_IMAGE_PIXELS) or is 0."""
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    if width <= 0 or height <= 0:
+        raise DatasetError(f"{where} has no pixels ({width} x {height})", "empty image")
+    if width * height > limit:
+        raise DatasetError(
+            f"{where} is {width} x {height} = {width * height:,} pixels, above the limit of "
+            f"{limit:,} (decoding it would take {width * height * 12 / 2**30:.1f} GiB as float "
+            "RGB); raise the limit with --max-image-pixels if it is real", "image too large")
+
+
+def check_image_files(records, max_pixels=None):
+    """Cheap checks of every image before any training or evaluation starts.
+
+    Reads each file's first and last bytes and its header: a zero-size file, an unknown format,
+    a JPEG without its end marker (truncated), a PNG without IEND, an image above `max_pixels`
+    (default `MAX_IMAGE_PIXELS`) and an annotated joint farther than `MAX_OUTSIDE_IMAGE` image
+    sides outside its image raise `DatasetError` naming the file and record.
     """
     seen = {}
     for record in records:
         path = record.image_path
-        if path in seen:
-            continue
-        seen[path] = True
-        try:
-            size = os.path.getsize(path)
-            with open(path, "rb") as f:
-                head = f.read(8)
-                f.seek(max(size - 12, 0))
-                tail = f.read()
-        except OSError as error:
-            raise DatasetError(f"record {record.record_id}: cannot read image {path!r}: {error}") from None
-        if size == 0:
-            raise DatasetError(f"record {record.record_id}: image {path!r} is empty")
-        if head[:3] == b"\xff\xd8\xff":
-            if b"\xff\xd9" not in tail:
-                raise DatasetError(
-                    f"record {record.record_id}: image {path!r} is a truncated JPEG (no end marker)"
-                )
-        elif head == b"\x89PNG\r\n\x1a\n":
-            if b"IEND" not in tail:
-                raise DatasetError(f"record {record.record_id}: image {path!r} is a truncated PNG")
-        else:
+        if path not in seen:
+            seen[path] = _check_image_file(record, path, max_pixels)
+        width, height = seen[path]
+        margin = MAX_OUTSIDE_IMAGE * max(width, height)
+        xy = np.asarray(record.keypoints)[np.asarray(record.annotated, bool)]
+        outside = ((xy[:, 0] < -margin) | (xy[:, 0] > width - 1 + margin)
+                   | (xy[:, 1] < -margin) | (xy[:, 1] > height - 1 + margin))
+        if outside.any():
             raise DatasetError(
-                f"record {record.record_id}: image {path!r} is neither JPEG nor PNG"
+                f"record {record.record_id}: annotated joints at {xy[outside].tolist()} lie "
+                f"far outside its image {path!r} ({width} x {height}): corrupt coordinates?",
+                "coordinates far outside the image")
+
+
+def _check_image_file(record, path, max_pixels):
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(max(size - 12, 0))
+            tail = f.read()
+    except OSError as error:
+        raise DatasetError(f"record {record.record_id}: cannot read image {path!r}: {error}") from None
+    if size == 0:
+        raise DatasetError(f"record {record.record_id}: image {path!r} is empty")
+    if head[:3] == b"\xff\xd8\xff":
+        if b"\xff\xd9" not in tail:
+            raise DatasetError(
+                f"record {record.record_id}: image {path!r} is a truncated JPEG (no end marker)"
             )
+    elif head == b"\x89PNG\r\n\x1a\n":
+        if b"IEND" not in tail:
+            raise DatasetError(f"record {record.record_id}: image {path!r} is a truncated PNG")
+    else:
+        raise DatasetError(
+            f"record {record.record_id}: image {path!r} is neither JPEG nor PNG"
+        )
+    try:
+        width, height = image_size(path)
+    except ValueError as error:
+        raise DatasetError(f"record {record.record_id}: image {path!r} has a corrupt header "
+                           f"({error})") from None
+    check_image_size(width, height, f"record {record.record_id}: image {path!r}", max_pixels)
+    return width, height

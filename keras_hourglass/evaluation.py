@@ -110,7 +110,7 @@ def load_mpii_official(path):
     return GroundTruth(keypoints, annotated, head, MPII, one_based=True, source=path)
 
 
-def load_annotations(path, dataset=None, image_dir=None):
+def _load_annotations(path, dataset=None, image_dir=None):
     """Ground truth from the official MPII .mat, or from any reader's annotation file.
 
     `.mat` with `pos_gt_src` -> `load_mpii_official`; pose-hg-train `.h5` -> MPII reader;
@@ -149,7 +149,7 @@ def load_annotations(path, dataset=None, image_dir=None):
     raise EvaluationError(f"{path}: annotations must be .mat, .h5 or .json")
 
 
-def load_predictions(path):
+def _load_predictions(path):
     """(N, K, 2) predictions from a `.mat` or `.h5` with `preds`, or a CSV.
 
     `.h5` files written by Lua/Torch sometimes hold `preds` as (2, K, N) (Tompson's); that layout
@@ -399,3 +399,30 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
 def format_summary(report):
     """The summary table as text for the terminal."""
     return report.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}")
+
+
+def _readable(load, kind):
+    """`load` with the errors of the file libraries (SciPy, h5py, pandas, json) turned into an
+    EvaluationError naming the file: a file that is not what its name says is not a traceback."""
+    import functools
+
+    @functools.wraps(load)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return load(path, *args, **kwargs)
+        except EvaluationError:
+            raise
+        except Exception as error:  # scipy/h5py/pandas/json/readers each raise their own kinds
+            from keras_hourglass.datasets import DatasetError
+
+            if isinstance(error, DatasetError):
+                raise EvaluationError(str(error)) from None
+            detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise EvaluationError(f"{kind} {path!r} cannot be read ({type(error).__name__}: "
+                                  f"{detail})") from None
+
+    return wrapper
+
+
+load_predictions = _readable(_load_predictions, "prediction file")
+load_annotations = _readable(_load_annotations, "annotation file")

@@ -94,7 +94,23 @@ def _has_end_marker(data):
     return tf.where(is_png, png_end, jpeg_end)
 
 
-def _decode(data):
+def _header_pixels(data):
+    """Width x height from a JPEG's frame header or a PNG's IHDR, without decoding (int64)."""
+    def png():
+        raw = tf.cast(tf.io.decode_raw(tf.strings.substr(
+            tf.strings.join([data, b"\0" * 24]), 16, 8), tf.uint8), tf.int64)
+        width = raw[0] * 2**24 + raw[1] * 2**16 + raw[2] * 2**8 + raw[3]
+        height = raw[4] * 2**24 + raw[5] * 2**16 + raw[6] * 2**8 + raw[7]
+        return width * height
+
+    def jpeg():
+        shape = tf.cast(tf.io.extract_jpeg_shape(data), tf.int64)
+        return shape[0] * shape[1]
+
+    return tf.cond(tf.strings.substr(data, 0, 4) == b"\x89PNG", png, jpeg)
+
+
+def _decode(data, max_pixels):
     checks = [
         tf.debugging.Assert(_is_jpeg_or_png(data), [
             "images: an element is not a JPEG or PNG file; its first bytes are",
@@ -104,6 +120,11 @@ def _decode(data):
         checks.append(tf.debugging.Assert(_has_end_marker(data), [
             "images: an element is a truncated JPEG or PNG file (no end marker); bytes:",
             tf.strings.length(data)]))
+    with tf.control_dependencies(checks):
+        pixels = _header_pixels(data)
+        checks.append(tf.debugging.Assert(pixels <= max_pixels, [
+            f"images: an element's header claims more pixels than the limit of {max_pixels:,} "
+            "set at export (--max-image-pixels); pixels:", pixels]))
     with tf.control_dependencies(checks):
         image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
@@ -119,9 +140,11 @@ class PoseServer(tf.Module):
         skeleton: its `Skeleton` (flip pairs for the flip test).
         flip_test: average with the mirrored crop.
         sigma: the training Gaussian sigma (metadata).
+        max_pixels: encoded images whose header claims more pixels are refused before decoding
+            (default `datasets.MAX_IMAGE_PIXELS`).
     """
 
-    def __init__(self, model, skeleton, flip_test=True, sigma=1.0):
+    def __init__(self, model, skeleton, flip_test=True, sigma=1.0, max_pixels=None):
         super().__init__()
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(
@@ -129,6 +152,11 @@ class PoseServer(tf.Module):
                 f"(this process has {keras.backend.backend()!r}); a model trained on JAX loads "
                 "there from its .keras file.")
         check_model(model, skeleton)
+        from keras_hourglass.datasets import MAX_IMAGE_PIXELS
+
+        self.max_pixels = int(MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels}")
         self.model = model
         self.size = int(model.inputs[0].shape[1])
         self.codec = HeatmapCodec(self.size, self.size // 4, sigma)
@@ -184,11 +212,12 @@ class PoseServer(tf.Module):
         return self._predict(*self._map(lambda e: self._crop(e[0], e[1]), (images, boxes)))
 
     def _encoded(self, images):
-        return self._predict(*self._map(lambda data: self._crop(_decode(data)), images))
+        return self._predict(*self._map(lambda data: self._crop(_decode(data, self.max_pixels)),
+                                        images))
 
     def _encoded_boxes(self, images, boxes):
         boxes = self._check_boxes(images, boxes)
-        return self._predict(*self._map(lambda e: self._crop(_decode(e[0]), e[1]),
+        return self._predict(*self._map(lambda e: self._crop(_decode(e[0], self.max_pixels), e[1]),
                                         (images, boxes)))
 
     def _crops(self, crops):
@@ -227,7 +256,8 @@ def metadata(server, skeleton, flip_test):
             "flip_pairs": [list(p) for p in skeleton.flip_pairs],
             "limbs": [list(p) for p in skeleton.limbs],
         },
-        "export": {"flip_test": flip_test, "keras_version": keras.__version__,
+        "export": {"flip_test": flip_test, "max_image_pixels": server.max_pixels,
+                   "keras_version": keras.__version__,
                    "tensorflow_version": tf.__version__},
         "signatures": {
             "serving_default": {"inputs": {"images": "uint8 [batch, height, width, 3]"},
@@ -265,7 +295,8 @@ def write_models_config(root):
     return path
 
 
-def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, sigma=1.0):
+def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, sigma=1.0,
+                       max_pixels=None):
     """Writes `base_dir/<version>/`, a SavedModel for TF Serving, atomically, and
     `models.config` beside `base_dir`.
 
@@ -276,36 +307,75 @@ def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, 
         version: the version number; the next free one by default.
         flip_test: average with the horizontally flipped image inside the graph.
         sigma: the Gaussian sigma the model was trained with (recorded in the metadata).
+        max_pixels: refuse encoded images above this many pixels (from their header).
 
     Returns:
-        the path of the version folder.
+        the path of the version folder. Two exports at once into one folder both succeed: the
+        one that finishes second takes the next free version (or fails when `version` was
+        given and is taken).
     """
-    server = PoseServer(model, skeleton, flip_test, sigma)
+    server = PoseServer(model, skeleton, flip_test, sigma, max_pixels)
+    chosen = version
     version = next_version(base_dir) if version is None else int(version)
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     target = os.path.join(base_dir, str(version))
     if os.path.exists(target):
         raise FileExistsError(f"{target} already exists; choose another --version.")
+    os.makedirs(base_dir, exist_ok=True)
+    _remove_stale_staging(base_dir)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name in SIGNATURES:
         function = getattr(server, name)
         archive.add_endpoint(name, function, input_signature=function.input_signature)
-    os.makedirs(base_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=base_dir)
+    staging = tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=base_dir)
     try:
         archive.write_out(staging, verbose=False)
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
-        with open(os.path.join(staging, "assets", "hourglass.json"), "w") as f:
-            json.dump(metadata(server, skeleton, flip_test), f, indent=2)
-        os.replace(staging, target)
+        while True:
+            with open(os.path.join(staging, "assets", "hourglass.json"), "w") as f:
+                json.dump(metadata(server, skeleton, flip_test), f, indent=2)
+            try:
+                # rename(2) onto an existing non-empty folder fails: the first export to finish
+                # gets the version; the other takes the next free one (unless it was asked for).
+                os.rename(staging, target)
+                break
+            except OSError:
+                if chosen is not None or not os.path.exists(target):
+                    raise FileExistsError(f"{target} appeared while exporting; choose another "
+                                          "--version.") from None
+                version = next_version(base_dir)
+                target = os.path.join(base_dir, str(version))
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging)
     write_models_config(os.path.dirname(os.path.abspath(base_dir)))
     return target
+
+
+def _remove_stale_staging(base_dir, older_than_s=3600):
+    """Removes `.export-<pid>-*` folders of exports that were killed (their process is gone; a
+    folder without a process id once it is an hour old), so they do not pile up."""
+    import time
+
+    for name in os.listdir(base_dir):
+        match = re.fullmatch(r"\.export-(\d+)-.*", name)
+        path = os.path.join(base_dir, name)
+        if not (name.startswith(".export-") and os.path.isdir(path)):
+            continue
+        alive = False
+        if match:
+            try:
+                os.kill(int(match.group(1)), 0)
+                alive = True
+            except (ProcessLookupError, ValueError):
+                alive = False
+            except PermissionError:
+                alive = True
+        if (match and not alive) or (not match and time.time() - os.path.getmtime(path) > older_than_s):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class ServingModelError(ValueError):

@@ -29,12 +29,27 @@ from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
 
 
-def decode_image(path):
+def decode_image(path, max_pixels=None):
     """JPEG/PNG file -> (H, W, 3) float32 in [0, 1]; grayscale and RGBA become RGB (alpha
-    dropped, as `tf.io.decode_image(channels=3)` does); 16-bit PNGs are scaled to 8 bits."""
+    dropped, as `tf.io.decode_image(channels=3)` does); 16-bit PNGs are scaled to 8 bits. An
+    image above `max_pixels` (default `datasets.MAX_IMAGE_PIXELS`) is refused from its header
+    with a `DatasetError` before anything is decoded."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as image:
+    from keras_hourglass.datasets import check_image_size, image_size
+
+    try:
+        size = image_size(path)
+    except ValueError:
+        size = None  # another format: Pillow decides below
+    if size is not None:
+        check_image_size(*size, f"image {path!r}", max_pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    with image:
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             gray = (np.asarray(image, np.uint32) >> 8).astype(np.uint8)
             array = np.repeat(gray[..., None], 3, axis=-1)

@@ -146,7 +146,7 @@ def test_custom_json_and_csv(tmp_path):
     assert records[0].scale == pytest.approx(1.25 * 100 / 200)
     header = ["image"] + [f"{j}_{a}" for j in s.joint_names for a in "xyv"]
     row = ["a.jpg"] + [str(v) for k in keypoints for v in k]
-    row[1 + 3 * 2] = ""  # right_hip x empty -> not annotated
+    row[1 + 3 * 2:1 + 3 * 3] = ["", "", "0"]  # right_hip empty with v = 0 -> not annotated
     (tmp_path / "people.csv").write_text(",".join(header) + "\n" + ",".join(row) + "\n")
     csv_records = D.read_custom(str(tmp_path / "people.csv"), s, str(tmp_path))
     assert len(csv_records) == 1

@@ -43,7 +43,14 @@ def parse_args(argv=None):
                         help="savedmodel (TF Serving, default); onnx or tflite: one file of the "
                              "crop-level predictor (crops in, keypoints in crop pixels out) at "
                              "--out (default saved_models/hourglass.onnx / .tflite)")
+    parser.add_argument("--max-image-pixels", type=int, default=None,
+                        help="the SavedModel refuses encoded images whose header claims more "
+                             "pixels (default: 50,000,000)")
     args = parser.parse_args(argv)
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        parser.error("--max-image-pixels must be positive")
+    if not (args.sigma > 0 and args.sigma < float("inf")):
+        parser.error(f"--sigma must be a positive finite number, got {args.sigma}")
     if args.format != "savedmodel":
         if args.version is not None:
             parser.error("--version is for --format savedmodel (TF Serving's layout)")
@@ -63,7 +70,11 @@ def main(argv=None):
     import keras_hourglass as kh
     from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving
 
-    model = keras.saving.load_model(args.model, compile=False)
+    try:
+        model = keras.saving.load_model(args.model, compile=False)
+    except Exception as error:  # not a .keras file, a corrupt zip, an unknown class
+        raise SystemExit(f"error: --model {args.model!r} is not a loadable .keras model "
+                         f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
     joints = model.outputs[-1].shape[-1]
     name = args.skeleton or SKELETON_BY_JOINTS.get(joints)
     if name is None:
@@ -80,7 +91,8 @@ def main(argv=None):
         return path
     try:
         path = export_for_serving(model, args.out, kh.get_skeleton(name), args.version,
-                                  flip_test=not args.no_flip, sigma=args.sigma)
+                                  flip_test=not args.no_flip, sigma=args.sigma,
+                                  max_pixels=args.max_image_pixels)
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"error: {error}") from None
     root = os.path.dirname(os.path.abspath(args.out))

@@ -93,14 +93,21 @@ class ConfigError(ValueError):
 def load_config_file(path):
     if not os.path.isfile(path):
         raise ConfigError(f"--config {path!r}: no such file")
-    with open(path) as f:
-        text = f.read()
-    if path.lower().endswith((".yaml", ".yml")):
-        import yaml
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--config {path!r}: cannot read it as text ({error})") from None
+    try:
+        if path.lower().endswith((".yaml", ".yml")):
+            import yaml
 
-        values = yaml.safe_load(text) or {}
-    else:
-        values = json.loads(text)
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+    except Exception as error:  # yaml.YAMLError, json.JSONDecodeError, RecursionError
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"--config {path!r}: not valid {'YAML' if path.lower().endswith(('.yaml', '.yml')) else 'JSON'} ({problem})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"--config {path!r}: expected a mapping of settings, got {type(values).__name__}")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -110,6 +117,15 @@ def load_config_file(path):
             f"--config {path!r}: unknown setting(s) {unknown}; known settings: {sorted(known)} "
             "(write them with underscores, e.g. batch_size)"
         )
+    types = {f.name: type(f.default) for f in dataclasses.fields(TrainConfig)}
+    for key, value in values.items():
+        want = types[key]
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = float(value)
+        elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"--config {path!r}: {key} must be {'a whole number' if want is int else 'a number' if want is float else 'true or false' if want is bool else 'text'}, "
+                f"got {value!r} ({type(value).__name__})")
     return values
 
 
@@ -154,6 +170,9 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=None,
                         help="threads preparing batches for the numpy executor (default: the "
                              "machine's cores)")
+    parser.add_argument("--max-image-pixels", type=int, default=None,
+                        help="refuse images above this many pixels, read from their headers "
+                             "before training (default: 50,000,000)")
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                         help="Keras fit verbosity (default: 1, a progress bar)")
     args = parser.parse_args(argv)
@@ -199,10 +218,63 @@ def resolve_config(args):
             raise ConfigError(f"--data-dir {config.data_dir!r} does not exist")
     if not config.name:
         config.name = time.strftime(f"{dataset}-%Y%m%d-%H%M%S")
+    check_run_name(config.name)
     return config
 
 
-def load_data(config):
+def check_run_name(name):
+    """A run name is one folder name inside --runs-dir: no separators, not '.' or '..'."""
+    bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+           or os.path.isabs(name) or (os.altsep and os.altsep in name))
+    if bad:
+        raise ConfigError(f"--name {name!r}: a run name must be a single folder name inside "
+                          "--runs-dir (no '/', not '.' or '..')")
+
+
+class RunLock:
+    """An exclusive lock on a run folder (`<run>/.lock`, flock), held for the process' life: a
+    second training with the same --name stops with a message naming the holder. The kernel
+    drops the lock when the holder dies, SIGKILL included, so a killed run resumes at once."""
+
+    def __init__(self, run_dir):
+        import fcntl
+        import socket
+
+        self.path = os.path.join(run_dir, ".lock")
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise ConfigError(f"run {run_dir} is in use by {holder}; wait for it to finish, "
+                              "or choose another --name") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"process {os.getpid()} on {socket.gethostname()} since "
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.file.flush()
+
+
+def remove_stale_temporaries(run_dir):
+    """Files and folders that writes killed half-way leave behind (`.tmp-*`, `*.tmp`): with the
+    run's lock held nobody else writes here, so they are stale. Returns what was removed."""
+    import shutil
+
+    removed = []
+    for folder in (run_dir, os.path.join(run_dir, "backup")):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name.startswith(".tmp-") or name.endswith(".tmp"):
+                path = os.path.join(folder, name)
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+                removed.append(path)
+    return removed
+
+
+def load_data(config, max_pixels=None):
     """(train source, validation records or None, skeleton, train count)."""
     from keras_hourglass import datasets
     from keras_hourglass.skeletons import get_skeleton
@@ -228,8 +300,8 @@ def load_data(config):
                 raise ConfigError(f"val_count {held_out} leaves no training people of {len(records)}")
             train = datasets.Records(records[:-held_out], records.skipped, records.source)
             val = datasets.Records(records[-held_out:], {}, records.source)
-        datasets.check_image_files(train)
-        datasets.check_image_files(val)
+        datasets.check_image_files(train, max_pixels)
+        datasets.check_image_files(val, max_pixels)
     except datasets.DatasetError as error:
         raise ConfigError(str(error)) from None
     print(f"train: {train.summary()}\nvalidation: {len(val)} people")
@@ -306,7 +378,8 @@ def _truncate_log(path, epochs_done):
     os.replace(path + ".tmp", path)
 
 
-def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, workers=None):
+def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, workers=None,
+          max_pixels=None):
     """Trains as `config` says. `cluster` = (coordinator host:port, number of processes, this
     process' id) for multi-process training on JAX; process 0 writes the run folder, the others
     write the same files to a scratch folder they delete at the end. `executor`, `workers`: the
@@ -359,6 +432,11 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
 
     run_dir = os.path.join(config.runs_dir, config.name)
     os.makedirs(run_dir, exist_ok=True)
+    if chief:
+        lock = RunLock(run_dir)  # noqa: F841  (held until the process ends)
+        stale = remove_stale_temporaries(run_dir)
+        if stale:
+            print(f"Removed {len(stale)} temporary file(s) a killed write left in {run_dir}")
     config_path = os.path.join(run_dir, "config.json")
     backup_dir = os.path.join(run_dir, "backup")
     resume = latest_backup(backup_dir)
@@ -391,7 +469,7 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
         train_count = config.train_samples
         val_records = None
     else:
-        train_source, val_records, skeleton = load_data(config)
+        train_source, val_records, skeleton = load_data(config, max_pixels)
         train_count = len(train_source)
     steps = config.steps_per_epoch or math.ceil(train_count / config.batch_size)
 
@@ -535,9 +613,25 @@ def main(argv=None):
     except DistributedConfigError as error:
         raise SystemExit(f"error: {error}") from None
     try:
-        train(config, args.verbose, args.logical_cpus, cluster, args.executor, args.workers)
+        train(config, args.verbose, args.logical_cpus, cluster, args.executor, args.workers,
+              args.max_image_pixels)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None
+    except OSError as error:
+        # A full disk or a failing file system: say so and exit at once (input threads and
+        # TensorFlow's runtime could otherwise keep the process from ending). The last complete
+        # backup is untouched: the same command resumes from it.
+        import errno
+
+        what = {errno.ENOSPC: "no space left on the device",
+                errno.EDQUOT: "the disk quota is exceeded",
+                errno.EFBIG: "a file grew larger than allowed"}.get(error.errno, error.strerror)
+        print(f"error: writing {error.filename or 'a file'} failed: {what} ({error}). The last "
+              f"complete backup in {os.path.join(config.runs_dir, config.name, 'backup')} is "
+              "intact: free space and run the same command again to resume.", file=sys.stderr,
+              flush=True)
+        sys.stdout.flush()
+        os._exit(1)
 
 
 if __name__ == "__main__":
