@@ -67,6 +67,15 @@ def parse_args(argv=None):
                              "TensorFlow needed); auto (default) takes tf.data when TensorFlow "
                              "imports")
     args = parser.parse_args(argv)
+    if not 0.0 < args.threshold < float("inf"):
+        parser.error(f"--threshold must be a positive number, got {args.threshold}")
+    try:
+        from keras_hourglass.inputs import resolve_executor
+
+        if args.model and args.dataset != "synthetic":
+            args.executor = resolve_executor(args.executor)
+    except ValueError as error:
+        parser.error(str(error))
     if args.held_out < 0:
         parser.error("--held-out must not be negative")
     if args.samples < 1 or args.batch_size < 1:

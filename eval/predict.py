@@ -176,6 +176,13 @@ def main(argv=None):
     if args.box and len(args.box) not in (1, len(args.images)):
         parser.error(f"give one --box for all images or one per image ({len(args.images)}), "
                      f"not {len(args.box)}")
+    names = {}
+    for path in args.images:
+        name = os.path.splitext(os.path.basename(path))[0]
+        if name in names:
+            parser.error(f"{names[name]} and {path} would both write {name}_pose.png and "
+                         f"{name}_pose.json into --out; predict them in separate runs or rename one")
+        names[name] = path
     try:
         inputs = [read_image(p, args.max_image_pixels) for p in args.images]
         boxes = [None] * len(inputs)

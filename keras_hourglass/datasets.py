@@ -106,6 +106,22 @@ def _check_file(path, what):
         raise DatasetError(f"{what} {path!r} does not exist.")
 
 
+def _load_mat(path, key, **kwargs):
+    """Variable `key` of a MATLAB file, or a DatasetError naming the file."""
+    from scipy.io import loadmat
+
+    try:
+        data = loadmat(path, **kwargs)
+    except Exception as error:  # SciPy raises ValueError, TypeError, OSError, ... for non-.mat files
+        raise DatasetError(f"{path}: not a readable MATLAB .mat file ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else ''})",
+                           "unreadable file") from None
+    if key not in data:
+        raise DatasetError(f"{path}: no variable {key!r} (found "
+                           f"{sorted(k for k in data if not k.startswith('__'))})", "unreadable file")
+    return data[key]
+
+
 def _torso(keypoints, annotated, skeleton):
     a, b = skeleton.normalizer[1] if skeleton.normalizer[0] == "joints" else (None, None)
     if a is None:
@@ -250,7 +266,11 @@ def read_mpii_h5(path, image_dir, skip_bad=False, check_images=True):
 
     _check_file(path, "MPII annotation file")
     builder = _Builder(path, MPII, skip_bad, check_images)
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({error})", "unreadable file") from None
+    with f:
         missing = {"center", "scale", "part", "visible", "imgname"} - set(f)
         if missing:
             raise DatasetError(f"{path}: not a pose-hg-train MPII file, missing {sorted(missing)}")
@@ -307,10 +327,10 @@ def read_lsp(path, image_dir, skip_bad=False, check_images=True, image_pattern=N
     Image k (0-based) is `im%05d.jpg % (k + 1)` (LSPET) or `im%04d.jpg % (k + 1)` (LSP).
     Centre and scale come from the annotated joints' box enlarged 1.25x.
     """
-    from scipy.io import loadmat
-
     _check_file(path, "LSP joints file")
-    joints = loadmat(path)["joints"]
+    joints = np.asarray(_load_mat(path, "joints"))
+    if not np.issubdtype(joints.dtype, np.number):
+        raise DatasetError(f"{path}: `joints` must be numbers, got {joints.dtype}", "unreadable file")
     if joints.ndim != 3:
         raise DatasetError(f"{path}: `joints` must be 3-D, got shape {joints.shape}")
     if joints.shape[:2] == (14, 3):
@@ -426,6 +446,10 @@ def read_coco(path, image_dir, skip_bad=False, check_images=True):
                 continue
             values = _numbers(ann.get("keypoints"), "'keypoints'", 3 * COCO.num_joints)
             values = values.reshape(-1, 3)
+            flags = values[:, 2]
+            if not np.all(np.isin(flags, (0, 1, 2))):
+                raise ValueError(f"keypoint visibility flags must be 0, 1 or 2, got "
+                                 f"{sorted(set(flags.tolist()) - {0.0, 1.0, 2.0})[:5]}")
             if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
                 raise ValueError(f"'num_keypoints' must be an integer, got {count!r:.40}")
             if not np.any(values[:, 2] > 0):
@@ -460,12 +484,10 @@ def read_flic(path, image_dir, split=None, skip_bad=False, check_images=True):
     The 11 joints of the FLIC skeleton are taken from the 29 points; NaN points are unannotated.
     Centre and scale come from the annotated joints' box enlarged 1.25x.
     """
-    from scipy.io import loadmat
-
     _check_file(path, "FLIC examples file")
     if split not in (None, "train", "test"):
         raise ValueError(f"`split` must be 'train', 'test' or None. Received: split={split!r}")
-    examples = loadmat(path, squeeze_me=True, struct_as_record=False)["examples"]
+    examples = _load_mat(path, "examples", squeeze_me=True, struct_as_record=False)
     examples = np.atleast_1d(examples)
     columns = [FLIC_POINTS[name] for name in FLIC.joint_names]
     builder = _Builder(path, FLIC, skip_bad, check_images)
@@ -531,7 +553,7 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
                         visible, center_scale)
     elif path.lower().endswith(".csv"):
         try:
-            with open(path, newline="", encoding="utf-8") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
                 lines = list(csv.reader(f))
         except UnicodeDecodeError as error:
             raise DatasetError(f"{path}: not UTF-8 text ({error.reason})", "not UTF-8") from None

@@ -416,3 +416,58 @@ def test_two_exports_at_once_get_two_versions(tmp_path, python_env):
     assert sorted(os.listdir(out)) == ["1", "2"]
     for version in ("1", "2"):
         assert (out / version / "saved_model.pb").is_file()
+
+
+# --- found by looking further (the "next ten") --------------------------------------------------
+
+def test_annotation_files_that_are_not_what_they_say(tmp_path):
+    junk = b"\x00garbage, not MATLAB or HDF5\xff" * 20
+    for name in ("joints.mat", "examples.mat", "valid.h5"):
+        (tmp_path / name).write_bytes(junk)
+    with pytest.raises(D.DatasetError, match="joints.mat: not a readable MATLAB"):
+        D.read_lsp(str(tmp_path / "joints.mat"), str(tmp_path))
+    with pytest.raises(D.DatasetError, match="examples.mat: not a readable MATLAB"):
+        D.read_flic(str(tmp_path / "examples.mat"), str(tmp_path))
+    with pytest.raises(D.DatasetError, match="valid.h5: not a readable HDF5"):
+        D.read_mpii_h5(str(tmp_path / "valid.h5"), str(tmp_path))
+    from scipy.io import savemat
+
+    savemat(tmp_path / "joints.mat", {"other": np.zeros(3)})
+    with pytest.raises(D.DatasetError, match="no variable 'joints'"):
+        D.read_lsp(str(tmp_path / "joints.mat"), str(tmp_path))
+
+
+def test_coco_visibility_flags_must_be_0_1_or_2(tmp_path):
+    data = _coco()
+    data["annotations"][0]["keypoints"][2] = 3
+    (tmp_path / "c.json").write_text(json.dumps(data))
+    with pytest.raises(D.DatasetError, match="record 10: keypoint visibility flags must be 0, 1 or 2"):
+        D.read_coco(str(tmp_path / "c.json"), str(tmp_path), check_images=False)
+
+
+def test_csv_written_by_excel_with_a_byte_order_mark(tmp_path):
+    path = _csv(tmp_path, [_csv_row()])
+    with open(path, "rb") as f:
+        text = f.read()
+    with open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + text)
+    assert len(D.read_custom(path, S, str(tmp_path), check_images=False)) == 1
+
+
+def test_more_careless_command_lines(tmp_path, python_env, shared_data):
+    a = shared_data / "mpii_samples/004645041.jpg"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/004645041.jpg").write_bytes(a.read_bytes())
+    cases = [
+        ("eval/predict.py", [str(a), str(tmp_path / "other/004645041.jpg"), "--model", "m.keras",
+                             "--out", str(tmp_path / "o")], "would both write 004645041_pose.png"),
+        ("train/train.py", ["--workers", "0"], "--workers must be at least 1"),
+        ("eval/evaluate.py", ["--model", str(a), "--threshold", "0"], "--threshold must be a positive"),
+    ]
+    for script, args, message in cases:
+        result = _command(script, args, python_env)
+        assert result.returncode == 2 and message in result.stderr, (script, result.stderr[-800:])
+    result = _command("eval/evaluate.py", ["--model", str(a), "--dataset", "mpii", "--data-dir",
+                                           str(tmp_path)],
+                      dict(python_env, KERAS_HOURGLASS_EXECUTOR="torch"))
+    assert result.returncode == 2 and "unknown input executor 'torch'" in result.stderr

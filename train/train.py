@@ -176,6 +176,10 @@ def parse_args(argv=None):
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                         help="Keras fit verbosity (default: 1, a progress bar)")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        parser.error("--max-image-pixels must be positive")
     try:
         config = resolve_config(args)
     except ConfigError as error:
