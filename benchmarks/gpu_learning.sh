@@ -18,7 +18,9 @@
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 RUNS=${RUNS:-/tmp/gpu_learning_runs}
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+keras_pin=$(grep -Eio '^keras==[0-9.]+' requirements.txt | cut -d= -f3)
+# The GPU machines have no Keras: install the carried wheels (skipped where the pinned Keras is).
+if ! python3 -c "import keras, sys; sys.exit(keras.__version__ != '$keras_pin')" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
