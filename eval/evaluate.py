@@ -290,7 +290,35 @@ def evaluate_model(args):
                                     flip=not args.no_flip, shift=not args.no_shift,
                                     executor=args.executor)
     out = args.out or os.path.dirname(os.path.abspath(args.model))
-    return report(preds, ground_truth_from_records(records, skeleton), out, scores)
+    result = report(preds, ground_truth_from_records(records, skeleton), out, scores)
+    if skeleton.name == "coco":
+        coco_keypoint_metrics(records, preds, scores, out, result)
+    return result
+
+
+def coco_keypoint_metrics(records, preds, scores, out, result):
+    """COCO's own metric next to PCK: writes coco_results.json, adds AP/AR rows (column
+    `COCO OKS`, percent) to summary.csv and prints them."""
+    import pandas as pd
+
+    from keras_hourglass.coco_eval import CocoEvalError, coco_results, evaluate_keypoints, write_results
+    from keras_hourglass.evaluation import _atomic_csv
+
+    annotations = records.source
+    try:
+        results = coco_results(records, preds, scores, annotations)
+        path = os.path.join(out, "coco_results.json")
+        write_results(results, path)
+        stats = evaluate_keypoints(annotations, results)
+    except CocoEvalError as error:
+        raise SystemExit(f"error: {error}") from None
+    rows = pd.DataFrame({"group": [f"COCO {k}" for k in stats],
+                         "COCO OKS": [round(100 * v, 2) for v in stats.values()]})
+    result.summary = pd.concat([result.summary, rows], ignore_index=True)
+    _atomic_csv(result.summary, os.path.join(out, "summary.csv"))
+    print("\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box): "
+          + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
+          + f"\nWrote {path}; the AP/AR rows are in summary.csv")
 
 
 def evaluate_preds(args):

@@ -1,0 +1,134 @@
+"""COCO's keypoint metric: AP and AR over OKS thresholds, computed by the official `pycocotools`.
+
+    results = coco_results(records, keypoints, scores, "person_keypoints_val2017.json")
+    write_results(results, "results/coco_results.json")
+    stats = evaluate_keypoints("person_keypoints_val2017.json", results)   # {"AP": ..., ...}
+
+Object keypoint similarity (OKS) of a prediction and a ground-truth person:
+`mean over the labelled joints of exp(-d_i^2 / (2 s^2 k_i^2))`, with d_i the distance, s^2 the
+person's segment area and k_i = 2 sigma_i COCO's per-joint constants (`COCO_SIGMAS`). AP is the
+mean over OKS thresholds 0.50:0.05:0.95 of the 101-point interpolated precision; AR the mean
+recall (COCO's own definitions, as pycocotools computes them; we do not reimplement them).
+
+This project predicts one person per box (single-person, top-down), so each ground-truth person
+gets one prediction from its own box: the numbers are those of an oracle-box top-down method
+(as the "GT boxes" rows of published tables), not of a full detector pipeline. A prediction's
+`score` is the mean of its joints' confidences (heatmap peaks).
+"""
+
+import contextlib
+import io
+import json
+import os
+
+import numpy as np
+
+# COCO's per-joint OKS constants sigma_i (pycocotools' `kpt_oks_sigmas`), in COCO's joint order.
+COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07,
+                        1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
+
+STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+class CocoEvalError(ValueError):
+    """A results list or annotation file that COCO's evaluation cannot take; the message says
+    which entry and why."""
+
+
+def _annotation_images(annotation_path):
+    with open(annotation_path, encoding="utf-8") as f:
+        data = json.load(f)
+    return {a["id"]: a["image_id"] for a in data.get("annotations", [])
+            if isinstance(a, dict) and "id" in a and "image_id" in a}
+
+
+def coco_results(records, keypoints, scores, annotation_path, category_id=1):
+    """COCO results entries, one per record of `read_coco(annotation_path, ...)`.
+
+    Args:
+        records: the records (record_id = the COCO annotation id).
+        keypoints: (N, 17, 2) predictions in original-image pixels.
+        scores: (N, 17) joint confidences.
+        annotation_path: the COCO annotation file (for each annotation's image_id).
+
+    Returns:
+        a list of {"image_id", "category_id", "keypoints": [x, y, s] * 17, "score"}.
+    """
+    keypoints, scores = np.asarray(keypoints, np.float64), np.asarray(scores, np.float64)
+    if keypoints.shape != (len(records), 17, 2) or scores.shape != (len(records), 17):
+        raise CocoEvalError(f"COCO results need 17 joints for each of the {len(records)} people; "
+                            f"got keypoints {keypoints.shape} and scores {scores.shape}")
+    images = _annotation_images(annotation_path)
+    results = []
+    for record, kp, sc in zip(records, keypoints, scores):
+        key = int(record.record_id) if str(record.record_id).lstrip("-").isdigit() else record.record_id
+        if key not in images:
+            raise CocoEvalError(f"record {record.record_id} is not an annotation of {annotation_path}")
+        triplets = np.concatenate([kp, sc[:, None]], axis=1)
+        results.append({"image_id": images[key], "category_id": int(category_id),
+                        "keypoints": [round(float(v), 3) for v in triplets.reshape(-1)],
+                        "score": round(float(np.mean(sc)), 6)})
+    return results
+
+
+def write_results(results, path):
+    """Writes the results list as COCO's results JSON, atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f)
+    os.replace(tmp, path)
+
+
+def check_results(results, image_ids, num_joints=17):
+    """Refuses a results list COCO's evaluation would misread: not a non-empty list of objects,
+    an unknown image_id, a keypoints list that is not `num_joints` x (x, y, score), non-finite
+    values, a missing or non-finite score."""
+    if not isinstance(results, list) or not results:
+        raise CocoEvalError("COCO results must be a non-empty list of objects")
+    for i, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise CocoEvalError(f"result {i}: expected an object, got {r!r:.60}")
+        if r.get("image_id") not in image_ids:
+            raise CocoEvalError(f"result {i}: image_id {r.get('image_id')!r} is not in the "
+                                "annotation file")
+        values = r.get("keypoints")
+        if not isinstance(values, list) or len(values) != 3 * num_joints:
+            got = len(values) if isinstance(values, list) else type(values).__name__
+            raise CocoEvalError(
+                f"result {i}: 'keypoints' must be {num_joints} joints x (x, y, score) = "
+                f"{3 * num_joints} numbers (COCO's joints), got {got}"
+                + (f" ({got // 3} joints?)" if isinstance(got, int) and got % 3 == 0 else ""))
+        array = np.asarray(values, np.float64)
+        if not np.all(np.isfinite(array)):
+            raise CocoEvalError(f"result {i}: 'keypoints' has NaN or infinite values")
+        score = r.get("score")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+            raise CocoEvalError(f"result {i}: 'score' must be a finite number, got {score!r}")
+
+
+def evaluate_keypoints(annotation_path, results):
+    """AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (fractions in [0, 1]) of `results` (a
+    list as `coco_results` makes, or the path of a results JSON) on a COCO keypoint annotation
+    file, with pycocotools' COCOeval(iouType="keypoints") over all its images."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if isinstance(results, (str, os.PathLike)):
+        try:
+            with open(results, encoding="utf-8") as f:
+                results = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CocoEvalError(f"{results}: not a readable COCO results JSON ({error})") from None
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet):
+        gt = COCO(annotation_path)
+    check_results(results, set(gt.getImgIds()))
+    with contextlib.redirect_stdout(quiet):
+        dt = gt.loadRes([dict(r) for r in results])  # loadRes adds fields to its input
+        evaluator = COCOeval(gt, dt, "keypoints")
+        evaluator.params.imgIds = sorted(gt.getImgIds())
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return dict(zip(STATS, (float(v) for v in evaluator.stats)))
