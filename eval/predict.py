@@ -13,6 +13,19 @@ and `<name>_pose.json` (named joints, (x, y) in the image's pixels, confidence).
 A `.keras` model runs through the same serving functions that the export puts in a SavedModel
 (`keras_hourglass.export.PoseServer`); a SavedModel version folder runs its own
 `predict_encoded` signatures, so both give the same numbers.
+
+Videos and cameras:
+
+    python eval/predict.py --video clip.mp4 --model runs/demo/best.keras --out poses/
+    python eval/predict.py --video 0 --model M --out poses/ --max-frames 300   # camera 0
+
+Every frame (any format OpenCV reads) goes through the same serving functions as an image
+(`serving_default`, or `serving_boxes` with --box), --batch frames per call, and is written to
+`<name>_pose.mp4` (the skeleton drawn as for images) and `<name>_pose.jsonl` (one line per
+frame: frame number, time, named joints). A progress line shows frames per second; the end
+reports them. --smooth A averages each joint's position over frames (exponential moving
+average, A = the past's weight; 0, the default, is off: jitter falls but fast motion lags).
+A video that ends early (a truncated file, a camera unplugged, Ctrl-C) keeps what was written.
 """
 
 import argparse
@@ -95,7 +108,8 @@ class Predictor:
 
             try:
                 loaded, meta = load_serving_model(
-                    model_path, need=("predict_encoded", "predict_encoded_boxes"))
+                    model_path, need=("predict_encoded", "predict_encoded_boxes",
+                                      "serving_default", "serving_boxes"))
             except ServingModelError as error:
                 raise InputError(f"--model: {error}") from None
             except Exception as error:  # a corrupt SavedModel
@@ -103,6 +117,8 @@ class Predictor:
                                  f"({str(error).splitlines()[0]})") from None
             self.encoded = loaded.signatures["predict_encoded"]
             self.encoded_boxes = loaded.signatures["predict_encoded_boxes"]
+            self.images = loaded.signatures["serving_default"]
+            self.images_boxes = loaded.signatures["serving_boxes"]
             self.skeleton = kh.get_skeleton(meta["skeleton"]["name"])
             self.flip_test = bool(meta["export"]["flip_test"])
             if not flip_test:
@@ -130,7 +146,22 @@ class Predictor:
         server = PoseServer(model, self.skeleton, flip_test)
         self.encoded = server.predict_encoded
         self.encoded_boxes = server.predict_encoded_boxes
+        self.images = server.serving_default
+        self.images_boxes = server.serving_boxes
         self.flip_test = flip_test
+
+    def frames(self, frames, box=None):
+        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), through the
+        serving graph's `serving_default` (or `serving_boxes` with one box for all)."""
+        import tensorflow as tf
+
+        images = tf.constant(frames, tf.uint8)
+        if box is None:
+            out = self.images(images=images)
+        else:
+            boxes = tf.constant([box] * len(frames), tf.float32)
+            out = self.images_boxes(images=images, boxes=boxes)
+        return out["keypoints"].numpy(), out["scores"].numpy()
 
     def __call__(self, data, box=None):
         import tensorflow as tf
@@ -149,10 +180,130 @@ def _write_atomic(path, write):
     os.replace(tmp, path)
 
 
+def open_video(source):
+    """(cv2.VideoCapture, name, frames per second, frame count or 0) of a file or camera index."""
+    import cv2
+
+    camera = source.isdigit()
+    if not camera and not os.path.isfile(source):
+        raise InputError(f"--video {source!r}: no such file")
+    capture = cv2.VideoCapture(int(source) if camera else source)
+    if not capture.isOpened():
+        raise InputError(f"--video {source!r}: cannot open it ({'no such camera' if camera else 'not a video OpenCV can decode'})")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and 0 < fps < 1000 else 30.0
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not camera else 0
+    name = f"camera{source}" if camera else os.path.splitext(os.path.basename(source))[0]
+    return capture, name, fps, max(count, 0)
+
+
+def predict_video(args, predictor):
+    """Every frame through the serving functions, in batches; writes <name>_pose.mp4 and
+    <name>_pose.jsonl; returns the number of frames."""
+    import time
+
+    import cv2
+    import numpy as np
+
+    from keras_hourglass.datasets import DatasetError, check_image_size
+    from keras_hourglass.drawing import draw_pose
+
+    capture, name, fps, count = open_video(args.video)
+    os.makedirs(args.out, exist_ok=True)
+    video_path = os.path.join(args.out, f"{name}_pose.mp4")
+    lines_path = os.path.join(args.out, f"{name}_pose.jsonl")
+    tmp_video = os.path.join(args.out, f".{name}_pose.tmp.mp4")
+    skeleton = predictor.skeleton
+    box = None
+    writer, smoothed, done, pending = None, None, 0, []
+    start = time.time()
+    interrupted = False
+
+    def flush(batch):
+        nonlocal writer, smoothed, done
+        frames = np.stack(batch)
+        keypoints, scores = predictor.frames(frames, box)
+        for frame, kp, sc in zip(frames, keypoints, scores):
+            if args.smooth:
+                smoothed = kp if smoothed is None else args.smooth * smoothed + (1 - args.smooth) * kp
+                kp = smoothed
+            height, width = frame.shape[:2]
+            drawn = np.asarray(draw_pose(frame, kp, skeleton, scores=sc, threshold=args.threshold,
+                                         radius=max(3, round(max(height, width) / 150)),
+                                         width=max(2, round(max(height, width) / 250))))
+            if writer is None:
+                writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                         (width, height))
+                if not writer.isOpened():
+                    raise InputError(f"cannot write {video_path} (OpenCV's mp4v encoder)")
+            writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+            record = {"frame": done, "time_s": round(done / fps, 4), "joints": {
+                joint: {"x": round(float(x), 2), "y": round(float(y), 2),
+                        "confidence": round(float(c), 4), "confident": bool(c >= args.threshold)}
+                for joint, (x, y), c in zip(skeleton.joint_names, kp, sc)}}
+            lines.write(json.dumps(record) + "\n")
+            done += 1
+        lines.flush()
+        rate = done / max(time.time() - start, 1e-9)
+        total = f"/{min(count, args.max_frames or count)}" if count else ""
+        print(f"\r  frame {done}{total}, {rate:.1f} frames/s", end="", file=sys.stderr, flush=True)
+
+    with open(lines_path, "w") as lines:
+        try:
+            while not args.max_frames or done + len(pending) < args.max_frames:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if box is None and args.box:
+                    box = parse_box(args.box[0], args.video, frame.shape[:2])
+                if done + len(pending) == 0:
+                    try:
+                        check_image_size(frame.shape[1], frame.shape[0], f"--video {args.video}",
+                                         args.max_image_pixels)
+                    except DatasetError as error:
+                        raise InputError(str(error)) from None
+                pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                if len(pending) == args.batch:
+                    flush(pending)
+                    pending = []
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if pending:
+                flush(pending)
+            capture.release()
+            if writer is not None:
+                writer.release()
+                os.replace(tmp_video, video_path)
+    print(file=sys.stderr)
+    if done == 0:
+        os.remove(lines_path)
+        raise InputError(f"--video {args.video!r}: no frame could be read (empty or broken video)")
+    elapsed = time.time() - start
+    ended = ""
+    if count and done < min(count, args.max_frames or count) and not interrupted:
+        ended = f" (the video ended after {done} of {count} frames: kept what was read)"
+    elif interrupted:
+        ended = " (interrupted: kept what was read)"
+    print(f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
+          f"-> {video_path}, {lines_path}")
+    return done
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("images", nargs="+", help="JPEG or PNG files, any size")
+    parser.add_argument("images", nargs="*", help="JPEG or PNG files, any size")
+    parser.add_argument("--video", help="a video file (any format OpenCV reads) or a camera "
+                                        "index (0, 1, ...) instead of images")
+    parser.add_argument("--batch", type=int, default=8,
+                        help="video frames per network call (default: 8)")
+    parser.add_argument("--smooth", type=float, default=0.0,
+                        help="video: exponential moving average of joint positions, the past's "
+                             "weight in [0, 1) (default: 0, off)")
+    parser.add_argument("--max-frames", type=int, default=0,
+                        help="video: stop after this many frames (0: the whole video; a "
+                             "camera runs until Ctrl-C)")
     parser.add_argument("--model", required=True, help="a .keras file or a SavedModel version folder")
     parser.add_argument("--out", required=True, help="folder for <name>_pose.png and <name>_pose.json")
     parser.add_argument("--box", action="append",
@@ -167,6 +318,14 @@ def main(argv=None):
                         help="refuse images above this many pixels, read from the header before "
                              "decoding (default: 50,000,000)")
     args = parser.parse_args(argv)
+    if bool(args.images) == bool(args.video):
+        parser.error("give image files or --video (a file or camera index), not both or neither")
+    if args.batch < 1 or args.max_frames < 0:
+        parser.error("--batch must be at least 1 and --max-frames not negative")
+    if not 0.0 <= args.smooth < 1.0:
+        parser.error(f"--smooth must be in [0, 1), got {args.smooth}")
+    if args.video and args.box and len(args.box) != 1:
+        parser.error("a video takes one --box for all frames")
     if not 0.0 <= args.threshold <= 1.0:
         parser.error(f"--threshold must be between 0 and 1, got {args.threshold}")
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
@@ -183,6 +342,13 @@ def main(argv=None):
             parser.error(f"{names[name]} and {path} would both write {name}_pose.png and "
                          f"{name}_pose.json into --out; predict them in separate runs or rename one")
         names[name] = path
+    if args.video:
+        try:
+            predictor = Predictor(args.model, args.skeleton, not args.no_flip)
+            predict_video(args, predictor)
+            return 0
+        except InputError as error:
+            raise SystemExit(f"error: {error}") from None
     try:
         inputs = [read_image(p, args.max_image_pixels) for p in args.images]
         boxes = [None] * len(inputs)
