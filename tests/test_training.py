@@ -1,6 +1,7 @@
 """train/train.py: configuration, resuming after SIGKILL, MirroredStrategy, bad input."""
 
 import json
+import math
 import os
 import re
 import signal
@@ -199,18 +200,25 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
     assert single.returncode == 0, single.stderr[-3000:]
     two_log = pd.read_csv(run / "log.csv")
     one_log = pd.read_csv(tmp_path / "runs/one/log.csv")
-    np.testing.assert_allclose(two_log["loss"], one_log["loss"], rtol=1e-5)
-    np.testing.assert_allclose(two_log["val_loss"], one_log["val_loss"], rtol=1e-5)
+    # Measured: training losses agree to 2e-7, validation losses to 1.5e-5 (below).
+    np.testing.assert_allclose(two_log["loss"], one_log["loss"], rtol=1e-6)
+    np.testing.assert_allclose(two_log["val_loss"], one_log["val_loss"], rtol=1e-4)
     two = keras.saving.load_model(run / "last.keras")
     one = keras.saving.load_model(tmp_path / "runs/one/last.keras")
     assert int(two.optimizer.iterations) == int(one.optimizer.iterations) == 2
-    # RMSprop's first steps move each weight by about 10 * lr * sign(gradient) (0.01 here),
-    # whatever the gradient's size, so rounding differences between an all-reduce and one batch
-    # grow fast: 1e-8 after one step, 2e-7 after two, 2e-5 after three, 3e-2 after four. Two
-    # steps (two epochs: validation, backups and the epoch boundary included) are compared.
-    diff = max(float(np.abs(np.asarray(a.value) - np.asarray(b.value)).max())
-               for a, b in zip(two.weights, one.weights))
-    assert diff < 1e-5, diff
+    # The reference RMSprop (TorchRMSprop) moves a weight by lr * g / (sqrt(v) + 1e-8): on its
+    # first step 10 * lr * sign(g) (0.01 here) for any |g| >> 1e-7, and still about lr for the
+    # rounding noise (1e-9 .. 1e-10) that stands for the exactly-zero gradient of a bias before
+    # batch norm. The all-reduce and one batch round differently, so such weights move apart by
+    # up to ~lr: measured 9.3e-4 (stem_conv/bias) after two steps, the rest far less. So the
+    # weights are compared as a whole (relative L2) and bounded per weight by that noise.
+    diffs = [np.asarray(a.value, np.float64) - np.asarray(b.value, np.float64)
+             for a, b in zip(two.weights, one.weights)]
+    diff = max(float(np.abs(d).max()) for d in diffs)
+    total = math.sqrt(sum(float(np.sum(np.square(np.asarray(b.value, np.float64))))
+                          for b in one.weights))
+    relative = math.sqrt(sum(float(np.sum(np.square(d))) for d in diffs)) / total
+    assert diff < 3e-3 and relative < 1e-3, (diff, relative)
 
 
 def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, python_env):
