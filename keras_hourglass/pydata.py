@@ -1,5 +1,5 @@
 """The input pipeline without TensorFlow: the same samples as `pipeline.make_dataset`, served by
-`keras.utils.PyDataset` with Pillow, OpenCV and NumPy (JAX and PyTorch backends, GPU machines).
+`keras.utils.PyDataset` with Pillow, OpenCV and NumPy (the JAX backend on the GPU machines).
 
     ds = PoseSequence(records, skeleton, codec, batch_size=16, training=True, num_stacks=8,
                       workers=8)
