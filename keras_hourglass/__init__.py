@@ -1,23 +1,28 @@
 """keras-hourglass: the Stacked Hourglass Network (Newell et al., ECCV 2016) in Keras 3.
 
-Nothing here imports TensorFlow at import time: the model, codec, inference and metrics run on
-any Keras backend (TensorFlow on CPU machines and for serving, JAX on GPUs). TensorFlow is
+Nothing here imports TensorFlow at import time unless Keras' backend is TensorFlow (then its
+start-up messages are kept out of the terminal, see `quiet`): the model, codec, inference and
+metrics run on any Keras backend (TensorFlow on CPU machines and for serving, JAX on GPUs). TensorFlow is
 imported only by the tf.data and export functions when they are called.
 """
 
-from keras_hourglass.codec import HeatmapCodec, flip_keypoints
-from keras_hourglass.inference import (
+from keras_hourglass.quiet import quiet_tensorflow_startup
+
+quiet_tensorflow_startup()  # before Keras imports TensorFlow: its start-up noise stays out
+
+from keras_hourglass.codec import HeatmapCodec, flip_keypoints  # noqa: E402
+from keras_hourglass.inference import (  # noqa: E402
     crop_to_original,
     original_to_crop,
     predict_heatmaps,
     predict_keypoints,
 )
-from keras_hourglass.model import StackedHourglass, build_hourglass
-from keras_hourglass.optimizers import TorchRMSprop
-from keras_hourglass.pck_metric import HeatmapPCK
-from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, SKELETONS, Skeleton, get_skeleton
-from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays, synthetic_dataset
-from keras_hourglass.training import compile_hourglass
+from keras_hourglass.model import StackedHourglass, build_hourglass  # noqa: E402
+from keras_hourglass.optimizers import TorchRMSprop  # noqa: E402
+from keras_hourglass.pck_metric import HeatmapPCK  # noqa: E402
+from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, SKELETONS, Skeleton, get_skeleton  # noqa: E402
+from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays, synthetic_dataset  # noqa: E402
+from keras_hourglass.training import compile_hourglass  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,45 @@
+"""Keeps TensorFlow's start-up noise out of the commands' output.
+
+On a machine without a GPU, `import tensorflow` and its first device query print oneDNN notices,
+"Could not find cuda drivers" and a `cuInit` error through C++ logging before any setting can
+silence them (TF_CPP_MIN_LOG_LEVEL does not cover the messages logged before absl is
+initialised). The commands call `quiet_tensorflow_startup()` first: it imports TensorFlow and
+lists its devices with the process' standard error pointed at /dev/null, then restores it, so
+everything the command itself prints (and TensorFlow's later warnings and errors) still shows.
+Set KERAS_HOURGLASS_TF_LOGS=1 to see the start-up messages.
+"""
+
+import importlib.util
+import os
+import sys
+
+
+def quiet_tensorflow_startup():
+    """Imports TensorFlow silently when the backend is TensorFlow (or unset); a no-op when it is
+    already imported, not installed, another backend is chosen, or KERAS_HOURGLASS_TF_LOGS=1."""
+    if os.environ.get("KERAS_HOURGLASS_TF_LOGS") == "1" or "tensorflow" in sys.modules:
+        return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    try:
+        if importlib.util.find_spec("tensorflow") is None:
+            return
+    except (ImportError, ValueError):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the cuInit attempt happens here
+        except Exception:  # noqa: BLE001 - a broken install shows itself at the real import
+            pass
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
