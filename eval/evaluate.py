@@ -26,6 +26,7 @@ import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 # Held-out synthetic figures use a seed that training never uses (training uses seed and
 # seed + 1_000_003 for validation).

@@ -34,6 +34,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
 from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402

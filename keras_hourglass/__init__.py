@@ -1,14 +1,14 @@
 """keras-hourglass: the Stacked Hourglass Network (Newell et al., ECCV 2016) in Keras 3.
 
-Nothing here imports TensorFlow at import time unless Keras' backend is TensorFlow (then its
-start-up messages are kept out of the terminal, see `quiet`): the model, codec, inference and
+Nothing here imports TensorFlow at import time unless Keras' backend is TensorFlow (the commands
+keep its start-up messages out of the terminal, see `quiet`): the model, codec, inference and
 metrics run on any Keras backend (TensorFlow on CPU machines and for serving, JAX on GPUs). TensorFlow is
 imported only by the tf.data and export functions when they are called.
 """
 
 from keras_hourglass.quiet import quiet_tensorflow_startup
 
-quiet_tensorflow_startup()  # before Keras imports TensorFlow: its start-up noise stays out
+quiet_tensorflow_startup()  # only when a command asked (KERAS_HOURGLASS_QUIET=1): see quiet.py
 
 from keras_hourglass.codec import HeatmapCodec, flip_keypoints  # noqa: E402
 from keras_hourglass.inference import (  # noqa: E402

@@ -3,10 +3,12 @@
 On a machine without a GPU, `import tensorflow` and its first device query print oneDNN notices,
 "Could not find cuda drivers" and a `cuInit` error through C++ logging before any setting can
 silence them (TF_CPP_MIN_LOG_LEVEL does not cover the messages logged before absl is
-initialised). The commands call `quiet_tensorflow_startup()` first: it imports TensorFlow and
-lists its devices with the process' standard error pointed at /dev/null, then restores it, so
-everything the command itself prints (and TensorFlow's later warnings and errors) still shows.
-Set KERAS_HOURGLASS_TF_LOGS=1 to see the start-up messages.
+initialised). The commands set KERAS_HOURGLASS_QUIET=1 before importing anything; the package's
+`__init__` then calls `quiet_tensorflow_startup()` before Keras imports TensorFlow: it imports
+TensorFlow and lists its devices with the process' standard error pointed at /dev/null, then
+restores it, so everything the command itself prints (and TensorFlow's later warnings and
+errors) still shows. A plain `import keras_hourglass` does nothing of the kind (no side effects
+on import unless asked). Set KERAS_HOURGLASS_TF_LOGS=1 to see the start-up messages anyway.
 """
 
 import importlib.util
@@ -15,9 +17,12 @@ import sys
 
 
 def quiet_tensorflow_startup():
-    """Imports TensorFlow silently when the backend is TensorFlow (or unset); a no-op when it is
-    already imported, not installed, another backend is chosen, or KERAS_HOURGLASS_TF_LOGS=1."""
-    if os.environ.get("KERAS_HOURGLASS_TF_LOGS") == "1" or "tensorflow" in sys.modules:
+    """Imports TensorFlow silently when KERAS_HOURGLASS_QUIET=1 and the backend is TensorFlow (or
+    unset); a no-op when it is already imported, not installed, another backend is chosen, or
+    KERAS_HOURGLASS_TF_LOGS=1."""
+    if os.environ.get("KERAS_HOURGLASS_QUIET") != "1" or "tensorflow" in sys.modules:
+        return
+    if os.environ.get("KERAS_HOURGLASS_TF_LOGS") == "1":
         return
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return

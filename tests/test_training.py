@@ -228,6 +228,8 @@ def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, py
     result = _train(args, python_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "--max-minutes budget" in result.stdout
+    # TensorFlow's start-up noise stays out of the terminal (keras_hourglass.quiet).
+    assert "cuInit" not in result.stderr and "oneDNN custom operations" not in result.stderr
     summary = json.loads((runs / "budget/summary.json").read_text())
     # Stopped after the first batch: one (short) epoch, validated and checkpointed.
     assert summary["stopped_by_budget"] and summary["global_step"] == 1

@@ -11,6 +11,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 
 def show_batch(source, skeleton, out, count=16, columns=4, input_size=256, seed=0, training=True):

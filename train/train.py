@@ -22,6 +22,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 DATASETS = ("synthetic", "mpii", "lsp", "lspet", "coco", "flic")
 
