@@ -37,8 +37,20 @@ KINDS = ("convolution/matmul", "reduction", "elementwise fusion", "copy/transpos
 
 def kind_of(name, category=""):
     text = f"{name} {category}".lower()
-    if any(k in text for k in ("conv", "cudnn", "gemm", "xmma", "cutlass", "dot", "matmul",
-                               "triton_gemm", "ynn_")):
+    if any(
+        k in text
+        for k in (
+            "conv",
+            "cudnn",
+            "gemm",
+            "xmma",
+            "cutlass",
+            "dot",
+            "matmul",
+            "triton_gemm",
+            "ynn_",
+        )
+    ):
         return "convolution/matmul"
     if any(k in text for k in ("reduce", "reduction", "input_fusion", "input fusion")):
         return "reduction"
@@ -80,8 +92,14 @@ def op_events(path):
                 stats = dict(e.stats)
                 if not devices and "hlo_op" not in stats:
                     continue  # host bookkeeping, not an XLA op
-                events.append((e.name, str(stats.get("hlo_category", "")), float(e.start_ns),
-                               float(e.duration_ns)))
+                events.append(
+                    (
+                        e.name,
+                        str(stats.get("hlo_category", "")),
+                        float(e.start_ns),
+                        float(e.duration_ns),
+                    )
+                )
     return events, bool(devices)
 
 
@@ -106,27 +124,35 @@ def profile(fn, steps, label, out):
     busy = _union_ns([(s, s + d) for _, _, s, d in events])
     step_ms = 1000 * float(np.median(walls))
     row = {
-        "phase": label, "steps": steps, "device": "gpu" if on_gpu else "cpu (host XLA threads)",
+        "phase": label,
+        "steps": steps,
+        "device": "gpu" if on_gpu else "cpu (host XLA threads)",
         "step_ms": round(step_ms, 3),
         "busy_ms": round(busy / steps / 1e6, 3),
         "idle_ms": round(max(step_ms - busy / steps / 1e6, 0.0), 3),
         "kinds_ms": {k: round(v / steps / 1e6, 3) for k, v in per_kind.items()},
         "ops": len(events) // max(steps, 1),
-        "top_ops_ms": {n: round(v / steps / 1e6, 3) for n, v in
-                       sorted(per_op.items(), key=lambda kv: -kv[1])[:15]},
+        "top_ops_ms": {
+            n: round(v / steps / 1e6, 3)
+            for n, v in sorted(per_op.items(), key=lambda kv: -kv[1])[:15]
+        },
     }
     return row
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stacks", type=int, default=8)
     parser.add_argument("--filters", type=int, default=256)
     parser.add_argument("--input-size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=128, help="training batch")
-    parser.add_argument("--precision", default="mixed_bfloat16",
-                        choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument(
+        "--precision",
+        default="mixed_bfloat16",
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
     parser.add_argument("--steps", type=int, default=5, help="profiled steps per phase")
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/gpu_profile"))
     args = parser.parse_args(argv)
@@ -139,14 +165,20 @@ def main(argv=None):
 
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(0)
-    model = kh.build_hourglass(num_stacks=args.stacks, filters=args.filters,
-                               input_shape=(args.input_size, args.input_size, 3))
+    model = kh.build_hourglass(
+        num_stacks=args.stacks,
+        filters=args.filters,
+        input_shape=(args.input_size, args.input_size, 3),
+    )
     kh.compile_hourglass(model, jit_compile=True)
     rng = np.random.default_rng(0)
     hm = args.input_size // 4
     x = keras.ops.convert_to_tensor(
-        rng.uniform(0, 1, (args.batch, args.input_size, args.input_size, 3)).astype("float32"))
-    target = keras.ops.convert_to_tensor(rng.uniform(0, 0.1, (args.batch, hm, hm, 16)).astype("float32"))
+        rng.uniform(0, 1, (args.batch, args.input_size, args.input_size, 3)).astype("float32")
+    )
+    target = keras.ops.convert_to_tensor(
+        rng.uniform(0, 0.1, (args.batch, hm, hm, 16)).astype("float32")
+    )
     y = {name: target for name in model.output_names}
     start = time.perf_counter()
     model.train_on_batch(x, y)
@@ -173,15 +205,22 @@ def main(argv=None):
     rows = [train_row, profile(predict_step, max(args.steps, 10), "predict", args.out)]
     rows[0].update(batch=args.batch, compile_s=round(compile_train, 1))
     rows[1].update(batch=1, compile_s=round(compile_predict, 1), flip_test=True)
-    meta = {"stacks": args.stacks, "filters": args.filters, "input_size": args.input_size,
-            "precision": args.precision, "jax": __import__("jax").__version__,
-            "devices": [str(d) for d in __import__("jax").devices()]}
+    meta = {
+        "stacks": args.stacks,
+        "filters": args.filters,
+        "input_size": args.input_size,
+        "precision": args.precision,
+        "jax": __import__("jax").__version__,
+        "devices": [str(d) for d in __import__("jax").devices()],
+    }
     with open(os.path.join(args.out, "profile.json.tmp"), "w") as f:
         json.dump({"config": meta, "phases": rows}, f, indent=2)
     os.replace(os.path.join(args.out, "profile.json.tmp"), os.path.join(args.out, "profile.json"))
 
     print(f"\n{meta}")
-    header = f"{'ms per step':<22}" + "".join(f"{r['phase'] + ' (batch ' + str(r['batch']) + ')':>22}" for r in rows)
+    header = f"{'ms per step':<22}" + "".join(
+        f"{r['phase'] + ' (batch ' + str(r['batch']) + ')':>22}" for r in rows
+    )
     print(header)
     print(f"{'wall (host)':<22}" + "".join(f"{r['step_ms']:>22.2f}" for r in rows))
     print(f"{'device busy':<22}" + "".join(f"{r['busy_ms']:>22.2f}" for r in rows))
@@ -190,8 +229,10 @@ def main(argv=None):
     print(f"{'idle (gaps, host)':<22}" + "".join(f"{r['idle_ms']:>22.2f}" for r in rows))
     print(f"{'ops per step':<22}" + "".join(f"{r['ops']:>22}" for r in rows))
     for r in rows:
-        print(f"gpu_profile phase={r['phase']} step_ms={r['step_ms']} busy_ms={r['busy_ms']} "
-              f"conv_ms={r['kinds_ms']['convolution/matmul']} idle_ms={r['idle_ms']}")
+        print(
+            f"gpu_profile phase={r['phase']} step_ms={r['step_ms']} busy_ms={r['busy_ms']} "
+            f"conv_ms={r['kinds_ms']['convolution/matmul']} idle_ms={r['idle_ms']}"
+        )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,14 @@ def _baseline_sample(args):
         rot = rot @ np.diag([-1.0, 1.0])
     m = (SIZE - 1) / 2
     src_from_crop = np.hstack([rot, (center - rot @ [m, m])[:, None]])
-    crop = cv2.warpAffine(image, src_from_crop, (SIZE, SIZE),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    crop = cv2.warpAffine(
+        image,
+        src_from_crop,
+        (SIZE, SIZE),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     crop = np.clip(crop.astype(np.float32) / 255.0 * gains.astype(np.float32), 0, 1)
     kp = (np.linalg.inv(rot) @ (keypoints - center).T).T + m
     if flip:
@@ -63,8 +68,10 @@ def _baseline_sample(args):
 
 
 def baseline(records, flip_index, images, batch_size, processes):
-    jobs = [(r.image_path, r.keypoints, r.annotated, r.center, r.scale, i, flip_index)
-            for i, r in zip(range(images + batch_size), _cycle(records))]
+    jobs = [
+        (r.image_path, r.keypoints, r.annotated, r.center, r.scale, i, flip_index)
+        for i, r in zip(range(images + batch_size), _cycle(records))
+    ]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.imap(_baseline_sample, jobs, chunksize=8)
         _batch(results, batch_size)  # warm-up batch
@@ -112,8 +119,18 @@ def numpy_throughput(records, codec, images, batch_size, workers, processes=Fals
 
     n = images // batch_size + 1
     many = [records[i % len(records)] for i in range(n * batch_size)]
-    ds = PoseSequence(many, kh.LSP, codec, batch_size, training=True, num_stacks=STACKS,
-                      seed=0, repeat=False, shuffle=False, workers=workers)
+    ds = PoseSequence(
+        many,
+        kh.LSP,
+        codec,
+        batch_size,
+        training=True,
+        num_stacks=STACKS,
+        seed=0,
+        repeat=False,
+        shuffle=False,
+        workers=workers,
+    )
     ds[0]  # warm-up (imports, first reads)
     start = time.perf_counter()
     if workers == 1:
@@ -136,17 +153,28 @@ def numpy_throughput(records, codec, images, batch_size, workers, processes=Fals
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", default="../shared/data/lspet", help="an LSP/LSPET folder")
     parser.add_argument("--images", type=int, default=2000, help="images timed per variant")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--cache-dir", default="/tmp/keras_hourglass_bench_cache",
-                        help="crop cache folder (built if missing)")
-    parser.add_argument("--no-tf", action="store_true",
-                        help="skip the tf.data variants (for machines without TensorFlow)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="threads/processes of the parallel variants (default: the cores)")
+    parser.add_argument(
+        "--cache-dir",
+        default="/tmp/keras_hourglass_bench_cache",
+        help="crop cache folder (built if missing)",
+    )
+    parser.add_argument(
+        "--no-tf",
+        action="store_true",
+        help="skip the tf.data variants (for machines without TensorFlow)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="threads/processes of the parallel variants (default: the cores)",
+    )
     args = parser.parse_args(argv)
 
     import keras_hourglass as kh
@@ -176,12 +204,15 @@ def main(argv=None):
     one = numpy_throughput(records, codec, min(args.images, 400), args.batch_size, 1)
     threads = numpy_throughput(records, codec, args.images, args.batch_size, cores)
     processes = numpy_throughput(records, codec, args.images, args.batch_size, cores, True)
-    baseline_ips = baseline(records, np.array(kh.LSP.flip_index), args.images, args.batch_size,
-                            cores)
+    baseline_ips = baseline(
+        records, np.array(kh.LSP.flip_index), args.images, args.batch_size, cores
+    )
 
-    print(f"\nmachine: {os.cpu_count()} cores ({cores} used), TensorFlow {version}; "
-          f"{args.images} images of {len(records)}, batch {args.batch_size}, {SIZE}px crops, "
-          f"{STACKS} stacks of {HEATMAP}x{HEATMAP}x14 targets")
+    print(
+        f"\nmachine: {os.cpu_count()} cores ({cores} used), TensorFlow {version}; "
+        f"{args.images} images of {len(records)}, batch {args.batch_size}, {SIZE}px crops, "
+        f"{STACKS} stacks of {HEATMAP}x{HEATMAP}x14 targets"
+    )
     print(f"{'variant':<44}{'images/s':>10}")
     print(f"{'tf.data from raw JPEGs':<44}{raw_ips:>10.0f}")
     print(f"{'tf.data from the crop cache':<44}{cache_ips:>10.0f}")
@@ -189,9 +220,11 @@ def main(argv=None):
     print(f"{f'numpy executor, {cores} threads':<44}{threads:>10.0f}")
     print(f"{f'numpy executor, {cores} processes':<44}{processes:>10.0f}")
     print(f"{f'OpenCV + NumPy baseline, {cores} processes':<44}{baseline_ips:>10.0f}")
-    print(f"input_pipeline raw_ips={raw_ips:.0f} cache_ips={cache_ips:.0f} numpy_ips={threads:.0f} "
-          f"numpy_processes_ips={processes:.0f} numpy_per_worker_ips={one:.0f} "
-          f"baseline_ips={baseline_ips:.0f} cores={cores}")
+    print(
+        f"input_pipeline raw_ips={raw_ips:.0f} cache_ips={cache_ips:.0f} numpy_ips={threads:.0f} "
+        f"numpy_processes_ips={processes:.0f} numpy_per_worker_ips={one:.0f} "
+        f"baseline_ips={baseline_ips:.0f} cores={cores}"
+    )
 
 
 if __name__ == "__main__":

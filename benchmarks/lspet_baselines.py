@@ -19,16 +19,16 @@ import numpy as np
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", required=True, help="a run folder of train/train.py on lsp/lspet")
     args = parser.parse_args(argv)
     import pandas as pd
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-    import train as train_script  # noqa: E402
-
     import keras_hourglass as kh
+    import train as train_script  # noqa: E402
     from keras_hourglass.callbacks import PoseValidation
     from keras_hourglass.evaluation import evaluate, ground_truth_from_records
 
@@ -46,8 +46,9 @@ def main(argv=None):
     mean_pose = (crops * masks[..., None]).sum(0) / np.maximum(masks.sum(0), 1)[:, None]
     centers = np.stack([r.center for r in val_records])
     scales = np.array([r.scale for r in val_records])
-    preds = np.asarray(kh.crop_to_original(np.repeat(mean_pose[None], len(val_records), 0),
-                                           centers, scales, size))
+    preds = np.asarray(
+        kh.crop_to_original(np.repeat(mean_pose[None], len(val_records), 0), centers, scales, size)
+    )
     gt = ground_truth_from_records(val_records, skeleton)
     mean_pose_pck = float(evaluate(preds, gt).summary.set_index("group").loc["Mean", "PCK@0.2"])
 
@@ -66,14 +67,18 @@ def main(argv=None):
     log = pd.read_csv(os.path.join(args.run, "log.csv"))
     with open(os.path.join(args.run, "summary.json")) as f:
         summary = json.load(f)
-    print(f"held-out: {len(val_records)} people (the last of {len(train_records) + len(val_records)}); "
-          f"PCK@0.2 of the torso, no flip test")
+    print(
+        f"held-out: {len(val_records)} people (the last of {len(train_records) + len(val_records)}); "
+        f"PCK@0.2 of the torso, no flip test"
+    )
     print(f"mean pose of the training set: {mean_pose_pck:.2f}")
     print(f"untrained model: {untrained:.2f}")
     print("epoch, val_pck, learning_rate:")
     for _, row in log.iterrows():
         print(f"  {int(row.epoch) + 1:>3}  {row.val_pck:6.2f}  {row.learning_rate:.2e}")
-    print(f"best: {log.val_pck.max():.2f}; training time: {summary['train_seconds_this_session'] / 60:.1f} min")
+    print(
+        f"best: {log.val_pck.max():.2f}; training time: {summary['train_seconds_this_session'] / 60:.1f} min"
+    )
 
 
 if __name__ == "__main__":

@@ -25,13 +25,15 @@ import numpy as np
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stacks", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--filters", type=int, default=256)
     parser.add_argument("--input-size", type=int, default=256)
-    parser.add_argument("--image", default=None,
-                        help="a JPEG to send (default: a 720x1280 random image)")
+    parser.add_argument(
+        "--image", default=None, help="a JPEG to send (default: a 720x1280 random image)"
+    )
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args(argv)
@@ -58,19 +60,25 @@ def main(argv=None):
         "predict_encoded": {"images": tf.constant([data])},
         "predict_crops": {"crops": crop},
     }
-    print(f"CPU: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
-          f"image {image.shape[2]}x{image.shape[1]}")
+    print(
+        f"CPU: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
+        f"image {image.shape[2]}x{image.shape[1]}"
+    )
     rows = []
     scratch = tempfile.mkdtemp(prefix="hourglass-latency-")
     try:
         for stacks in args.stacks:
             keras.utils.set_random_seed(0)
-            model = kh.build_hourglass(num_stacks=stacks, filters=args.filters,
-                                       input_shape=(args.input_size, args.input_size, 3))
+            model = kh.build_hourglass(
+                num_stacks=stacks,
+                filters=args.filters,
+                input_shape=(args.input_size, args.input_size, 3),
+            )
             for flip in (True, False):
                 start = time.perf_counter()
-                path = export_for_serving(model, os.path.join(scratch, f"s{stacks}"), kh.MPII,
-                                          flip_test=flip)
+                path = export_for_serving(
+                    model, os.path.join(scratch, f"s{stacks}"), kh.MPII, flip_test=flip
+                )
                 export_s = time.perf_counter() - start
                 loaded = tf.saved_model.load(path)
                 for name, feed in inputs.items():
@@ -85,12 +93,21 @@ def main(argv=None):
                             fn(**feed)["keypoints"].numpy()
                         times.append((time.perf_counter() - start) / args.steps)
                     ms = median(times) * 1000
-                    rows.append({"stacks": stacks, "flip": "on" if flip else "off",
-                                 "signature": name, "ms": round(ms, 1),
-                                 "first_call_s": round(first, 2), "export_s": round(export_s, 1)})
-                    print(f"  stacks {stacks} flip {'on ' if flip else 'off'} {name:16s} "
-                          f"{ms:8.1f} ms (first call {first:.2f} s, export {export_s:.0f} s)",
-                          flush=True)
+                    rows.append(
+                        {
+                            "stacks": stacks,
+                            "flip": "on" if flip else "off",
+                            "signature": name,
+                            "ms": round(ms, 1),
+                            "first_call_s": round(first, 2),
+                            "export_s": round(export_s, 1),
+                        }
+                    )
+                    print(
+                        f"  stacks {stacks} flip {'on ' if flip else 'off'} {name:16s} "
+                        f"{ms:8.1f} ms (first call {first:.2f} s, export {export_s:.0f} s)",
+                        flush=True,
+                    )
                 del loaded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -99,8 +116,10 @@ def main(argv=None):
     for r in rows:
         print(f"{r['stacks']:6d} {r['flip']:4s} {r['signature']:16s} {r['ms']:8.1f}")
     for r in rows:
-        print(f"saved_model_latency stacks={r['stacks']} flip={r['flip']} "
-              f"signature={r['signature']} ms={r['ms']}")
+        print(
+            f"saved_model_latency stacks={r['stacks']} flip={r['flip']} "
+            f"signature={r['signature']} ms={r['ms']}"
+        )
 
 
 if __name__ == "__main__":

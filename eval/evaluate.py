@@ -26,7 +26,9 @@ import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault(
+    "KERAS_HOURGLASS_QUIET", "1"
+)  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 # Held-out synthetic figures use a seed that training never uses (training uses seed and
 # seed + 1_000_003 for validation).
@@ -40,33 +42,81 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", help="a .keras file or an exported SavedModel version folder")
-    parser.add_argument("--dataset", default="synthetic", choices=("synthetic",) + DATASETS,
-                        help="evaluation data for --model (default: synthetic)")
-    parser.add_argument("--data-dir", help="the dataset's folder (for --dataset other than synthetic)")
-    parser.add_argument("--split", default=None, help="dataset split (mpii: valid (default) or train; flic: test)")
-    parser.add_argument("--preds", help="prediction file (.mat/.h5 with `preds` N x K x 2, or .csv)")
-    parser.add_argument("--annotations", help="ground truth: for --preds detections_our_format.mat, a pose-hg-train .h5, LSP joints.mat, COCO or MPII JSON; for --model an annotation file whose images are in --data-dir")
-    parser.add_argument("--image-dir", default=None, help="images for the prediction sheet in --preds mode")
-    parser.add_argument("--preds-base", default="auto", choices=["auto", "0", "1"],
-                        help="pixel base of --preds: auto = the dataset's own (1 for MPII, LSP, FLIC; 0 for COCO)")
-    parser.add_argument("--samples", type=int, default=256, help="held-out synthetic figures (default: 256)")
-    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help=f"seed of the held-out figures (default: {HELD_OUT_SEED})")
-    parser.add_argument("--batch-size", type=int, default=16, help="inference batch size (default: 16)")
-    parser.add_argument("--threshold", type=float, default=0.2, help="PCK threshold of the synthetic mode (default: 0.2)")
+    parser.add_argument(
+        "--dataset",
+        default="synthetic",
+        choices=("synthetic",) + DATASETS,
+        help="evaluation data for --model (default: synthetic)",
+    )
+    parser.add_argument(
+        "--data-dir", help="the dataset's folder (for --dataset other than synthetic)"
+    )
+    parser.add_argument(
+        "--split", default=None, help="dataset split (mpii: valid (default) or train; flic: test)"
+    )
+    parser.add_argument(
+        "--preds", help="prediction file (.mat/.h5 with `preds` N x K x 2, or .csv)"
+    )
+    parser.add_argument(
+        "--annotations",
+        help="ground truth: for --preds detections_our_format.mat, a pose-hg-train .h5, LSP joints.mat, COCO or MPII JSON; for --model an annotation file whose images are in --data-dir",
+    )
+    parser.add_argument(
+        "--image-dir", default=None, help="images for the prediction sheet in --preds mode"
+    )
+    parser.add_argument(
+        "--preds-base",
+        default="auto",
+        choices=["auto", "0", "1"],
+        help="pixel base of --preds: auto = the dataset's own (1 for MPII, LSP, FLIC; 0 for COCO)",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=256, help="held-out synthetic figures (default: 256)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=HELD_OUT_SEED,
+        help=f"seed of the held-out figures (default: {HELD_OUT_SEED})",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="inference batch size (default: 16)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.2,
+        help="PCK threshold of the synthetic mode (default: 0.2)",
+    )
     parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
-    parser.add_argument("--no-shift", action="store_true", help="switch the quarter-pixel shift off")
-    parser.add_argument("--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping")
-    parser.add_argument("--max-image-pixels", type=int, default=None,
-                        help="refuse images above this many pixels, read from their headers "
-                             "(default: 50,000,000)")
-    parser.add_argument("--held-out", type=int, default=0,
-                        help="score only the last N people of the dataset: the people train.py "
-                             "holds out with --val-count N (lsp/lspet: 1000)")
+    parser.add_argument(
+        "--no-shift", action="store_true", help="switch the quarter-pixel shift off"
+    )
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="refuse images above this many pixels, read from their headers (default: 50,000,000)",
+    )
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=0,
+        help="score only the last N people of the dataset: the people train.py "
+        "holds out with --val-count N (lsp/lspet: 1000)",
+    )
     parser.add_argument("--out", default=None, help="output folder (default: the model's folder)")
-    parser.add_argument("--executor", default=None, choices=("auto", "tf.data", "numpy"),
-                        help="input pipeline for --model on a dataset: tf.data, or numpy (no "
-                             "TensorFlow needed); auto (default) takes tf.data when TensorFlow "
-                             "imports")
+    parser.add_argument(
+        "--executor",
+        default=None,
+        choices=("auto", "tf.data", "numpy"),
+        help="input pipeline for --model on a dataset: tf.data, or numpy (no "
+        "TensorFlow needed); auto (default) takes tf.data when TensorFlow "
+        "imports",
+    )
     args = parser.parse_args(argv)
     if not 0.0 < args.threshold < float("inf"):
         parser.error(f"--threshold must be a positive number, got {args.threshold}")
@@ -135,7 +185,9 @@ def make_crop_predictor(model, codec, flip_index):
         import tensorflow as tf
 
         if flip_index is None or not codec.shift:
-            warnings.warn("A SavedModel's flip test and shift are fixed at export; --no-flip/--no-shift are ignored.")
+            warnings.warn(
+                "A SavedModel's flip test and shift are fixed at export; --no-flip/--no-shift are ignored."
+            )
         fn = model.signatures["predict_crops"]
 
         def run(crops):
@@ -175,7 +227,7 @@ def evaluate_synthetic(args):
     start = time.time()
     predictions = []
     for i in range(0, args.samples, args.batch_size):
-        kp, _ = predict(images[i: i + args.batch_size].astype("float32") / 255.0)
+        kp, _ = predict(images[i : i + args.batch_size].astype("float32") / 255.0)
         predictions.append(kp)
     predictions = np.concatenate(predictions)
     elapsed = time.time() - start
@@ -218,8 +270,9 @@ def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True,
         )
     codec = kh.HeatmapCodec(size, size // 4, shift=shift)
     predict = make_crop_predictor(model, codec, skeleton.flip_index if flip else None)
-    ds = pose_dataset(records, skeleton, codec, batch_size, training=False, num_stacks=1,
-                      executor=executor)
+    ds = pose_dataset(
+        records, skeleton, codec, batch_size, training=False, num_stacks=1, executor=executor
+    )
     keypoints = np.zeros((len(records), skeleton.num_joints, 2))
     scores = np.zeros((len(records), skeleton.num_joints))
     done = 0
@@ -230,15 +283,19 @@ def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True,
         keypoints[index] = np.asarray(kh.crop_to_original(kp, meta["center"], meta["scale"], size))
         scores[index] = sc
         done += len(index)
-        print(f"\r  {done}/{len(records)} people, {done / (time.time() - start):.1f}/s",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r  {done}/{len(records)} people, {done / (time.time() - start):.1f}/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     print(file=sys.stderr)
     return keypoints, scores
 
 
 def report(preds, gt, out, scores=None):
-    from keras_hourglass.evaluation import format_summary, write_prediction_sheet, write_report
     from keras_hourglass.evaluation import evaluate as score
+    from keras_hourglass.evaluation import format_summary, write_prediction_sheet, write_report
 
     result = score(preds, gt, scores)
     write_report(result, out)
@@ -255,11 +312,17 @@ def read_records(args):
     from keras_hourglass import datasets
 
     if not args.annotations:
-        return datasets.read_dataset(args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad)
+        return datasets.read_dataset(
+            args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad
+        )
     path, lower = args.annotations, args.annotations.lower()
-    readers = {"mpii": {".h5": datasets.read_mpii_h5, ".json": datasets.read_mpii_json},
-               "lsp": {".mat": datasets.read_lsp}, "lspet": {".mat": datasets.read_lsp},
-               "coco": {".json": datasets.read_coco}, "flic": {".mat": datasets.read_flic}}
+    readers = {
+        "mpii": {".h5": datasets.read_mpii_h5, ".json": datasets.read_mpii_json},
+        "lsp": {".mat": datasets.read_lsp},
+        "lspet": {".mat": datasets.read_lsp},
+        "coco": {".json": datasets.read_coco},
+        "flic": {".mat": datasets.read_flic},
+    }
     for suffix, reader in readers[args.dataset].items():
         if lower.endswith(suffix):
             return reader(path, args.data_dir, skip_bad=args.skip_bad)
@@ -278,18 +341,25 @@ def evaluate_model(args):
         records = read_records(args)
         if args.held_out:
             if args.held_out > len(records):
-                raise DatasetError(f"--held-out {args.held_out}: the dataset has only "
-                                   f"{len(records)} people")
-            records = Records(records[-args.held_out:], records.skipped, records.source)
+                raise DatasetError(
+                    f"--held-out {args.held_out}: the dataset has only {len(records)} people"
+                )
+            records = Records(records[-args.held_out :], records.skipped, records.source)
         check_image_files(records, args.max_image_pixels)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     print(records.summary())
     skeleton = get_skeleton("lsp" if args.dataset == "lspet" else args.dataset)
     model = load_model(args.model)
-    preds, scores = predict_dataset(model, records, skeleton, args.batch_size,
-                                    flip=not args.no_flip, shift=not args.no_shift,
-                                    executor=args.executor)
+    preds, scores = predict_dataset(
+        model,
+        records,
+        skeleton,
+        args.batch_size,
+        flip=not args.no_flip,
+        shift=not args.no_shift,
+        executor=args.executor,
+    )
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     result = report(preds, ground_truth_from_records(records, skeleton), out, scores)
     if skeleton.name == "coco":
@@ -302,7 +372,12 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
     `COCO OKS`, percent) to summary.csv and prints them."""
     import pandas as pd
 
-    from keras_hourglass.coco_eval import CocoEvalError, coco_results, evaluate_keypoints, write_results
+    from keras_hourglass.coco_eval import (
+        CocoEvalError,
+        coco_results,
+        evaluate_keypoints,
+        write_results,
+    )
     from keras_hourglass.evaluation import _atomic_csv
 
     annotations = records.source
@@ -313,13 +388,19 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
         stats = evaluate_keypoints(annotations, results)
     except CocoEvalError as error:
         raise SystemExit(f"error: {error}") from None
-    rows = pd.DataFrame({"group": [f"COCO {k}" for k in stats],
-                         "COCO OKS": [round(100 * v, 2) for v in stats.values()]})
+    rows = pd.DataFrame(
+        {
+            "group": [f"COCO {k}" for k in stats],
+            "COCO OKS": [round(100 * v, 2) for v in stats.values()],
+        }
+    )
     result.summary = pd.concat([result.summary, rows], ignore_index=True)
     _atomic_csv(result.summary, os.path.join(out, "summary.csv"))
-    print("\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box): "
-          + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
-          + f"\nWrote {path}; the AP/AR rows are in summary.csv")
+    print(
+        "\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box): "
+        + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
+        + f"\nWrote {path}; the AP/AR rows are in summary.csv"
+    )
 
 
 def evaluate_preds(args):
@@ -333,8 +414,10 @@ def evaluate_preds(args):
             base = "0" if gt.skeleton.name == "coco" else "1"
         shift = int(base) - int(gt.one_based)
         if shift:
-            print(f"Predictions are {base}-based, the ground truth {int(gt.one_based)}-based: "
-                  f"shifting predictions by {-shift} px.")
+            print(
+                f"Predictions are {base}-based, the ground truth {int(gt.one_based)}-based: "
+                f"shifting predictions by {-shift} px."
+            )
         return report(preds - shift, gt, args.out)
     except EvaluationError as error:
         raise SystemExit(f"error: {error}") from None

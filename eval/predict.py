@@ -34,7 +34,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault(
+    "KERAS_HOURGLASS_QUIET", "1"
+)  # TensorFlow's start-up noise: keras_hourglass.quiet
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
 from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402
@@ -73,8 +75,9 @@ def read_image(path, max_pixels=None):
     except Image.DecompressionBombError as error:
         raise InputError(f"{path}: {error}") from None
     except (OSError, SyntaxError) as error:
-        raise InputError(f"{path}: a broken or truncated image ({error}); expected a whole JPEG "
-                         "or PNG file") from None
+        raise InputError(
+            f"{path}: a broken or truncated image ({error}); expected a whole JPEG or PNG file"
+        ) from None
     if kind not in ("JPEG", "PNG"):
         raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
     if width == 0 or height == 0:
@@ -86,14 +89,16 @@ def parse_box(text, path, size):
     try:
         cx, cy, scale = (float(v) for v in text.split(","))
     except ValueError:
-        raise InputError(f"--box {text!r}: expected centre x, centre y and scale, e.g. "
-                         "640,360,3.2") from None
+        raise InputError(
+            f"--box {text!r}: expected centre x, centre y and scale, e.g. 640,360,3.2"
+        ) from None
     height, width = size
     if not scale > 0:
         raise InputError(f"--box {text!r}: the scale (box side / 200 px) must be positive")
     if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
-        raise InputError(f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} "
-                         f"({width}x{height})")
+        raise InputError(
+            f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} ({width}x{height})"
+        )
     return [cx, cy, scale]
 
 
@@ -109,13 +114,21 @@ class Predictor:
 
             try:
                 loaded, meta = load_serving_model(
-                    model_path, need=("predict_encoded", "predict_encoded_boxes",
-                                      "serving_default", "serving_boxes"))
+                    model_path,
+                    need=(
+                        "predict_encoded",
+                        "predict_encoded_boxes",
+                        "serving_default",
+                        "serving_boxes",
+                    ),
+                )
             except ServingModelError as error:
                 raise InputError(f"--model: {error}") from None
             except Exception as error:  # a corrupt SavedModel
-                raise InputError(f"--model {model_path!r}: cannot load the SavedModel "
-                                 f"({str(error).splitlines()[0]})") from None
+                raise InputError(
+                    f"--model {model_path!r}: cannot load the SavedModel "
+                    f"({str(error).splitlines()[0]})"
+                ) from None
             self.encoded = loaded.signatures["predict_encoded"]
             self.encoded_boxes = loaded.signatures["predict_encoded_boxes"]
             self.images = loaded.signatures["serving_default"]
@@ -132,13 +145,17 @@ class Predictor:
         from keras_hourglass.export import PoseServer
 
         if not model_path.endswith(".keras"):
-            raise InputError(f"--model {model_path!r}: expected a .keras file from "
-                             "train/train.py or a SavedModel version folder")
+            raise InputError(
+                f"--model {model_path!r}: expected a .keras file from "
+                "train/train.py or a SavedModel version folder"
+            )
         try:
             model = keras.saving.load_model(model_path, compile=False)
         except Exception as error:  # a corrupt zip, an unknown class
-            raise InputError(f"--model {model_path!r}: not a loadable .keras model "
-                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+            raise InputError(
+                f"--model {model_path!r}: not a loadable .keras model "
+                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            ) from None
         joints = model.outputs[-1].shape[-1]
         name = skeleton_name or SKELETON_BY_JOINTS.get(joints)
         if name is None:
@@ -190,7 +207,9 @@ def open_video(source):
         raise InputError(f"--video {source!r}: no such file")
     capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
-        raise InputError(f"--video {source!r}: cannot open it ({'no such camera' if camera else 'not a video OpenCV can decode'})")
+        raise InputError(
+            f"--video {source!r}: cannot open it ({'no such camera' if camera else 'not a video OpenCV can decode'})"
+        )
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = fps if fps and 0 < fps < 1000 else 30.0
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not camera else 0
@@ -226,22 +245,42 @@ def predict_video(args, predictor):
         keypoints, scores = predictor.frames(frames, box)
         for frame, kp, sc in zip(frames, keypoints, scores):
             if args.smooth:
-                smoothed = kp if smoothed is None else args.smooth * smoothed + (1 - args.smooth) * kp
+                smoothed = (
+                    kp if smoothed is None else args.smooth * smoothed + (1 - args.smooth) * kp
+                )
                 kp = smoothed
             height, width = frame.shape[:2]
-            drawn = np.asarray(draw_pose(frame, kp, skeleton, scores=sc, threshold=args.threshold,
-                                         radius=max(3, round(max(height, width) / 150)),
-                                         width=max(2, round(max(height, width) / 250))))
+            drawn = np.asarray(
+                draw_pose(
+                    frame,
+                    kp,
+                    skeleton,
+                    scores=sc,
+                    threshold=args.threshold,
+                    radius=max(3, round(max(height, width) / 150)),
+                    width=max(2, round(max(height, width) / 250)),
+                )
+            )
             if writer is None:
-                writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (width, height))
+                writer = cv2.VideoWriter(
+                    tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+                )
                 if not writer.isOpened():
                     raise InputError(f"cannot write {video_path} (OpenCV's mp4v encoder)")
             writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-            record = {"frame": done, "time_s": round(done / fps, 4), "joints": {
-                joint: {"x": round(float(x), 2), "y": round(float(y), 2),
-                        "confidence": round(float(c), 4), "confident": bool(c >= args.threshold)}
-                for joint, (x, y), c in zip(skeleton.joint_names, kp, sc)}}
+            record = {
+                "frame": done,
+                "time_s": round(done / fps, 4),
+                "joints": {
+                    joint: {
+                        "x": round(float(x), 2),
+                        "y": round(float(y), 2),
+                        "confidence": round(float(c), 4),
+                        "confident": bool(c >= args.threshold),
+                    }
+                    for joint, (x, y), c in zip(skeleton.joint_names, kp, sc)
+                },
+            }
             lines.write(json.dumps(record) + "\n")
             done += 1
         lines.flush()
@@ -259,8 +298,12 @@ def predict_video(args, predictor):
                     box = parse_box(args.box[0], args.video, frame.shape[:2])
                 if done + len(pending) == 0:
                     try:
-                        check_image_size(frame.shape[1], frame.shape[0], f"--video {args.video}",
-                                         args.max_image_pixels)
+                        check_image_size(
+                            frame.shape[1],
+                            frame.shape[0],
+                            f"--video {args.video}",
+                            args.max_image_pixels,
+                        )
                     except DatasetError as error:
                         raise InputError(str(error)) from None
                 pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
@@ -286,38 +329,70 @@ def predict_video(args, predictor):
         ended = f" (the video ended after {done} of {count} frames: kept what was read)"
     elif interrupted:
         ended = " (interrupted: kept what was read)"
-    print(f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
-          f"-> {video_path}, {lines_path}")
+    print(
+        f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
+        f"-> {video_path}, {lines_path}"
+    )
     return done
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("images", nargs="*", help="JPEG or PNG files, any size")
-    parser.add_argument("--video", help="a video file (any format OpenCV reads) or a camera "
-                                        "index (0, 1, ...) instead of images")
-    parser.add_argument("--batch", type=int, default=8,
-                        help="video frames per network call (default: 8)")
-    parser.add_argument("--smooth", type=float, default=0.0,
-                        help="video: exponential moving average of joint positions, the past's "
-                             "weight in [0, 1) (default: 0, off)")
-    parser.add_argument("--max-frames", type=int, default=0,
-                        help="video: stop after this many frames (0: the whole video; a "
-                             "camera runs until Ctrl-C)")
-    parser.add_argument("--model", required=True, help="a .keras file or a SavedModel version folder")
-    parser.add_argument("--out", required=True, help="folder for <name>_pose.png and <name>_pose.json")
-    parser.add_argument("--box", action="append",
-                        help="person box cx,cy,scale (pixels; scale = side / 200 px): once for "
-                             "all images or once per image (default: the whole image)")
-    parser.add_argument("--threshold", type=float, default=0.2,
-                        help="joints with a lower confidence are drawn dimmed (default: 0.2)")
-    parser.add_argument("--skeleton", choices=sorted(SKELETONS),
-                        help=".keras only: the joint table (default: from the number of joints)")
+    parser.add_argument(
+        "--video",
+        help="a video file (any format OpenCV reads) or a camera "
+        "index (0, 1, ...) instead of images",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=8, help="video frames per network call (default: 8)"
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        help="video: exponential moving average of joint positions, the past's "
+        "weight in [0, 1) (default: 0, off)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=0,
+        help="video: stop after this many frames (0: the whole video; a camera runs until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--model", required=True, help="a .keras file or a SavedModel version folder"
+    )
+    parser.add_argument(
+        "--out", required=True, help="folder for <name>_pose.png and <name>_pose.json"
+    )
+    parser.add_argument(
+        "--box",
+        action="append",
+        help="person box cx,cy,scale (pixels; scale = side / 200 px): once for "
+        "all images or once per image (default: the whole image)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.2,
+        help="joints with a lower confidence are drawn dimmed (default: 0.2)",
+    )
+    parser.add_argument(
+        "--skeleton",
+        choices=sorted(SKELETONS),
+        help=".keras only: the joint table (default: from the number of joints)",
+    )
     parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
-    parser.add_argument("--max-image-pixels", type=int, default=None,
-                        help="refuse images above this many pixels, read from the header before "
-                             "decoding (default: 50,000,000)")
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="refuse images above this many pixels, read from the header before "
+        "decoding (default: 50,000,000)",
+    )
     args = parser.parse_args(argv)
     if bool(args.images) == bool(args.video):
         parser.error("give image files or --video (a file or camera index), not both or neither")
@@ -334,14 +409,18 @@ def main(argv=None):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
     if args.box and len(args.box) not in (1, len(args.images)):
-        parser.error(f"give one --box for all images or one per image ({len(args.images)}), "
-                     f"not {len(args.box)}")
+        parser.error(
+            f"give one --box for all images or one per image ({len(args.images)}), "
+            f"not {len(args.box)}"
+        )
     names = {}
     for path in args.images:
         name = os.path.splitext(os.path.basename(path))[0]
         if name in names:
-            parser.error(f"{names[name]} and {path} would both write {name}_pose.png and "
-                         f"{name}_pose.json into --out; predict them in separate runs or rename one")
+            parser.error(
+                f"{names[name]} and {path} would both write {name}_pose.png and "
+                f"{name}_pose.json into --out; predict them in separate runs or rename one"
+            )
         names[name] = path
     if args.video:
         try:
@@ -372,9 +451,15 @@ def main(argv=None):
         name = os.path.splitext(os.path.basename(path))[0]
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB"))
-        drawn = draw_pose(pixels, keypoints, skeleton, scores=scores, threshold=args.threshold,
-                          radius=max(3, round(max(height, width) / 150)),
-                          width=max(2, round(max(height, width) / 250)))
+        drawn = draw_pose(
+            pixels,
+            keypoints,
+            skeleton,
+            scores=scores,
+            threshold=args.threshold,
+            radius=max(3, round(max(height, width) / 150)),
+            width=max(2, round(max(height, width) / 250)),
+        )
         png = os.path.join(args.out, f"{name}_pose.png")
         _write_atomic(png, lambda tmp: drawn.save(tmp, format="PNG"))
         result = {
@@ -387,8 +472,12 @@ def main(argv=None):
             "flip_test": predictor.flip_test,
             "threshold": args.threshold,
             "joints": {
-                joint: {"x": round(float(x), 2), "y": round(float(y), 2),
-                        "confidence": round(float(s), 4), "confident": bool(s >= args.threshold)}
+                joint: {
+                    "x": round(float(x), 2),
+                    "y": round(float(y), 2),
+                    "confidence": round(float(s), 4),
+                    "confident": bool(s >= args.threshold),
+                }
                 for joint, (x, y), s in zip(skeleton.joint_names, keypoints, scores)
             },
         }

@@ -23,7 +23,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault(
+    "KERAS_HOURGLASS_QUIET", "1"
+)  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 
 class RequestError(ValueError):
@@ -42,23 +44,30 @@ def _boxes_array(boxes, count, images=None):
     try:
         boxes = np.asarray(boxes, np.float32)
     except (TypeError, ValueError):
-        raise RequestError("boxes: expected numbers (centre x, centre y, scale) per image") from None
+        raise RequestError(
+            "boxes: expected numbers (centre x, centre y, scale) per image"
+        ) from None
     if boxes.shape != (count, 3):
-        raise RequestError(f"boxes: expected one (centre x, centre y, scale) per image, shape "
-                           f"({count}, 3); got {boxes.shape}")
+        raise RequestError(
+            f"boxes: expected one (centre x, centre y, scale) per image, shape "
+            f"({count}, 3); got {boxes.shape}"
+        )
     for i, (cx, cy, scale) in enumerate(boxes.tolist()):
         if not np.all(np.isfinite([cx, cy, scale])):
             raise RequestError(f"boxes[{i}]: {[cx, cy, scale]} has a NaN or infinite value")
         if not scale > 0:
-            raise RequestError(f"boxes[{i}]: the scale (box side / 200 px) must be positive, "
-                               f"got {scale}")
+            raise RequestError(
+                f"boxes[{i}]: the scale (box side / 200 px) must be positive, got {scale}"
+            )
         if images is not None:
             from keras_hourglass.datasets import image_size
 
             width, height = image_size(images[i])
             if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
-                raise RequestError(f"boxes[{i}]: the centre ({cx}, {cy}) lies outside image {i} "
-                                   f"({width} x {height})")
+                raise RequestError(
+                    f"boxes[{i}]: the centre ({cx}, {cy}) lies outside image {i} "
+                    f"({width} x {height})"
+                )
     return boxes
 
 
@@ -71,8 +80,10 @@ def check_images(images, max_pixels=None):
         raise RequestError("images: expected a non-empty list of JPEG/PNG file contents (bytes)")
     for i, data in enumerate(images):
         if not isinstance(data, (bytes, bytearray)) or not data:
-            raise RequestError(f"images[{i}]: expected the bytes of a JPEG or PNG file, got "
-                               f"{type(data).__name__} of length {len(data) if data else 0}")
+            raise RequestError(
+                f"images[{i}]: expected the bytes of a JPEG or PNG file, got "
+                f"{type(data).__name__} of length {len(data) if data else 0}"
+            )
         try:
             check_image_size(*image_size(bytes(data)), f"images[{i}]", max_pixels)
         except ValueError as error:  # DatasetError too
@@ -102,11 +113,13 @@ def predict_request(images, boxes=None, model_name="hourglass", version=None):
     request.model_spec.signature_name = signature_name(boxes is not None)
     if version is not None:
         request.model_spec.version.value = int(version)
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(list(images), dtype=tf.string,
-                                                           shape=[len(images)]))
+    request.inputs["images"].CopyFrom(
+        tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)])
+    )
     if boxes is not None:
-        request.inputs["boxes"].CopyFrom(tf.make_tensor_proto(_boxes_array(boxes, len(images),
-                                                                           images)))
+        request.inputs["boxes"].CopyFrom(
+            tf.make_tensor_proto(_boxes_array(boxes, len(images), images))
+        )
     return request
 
 
@@ -122,8 +135,10 @@ def signature_def(saved_model_dir, name):
         proto.ParseFromString(f.read())
     signatures = proto.meta_graphs[0].signature_def
     if name not in signatures:
-        raise RequestError(f"{saved_model_dir!r} has no signature {name!r} (it has "
-                           f"{sorted(k for k in signatures if not k.startswith('__'))})")
+        raise RequestError(
+            f"{saved_model_dir!r} has no signature {name!r} (it has "
+            f"{sorted(k for k in signatures if not k.startswith('__'))})"
+        )
     return signatures[name]
 
 
@@ -135,27 +150,35 @@ def _check_inputs(given, signature, where):
     if set(given) != expected:
         raise RequestError(
             f"{where}: inputs {sorted(given)} do not match the signature's {sorted(expected)} "
-            f"(missing {sorted(expected - set(given))}, extra {sorted(set(given) - expected)})")
+            f"(missing {sorted(expected - set(given))}, extra {sorted(set(given) - expected)})"
+        )
     for name, (dtype, shape) in given.items():
         info = signature.inputs[name]
         if dtype != info.dtype:
             raise RequestError(
                 f"{where}: input {name!r} is {types_pb2.DataType.Name(dtype)}, the signature "
-                f"expects {types_pb2.DataType.Name(info.dtype)}")
+                f"expects {types_pb2.DataType.Name(info.dtype)}"
+            )
         dims = [d.size for d in info.tensor_shape.dim]
         if not info.tensor_shape.unknown_rank and len(dims) != len(shape):
-            raise RequestError(f"{where}: input {name!r} has shape {list(shape)}, the signature "
-                               f"expects rank {len(dims)} {dims} (-1: any)")
+            raise RequestError(
+                f"{where}: input {name!r} has shape {list(shape)}, the signature "
+                f"expects rank {len(dims)} {dims} (-1: any)"
+            )
         for got, want in zip(shape, dims):
             if want != -1 and got != want:
-                raise RequestError(f"{where}: input {name!r} has shape {list(shape)}, the "
-                                   f"signature expects {dims} (-1: any)")
+                raise RequestError(
+                    f"{where}: input {name!r} has shape {list(shape)}, the "
+                    f"signature expects {dims} (-1: any)"
+                )
 
 
 def check_request(request, signature):
     """Checks a gRPC `PredictRequest` against a `SignatureDef`; raises `RequestError`."""
-    given = {name: (proto.dtype, tuple(d.size for d in proto.tensor_shape.dim))
-             for name, proto in request.inputs.items()}
+    given = {
+        name: (proto.dtype, tuple(d.size for d in proto.tensor_shape.dim))
+        for name, proto in request.inputs.items()
+    }
     _check_inputs(given, signature, f"PredictRequest for {request.model_spec.signature_name!r}")
 
 
@@ -183,20 +206,35 @@ def rest_tensors(body, signature):
         info = signature.inputs.get(name)
         if info is not None and info.dtype == types_pb2.DT_STRING:
             if not all(isinstance(v, dict) and set(v) == {"b64"} for v in values):
-                raise RequestError(f"{where}: input {name!r} is binary: send each value as "
-                                   '{"b64": "<base64 of the file>"}')
+                raise RequestError(
+                    f"{where}: input {name!r} is binary: send each value as "
+                    '{"b64": "<base64 of the file>"}'
+                )
             array = np.array([base64.b64decode(v["b64"]) for v in values], dtype=object)
             dtype = types_pb2.DT_STRING
         else:
             array = np.asarray(values)
-            dtype = {np.dtype("float64"): types_pb2.DT_FLOAT, np.dtype("int64"): types_pb2.DT_INT32
-                     }.get(array.dtype, types_pb2.DT_INVALID)
-            if info is not None and info.dtype == types_pb2.DT_FLOAT and dtype == types_pb2.DT_INT32:
+            dtype = {
+                np.dtype("float64"): types_pb2.DT_FLOAT,
+                np.dtype("int64"): types_pb2.DT_INT32,
+            }.get(array.dtype, types_pb2.DT_INVALID)
+            if (
+                info is not None
+                and info.dtype == types_pb2.DT_FLOAT
+                and dtype == types_pb2.DT_INT32
+            ):
                 dtype = types_pb2.DT_FLOAT  # JSON numbers become the signature's float
-            if info is not None and info.dtype == types_pb2.DT_UINT8 and dtype == types_pb2.DT_INT32:
+            if (
+                info is not None
+                and info.dtype == types_pb2.DT_UINT8
+                and dtype == types_pb2.DT_INT32
+            ):
                 dtype = types_pb2.DT_UINT8
-            array = array.astype({types_pb2.DT_FLOAT: np.float32, types_pb2.DT_UINT8: np.uint8}
-                                 .get(dtype, array.dtype))
+            array = array.astype(
+                {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_UINT8: np.uint8}.get(
+                    dtype, array.dtype
+                )
+            )
         given[name] = (dtype, array.shape)
         tensors[name] = array
     _check_inputs(given, signature, where)
@@ -220,33 +258,44 @@ def _send_rest(url, model, body, timeout):
 
     import numpy as np
 
-    request = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model}:predict",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/models/{model}:predict",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         predictions = json.load(response)["predictions"]
     return {k: np.array([p[k] for p in predictions]) for k in predictions[0]}
 
 
 def named_joints(joint_names, keypoints, scores):
-    return {name: {"x": round(float(x), 2), "y": round(float(y), 2),
-                   "confidence": round(float(s), 4)}
-            for name, (x, y), s in zip(joint_names, keypoints, scores)}
+    return {
+        name: {"x": round(float(x), 2), "y": round(float(y), 2), "confidence": round(float(s), 4)}
+        for name, (x, y), s in zip(joint_names, keypoints, scores)
+    }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("images", nargs="+", help="JPEG or PNG files")
-    parser.add_argument("--server", help="gRPC host:port of tensorflow_model_server (e.g. localhost:8500)")
+    parser.add_argument(
+        "--server", help="gRPC host:port of tensorflow_model_server (e.g. localhost:8500)"
+    )
     parser.add_argument("--rest", help="REST base URL (e.g. http://localhost:8501)")
-    parser.add_argument("--model", default="hourglass", help="model name in models.config (default: hourglass)")
+    parser.add_argument(
+        "--model", default="hourglass", help="model name in models.config (default: hourglass)"
+    )
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
     parser.add_argument("--box", action="append", help="cx,cy,scale per image (repeat per image)")
-    parser.add_argument("--joints", help="the export's assets/hourglass.json, for joint names "
-                                         "(default: MPII's 16)")
+    parser.add_argument(
+        "--joints", help="the export's assets/hourglass.json, for joint names (default: MPII's 16)"
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
-    parser.add_argument("--print-request", action="store_true", help="print the request, do not send")
+    parser.add_argument(
+        "--print-request", action="store_true", help="print the request, do not send"
+    )
     args = parser.parse_args(argv)
     if not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -288,8 +337,10 @@ def main(argv=None):
             print(request)
             return 0
         outputs = _send_grpc(args.server, request, args.timeout)
-    result = {path: named_joints(joint_names, kp, sc)
-              for path, kp, sc in zip(args.images, outputs["keypoints"], outputs["scores"])}
+    result = {
+        path: named_joints(joint_names, kp, sc)
+        for path, kp, sc in zip(args.images, outputs["keypoints"], outputs["scores"])
+    }
     print(json.dumps(result, indent=2))
     return 0
 

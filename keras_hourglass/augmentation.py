@@ -47,7 +47,9 @@ class Augmentation:
         uniforms = rng.random(2)
         gains = rng.uniform(self.colour_range[0], self.colour_range[1], 3)
         scale = float(np.clip(1.0 + self.scale_sigma * normals[0], *self.scale_range))
-        angle = float(np.clip(self.rotation_sigma * normals[1], -self.rotation_max, self.rotation_max))
+        angle = float(
+            np.clip(self.rotation_sigma * normals[1], -self.rotation_max, self.rotation_max)
+        )
         angle = angle if uniforms[0] < self.rotation_prob else 0.0
         flip = bool(uniforms[1] < self.flip_prob)
         return scale, math.radians(angle), flip, gains.astype(np.float32)

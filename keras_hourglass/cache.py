@@ -49,8 +49,16 @@ def _bytes_feature(value):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def write_crop_cache(records, out_dir, skeleton, crop_size=256, augmentation=None,
-                     shard_size=1000, quality=95, verbose=True):
+def write_crop_cache(
+    records,
+    out_dir,
+    skeleton,
+    crop_size=256,
+    augmentation=None,
+    shard_size=1000,
+    quality=95,
+    verbose=True,
+):
     """Writes (or resumes) the crop cache of `records` in `out_dir`; returns its metadata."""
     if len(records) == 0:
         raise ValueError("write_crop_cache received no records (an empty dataset).")
@@ -87,7 +95,8 @@ def write_crop_cache(records, out_dir, skeleton, crop_size=256, augmentation=Non
         cropped = warp(image, a, c, side)
         data = tf.io.encode_jpeg(
             tf.cast(tf.round(tf.clip_by_value(cropped, 0.0, 1.0) * 255.0), tf.uint8),
-            quality=quality, chroma_downsampling=False,
+            quality=quality,
+            chroma_downsampling=False,
         )
         return data, transform_keypoints(keypoints, a, c, side)
 
@@ -96,7 +105,7 @@ def write_crop_cache(records, out_dir, skeleton, crop_size=256, augmentation=Non
         path = os.path.join(out_dir, f"shard-{shard:05d}-of-{num_shards:05d}.tfrecord")
         if os.path.isfile(path):
             continue
-        chunk = records[shard * shard_size:(shard + 1) * shard_size]
+        chunk = records[shard * shard_size : (shard + 1) * shard_size]
         columns = _records_to_columns(chunk)
         columns["index"] = columns["index"] + shard * shard_size
         ds = tf.data.Dataset.from_tensor_slices(
@@ -122,8 +131,12 @@ def write_crop_cache(records, out_dir, skeleton, crop_size=256, augmentation=Non
         os.replace(tmp, path)
         if verbose:
             done = min((shard + 1) * shard_size, len(records))
-            print(f"  shard {shard + 1}/{num_shards}: {done}/{len(records)} crops, "
-                  f"{time.time() - start:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"  shard {shard + 1}/{num_shards}: {done}/{len(records)} crops, "
+                f"{time.time() - start:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     tmp = meta_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(meta, f, indent=2)

@@ -161,8 +161,11 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def get_state(self):
         best = None if self.best is None else float(self.best)
-        return {"best": best, "wait": int(self.wait or 0),
-                "cooldown_counter": int(self.cooldown_counter or 0)}
+        return {
+            "best": best,
+            "wait": int(self.wait or 0),
+            "cooldown_counter": int(self.cooldown_counter or 0),
+        }
 
     def set_state(self, state):
         self.best, self.wait = state["best"], state["wait"]
@@ -174,8 +177,11 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     def on_train_begin(self, logs=None):
         # Keras resets the plateau state at every fit(); keep it across the fits of one run
         # (a resumed run fits the rest of its interrupted epoch first) and across resumes.
-        keep = self._restored if self._restored is not None else (
-            self.get_state() if self._started else None)
+        keep = (
+            self._restored
+            if self._restored is not None
+            else (self.get_state() if self._started else None)
+        )
         super().on_train_begin(logs)
         if keep is not None:
             self.set_state(keep)
@@ -213,14 +219,22 @@ class PoseValidation(keras.callbacks.Callback):
 
         predict = make_predict_function(self.model, self.codec, None)
         size = self.codec.input_size[0]
-        ds = pose_dataset(self.records, self.skeleton, self.codec, self.batch_size,
-                          training=False, num_stacks=1, executor=self.executor,
-                          workers=self.workers)
+        ds = pose_dataset(
+            self.records,
+            self.skeleton,
+            self.codec,
+            self.batch_size,
+            training=False,
+            num_stacks=1,
+            executor=self.executor,
+            workers=self.workers,
+        )
         preds = np.zeros(self.gt.keypoints.shape)
         for images, _, meta in batches(ds):
             keypoints, _ = predict(images)
-            preds[meta["index"]] = np.asarray(crop_to_original(
-                keypoints, meta["center"], meta["scale"], size))
+            preds[meta["index"]] = np.asarray(
+                crop_to_original(keypoints, meta["center"], meta["scale"], size)
+            )
         report = evaluate(preds, self.gt)
         value = float(report.summary.set_index("group").loc["Mean"].iloc[0])
         if logs is not None:
@@ -276,10 +290,12 @@ class TensorBoardImages(keras.callbacks.Callback):
 
         keypoints, scores, heatmaps = predict_keypoints(self.model, self.images, self.codec)
         keypoints, scores = np.asarray(keypoints), np.asarray(scores)
-        drawn = np.stack([
-            np.asarray(draw_pose(image, kp, self.skeleton, scores=sc, threshold=0.1))
-            for image, kp, sc in zip(self.images, keypoints, scores)
-        ])
+        drawn = np.stack(
+            [
+                np.asarray(draw_pose(image, kp, self.skeleton, scores=sc, threshold=0.1))
+                for image, kp, sc in zip(self.images, keypoints, scores)
+            ]
+        )
         peaks = np.clip(np.asarray(heatmaps).max(axis=-1, keepdims=True), 0.0, 1.0)
         writer = tf.summary.create_file_writer(self.log_dir)
         with writer.as_default():

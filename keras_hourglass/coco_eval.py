@@ -24,8 +24,30 @@ import os
 import numpy as np
 
 # COCO's per-joint OKS constants sigma_i (pycocotools' `kpt_oks_sigmas`), in COCO's joint order.
-COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07,
-                        1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
+COCO_SIGMAS = (
+    np.array(
+        [
+            0.26,
+            0.25,
+            0.25,
+            0.35,
+            0.35,
+            0.79,
+            0.79,
+            0.72,
+            0.72,
+            0.62,
+            0.62,
+            1.07,
+            1.07,
+            0.87,
+            0.87,
+            0.89,
+            0.89,
+        ]
+    )
+    / 10.0
+)
 
 STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
@@ -38,8 +60,11 @@ class CocoEvalError(ValueError):
 def _annotation_images(annotation_path):
     with open(annotation_path, encoding="utf-8") as f:
         data = json.load(f)
-    return {a["id"]: a["image_id"] for a in data.get("annotations", [])
-            if isinstance(a, dict) and "id" in a and "image_id" in a}
+    return {
+        a["id"]: a["image_id"]
+        for a in data.get("annotations", [])
+        if isinstance(a, dict) and "id" in a and "image_id" in a
+    }
 
 
 def coco_results(records, keypoints, scores, annotation_path, category_id=1):
@@ -56,18 +81,31 @@ def coco_results(records, keypoints, scores, annotation_path, category_id=1):
     """
     keypoints, scores = np.asarray(keypoints, np.float64), np.asarray(scores, np.float64)
     if keypoints.shape != (len(records), 17, 2) or scores.shape != (len(records), 17):
-        raise CocoEvalError(f"COCO results need 17 joints for each of the {len(records)} people; "
-                            f"got keypoints {keypoints.shape} and scores {scores.shape}")
+        raise CocoEvalError(
+            f"COCO results need 17 joints for each of the {len(records)} people; "
+            f"got keypoints {keypoints.shape} and scores {scores.shape}"
+        )
     images = _annotation_images(annotation_path)
     results = []
     for record, kp, sc in zip(records, keypoints, scores):
-        key = int(record.record_id) if str(record.record_id).lstrip("-").isdigit() else record.record_id
+        key = (
+            int(record.record_id)
+            if str(record.record_id).lstrip("-").isdigit()
+            else record.record_id
+        )
         if key not in images:
-            raise CocoEvalError(f"record {record.record_id} is not an annotation of {annotation_path}")
+            raise CocoEvalError(
+                f"record {record.record_id} is not an annotation of {annotation_path}"
+            )
         triplets = np.concatenate([kp, sc[:, None]], axis=1)
-        results.append({"image_id": images[key], "category_id": int(category_id),
-                        "keypoints": [round(float(v), 3) for v in triplets.reshape(-1)],
-                        "score": round(float(np.mean(sc)), 6)})
+        results.append(
+            {
+                "image_id": images[key],
+                "category_id": int(category_id),
+                "keypoints": [round(float(v), 3) for v in triplets.reshape(-1)],
+                "score": round(float(np.mean(sc)), 6),
+            }
+        )
     return results
 
 
@@ -90,15 +128,17 @@ def check_results(results, image_ids, num_joints=17):
         if not isinstance(r, dict):
             raise CocoEvalError(f"result {i}: expected an object, got {r!r:.60}")
         if r.get("image_id") not in image_ids:
-            raise CocoEvalError(f"result {i}: image_id {r.get('image_id')!r} is not in the "
-                                "annotation file")
+            raise CocoEvalError(
+                f"result {i}: image_id {r.get('image_id')!r} is not in the annotation file"
+            )
         values = r.get("keypoints")
         if not isinstance(values, list) or len(values) != 3 * num_joints:
             got = len(values) if isinstance(values, list) else type(values).__name__
             raise CocoEvalError(
                 f"result {i}: 'keypoints' must be {num_joints} joints x (x, y, score) = "
                 f"{3 * num_joints} numbers (COCO's joints), got {got}"
-                + (f" ({got // 3} joints?)" if isinstance(got, int) and got % 3 == 0 else ""))
+                + (f" ({got // 3} joints?)" if isinstance(got, int) and got % 3 == 0 else "")
+            )
         array = np.asarray(values, np.float64)
         if not np.all(np.isfinite(array)):
             raise CocoEvalError(f"result {i}: 'keypoints' has NaN or infinite values")

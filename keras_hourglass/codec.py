@@ -166,8 +166,14 @@ class HeatmapCodec:
         with np.errstate(invalid="ignore"):
             mx, my = self.to_heatmap_coords(keypoints)
             x, y = keypoints[..., 0], keypoints[..., 1]
-            inside = (np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < in_w - 0.5)
-                      & (y >= -0.5) & (y < in_h - 0.5))
+            inside = (
+                np.isfinite(x)
+                & np.isfinite(y)
+                & (x >= -0.5)
+                & (x < in_w - 0.5)
+                & (y >= -0.5)
+                & (y < in_h - 0.5)
+            )
         valid = (visible & inside).astype(np.float32)
         mx = np.where(np.isfinite(mx), mx, 0.0).astype(np.float32)
         my = np.where(np.isfinite(my), my, 0.0).astype(np.float32)

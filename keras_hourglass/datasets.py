@@ -96,8 +96,10 @@ class Records(list):
     def summary(self):
         parts = [f"{len(self)} people from {self.source}"]
         for reason, ids in self.skipped.items():
-            parts.append(f"skipped {len(ids)} ({reason}): {', '.join(map(str, ids[:10]))}"
-                         + (" ..." if len(ids) > 10 else ""))
+            parts.append(
+                f"skipped {len(ids)} ({reason}): {', '.join(map(str, ids[:10]))}"
+                + (" ..." if len(ids) > 10 else "")
+            )
         return "; ".join(parts)
 
 
@@ -112,13 +114,20 @@ def _load_mat(path, key, **kwargs):
 
     try:
         data = loadmat(path, **kwargs)
-    except Exception as error:  # SciPy raises ValueError, TypeError, OSError, ... for non-.mat files
-        raise DatasetError(f"{path}: not a readable MATLAB .mat file ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else ''})",
-                           "unreadable file") from None
+    except (
+        Exception
+    ) as error:  # SciPy raises ValueError, TypeError, OSError, ... for non-.mat files
+        raise DatasetError(
+            f"{path}: not a readable MATLAB .mat file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''})",
+            "unreadable file",
+        ) from None
     if key not in data:
-        raise DatasetError(f"{path}: no variable {key!r} (found "
-                           f"{sorted(k for k in data if not k.startswith('__'))})", "unreadable file")
+        raise DatasetError(
+            f"{path}: no variable {key!r} (found "
+            f"{sorted(k for k in data if not k.startswith('__'))})",
+            "unreadable file",
+        )
     return data[key]
 
 
@@ -169,11 +178,21 @@ class _Builder:
             raise DatasetError(f"{self.source}, record {record_id}: {message}", reason)
         self.skip(reason, record_id)
 
-    def add(self, record_id, image_path, keypoints, annotated, visible=None, center=None,
-            scale=None, normalizer=None):
+    def add(
+        self,
+        record_id,
+        image_path,
+        keypoints,
+        annotated,
+        visible=None,
+        center=None,
+        scale=None,
+        normalizer=None,
+    ):
         try:
-            record = self._make(record_id, image_path, keypoints, annotated, visible, center,
-                                scale, normalizer)
+            record = self._make(
+                record_id, image_path, keypoints, annotated, visible, center, scale, normalizer
+            )
         except DatasetError as error:
             if not self.skip_bad:
                 raise
@@ -181,33 +200,40 @@ class _Builder:
             return
         self.records.append(record)
 
-    def _make(self, record_id, image_path, keypoints, annotated, visible, center, scale,
-              normalizer):
+    def _make(
+        self, record_id, image_path, keypoints, annotated, visible, center, scale, normalizer
+    ):
         where = f"{self.source}, record {record_id}"
         k = self.skeleton.num_joints
         keypoints = np.asarray(keypoints, np.float64)
         if keypoints.shape != (k, 2):
             raise DatasetError(
                 f"{where}: expected {k} joints ({self.skeleton.name}) as ({k}, 2) coordinates, "
-                f"got shape {keypoints.shape}", "wrong number of joints"
+                f"got shape {keypoints.shape}",
+                "wrong number of joints",
             )
         annotated = np.asarray(annotated, bool).reshape(-1)
         if annotated.shape != (k,):
-            raise DatasetError(f"{where}: expected {k} annotation flags, got {annotated.shape}",
-                               "wrong number of joints")
+            raise DatasetError(
+                f"{where}: expected {k} annotation flags, got {annotated.shape}",
+                "wrong number of joints",
+            )
         visible = annotated.copy() if visible is None else (np.asarray(visible, bool) & annotated)
         bad = annotated & ~np.all(np.isfinite(keypoints), axis=1)
         if bad.any():
             names = [self.skeleton.joint_names[i] for i in np.flatnonzero(bad)]
-            raise DatasetError(f"{where}: non-finite coordinates for annotated joints {names}",
-                               "non-finite coordinates")
+            raise DatasetError(
+                f"{where}: non-finite coordinates for annotated joints {names}",
+                "non-finite coordinates",
+            )
         huge = annotated & np.any(np.abs(keypoints) > MAX_COORDINATE, axis=1)
         if huge.any():
             names = [self.skeleton.joint_names[i] for i in np.flatnonzero(huge)]
             raise DatasetError(
                 f"{where}: annotated joints {names} at {keypoints[huge].tolist()} lie beyond any "
                 f"image (|coordinate| > {MAX_COORDINATE:g} px): corrupt coordinates?",
-                "coordinates far outside the image")
+                "coordinates far outside the image",
+            )
         if not annotated.any():
             raise DatasetError(f"{where}: no annotated joints", "no annotated joints")
         if center is None or scale is None:
@@ -215,24 +241,30 @@ class _Builder:
         center = np.asarray(center, np.float64).reshape(2)
         scale = float(scale)
         if not np.all(np.isfinite(center)):
-            raise DatasetError(f"{where}: non-finite person centre {center.tolist()}",
-                               "non-finite centre")
+            raise DatasetError(
+                f"{where}: non-finite person centre {center.tolist()}", "non-finite centre"
+            )
         if not (np.isfinite(scale) and scale > 0):
-            raise DatasetError(f"{where}: person scale must be positive, got {scale}",
-                               "non-positive scale")
-        far = annotated & np.any(np.abs(keypoints - center) > MAX_BOX_DISTANCE * 200 * scale, axis=1)
+            raise DatasetError(
+                f"{where}: person scale must be positive, got {scale}", "non-positive scale"
+            )
+        far = annotated & np.any(
+            np.abs(keypoints - center) > MAX_BOX_DISTANCE * 200 * scale, axis=1
+        )
         if far.any():
             names = [self.skeleton.joint_names[i] for i in np.flatnonzero(far)]
             raise DatasetError(
                 f"{where}: annotated joints {names} at {keypoints[far].tolist()} lie farther than "
                 f"a person box ({200 * scale:.0f} px) from the centre {center.tolist()}: "
-                "negative or corrupt coordinates?", "coordinates far outside the person box"
+                "negative or corrupt coordinates?",
+                "coordinates far outside the person box",
             )
         if normalizer is None:
             normalizer = _torso(keypoints, annotated, self.skeleton)
         if self.check_images and not os.path.isfile(image_path):
-            raise DatasetError(f"{where}: image {image_path!r} does not exist",
-                               "image does not exist")
+            raise DatasetError(
+                f"{where}: image {image_path!r} does not exist", "image does not exist"
+            )
         return PersonRecord(
             image_path=image_path,
             keypoints=np.where(annotated[:, None], keypoints, 0.0),
@@ -255,6 +287,7 @@ class _Builder:
 
 # --- MPII ------------------------------------------------------------------------------------
 
+
 def read_mpii_h5(path, image_dir, skip_bad=False, check_images=True):
     """MPII from pose-hg-train's `annot/*.h5` (center, scale, part, visible, normalize, imgname).
 
@@ -269,7 +302,9 @@ def read_mpii_h5(path, image_dir, skip_bad=False, check_images=True):
     try:
         f = h5py.File(path, "r")
     except OSError as error:
-        raise DatasetError(f"{path}: not a readable HDF5 file ({error})", "unreadable file") from None
+        raise DatasetError(
+            f"{path}: not a readable HDF5 file ({error})", "unreadable file"
+        ) from None
     with f:
         missing = {"center", "scale", "part", "visible", "imgname"} - set(f)
         if missing:
@@ -283,8 +318,13 @@ def read_mpii_h5(path, image_dir, skip_bad=False, check_images=True):
     for i in range(len(names)):
         annotated = np.any(part[i] != 0, axis=1)
         builder.add(
-            i, os.path.join(image_dir, names[i]), part[i] - 1.0, annotated, visible[i],
-            center[i] - 1.0, scale[i],
+            i,
+            os.path.join(image_dir, names[i]),
+            part[i] - 1.0,
+            annotated,
+            visible[i],
+            center[i] - 1.0,
+            scale[i],
             normalize[i] if normalize is not None else float("nan"),
         )
     return builder.result()
@@ -311,12 +351,21 @@ def read_mpii_json(path, image_dir, skip_bad=False, check_images=True):
         except (KeyError, TypeError, ValueError) as error:
             raise DatasetError(f"{path}, record {i}: malformed entry ({error!r})") from None
         center = center + np.array([0.0, 15.0 * scale])
-        builder.add(i, os.path.join(image_dir, image), joints - 1.0, annotated, None,
-                    center - 1.0, scale * 1.25, float("nan"))
+        builder.add(
+            i,
+            os.path.join(image_dir, image),
+            joints - 1.0,
+            annotated,
+            None,
+            center - 1.0,
+            scale * 1.25,
+            float("nan"),
+        )
     return builder.result()
 
 
 # --- LSP -------------------------------------------------------------------------------------
+
 
 def read_lsp(path, image_dir, skip_bad=False, check_images=True, image_pattern=None):
     """LSP (`joints.mat` 3 x 14 x N) or LSP Extended (14 x 3 x N); the layout is detected.
@@ -330,7 +379,9 @@ def read_lsp(path, image_dir, skip_bad=False, check_images=True, image_pattern=N
     _check_file(path, "LSP joints file")
     joints = np.asarray(_load_mat(path, "joints"))
     if not np.issubdtype(joints.dtype, np.number):
-        raise DatasetError(f"{path}: `joints` must be numbers, got {joints.dtype}", "unreadable file")
+        raise DatasetError(
+            f"{path}: `joints` must be numbers, got {joints.dtype}", "unreadable file"
+        )
     if joints.ndim != 3:
         raise DatasetError(f"{path}: `joints` must be 3-D, got shape {joints.shape}")
     if joints.shape[:2] == (14, 3):
@@ -350,12 +401,14 @@ def read_lsp(path, image_dir, skip_bad=False, check_images=True, image_pattern=N
     pattern = image_pattern or ("im%05d.jpg" if extended else "im%04d.jpg")
     builder = _Builder(path, LSP, skip_bad, check_images)
     for k in range(xy.shape[0]):
-        builder.add(k, os.path.join(image_dir, pattern % (k + 1)), xy[k] - 1.0, annotated[k],
-                    visible[k])
+        builder.add(
+            k, os.path.join(image_dir, pattern % (k + 1)), xy[k] - 1.0, annotated[k], visible[k]
+        )
     return builder.result()
 
 
 # --- COCO ------------------------------------------------------------------------------------
+
 
 def _load_json(path):
     """The parsed JSON of `path`, or a DatasetError naming the file (not UTF-8, not JSON)."""
@@ -363,11 +416,14 @@ def _load_json(path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})",
-                           "not UTF-8") from None
+        raise DatasetError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})", "not UTF-8"
+        ) from None
     except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column "
-                           f"{error.colno})", "invalid JSON") from None
+        raise DatasetError(
+            f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
+            "invalid JSON",
+        ) from None
     except RecursionError:
         raise DatasetError(f"{path}: JSON nested too deeply", "invalid JSON") from None
 
@@ -375,6 +431,7 @@ def _load_json(path):
 def _numbers(value, what, count=None):
     """`value` as a float64 array of numbers (a list of numbers or of lists of numbers); raises
     ValueError with a readable message otherwise (strings, booleans, null, objects)."""
+
     def check(v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"{what} must hold numbers, found {type(v).__name__} {v!r:.40}")
@@ -400,8 +457,9 @@ def _box(value, what="'box'"):
     """[x, y, w, h] with finite numbers and w, h > 0 -> (centre, scale)."""
     box = _numbers(value, what, 4).reshape(4)
     if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-        raise ValueError(f"{what} must be [x, y, w, h] with finite numbers and w, h > 0, "
-                         f"got {box.tolist()}")
+        raise ValueError(
+            f"{what} must be [x, y, w, h] with finite numbers and w, h > 0, got {box.tolist()}"
+        )
     return box_from_xywh(box)
 
 
@@ -416,23 +474,34 @@ def read_coco(path, image_dir, skip_bad=False, check_images=True):
     _check_file(path, "COCO annotation file")
     data = _load_json(path)
     if not isinstance(data, dict):
-        raise DatasetError(f"{path}: expected a COCO object with 'images' and 'annotations', "
-                           f"got a JSON {type(data).__name__}", "not a COCO file")
+        raise DatasetError(
+            f"{path}: expected a COCO object with 'images' and 'annotations', "
+            f"got a JSON {type(data).__name__}",
+            "not a COCO file",
+        )
     image_list, annotations = data.get("images"), data.get("annotations")
     if not isinstance(image_list, list) or not isinstance(annotations, list):
         raise DatasetError(f"{path}: 'images' and 'annotations' must be lists", "not a COCO file")
     images = {}
     for j, im in enumerate(image_list):
-        if not (isinstance(im, dict) and isinstance(im.get("id"), int)
-                and not isinstance(im.get("id"), bool) and isinstance(im.get("file_name"), str)):
-            raise DatasetError(f"{path}, images[{j}]: needs an integer 'id' and a string "
-                               f"'file_name', got {im!r:.80}", "malformed image entry")
+        if not (
+            isinstance(im, dict)
+            and isinstance(im.get("id"), int)
+            and not isinstance(im.get("id"), bool)
+            and isinstance(im.get("file_name"), str)
+        ):
+            raise DatasetError(
+                f"{path}, images[{j}]: needs an integer 'id' and a string "
+                f"'file_name', got {im!r:.80}",
+                "malformed image entry",
+            )
         images[im["id"]] = im["file_name"]
     builder = _Builder(path, COCO, skip_bad, check_images)
     for j, ann in enumerate(annotations):
         if not isinstance(ann, dict):
-            builder.bad(f"annotations[{j}]", f"expected an object, got {ann!r:.60}",
-                        "malformed annotation")
+            builder.bad(
+                f"annotations[{j}]", f"expected an object, got {ann!r:.60}", "malformed annotation"
+            )
             continue
         record_id = ann.get("id", f"annotations[{j}]")
         if not isinstance(record_id, (int, str)) or isinstance(record_id, bool):
@@ -448,31 +517,54 @@ def read_coco(path, image_dir, skip_bad=False, check_images=True):
             values = values.reshape(-1, 3)
             flags = values[:, 2]
             if not np.all(np.isin(flags, (0, 1, 2))):
-                raise ValueError(f"keypoint visibility flags must be 0, 1 or 2, got "
-                                 f"{sorted(set(flags.tolist()) - {0.0, 1.0, 2.0})[:5]}")
+                raise ValueError(
+                    f"keypoint visibility flags must be 0, 1 or 2, got "
+                    f"{sorted(set(flags.tolist()) - {0.0, 1.0, 2.0})[:5]}"
+                )
             if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
                 raise ValueError(f"'num_keypoints' must be an integer, got {count!r:.40}")
             if not np.any(values[:, 2] > 0):
                 builder.skip("no keypoints", record_id)
                 continue
             image_id = ann.get("image_id")
-            if isinstance(image_id, bool) or not isinstance(image_id, int) or image_id not in images:
+            if (
+                isinstance(image_id, bool)
+                or not isinstance(image_id, int)
+                or image_id not in images
+            ):
                 raise ValueError(f"unknown image_id {image_id!r:.40}")
             center, scale = _box(ann.get("bbox"), "'bbox'")
         except ValueError as error:
             builder.bad(record_id, str(error), "malformed annotation")
             continue
-        builder.add(record_id, os.path.join(image_dir, images[image_id]), values[:, :2],
-                    values[:, 2] > 0, values[:, 2] > 1, center, scale)
+        builder.add(
+            record_id,
+            os.path.join(image_dir, images[image_id]),
+            values[:, :2],
+            values[:, 2] > 0,
+            values[:, 2] > 1,
+            center,
+            scale,
+        )
     return builder.result()
 
 
 # --- FLIC ------------------------------------------------------------------------------------
 
 # FLIC's 29 points (1-based in its documentation): the 11 evaluated joints, in FLIC's order.
-FLIC_POINTS = {"left_shoulder": 0, "left_elbow": 1, "left_wrist": 2, "right_shoulder": 3,
-               "right_elbow": 4, "right_wrist": 5, "left_hip": 6, "right_hip": 9,
-               "left_eye": 12, "right_eye": 13, "nose": 16}
+FLIC_POINTS = {
+    "left_shoulder": 0,
+    "left_elbow": 1,
+    "left_wrist": 2,
+    "right_shoulder": 3,
+    "right_elbow": 4,
+    "right_wrist": 5,
+    "left_hip": 6,
+    "right_hip": 9,
+    "left_eye": 12,
+    "right_eye": 13,
+    "nose": 16,
+}
 
 
 def read_flic(path, image_dir, split=None, skip_bad=False, check_images=True):
@@ -507,6 +599,7 @@ def read_flic(path, image_dir, split=None, skip_bad=False, check_images=True):
 
 # --- custom ----------------------------------------------------------------------------------
 
+
 def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True):
     """Users' own data: one JSON object or CSV row per person.
 
@@ -527,8 +620,10 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
     if path.lower().endswith(".json"):
         rows = _load_json(path)
         if not isinstance(rows, list):
-            raise DatasetError(f"{path}: expected a JSON list of people, got a JSON "
-                               f"{type(rows).__name__}", "not a list")
+            raise DatasetError(
+                f"{path}: expected a JSON list of people, got a JSON {type(rows).__name__}",
+                "not a list",
+            )
         for i, row in enumerate(rows):
             try:
                 if not isinstance(row, dict):
@@ -537,20 +632,31 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
                     raise ValueError("needs 'image', a non-empty string path")
                 raw = row.get("keypoints")
                 if isinstance(raw, list):  # null coordinates mean "not annotated"
-                    raw = [[float("nan") if v is None else v for v in r]
-                           if isinstance(r, list) else r for r in raw]
+                    raw = [
+                        [float("nan") if v is None else v for v in r] if isinstance(r, list) else r
+                        for r in raw
+                    ]
                 values = _numbers(raw, "'keypoints'")
                 if values.ndim != 2 or values.shape[0] != k or values.shape[1] not in (2, 3):
-                    raise ValueError(f"'keypoints' must be {k} rows of [x, y] or [x, y, v] "
-                                     f"({skeleton.name}), got shape {values.shape}")
+                    raise ValueError(
+                        f"'keypoints' must be {k} rows of [x, y] or [x, y, v] "
+                        f"({skeleton.name}), got shape {values.shape}"
+                    )
                 box = row.get("box")
                 center_scale = None if box is None else _box(box)
                 xy, annotated, visible = _custom_flags(values)
             except ValueError as error:
                 builder.bad(i, str(error), "malformed record")
                 continue
-            _add_custom(builder, i, os.path.join(image_dir, row["image"]), xy, annotated,
-                        visible, center_scale)
+            _add_custom(
+                builder,
+                i,
+                os.path.join(image_dir, row["image"]),
+                xy,
+                annotated,
+                visible,
+                center_scale,
+            )
     elif path.lower().endswith(".csv"):
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
@@ -572,7 +678,8 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
                 + (f"; missing {missing}" if missing else "")
                 + (f"; unknown {unknown}" if unknown else "")
                 + ("; repeated columns" if len(set(header)) != len(header) else ""),
-                "wrong columns")
+                "wrong columns",
+            )
         has_v = all(f"{j}_v" in header for j in skeleton.joint_names)
         has_box = {"box_x", "box_y", "box_w", "box_h"} <= set(header)
         for i, fields in enumerate(lines[1:]):
@@ -580,26 +687,41 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
                 continue  # a blank line
             try:
                 if len(fields) != len(header):
-                    raise ValueError(f"has {len(fields)} fields, the header has {len(header)} "
-                                     "(a cut-off or overlong row)")
+                    raise ValueError(
+                        f"has {len(fields)} fields, the header has {len(header)} "
+                        "(a cut-off or overlong row)"
+                    )
                 row = dict(zip(header, fields))
                 if not row["image"].strip():
                     raise ValueError("empty 'image'")
-                values = np.array([[_float(row[f"{j}_x"], f"{j}_x"),
-                                    _float(row[f"{j}_y"], f"{j}_y")]
-                                   + ([_float(row[f"{j}_v"], f"{j}_v", 0.0)] if has_v else [])
-                                   for j in skeleton.joint_names])
+                values = np.array(
+                    [
+                        [_float(row[f"{j}_x"], f"{j}_x"), _float(row[f"{j}_y"], f"{j}_y")]
+                        + ([_float(row[f"{j}_v"], f"{j}_v", 0.0)] if has_v else [])
+                        for j in skeleton.joint_names
+                    ]
+                )
                 box = [row[c] for c in ("box_x", "box_y", "box_w", "box_h")] if has_box else None
                 if box is not None and all(v.strip() == "" for v in box):
                     box = None
-                center_scale = None if box is None else _box(
-                    [_float(v, "box") for v in box], "box_x, box_y, box_w, box_h")
+                center_scale = (
+                    None
+                    if box is None
+                    else _box([_float(v, "box") for v in box], "box_x, box_y, box_w, box_h")
+                )
                 xy, annotated, visible = _custom_flags(values)
             except ValueError as error:
                 builder.bad(i, str(error), "malformed record")
                 continue
-            _add_custom(builder, i, os.path.join(image_dir, row["image"].strip()), xy,
-                        annotated, visible, center_scale)
+            _add_custom(
+                builder,
+                i,
+                os.path.join(image_dir, row["image"].strip()),
+                xy,
+                annotated,
+                visible,
+                center_scale,
+            )
     else:
         raise DatasetError(f"{path}: custom annotations must be .json or .csv")
     return builder.result()
@@ -631,8 +753,10 @@ def _custom_flags(values):
         visible = annotated
     bad = annotated & ~np.all(finite, axis=1)
     if bad.any():
-        raise ValueError(f"annotated joints {np.flatnonzero(bad).tolist()} need finite "
-                         f"coordinates, got {xy[bad].tolist()}")
+        raise ValueError(
+            f"annotated joints {np.flatnonzero(bad).tolist()} need finite "
+            f"coordinates, got {xy[bad].tolist()}"
+        )
     return xy, annotated, visible
 
 
@@ -662,14 +786,17 @@ def read_dataset(name, data_dir, split=None, skip_bad=False):
         raise DatasetError(f"Data folder {data_dir!r} does not exist.")
     if name == "mpii":
         split = split or "valid"
-        for candidate in (os.path.join(data_dir, "annot", f"{split}.h5"),
-                          os.path.join(data_dir, f"{split}.h5")):
+        for candidate in (
+            os.path.join(data_dir, "annot", f"{split}.h5"),
+            os.path.join(data_dir, f"{split}.h5"),
+        ):
             if os.path.isfile(candidate):
                 return read_mpii_h5(candidate, os.path.join(data_dir, "images"), skip_bad)
         raise DatasetError(f"{data_dir}: no annot/{split}.h5 (pose-hg-train MPII layout)")
     if name in ("lsp", "lspet"):
-        return read_lsp(os.path.join(data_dir, "joints.mat"), os.path.join(data_dir, "images"),
-                        skip_bad)
+        return read_lsp(
+            os.path.join(data_dir, "joints.mat"), os.path.join(data_dir, "images"), skip_bad
+        )
     if name == "coco":
         split = split or "val2017"
         annotations = os.path.join(data_dir, "annotations", f"person_keypoints_{split}.json")
@@ -679,8 +806,9 @@ def read_dataset(name, data_dir, split=None, skip_bad=False):
         if len(jsons) == 1:
             return read_coco(os.path.join(data_dir, jsons[0]), data_dir, skip_bad)
         raise DatasetError(f"{data_dir}: no annotations/person_keypoints_{split}.json")
-    return read_flic(os.path.join(data_dir, "examples.mat"), os.path.join(data_dir, "images"),
-                     split, skip_bad)
+    return read_flic(
+        os.path.join(data_dir, "examples.mat"), os.path.join(data_dir, "images"), split, skip_bad
+    )
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -695,8 +823,11 @@ def image_size(path):
     import contextlib
     import io
 
-    opened = (contextlib.nullcontext(io.BytesIO(path)) if isinstance(path, (bytes, bytearray))
-              else open(path, "rb"))
+    opened = (
+        contextlib.nullcontext(io.BytesIO(path))
+        if isinstance(path, (bytes, bytearray))
+        else open(path, "rb")
+    )
     with opened as f:
         head = f.read(24)
         if head[:8] == b"\x89PNG\r\n\x1a\n":
@@ -732,7 +863,9 @@ def check_image_size(width, height, where, max_pixels=None):
         raise DatasetError(
             f"{where} is {width} x {height} = {width * height:,} pixels, above the limit of "
             f"{limit:,} (decoding it would take {width * height * 12 / 2**30:.1f} GiB as float "
-            "RGB); raise the limit with --max-image-pixels if it is real", "image too large")
+            "RGB); raise the limit with --max-image-pixels if it is real",
+            "image too large",
+        )
 
 
 def check_image_files(records, max_pixels=None):
@@ -751,13 +884,18 @@ def check_image_files(records, max_pixels=None):
         width, height = seen[path]
         margin = MAX_OUTSIDE_IMAGE * max(width, height)
         xy = np.asarray(record.keypoints)[np.asarray(record.annotated, bool)]
-        outside = ((xy[:, 0] < -margin) | (xy[:, 0] > width - 1 + margin)
-                   | (xy[:, 1] < -margin) | (xy[:, 1] > height - 1 + margin))
+        outside = (
+            (xy[:, 0] < -margin)
+            | (xy[:, 0] > width - 1 + margin)
+            | (xy[:, 1] < -margin)
+            | (xy[:, 1] > height - 1 + margin)
+        )
         if outside.any():
             raise DatasetError(
                 f"record {record.record_id}: annotated joints at {xy[outside].tolist()} lie "
                 f"far outside its image {path!r} ({width} x {height}): corrupt coordinates?",
-                "coordinates far outside the image")
+                "coordinates far outside the image",
+            )
 
 
 def _check_image_file(record, path, max_pixels):
@@ -768,7 +906,9 @@ def _check_image_file(record, path, max_pixels):
             f.seek(max(size - 12, 0))
             tail = f.read()
     except OSError as error:
-        raise DatasetError(f"record {record.record_id}: cannot read image {path!r}: {error}") from None
+        raise DatasetError(
+            f"record {record.record_id}: cannot read image {path!r}: {error}"
+        ) from None
     if size == 0:
         raise DatasetError(f"record {record.record_id}: image {path!r} is empty")
     if head[:3] == b"\xff\xd8\xff":
@@ -780,13 +920,12 @@ def _check_image_file(record, path, max_pixels):
         if b"IEND" not in tail:
             raise DatasetError(f"record {record.record_id}: image {path!r} is a truncated PNG")
     else:
-        raise DatasetError(
-            f"record {record.record_id}: image {path!r} is neither JPEG nor PNG"
-        )
+        raise DatasetError(f"record {record.record_id}: image {path!r} is neither JPEG nor PNG")
     try:
         width, height = image_size(path)
     except ValueError as error:
-        raise DatasetError(f"record {record.record_id}: image {path!r} has a corrupt header "
-                           f"({error})") from None
+        raise DatasetError(
+            f"record {record.record_id}: image {path!r} has a corrupt header ({error})"
+        ) from None
     check_image_size(width, height, f"record {record.record_id}: image {path!r}", max_pixels)
     return width, height

@@ -39,20 +39,23 @@ def settings_from(coordinator=None, num_processes=None, process_id=None, environ
             process_id = int(environ.get(ENV["process_id"], "0"))
     except ValueError as error:
         raise DistributedConfigError(
-            f"{ENV['num_processes']} and {ENV['process_id']} must be integers: {error}") from None
+            f"{ENV['num_processes']} and {ENV['process_id']} must be integers: {error}"
+        ) from None
     if num_processes < 1:
         raise DistributedConfigError(f"--num-processes must be at least 1, got {num_processes}")
     if not 0 <= process_id < num_processes:
         raise DistributedConfigError(
             f"--process-id must be in 0..{num_processes - 1} for --num-processes {num_processes}, "
-            f"got {process_id}")
+            f"got {process_id}"
+        )
     if num_processes > 1:
         address = coordinator.split(",")[0]
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise DistributedConfigError(
                 f"--coordinator must be host:port of process 0 (e.g. 10.0.0.1:1234) when "
-                f"--num-processes is {num_processes}, got {coordinator!r}")
+                f"--num-processes is {num_processes}, got {coordinator!r}"
+            )
     return coordinator, num_processes, process_id
 
 
@@ -66,16 +69,19 @@ def initialize(coordinator, num_processes, process_id):
     if keras.backend.backend() != "jax":
         raise DistributedConfigError(
             "training on several processes uses Keras' distribution API, which needs the JAX "
-            f"backend: run with KERAS_BACKEND=jax (this run has {keras.backend.backend()!r})")
+            f"backend: run with KERAS_BACKEND=jax (this run has {keras.backend.backend()!r})"
+        )
     import jax
 
     # CPU devices all-reduce through gloo (no effect on GPU/TPU collectives).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    keras.distribution.initialize(job_addresses=coordinator, num_processes=num_processes,
-                                  process_id=process_id)
+    keras.distribution.initialize(
+        job_addresses=coordinator, num_processes=num_processes, process_id=process_id
+    )
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(
-        keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+        keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+    )
 
 
 def num_devices():

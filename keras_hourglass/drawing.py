@@ -5,8 +5,9 @@ import numpy as np
 SIDE_COLOURS = {"left": (40, 200, 60), "right": (230, 50, 50), "centre": (250, 210, 40)}
 
 
-def draw_pose(image, keypoints, skeleton, visible=None, scores=None, threshold=0.2, radius=3,
-              width=2):
+def draw_pose(
+    image, keypoints, skeleton, visible=None, scores=None, threshold=0.2, radius=3, width=2
+):
     """Draws a skeleton on a copy of `image`.
 
     Args:
@@ -42,8 +43,11 @@ def draw_pose(image, keypoints, skeleton, visible=None, scores=None, threshold=0
         if visible[j]:
             x, y = points[j]
             colour = SIDE_COLOURS[sides[j]] + (int(alpha[j]),)
-            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour,
-                         outline=(0, 0, 0, int(alpha[j])))
+            draw.ellipse(
+                [x - radius, y - radius, x + radius, y + radius],
+                fill=colour,
+                outline=(0, 0, 0, int(alpha[j])),
+            )
     return canvas
 
 

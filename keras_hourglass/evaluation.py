@@ -95,7 +95,9 @@ def load_mpii_official(path):
     data = loadmat(path)
     missing = {"pos_gt_src", "jnt_missing"} - set(data)
     if missing:
-        raise EvaluationError(f"{path}: not an MPII ground-truth .mat file, missing {sorted(missing)}")
+        raise EvaluationError(
+            f"{path}: not an MPII ground-truth .mat file, missing {sorted(missing)}"
+        )
     if "headboxes_src" not in data:
         raise EvaluationError(
             f"{path}: has no `headboxes_src`; PCKh needs head boxes (use the official "
@@ -164,7 +166,9 @@ def _load_predictions(path):
 
         data = loadmat(path)
         if "preds" not in data:
-            raise EvaluationError(f"{path}: no `preds` variable (found {sorted(k for k in data if not k.startswith('__'))})")
+            raise EvaluationError(
+                f"{path}: no `preds` variable (found {sorted(k for k in data if not k.startswith('__'))})"
+            )
         preds = np.asarray(data["preds"], np.float64)
     elif lower.endswith((".h5", ".hdf5")):
         import h5py
@@ -183,12 +187,16 @@ def _load_predictions(path):
             n = table["record"].nunique()
             k = table["joint"].nunique()
             if len(table) != n * k:
-                raise EvaluationError(f"{path}: {len(table)} rows is not records x joints = {n} x {k}")
+                raise EvaluationError(
+                    f"{path}: {len(table)} rows is not records x joints = {n} x {k}"
+                )
             preds = table[["x", "y"]].to_numpy(np.float64).reshape(n, k, 2)
         else:
             columns = [c for c in table.columns if c[:1] in "xy" and c[1:].isdigit()]
             if not columns:
-                raise EvaluationError(f"{path}: expected columns record, joint, x, y or x0, y0, x1, ...")
+                raise EvaluationError(
+                    f"{path}: expected columns record, joint, x, y or x0, y0, x1, ..."
+                )
             k = len(columns) // 2
             cols = [c for j in range(k) for c in (f"x{j}", f"y{j}")]
             preds = table[cols].to_numpy(np.float64).reshape(len(table), k, 2)
@@ -274,7 +282,9 @@ def evaluate(preds, gt, scores=None, thresholds=None):
         for column in columns:
             row[column] = float(np.mean(pck[column][list(joints)]))
             c = counts[list(joints)]
-            row[f"{column} weighted"] = float(np.sum(pck[column][list(joints)] * c) / max(c.sum(), 1))
+            row[f"{column} weighted"] = float(
+                np.sum(pck[column][list(joints)] * c) / max(c.sum(), 1)
+            )
         rows.append(row)
     mean_row = {"group": "Mean"}
     valid = keep & (counts > 0)
@@ -301,17 +311,19 @@ def evaluate(preds, gt, scores=None, thresholds=None):
     curve = pd.DataFrame(curve_rows).round(2)
 
     n, k = gt.keypoints.shape[:2]
-    predictions = pd.DataFrame({
-        "record": np.repeat(gt.record_ids, k),
-        "joint": np.tile(skeleton.joint_names, n),
-        "x": preds[..., 0].ravel(),
-        "y": preds[..., 1].ravel(),
-        "confidence": np.full(n * k, np.nan) if scores is None else np.asarray(scores).ravel(),
-        "gt_x": gt.keypoints[..., 0].ravel(),
-        "gt_y": gt.keypoints[..., 1].ravel(),
-        "annotated": gt.annotated.ravel(),
-        "error": errors.ravel(),
-    })
+    predictions = pd.DataFrame(
+        {
+            "record": np.repeat(gt.record_ids, k),
+            "joint": np.tile(skeleton.joint_names, n),
+            "x": preds[..., 0].ravel(),
+            "y": preds[..., 1].ravel(),
+            "confidence": np.full(n * k, np.nan) if scores is None else np.asarray(scores).ravel(),
+            "gt_x": gt.keypoints[..., 0].ravel(),
+            "gt_y": gt.keypoints[..., 1].ravel(),
+            "annotated": gt.annotated.ravel(),
+            "error": errors.ravel(),
+        }
+    )
     return Report(summary, per_joint, curve, predictions, errors, name)
 
 
@@ -341,9 +353,15 @@ def plot_curve(report, path):
     curve = report.curve
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for column in curve.columns[1:]:
-        ax.plot(curve["threshold"], curve[column], label=column,
-                linewidth=2.5 if column == "Mean" else 1.2)
-    ax.set_xlabel(f"normalised distance threshold ({'head size' if report.metric == 'PCKh' else 'torso size'})")
+        ax.plot(
+            curve["threshold"],
+            curve[column],
+            label=column,
+            linewidth=2.5 if column == "Mean" else 1.2,
+        )
+    ax.set_xlabel(
+        f"normalised distance threshold ({'head size' if report.metric == 'PCKh' else 'torso size'})"
+    )
     ax.set_ylabel(f"{report.metric} (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
@@ -381,12 +399,19 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
         cx, cy = gt.centers[i]
         box = (cx - side / 2 + 0.5, cy - side / 2 + 0.5, cx + side / 2 + 0.5, cy + side / 2 + 0.5)
         with Image.open(gt.image_paths[i]) as im:
-            crop = im.convert("RGB").transform((size, size), Image.Transform.EXTENT, data=box,
-                                               resample=Image.BILINEAR)
+            crop = im.convert("RGB").transform(
+                (size, size), Image.Transform.EXTENT, data=box, resample=Image.BILINEAR
+            )
         factor = size / side
         keypoints = (preds[i] - offset - np.array([cx, cy])) * factor + (size - 1) / 2
-        tiles.append(draw_pose(np.asarray(crop), keypoints, gt.skeleton,
-                               visible=np.all(np.isfinite(preds[i]), axis=-1)))
+        tiles.append(
+            draw_pose(
+                np.asarray(crop),
+                keypoints,
+                gt.skeleton,
+                visible=np.all(np.isfinite(preds[i]), axis=-1),
+            )
+        )
     if not tiles:
         return False
     sheet = grid(tiles, count)
@@ -418,8 +443,9 @@ def _readable(load, kind):
             if isinstance(error, DatasetError):
                 raise EvaluationError(str(error)) from None
             detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise EvaluationError(f"{kind} {path!r} cannot be read ({type(error).__name__}: "
-                                  f"{detail})") from None
+            raise EvaluationError(
+                f"{kind} {path!r} cannot be read ({type(error).__name__}: {detail})"
+            ) from None
 
     return wrapper
 

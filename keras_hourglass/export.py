@@ -31,8 +31,13 @@ from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.inference import crop_to_original, predict_keypoints
 from keras_hourglass.pipeline import crop_person
 
-SIGNATURES = ("serving_default", "serving_boxes", "predict_encoded", "predict_encoded_boxes",
-              "predict_crops")
+SIGNATURES = (
+    "serving_default",
+    "serving_boxes",
+    "predict_encoded",
+    "predict_encoded_boxes",
+    "predict_crops",
+)
 OUTPUTS = ("keypoints", "scores", "heatmaps")
 
 
@@ -56,13 +61,17 @@ def _checked_box(box, height, width):
     center, scale = box[:2], box[2]
     checks = [
         tf.debugging.assert_all_finite(box, "boxes: a box has a NaN or infinite value"),
-        tf.debugging.assert_greater(scale, 0.0, message="boxes: the scale (third value, box side "
-                                    "/ 200 px) must be positive"),
-        tf.debugging.assert_greater_equal(center, 0.0, message="boxes: the centre (x, y) lies "
-                                          "outside the image (negative)"),
-        tf.debugging.assert_less_equal(center, tf.stack([w - 1.0, h - 1.0]),
-                                       message="boxes: the centre (x, y) lies outside the image "
-                                               "(beyond its width or height)"),
+        tf.debugging.assert_greater(
+            scale, 0.0, message="boxes: the scale (third value, box side / 200 px) must be positive"
+        ),
+        tf.debugging.assert_greater_equal(
+            center, 0.0, message="boxes: the centre (x, y) lies outside the image (negative)"
+        ),
+        tf.debugging.assert_less_equal(
+            center,
+            tf.stack([w - 1.0, h - 1.0]),
+            message="boxes: the centre (x, y) lies outside the image (beyond its width or height)",
+        ),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(center), tf.identity(scale)
@@ -71,23 +80,24 @@ def _checked_box(box, height, width):
 def _check_size(image, name):
     shape = tf.shape(image)
     check = tf.debugging.assert_positive(
-        shape[:2], message=f"{name}: an image has zero height or width")
+        shape[:2], message=f"{name}: an image has zero height or width"
+    )
     with tf.control_dependencies([check]):
         return tf.identity(image), shape[0], shape[1]
 
 
 def _is_jpeg_or_png(data):
     head = tf.strings.substr(data, 0, 4)
-    return tf.logical_or(tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff",
-                         head == b"\x89PNG")
+    return tf.logical_or(tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff", head == b"\x89PNG")
 
 
 def _has_end_marker(data):
     """JPEG files end with the EOI marker FF D9 (allowing a few padding bytes after it), PNG
     files with the IEND chunk: a file cut short has neither."""
     length = tf.strings.length(data)
-    tail = tf.io.decode_raw(tf.strings.substr(tf.strings.join([b"\0" * 32, data]), length, 32),
-                            tf.uint8)
+    tail = tf.io.decode_raw(
+        tf.strings.substr(tf.strings.join([b"\0" * 32, data]), length, 32), tf.uint8
+    )
     jpeg_end = tf.reduce_any((tail[:-1] == 0xFF) & (tail[1:] == 0xD9))
     png_end = tf.strings.substr(data, tf.maximum(length - 8, 0), 8) == b"IEND\xaeB`\x82"
     is_png = tf.strings.substr(data, 0, 4) == b"\x89PNG"
@@ -96,9 +106,14 @@ def _has_end_marker(data):
 
 def _header_pixels(data):
     """Width x height from a JPEG's frame header or a PNG's IHDR, without decoding (int64)."""
+
     def png():
-        raw = tf.cast(tf.io.decode_raw(tf.strings.substr(
-            tf.strings.join([data, b"\0" * 24]), 16, 8), tf.uint8), tf.int64)
+        raw = tf.cast(
+            tf.io.decode_raw(
+                tf.strings.substr(tf.strings.join([data, b"\0" * 24]), 16, 8), tf.uint8
+            ),
+            tf.int64,
+        )
         width = raw[0] * 2**24 + raw[1] * 2**16 + raw[2] * 2**8 + raw[3]
         height = raw[4] * 2**24 + raw[5] * 2**16 + raw[6] * 2**8 + raw[7]
         return width * height
@@ -112,19 +127,36 @@ def _header_pixels(data):
 
 def _decode(data, max_pixels):
     checks = [
-        tf.debugging.Assert(_is_jpeg_or_png(data), [
-            "images: an element is not a JPEG or PNG file; its first bytes are",
-            tf.strings.substr(data, 0, 8)]),
+        tf.debugging.Assert(
+            _is_jpeg_or_png(data),
+            [
+                "images: an element is not a JPEG or PNG file; its first bytes are",
+                tf.strings.substr(data, 0, 8),
+            ],
+        ),
     ]
     with tf.control_dependencies(checks):
-        checks.append(tf.debugging.Assert(_has_end_marker(data), [
-            "images: an element is a truncated JPEG or PNG file (no end marker); bytes:",
-            tf.strings.length(data)]))
+        checks.append(
+            tf.debugging.Assert(
+                _has_end_marker(data),
+                [
+                    "images: an element is a truncated JPEG or PNG file (no end marker); bytes:",
+                    tf.strings.length(data),
+                ],
+            )
+        )
     with tf.control_dependencies(checks):
         pixels = _header_pixels(data)
-        checks.append(tf.debugging.Assert(pixels <= max_pixels, [
-            f"images: an element's header claims more pixels than the limit of {max_pixels:,} "
-            "set at export (--max-image-pixels); pixels:", pixels]))
+        checks.append(
+            tf.debugging.Assert(
+                pixels <= max_pixels,
+                [
+                    f"images: an element's header claims more pixels than the limit of {max_pixels:,} "
+                    "set at export (--max-image-pixels); pixels:",
+                    pixels,
+                ],
+            )
+        )
     with tf.control_dependencies(checks):
         image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
@@ -150,7 +182,8 @@ class PoseServer(tf.Module):
             raise RuntimeError(
                 "Exporting and serving run TensorFlow graphs: use KERAS_BACKEND=tensorflow "
                 f"(this process has {keras.backend.backend()!r}); a model trained on JAX loads "
-                "there from its .keras file.")
+                "there from its .keras file."
+            )
         check_model(model, skeleton)
         from keras_hourglass.datasets import MAX_IMAGE_PIXELS
 
@@ -167,11 +200,13 @@ class PoseServer(tf.Module):
         encoded_spec = tf.TensorSpec([None], tf.string, name="images")
         crops_spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="crops")
         self.serving_default = tf.function(self._images, input_signature=[image_spec])
-        self.serving_boxes = tf.function(self._images_boxes, input_signature=[image_spec,
-                                                                               boxes_spec])
+        self.serving_boxes = tf.function(
+            self._images_boxes, input_signature=[image_spec, boxes_spec]
+        )
         self.predict_encoded = tf.function(self._encoded, input_signature=[encoded_spec])
-        self.predict_encoded_boxes = tf.function(self._encoded_boxes,
-                                                 input_signature=[encoded_spec, boxes_spec])
+        self.predict_encoded_boxes = tf.function(
+            self._encoded_boxes, input_signature=[encoded_spec, boxes_spec]
+        )
         self.predict_crops = tf.function(self._crops, input_signature=[crops_spec])
 
     # One image at a time through the pipeline's crop (images of one batch may differ in size
@@ -186,21 +221,33 @@ class PoseServer(tf.Module):
         return crop_person(floats, center, scale, self.size), center, scale
 
     def _predict(self, crops, centers, scales):
-        keypoints, scores, heatmaps = predict_keypoints(self.model, crops, self.codec,
-                                                        self.flip_index)
-        return {"keypoints": crop_to_original(keypoints, centers, scales, self.size),
-                "scores": scores, "heatmaps": heatmaps}
+        keypoints, scores, heatmaps = predict_keypoints(
+            self.model, crops, self.codec, self.flip_index
+        )
+        return {
+            "keypoints": crop_to_original(keypoints, centers, scales, self.size),
+            "scores": scores,
+            "heatmaps": heatmaps,
+        }
 
     def _map(self, fn, elements):
         size = self.size
-        return tf.map_fn(fn, elements, fn_output_signature=(
-            tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
-            tf.TensorSpec([], tf.float32)))
+        return tf.map_fn(
+            fn,
+            elements,
+            fn_output_signature=(
+                tf.TensorSpec([size, size, 3], tf.float32),
+                tf.TensorSpec([2], tf.float32),
+                tf.TensorSpec([], tf.float32),
+            ),
+        )
 
     def _check_boxes(self, images, boxes):
         check = tf.debugging.assert_equal(
-            tf.shape(images)[0], tf.shape(boxes)[0],
-            message="boxes: one box per image is needed (boxes and images differ in batch size)")
+            tf.shape(images)[0],
+            tf.shape(boxes)[0],
+            message="boxes: one box per image is needed (boxes and images differ in batch size)",
+        )
         with tf.control_dependencies([check]):
             return tf.identity(boxes)
 
@@ -212,30 +259,43 @@ class PoseServer(tf.Module):
         return self._predict(*self._map(lambda e: self._crop(e[0], e[1]), (images, boxes)))
 
     def _encoded(self, images):
-        return self._predict(*self._map(lambda data: self._crop(_decode(data, self.max_pixels)),
-                                        images))
+        return self._predict(
+            *self._map(lambda data: self._crop(_decode(data, self.max_pixels)), images)
+        )
 
     def _encoded_boxes(self, images, boxes):
         boxes = self._check_boxes(images, boxes)
-        return self._predict(*self._map(lambda e: self._crop(_decode(e[0], self.max_pixels), e[1]),
-                                        (images, boxes)))
+        return self._predict(
+            *self._map(lambda e: self._crop(_decode(e[0], self.max_pixels), e[1]), (images, boxes))
+        )
 
     def _crops(self, crops):
-        keypoints, scores, heatmaps = predict_keypoints(self.model, crops, self.codec,
-                                                        self.flip_index)
+        keypoints, scores, heatmaps = predict_keypoints(
+            self.model, crops, self.codec, self.flip_index
+        )
         return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
 
 
 def check_model(model, skeleton):
     """Refuses, at export time, a model that the serving graph cannot run."""
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
-    if shape is None or len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
-        raise ValueError(f"Export needs a model with a square RGB input of known size "
-                         f"(batch, S, S, 3); this model's input is {shape}.")
+    if (
+        shape is None
+        or len(shape) != 4
+        or shape[1] is None
+        or shape[1] != shape[2]
+        or shape[3] != 3
+    ):
+        raise ValueError(
+            f"Export needs a model with a square RGB input of known size "
+            f"(batch, S, S, 3); this model's input is {shape}."
+        )
     joints = model.outputs[-1].shape[-1]
     if joints != skeleton.num_joints:
-        raise ValueError(f"The model predicts {joints} joints but skeleton {skeleton.name!r} has "
-                         f"{skeleton.num_joints}: pass the skeleton it was trained with.")
+        raise ValueError(
+            f"The model predicts {joints} joints but skeleton {skeleton.name!r} has "
+            f"{skeleton.num_joints}: pass the skeleton it was trained with."
+        )
 
 
 def metadata(server, skeleton, flip_test):
@@ -256,18 +316,29 @@ def metadata(server, skeleton, flip_test):
             "flip_pairs": [list(p) for p in skeleton.flip_pairs],
             "limbs": [list(p) for p in skeleton.limbs],
         },
-        "export": {"flip_test": flip_test, "max_image_pixels": server.max_pixels,
-                   "keras_version": keras.__version__,
-                   "tensorflow_version": tf.__version__},
+        "export": {
+            "flip_test": flip_test,
+            "max_image_pixels": server.max_pixels,
+            "keras_version": keras.__version__,
+            "tensorflow_version": tf.__version__,
+        },
         "signatures": {
-            "serving_default": {"inputs": {"images": "uint8 [batch, height, width, 3]"},
-                                "outputs": image_outputs},
-            "serving_boxes": {"inputs": {"images": "uint8 [batch, height, width, 3]",
-                                         "boxes": boxes}, "outputs": image_outputs},
-            "predict_encoded": {"inputs": {"images": "string [batch] JPEG or PNG files"},
-                                "outputs": image_outputs},
-            "predict_encoded_boxes": {"inputs": {"images": "string [batch] JPEG or PNG files",
-                                                 "boxes": boxes}, "outputs": image_outputs},
+            "serving_default": {
+                "inputs": {"images": "uint8 [batch, height, width, 3]"},
+                "outputs": image_outputs,
+            },
+            "serving_boxes": {
+                "inputs": {"images": "uint8 [batch, height, width, 3]", "boxes": boxes},
+                "outputs": image_outputs,
+            },
+            "predict_encoded": {
+                "inputs": {"images": "string [batch] JPEG or PNG files"},
+                "outputs": image_outputs,
+            },
+            "predict_encoded_boxes": {
+                "inputs": {"images": "string [batch] JPEG or PNG files", "boxes": boxes},
+                "outputs": image_outputs,
+            },
             "predict_crops": {
                 "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
                 "outputs": dict(image_outputs, keypoints=f"float32 [batch, {k}, 2] crop pixels"),
@@ -281,13 +352,16 @@ def write_models_config(root):
     per model folder under `root` that holds numbered versions, with base paths as seen inside
     the tensorflow/serving container when `root` is mounted at /models."""
     names = sorted(
-        n for n in os.listdir(root)
+        n
+        for n in os.listdir(root)
         if os.path.isdir(os.path.join(root, n))
         and any(re.fullmatch(r"\d+", v) for v in os.listdir(os.path.join(root, n)))
     )
     entries = "".join(
         f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
-        f'    model_platform: "tensorflow"\n  }}\n' for n in names)
+        f'    model_platform: "tensorflow"\n  }}\n'
+        for n in names
+    )
     path = os.path.join(root, "models.config")
     with open(path + ".tmp", "w") as f:
         f.write(f"model_config_list {{\n{entries}}}\n")
@@ -295,8 +369,9 @@ def write_models_config(root):
     return path
 
 
-def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, sigma=1.0,
-                       max_pixels=None):
+def export_for_serving(
+    model, base_dir, skeleton, version=None, flip_test=True, sigma=1.0, max_pixels=None
+):
     """Writes `base_dir/<version>/`, a SavedModel for TF Serving, atomically, and
     `models.config` beside `base_dir`.
 
@@ -344,8 +419,9 @@ def export_for_serving(model, base_dir, skeleton, version=None, flip_test=True, 
                 break
             except OSError:
                 if chosen is not None or not os.path.exists(target):
-                    raise FileExistsError(f"{target} appeared while exporting; choose another "
-                                          "--version.") from None
+                    raise FileExistsError(
+                        f"{target} appeared while exporting; choose another --version."
+                    ) from None
                 version = next_version(base_dir)
                 target = os.path.join(base_dir, str(version))
     finally:
@@ -374,7 +450,9 @@ def _remove_stale_staging(base_dir, older_than_s=3600):
                 alive = False
             except PermissionError:
                 alive = True
-        if (match and not alive) or (not match and time.time() - os.path.getmtime(path) > older_than_s):
+        if (match and not alive) or (
+            not match and time.time() - os.path.getmtime(path) > older_than_s
+        ):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -390,24 +468,30 @@ def load_serving_model(path, need=("serving_default",)):
         (loaded SavedModel, metadata dict from assets/hourglass.json).
     """
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ServingModelError(f"{path!r} is not a SavedModel version folder (no saved_model.pb); "
-                                "pass e.g. saved_models/hourglass/1")
+        raise ServingModelError(
+            f"{path!r} is not a SavedModel version folder (no saved_model.pb); "
+            "pass e.g. saved_models/hourglass/1"
+        )
     loaded = tf.saved_model.load(path)
     missing = [n for n in need if n not in loaded.signatures]
     if missing:
         raise ServingModelError(
             f"The SavedModel {path!r} lacks the signature(s) {missing} (it has "
-            f"{sorted(loaded.signatures)}); export the model with train/export.py.")
+            f"{sorted(loaded.signatures)}); export the model with train/export.py."
+        )
     for name in need:
         outputs = set(loaded.signatures[name].structured_outputs)
         if not set(OUTPUTS) <= outputs:
             raise ServingModelError(
                 f"The SavedModel {path!r}: signature {name!r} returns {sorted(outputs)}, not "
-                f"{list(OUTPUTS)}; export the model with train/export.py.")
+                f"{list(OUTPUTS)}; export the model with train/export.py."
+            )
     meta_path = os.path.join(path, "assets", "hourglass.json")
     if not os.path.isfile(meta_path):
-        raise ServingModelError(f"The SavedModel {path!r} has no assets/hourglass.json (skeleton "
-                                "and settings); export the model with train/export.py.")
+        raise ServingModelError(
+            f"The SavedModel {path!r} has no assets/hourglass.json (skeleton "
+            "and settings); export the model with train/export.py."
+        )
     with open(meta_path) as f:
         return loaded, json.load(f)
 
@@ -417,8 +501,9 @@ def load_serving_model(path, need=("serving_default",)):
 EDGE_FORMATS = ("onnx", "tflite")
 
 
-def export_edge(model, path, skeleton, format, flip_test=True, sigma=1.0, opset=17,
-                saved_model=None):
+def export_edge(
+    model, path, skeleton, format, flip_test=True, sigma=1.0, opset=17, saved_model=None
+):
     """Writes the crop-level predictor (`predict_crops`: float32 crops [batch, S, S, 3] in [0, 1]
     -> `keypoints` [batch, K, 2] in crop pixels, `scores` [batch, K], `heatmaps`) as one ONNX
     (tf2onnx) or TFLite file, with the flip test and decoding inside, and `<path>.json` beside
@@ -436,8 +521,9 @@ def export_edge(model, path, skeleton, format, flip_test=True, sigma=1.0, opset=
     os.makedirs(directory, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
     try:
-        saved = saved_model or export_for_serving(model, os.path.join(scratch, "model"),
-                                                  skeleton, 1, flip_test=flip_test, sigma=sigma)
+        saved = saved_model or export_for_serving(
+            model, os.path.join(scratch, "model"), skeleton, 1, flip_test=flip_test, sigma=sigma
+        )
         tmp = os.path.join(scratch, "out")
         if format == "onnx":
             import tf2onnx
@@ -447,11 +533,13 @@ def export_edge(model, path, skeleton, format, flip_test=True, sigma=1.0, opset=
             spec = signature.structured_input_signature[1]["crops"]
             spec = tf.TensorSpec(spec.shape, spec.dtype, name="crops")
             function = tf.function(lambda crops: signature(crops=crops), input_signature=[spec])
-            tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset,
-                                          output_path=tmp)
+            tf2onnx.convert.from_function(
+                function, input_signature=[spec], opset=opset, output_path=tmp
+            )
         else:
-            converter = tf.lite.TFLiteConverter.from_saved_model(saved,
-                                                                 signature_keys=["predict_crops"])
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                saved, signature_keys=["predict_crops"]
+            )
             with open(tmp, "wb") as f:
                 f.write(converter.convert())
         with open(os.path.join(saved, "assets", "hourglass.json")) as f:
@@ -462,7 +550,8 @@ def export_edge(model, path, skeleton, format, flip_test=True, sigma=1.0, opset=
         meta["crop"] = (
             f"person centre c, scale s (box side 200 * s px): crop pixel (i, j) samples the image "
             f"at c + ((j, i) - ({size} - 1) / 2) * 200 * s / {size} (bilinear, 0 outside), values "
-            f"/ 255; keypoints map back the same way")
+            f"/ 255; keypoints map back the same way"
+        )
         with open(tmp + ".json", "w") as f:
             json.dump(meta, f, indent=2)
         os.replace(tmp, path)

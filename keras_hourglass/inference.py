@@ -93,8 +93,9 @@ def make_predict_function(model, codec, flip_index=None):
 
         @jax.jit
         def run(trainable, non_trainable, images):
-            outputs, _ = model.stateless_call(trainable, non_trainable, inputs_of(images),
-                                              training=False)
+            outputs, _ = model.stateless_call(
+                trainable, non_trainable, inputs_of(images), training=False
+            )
             return codec.decode(combine(heatmaps_of(outputs), images.shape[0]))
 
         def call(images):

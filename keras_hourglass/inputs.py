@@ -28,26 +28,40 @@ def tensorflow_available():
 
 
 def resolve_executor(executor=None):
-    """"tf.data" or "numpy" for `executor` (None: $KERAS_HOURGLASS_EXECUTOR, else "auto")."""
+    """ "tf.data" or "numpy" for `executor` (None: $KERAS_HOURGLASS_EXECUTOR, else "auto")."""
     executor = executor or os.environ.get("KERAS_HOURGLASS_EXECUTOR") or "auto"
     if executor not in EXECUTORS:
         raise ValueError(f"unknown input executor {executor!r}; choose one of {list(EXECUTORS)}")
     if executor == "auto":
         return "tf.data" if tensorflow_available() else "numpy"
     if executor == "tf.data" and not tensorflow_available():
-        raise ValueError("the tf.data executor needs TensorFlow, which does not import here; "
-                         "use the numpy executor")
+        raise ValueError(
+            "the tf.data executor needs TensorFlow, which does not import here; "
+            "use the numpy executor"
+        )
     return executor
 
 
 def default_workers():
     """Threads for the NumPy executor: the machine's cores (at least 1)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
-               (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
-def pose_dataset(source, skeleton, codec, batch_size, training, num_stacks, executor=None,
-                 workers=None, use_multiprocessing=False, **kwargs):
+def pose_dataset(
+    source,
+    skeleton,
+    codec,
+    batch_size,
+    training,
+    num_stacks,
+    executor=None,
+    workers=None,
+    use_multiprocessing=False,
+    **kwargs,
+):
     """`pipeline.make_dataset` or `pydata.PoseSequence` with the same arguments (`kwargs`:
     seed, augmentation, repeat, shuffle, with_meta, drop_remainder, start_batch, shard)."""
     if resolve_executor(executor) == "tf.data":
@@ -56,13 +70,22 @@ def pose_dataset(source, skeleton, codec, batch_size, training, num_stacks, exec
         return make_dataset(source, skeleton, codec, batch_size, training, num_stacks, **kwargs)
     from keras_hourglass.pydata import PoseSequence
 
-    return PoseSequence(source, skeleton, codec, batch_size, training, num_stacks,
-                        workers=workers or default_workers(),
-                        use_multiprocessing=use_multiprocessing, **kwargs)
+    return PoseSequence(
+        source,
+        skeleton,
+        codec,
+        batch_size,
+        training,
+        num_stacks,
+        workers=workers or default_workers(),
+        use_multiprocessing=use_multiprocessing,
+        **kwargs,
+    )
 
 
-def synthetic_data(num_samples, codec, batch_size, num_stacks, executor=None, workers=None,
-                   start_batch=0, **kwargs):
+def synthetic_data(
+    num_samples, codec, batch_size, num_stacks, executor=None, workers=None, start_batch=0, **kwargs
+):
     """`synthetic.synthetic_dataset` (tf.data) or `pydata.SyntheticSequence`; `kwargs`: seed,
     shuffle, repeat, with_keypoints, shard. `start_batch` skips batches (resuming)."""
     if resolve_executor(executor) == "tf.data":
@@ -72,8 +95,15 @@ def synthetic_data(num_samples, codec, batch_size, num_stacks, executor=None, wo
         return ds.skip(start_batch) if start_batch else ds
     from keras_hourglass.pydata import SyntheticSequence
 
-    return SyntheticSequence(num_samples, codec, batch_size, num_stacks, start_batch=start_batch,
-                             workers=workers or default_workers(), **kwargs)
+    return SyntheticSequence(
+        num_samples,
+        codec,
+        batch_size,
+        num_stacks,
+        start_batch=start_batch,
+        workers=workers or default_workers(),
+        **kwargs,
+    )
 
 
 def batches(dataset):

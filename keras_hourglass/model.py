@@ -24,9 +24,7 @@ _BN_EPSILON = 1e-5
 
 
 def _batch_norm(name):
-    return layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name
-    )
+    return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
 
 
 def apply_residual(x, filters, name):
@@ -130,12 +128,8 @@ class StackedHourglass(keras.Model):
                 "linear", dtype="float32", name=f"heatmaps_{s}"
             )(heatmaps)
             if s < num_stacks - 1:
-                merged_features = layers.Conv2D(filters, 1, name=f"hg{s}_merge_features")(
-                    features
-                )
-                merged_heatmaps = layers.Conv2D(filters, 1, name=f"hg{s}_merge_heatmaps")(
-                    heatmaps
-                )
+                merged_features = layers.Conv2D(filters, 1, name=f"hg{s}_merge_features")(features)
+                merged_heatmaps = layers.Conv2D(filters, 1, name=f"hg{s}_merge_heatmaps")(heatmaps)
                 x = layers.Add(name=f"hg{s}_merge")([x, merged_features, merged_heatmaps])
 
         kwargs.setdefault("name", "stacked_hourglass")

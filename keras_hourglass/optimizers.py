@@ -40,7 +40,9 @@ class TorchRMSprop(keras.optimizers.Optimizer):
         epsilon: added to the square root of the average (not inside it).
     """
 
-    def __init__(self, learning_rate=2.5e-4, rho=0.99, epsilon=1e-8, name="torch_rmsprop", **kwargs):
+    def __init__(
+        self, learning_rate=2.5e-4, rho=0.99, epsilon=1e-8, name="torch_rmsprop", **kwargs
+    ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"TorchRMSprop: rho must be in [0, 1), got {rho}")
@@ -59,8 +61,12 @@ class TorchRMSprop(keras.optimizers.Optimizer):
         lr = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
         velocity = self._velocities[self._get_variable_index(variable)]
-        self.assign(velocity, ops.add(ops.multiply(self.rho, velocity),
-                                      ops.multiply(1.0 - self.rho, ops.square(gradient))))
+        self.assign(
+            velocity,
+            ops.add(
+                ops.multiply(self.rho, velocity), ops.multiply(1.0 - self.rho, ops.square(gradient))
+            ),
+        )
         denominator = ops.add(ops.sqrt(velocity), self.epsilon)
         self.assign_sub(variable, ops.divide(ops.multiply(lr, gradient), denominator))
 

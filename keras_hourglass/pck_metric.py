@@ -37,7 +37,9 @@ class HeatmapPCK(keras.metrics.Metric):
         annotated = ops.cast(true_peak > 0.0, "float32")
         a, b = self.normalizer_joints
         size = ops.sqrt(ops.sum(ops.square(true_kp[:, a] - true_kp[:, b]), axis=-1))
-        usable = ops.cast(annotated[:, a] * annotated[:, b] * ops.cast(size > 0, "float32"), "float32")
+        usable = ops.cast(
+            annotated[:, a] * annotated[:, b] * ops.cast(size > 0, "float32"), "float32"
+        )
         error = ops.sqrt(ops.sum(ops.square(pred_kp - true_kp), axis=-1))
         error = error / ops.maximum(size, 1e-6)[:, None]
         counted = annotated * usable[:, None]

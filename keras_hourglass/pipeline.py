@@ -24,11 +24,11 @@ import tensorflow as tf
 from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
 
-
 NO_AUGMENTATION = None
 
 
 # --- sources -----------------------------------------------------------------------------------
+
 
 def _records_to_columns(records):
     if len(records) == 0:
@@ -121,6 +121,7 @@ def _cache_source(cache_dir, skeleton):
 
 # --- geometry ----------------------------------------------------------------------------------
 
+
 def _sample_params(seed, augmentation, batch_shape=()):
     """Scale factor, rotation (radians), flip flag and colour gains from a stateless seed."""
     seeds = tf.random.experimental.stateless_split(seed, 6)
@@ -130,7 +131,8 @@ def _sample_params(seed, augmentation, batch_shape=()):
     )
     angle = tf.clip_by_value(
         a.rotation_sigma * tf.random.stateless_normal(batch_shape, seeds[1]),
-        -a.rotation_max, a.rotation_max,
+        -a.rotation_max,
+        a.rotation_max,
     )
     rotate = tf.random.stateless_uniform(batch_shape, seeds[2]) < a.rotation_prob
     angle = tf.where(rotate, angle, 0.0) * (math.pi / 180.0)
@@ -143,9 +145,15 @@ def _sample_params(seed, augmentation, batch_shape=()):
 
 def crop_transform(center, scale, size, scale_factor=1.0, angle=0.0, flip=False):
     """`geometry.crop_matrix` in TensorFlow: (A (2x2), centre) with source = A (crop - m) + centre."""
-    return geometry.crop_matrix(tf.cast(center, tf.float32), tf.cast(scale, tf.float32), size,
-                                tf.cast(scale_factor, tf.float32), tf.cast(angle, tf.float32),
-                                tf.convert_to_tensor(flip), xp=tf)
+    return geometry.crop_matrix(
+        tf.cast(center, tf.float32),
+        tf.cast(scale, tf.float32),
+        size,
+        tf.cast(scale_factor, tf.float32),
+        tf.cast(angle, tf.float32),
+        tf.convert_to_tensor(flip),
+        xp=tf,
+    )
 
 
 def warp(image, a, center, size, max_downscale=1.5):
@@ -176,8 +184,12 @@ def warp(image, a, center, size, max_downscale=1.5):
     row_y = tf.stack([a[1, 0] * ry, a[1, 1] * ry, (b[1] + 0.5) * ry - 0.5])
     transform = tf.concat([row_x, row_y, tf.zeros([2])], axis=0)[None]
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform, output_shape=tf.constant([size, size]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT",
+        images=image[None],
+        transforms=transform,
+        output_shape=tf.constant([size, size]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
     )
     return out[0]
 
@@ -204,6 +216,7 @@ def decode_image(data):
 
 # --- the dataset -------------------------------------------------------------------------------
 
+
 def _shard(ds, batch_size, shard):
     """(dataset of this shard's elements, local batch size): element j goes to shard
     j % num_shards, so each global batch splits into equal local batches."""
@@ -211,8 +224,10 @@ def _shard(ds, batch_size, shard):
         return ds, batch_size
     num_shards, index = (int(v) for v in shard)
     if batch_size % num_shards:
-        raise ValueError(f"batch_size {batch_size} does not divide over {num_shards} processes; "
-                         f"use a multiple of {num_shards}")
+        raise ValueError(
+            f"batch_size {batch_size} does not divide over {num_shards} processes; "
+            f"use a multiple of {num_shards}"
+        )
     if not 0 <= index < num_shards:
         raise ValueError(f"shard index {index} is not in 0..{num_shards - 1}")
     return ds.shard(num_shards, index), batch_size // num_shards

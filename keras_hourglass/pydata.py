@@ -21,9 +21,8 @@ stateless generator cannot be reproduced without TensorFlow); their distribution
 
 import math
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
@@ -66,8 +65,14 @@ def _shrink(image, factor):
 
     h, w = image.shape[:2]
     new_h, new_w = max(int(round(h / factor)), 1), max(int(round(w / factor)), 1)
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F")
-                           .resize((new_w, new_h), Image.BILINEAR)) for c in range(3)]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F").resize(
+                (new_w, new_h), Image.BILINEAR
+            )
+        )
+        for c in range(3)
+    ]
     return np.stack(channels, axis=-1), (new_h / h, new_w / w)
 
 
@@ -83,9 +88,14 @@ def warp(image, a, center, size, max_downscale=1.5):
     # The shrink's half-pixel map: s' = (s + 0.5) * r - 0.5.
     rows[0] = rows[0] * rx + np.array([0.0, 0.0, 0.5 * rx - 0.5])
     rows[1] = rows[1] * ry + np.array([0.0, 0.0, 0.5 * ry - 0.5])
-    return cv2.warpAffine(np.ascontiguousarray(image, np.float32), rows, (size, size),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0))
+    return cv2.warpAffine(
+        np.ascontiguousarray(image, np.float32),
+        rows,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0.0, 0.0, 0.0),
+    )
 
 
 def crop_person(image, center, scale, size):
@@ -110,8 +120,9 @@ def transform_sample(image, record, skeleton, codec, params=None):
     """
     size = codec.input_size[0]
     scale_factor, angle, flip, gains = params or (1.0, 0.0, False, np.ones(3, np.float32))
-    a, center = geometry.crop_matrix(np.asarray(record.center, np.float64), float(record.scale),
-                                     size, scale_factor, angle, flip)
+    a, center = geometry.crop_matrix(
+        np.asarray(record.center, np.float64), float(record.scale), size, scale_factor, angle, flip
+    )
     crop = np.clip(warp(image, a, center, size) * np.asarray(gains, np.float32), 0.0, 1.0)
     keypoints = geometry.source_to_crop_points(record.keypoints, a, center, size)
     annotated = np.asarray(record.annotated, bool)
@@ -163,8 +174,10 @@ def _check_shard(batch_size, shard):
         return 1, 0
     num_shards, index = (int(v) for v in shard)
     if batch_size % num_shards:
-        raise ValueError(f"batch_size {batch_size} does not divide over {num_shards} processes; "
-                         f"use a multiple of {num_shards}")
+        raise ValueError(
+            f"batch_size {batch_size} does not divide over {num_shards} processes; "
+            f"use a multiple of {num_shards}"
+        )
     if not 0 <= index < num_shards:
         raise ValueError(f"shard index {index} is not in 0..{num_shards - 1}")
     return num_shards, index
@@ -174,10 +187,25 @@ class _Sequence(keras.utils.PyDataset):
     """Batches of elements counted from 0: local batch i holds this shard's elements of global
     batch start_batch + i. Subclasses make one element from its counter and position."""
 
-    def __init__(self, count, batch_size, num_stacks, seed, shuffle, repeat, drop_remainder,
-                 start_batch, shard, with_meta, workers, use_multiprocessing, max_queue_size):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
-                         max_queue_size=max_queue_size)
+    def __init__(
+        self,
+        count,
+        batch_size,
+        num_stacks,
+        seed,
+        shuffle,
+        repeat,
+        drop_remainder,
+        start_batch,
+        shard,
+        with_meta,
+        workers,
+        use_multiprocessing,
+        max_queue_size,
+    ):
+        super().__init__(
+            workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
+        )
         if count < 1:
             raise ValueError("the input pipeline received an empty dataset.")
         if batch_size < 1:
@@ -231,23 +259,52 @@ class PoseSequence(_Sequence):
     TFRecord, TensorFlow's format). `workers` threads (or processes with
     `use_multiprocessing=True`) prepare batches ahead; OpenCV and Pillow release the GIL."""
 
-    def __init__(self, source, skeleton, codec, batch_size, training, num_stacks, seed=0,
-                 augmentation=None, repeat=None, shuffle=None, with_meta=None,
-                 drop_remainder=None, start_batch=0, shard=None, workers=1,
-                 use_multiprocessing=False, max_queue_size=10):
+    def __init__(
+        self,
+        source,
+        skeleton,
+        codec,
+        batch_size,
+        training,
+        num_stacks,
+        seed=0,
+        augmentation=None,
+        repeat=None,
+        shuffle=None,
+        with_meta=None,
+        drop_remainder=None,
+        start_batch=0,
+        shard=None,
+        workers=1,
+        use_multiprocessing=False,
+        max_queue_size=10,
+    ):
         if isinstance(source, str) or not hasattr(source, "__len__"):
             raise ValueError(
                 f"The TensorFlow-free pipeline reads records, not a crop cache ({source!r} is "
-                "TFRecord files, which need TensorFlow): pass the dataset's records.")
+                "TFRecord files, which need TensorFlow): pass the dataset's records."
+            )
         if codec.input_size[0] != codec.input_size[1]:
             raise ValueError(f"Crops are square; received codec={codec!r}")
         repeat = training if repeat is None else repeat
         shuffle = training if shuffle is None else shuffle
         with_meta = (not training) if with_meta is None else with_meta
         drop_remainder = training if drop_remainder is None else drop_remainder
-        super().__init__(len(source), batch_size, num_stacks, seed, shuffle, repeat,
-                         drop_remainder, start_batch, shard, with_meta, workers,
-                         use_multiprocessing, max_queue_size)
+        super().__init__(
+            len(source),
+            batch_size,
+            num_stacks,
+            seed,
+            shuffle,
+            repeat,
+            drop_remainder,
+            start_batch,
+            shard,
+            with_meta,
+            workers,
+            use_multiprocessing,
+            max_queue_size,
+        )
         self.records = list(source)
         self.skeleton, self.codec = skeleton, codec
         self.augmentation = (augmentation or Augmentation()) if training else None
@@ -260,8 +317,9 @@ class PoseSequence(_Sequence):
 
     def element(self, counter, position):
         record = self.records[position]
-        crop, heatmaps, meta = transform_sample(decode_image(record.image_path), record,
-                                                self.skeleton, self.codec, self.params(counter))
+        crop, heatmaps, meta = transform_sample(
+            decode_image(record.image_path), record, self.skeleton, self.codec, self.params(counter)
+        )
         meta["index"] = np.int64(position)
         return crop, heatmaps, meta
 
@@ -270,22 +328,54 @@ class SyntheticSequence(_Sequence):
     """`synthetic.synthetic_dataset` as a `keras.utils.PyDataset` (same figures; its own shuffled
     order). With `with_keypoints` the third element is {"keypoints", "visible"}."""
 
-    def __init__(self, num_samples, codec, batch_size, num_stacks, seed=0, shuffle=True,
-                 repeat=False, with_keypoints=False, shard=None, start_batch=0, workers=1,
-                 use_multiprocessing=False, max_queue_size=10):
+    def __init__(
+        self,
+        num_samples,
+        codec,
+        batch_size,
+        num_stacks,
+        seed=0,
+        shuffle=True,
+        repeat=False,
+        with_keypoints=False,
+        shard=None,
+        start_batch=0,
+        workers=1,
+        use_multiprocessing=False,
+        max_queue_size=10,
+    ):
         if codec.input_size[0] != codec.input_size[1]:
-            raise ValueError(f"The synthetic dataset renders square images. Received: codec={codec!r}")
+            raise ValueError(
+                f"The synthetic dataset renders square images. Received: codec={codec!r}"
+            )
         if num_samples < 1:
             raise ValueError(f"`num_samples` must be positive. Received: num_samples={num_samples}")
-        super().__init__(num_samples, batch_size, num_stacks, seed, shuffle, repeat, False,
-                         start_batch, shard, with_keypoints, workers, use_multiprocessing,
-                         max_queue_size)
+        super().__init__(
+            num_samples,
+            batch_size,
+            num_stacks,
+            seed,
+            shuffle,
+            repeat,
+            False,
+            start_batch,
+            shard,
+            with_keypoints,
+            workers,
+            use_multiprocessing,
+            max_queue_size,
+        )
         self.codec = codec
 
     def element(self, counter, position):
         from keras_hourglass.synthetic import render_stick_figure
 
-        image, keypoints, visible = render_stick_figure(self.seed, position, self.codec.input_size[0])
+        image, keypoints, visible = render_stick_figure(
+            self.seed, position, self.codec.input_size[0]
+        )
         heatmaps = self.codec.encode_numpy(keypoints, visible)
-        return (image.astype(np.float32) / 255.0, heatmaps,
-                {"keypoints": keypoints.astype(np.float32), "visible": visible.astype(np.float32)})
+        return (
+            image.astype(np.float32) / 255.0,
+            heatmaps,
+            {"keypoints": keypoints.astype(np.float32), "visible": visible.astype(np.float32)},
+        )

@@ -145,16 +145,19 @@ def render_stick_figure(seed, index, size=256):
         colour = rng.uniform(0, 1, 3)
         if kind == 0:
             canvas.rectangle(
-                rng.uniform(-0.2, 1.0, 2) * size, rng.uniform(0.05, 0.4, 2) * size,
-                rng.uniform(0, np.pi), colour,
+                rng.uniform(-0.2, 1.0, 2) * size,
+                rng.uniform(0.05, 0.4, 2) * size,
+                rng.uniform(0, np.pi),
+                colour,
             )
         elif kind == 1:
             canvas.disc(rng.uniform(0, 1, 2) * size, rng.uniform(0.02, 0.12) * size, colour)
         else:
             start = rng.uniform(0, 1, 2) * size
-            end = start + _rotate(np.array([1.0, 0.0]), rng.uniform(0, 360)) * rng.uniform(
-                0.1, 0.3
-            ) * size
+            end = (
+                start
+                + _rotate(np.array([1.0, 0.0]), rng.uniform(0, 360)) * rng.uniform(0.1, 0.3) * size
+            )
             canvas.segment(start, end, rng.uniform(0.01, 0.03) * size, colour)
 
     # The figure: legs, torso, arms, head; clothes and skin colours per figure.
@@ -185,8 +188,10 @@ def render_stick_figure(seed, index, size=256):
     if rng.uniform() < 0.3:
         target = joints[rng.integers(16)]
         canvas.rectangle(
-            target - rng.uniform(0.05, 0.15, 2) * size, rng.uniform(0.1, 0.3, 2) * size,
-            rng.uniform(0, np.pi), rng.uniform(0, 1, 3),
+            target - rng.uniform(0.05, 0.15, 2) * size,
+            rng.uniform(0.1, 0.3, 2) * size,
+            rng.uniform(0, np.pi),
+            rng.uniform(0, 1, 3),
         )
 
     image = canvas.image + rng.normal(0, rng.uniform(0, 0.04), canvas.image.shape)
@@ -240,9 +245,7 @@ def synthetic_dataset(
     import tensorflow as tf
 
     if codec.input_size[0] != codec.input_size[1]:
-        raise ValueError(
-            f"The synthetic dataset renders square images. Received: codec={codec!r}"
-        )
+        raise ValueError(f"The synthetic dataset renders square images. Received: codec={codec!r}")
     size = codec.input_size[0]
     if num_samples < 1:
         raise ValueError(f"`num_samples` must be positive. Received: num_samples={num_samples}")

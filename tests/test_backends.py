@@ -4,9 +4,9 @@ import json
 import subprocess
 
 import numpy as np
+from conftest import PYTHON, randomize_weights
 
 import keras_hourglass as kh
-from conftest import PYTHON, randomize_weights
 
 JAX_SCRIPT = r"""
 import json, sys
@@ -31,8 +31,9 @@ print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
 
 
 def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, python_env):
-    model = kh.build_hourglass(num_stacks=2, num_keypoints=16, filters=16, depth=2,
-                               input_shape=(32, 32, 3))
+    model = kh.build_hourglass(
+        num_stacks=2, num_keypoints=16, filters=16, depth=2, input_shape=(32, 32, 3)
+    )
     rng = np.random.default_rng(0)
     randomize_weights(model, rng)
     path = tmp_path / "model.keras"
@@ -43,7 +44,10 @@ def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, pyth
     env = dict(python_env, KERAS_BACKEND="jax")
     result = subprocess.run(
         [PYTHON, "-c", JAX_SCRIPT, str(path), str(tmp_path / "x.npy"), str(tmp_path / "jax.npz")],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     # Nothing on the JAX path imports TensorFlow (the GPU machines have none).

@@ -30,8 +30,9 @@ def test_ground_truth_as_results_gives_ap_1(coco, tmp_path):
     records = D.read_coco(path, str(tmp_path), check_images=False)
     people = {a["id"]: a for a in _people(data)}
     assert len(records) == len(people) == 12
-    keypoints = np.stack([np.reshape(people[int(r.record_id)]["keypoints"], (17, 3))[:, :2]
-                          for r in records])
+    keypoints = np.stack(
+        [np.reshape(people[int(r.record_id)]["keypoints"], (17, 3))[:, :2] for r in records]
+    )
     results = coco_results(records, keypoints, np.ones((len(records), 17)), path)
     write_results(results, str(tmp_path / "results.json"))
     stats = evaluate_keypoints(path, str(tmp_path / "results.json"))
@@ -62,8 +63,14 @@ def test_a_known_displacement_gives_the_ap_oks_predicts(coco):
         kp = np.reshape(a["keypoints"], (17, 3)).astype(float)
         kp[:, 0] += shift
         kp[:, 2] = 1.0
-        results.append({"image_id": a["image_id"], "category_id": 1,
-                        "keypoints": kp.reshape(-1).tolist(), "score": 1.0 - rank / 100})
+        results.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": 1,
+                "keypoints": kp.reshape(-1).tolist(),
+                "score": 1.0 - rank / 100,
+            }
+        )
     recall_points = np.linspace(0, 1, 101)
     expected = []
     for t in np.linspace(0.5, 0.95, 10):
@@ -74,17 +81,27 @@ def test_a_known_displacement_gives_the_ap_oks_predicts(coco):
     assert stats["AP"] == pytest.approx(np.mean(expected), abs=1e-6)
     assert stats["AP50"] == pytest.approx(expected[0], abs=1e-6)
     assert stats["AP75"] == pytest.approx(expected[5], abs=1e-6)
-    assert stats["AR"] == pytest.approx(np.mean([np.mean(oks >= t) for t in np.linspace(0.5, 0.95, 10)]),
-                                        abs=1e-6)
+    assert stats["AR"] == pytest.approx(
+        np.mean([np.mean(oks >= t) for t in np.linspace(0.5, 0.95, 10)]), abs=1e-6
+    )
 
 
 def test_results_with_the_wrong_number_of_joints_are_refused(coco):
     path, data = coco
     a = _people(data)[0]
-    bad = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"][:48],
-            "score": 1.0}]
-    with pytest.raises(CocoEvalError, match=r"result 0: 'keypoints' must be 17 joints x \(x, y, "
-                                            r"score\) = 51 numbers .*got 48 \(16 joints\?\)"):
+    bad = [
+        {
+            "image_id": a["image_id"],
+            "category_id": 1,
+            "keypoints": a["keypoints"][:48],
+            "score": 1.0,
+        }
+    ]
+    with pytest.raises(
+        CocoEvalError,
+        match=r"result 0: 'keypoints' must be 17 joints x \(x, y, "
+        r"score\) = 51 numbers .*got 48 \(16 joints\?\)",
+    ):
         evaluate_keypoints(path, bad)
     with pytest.raises(CocoEvalError, match="image_id 123 is not in the annotation file"):
         evaluate_keypoints(path, [dict(bad[0], image_id=123, keypoints=a["keypoints"])])
@@ -96,27 +113,43 @@ def test_evaluate_py_writes_coco_results_and_ap_rows(coco, tmp_path, python_env,
     import subprocess
 
     import pandas as pd
-
-    import keras_hourglass as kh
     from conftest import PYTHON, ROOT
 
+    import keras_hourglass as kh
+
     path, data = coco
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=17, filters=16, depth=2,
-                               input_shape=(64, 64, 3))
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=17, filters=16, depth=2, input_shape=(64, 64, 3)
+    )
     model.save(tmp_path / "coco.keras")
-    result = subprocess.run([PYTHON, str(ROOT / "eval/evaluate.py"), "--model",
-                             str(tmp_path / "coco.keras"), "--dataset", "coco", "--data-dir",
-                             str(shared_data / "coco_samples"),
-                             "--out", str(tmp_path / "out")], env=python_env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            PYTHON,
+            str(ROOT / "eval/evaluate.py"),
+            "--model",
+            str(tmp_path / "coco.keras"),
+            "--dataset",
+            "coco",
+            "--data-dir",
+            str(shared_data / "coco_samples"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "COCO keypoints (pycocotools, OKS" in result.stdout
     results = json.loads((tmp_path / "out/coco_results.json").read_text())
     assert len(results) == 12 and all(len(r["keypoints"]) == 51 for r in results)
     summary = pd.read_csv(tmp_path / "out/summary.csv")
     coco_rows = summary[summary.group.str.startswith("COCO ")]
-    assert coco_rows.group.tolist() == [f"COCO {k}" for k in ("AP", "AP50", "AP75", "APm", "APl",
-                                                              "AR", "AR50", "AR75", "ARm", "ARl")]
+    assert coco_rows.group.tolist() == [
+        f"COCO {k}"
+        for k in ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+    ]
     # The rows are pycocotools' figures for the written results file.
     stats = evaluate_keypoints(path, str(tmp_path / "out/coco_results.json"))
     np.testing.assert_allclose(coco_rows["COCO OKS"], [round(100 * v, 2) for v in stats.values()])

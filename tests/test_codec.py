@@ -105,7 +105,9 @@ def test_flip_twice_is_identity_and_flip_matches_mirrored_targets():
     keypoints = rng.uniform(0, 255, (2, 16, 2)).astype(np.float32)
     visible = np.ones((2, 16))
     heatmaps = _encode(codec, keypoints, visible)
-    twice = codec.flip_heatmaps(codec.flip_heatmaps(heatmaps, skeleton.flip_index), skeleton.flip_index)
+    twice = codec.flip_heatmaps(
+        codec.flip_heatmaps(heatmaps, skeleton.flip_index), skeleton.flip_index
+    )
     np.testing.assert_array_equal(np.asarray(twice), heatmaps)
     # Heatmaps of the mirrored pose, flipped back, are the original heatmaps: the pixel
     # alignment needs no shift under the project's convention.

@@ -1,30 +1,61 @@
 """The three end-to-end commands (train, evaluate, export) on a tiny configuration."""
 
 import json
-import os
 import subprocess
 
 import pandas as pd
 import pytest
-
 from conftest import PYTHON, ROOT
 
 
 def _run(args, env, cwd):
-    result = subprocess.run([PYTHON, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [PYTHON, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result.stdout
 
 
 @pytest.mark.slow
 def test_train_evaluate_export_end_to_end(tmp_path, python_env):
-    _run([str(ROOT / "train/train.py"), "--name", "tiny", "--runs-dir", str(tmp_path / "runs"),
-          "--stacks", "2", "--filters", "16", "--depth", "2", "--input-size", "32",
-          "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4", "--val-samples", "8",
-          "--verbose", "0"], python_env, tmp_path)
+    _run(
+        [
+            str(ROOT / "train/train.py"),
+            "--name",
+            "tiny",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--stacks",
+            "2",
+            "--filters",
+            "16",
+            "--depth",
+            "2",
+            "--input-size",
+            "32",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "3",
+            "--batch-size",
+            "4",
+            "--val-samples",
+            "8",
+            "--verbose",
+            "0",
+        ],
+        python_env,
+        tmp_path,
+    )
     run = tmp_path / "runs" / "tiny"
-    for name in ("best.keras", "last.keras", "log.csv", "config.json", "summary.json", "backup/latest"):
+    for name in (
+        "best.keras",
+        "last.keras",
+        "log.csv",
+        "config.json",
+        "summary.json",
+        "backup/latest",
+    ):
         assert (run / name).is_file(), name
     log = pd.read_csv(run / "log.csv")
     assert len(log) == 2 and "val_heatmaps_1_pck" in log and "heatmaps_0_loss" in log
@@ -33,16 +64,36 @@ def test_train_evaluate_export_end_to_end(tmp_path, python_env):
     assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))
     assert list((run / "tensorboard" / "images").glob("events.out.tfevents.*"))
 
-    out = _run([str(ROOT / "eval/evaluate.py"), "--model", str(run / "best.keras"),
-                "--samples", "12", "--batch-size", "5"], python_env, tmp_path)
+    out = _run(
+        [
+            str(ROOT / "eval/evaluate.py"),
+            "--model",
+            str(run / "best.keras"),
+            "--samples",
+            "12",
+            "--batch-size",
+            "5",
+        ],
+        python_env,
+        tmp_path,
+    )
     table = pd.read_csv(run / "pck.csv")
     assert list(table.columns) == ["joint", "PCK@0.2", "count"]
     assert len(table) == 17 and table.joint.iloc[-1] == "Mean"
     assert table["PCK@0.2"].between(0, 100).all()
     assert "Wrote" in out
 
-    _run([str(ROOT / "train/export.py"), "--model", str(run / "best.keras"),
-          "--out", str(tmp_path / "saved_models" / "hourglass")], python_env, tmp_path)
+    _run(
+        [
+            str(ROOT / "train/export.py"),
+            "--model",
+            str(run / "best.keras"),
+            "--out",
+            str(tmp_path / "saved_models" / "hourglass"),
+        ],
+        python_env,
+        tmp_path,
+    )
     version = tmp_path / "saved_models" / "hourglass" / "1"
     assert (version / "saved_model.pb").is_file()
     assert (version / "assets" / "hourglass.json").is_file()

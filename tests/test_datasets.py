@@ -11,8 +11,11 @@ from keras_hourglass import datasets as D
 
 
 def test_mpii_h5_reader_on_the_validation_split(shared_data):
-    records = D.read_mpii_h5(str(shared_data / "mpii_annot/valid.h5"),
-                             str(shared_data / "mpii_samples"), check_images=False)
+    records = D.read_mpii_h5(
+        str(shared_data / "mpii_annot/valid.h5"),
+        str(shared_data / "mpii_samples"),
+        check_images=False,
+    )
     assert len(records) == 2958
     first = records[0]
     assert os.path.basename(first.image_path) == "005808361.jpg"
@@ -26,16 +29,36 @@ def test_mpii_h5_reader_on_the_validation_split(shared_data):
     # 'visible' is occlusion, not annotation (SOURCE.md: 10,243 annotated-but-occluded joints).
     assert (annotated & ~visible).sum() == 10_243
     # Annotated counts match the official ground truth to within the 13 known differences.
-    official = [2115, 2485, 2889, 2888, 2478, 2119, 2878, 2932, 2932, 2932, 2928, 2935, 2944,
-                2944, 2932, 2909]
+    official = [
+        2115,
+        2485,
+        2889,
+        2888,
+        2478,
+        2119,
+        2878,
+        2932,
+        2932,
+        2932,
+        2928,
+        2935,
+        2944,
+        2944,
+        2932,
+        2909,
+    ]
     assert np.abs(annotated.sum(axis=0) - official).sum() <= 13
 
 
 def test_mpii_json_and_h5_readers_agree_on_the_five_samples(shared_data):
-    from_json = D.read_mpii_json(str(shared_data / "mpii_samples/test_mpii.json"),
-                                 str(shared_data / "mpii_samples"))
-    from_h5 = D.read_mpii_h5(str(shared_data / "mpii_annot/valid.h5"),
-                             str(shared_data / "mpii_samples"), check_images=False)[:5]
+    from_json = D.read_mpii_json(
+        str(shared_data / "mpii_samples/test_mpii.json"), str(shared_data / "mpii_samples")
+    )
+    from_h5 = D.read_mpii_h5(
+        str(shared_data / "mpii_annot/valid.h5"),
+        str(shared_data / "mpii_samples"),
+        check_images=False,
+    )[:5]
     assert len(from_json) == 5
     for a, b in zip(from_json, from_h5):
         assert os.path.basename(a.image_path) == os.path.basename(b.image_path)
@@ -50,8 +73,9 @@ def test_mpii_json_and_h5_readers_agree_on_the_five_samples(shared_data):
 def test_lspet_reader_on_the_shared_subset(shared_data):
     with pytest.raises(D.DatasetError, match=r"record 4000: image .*im04001.jpg.* does not exist"):
         D.read_lsp(str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"))
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )
     assert len(records) == 4000
     assert records.skipped == {"image does not exist": list(range(4000, 10000))}
     assert "skipped 6000" in records.summary()
@@ -91,13 +115,15 @@ def test_lsp_original_layout(tmp_path):
 
 
 def test_coco_reader_on_the_shared_samples(shared_data):
-    records = D.read_coco(str(shared_data / "coco_samples/test_coco.json"),
-                          str(shared_data / "coco_samples"))
+    records = D.read_coco(
+        str(shared_data / "coco_samples/test_coco.json"), str(shared_data / "coco_samples")
+    )
     data = json.loads((shared_data / "coco_samples/test_coco.json").read_text())
     people = [a for a in data["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
     assert len(records) == len(people) == 12
-    assert records.skipped == {"no keypoints": [a["id"] for a in data["annotations"]
-                                                if a["num_keypoints"] == 0]}
+    assert records.skipped == {
+        "no keypoints": [a["id"] for a in data["annotations"] if a["num_keypoints"] == 0]
+    }
     for record, ann in zip(records, people):
         values = np.asarray(ann["keypoints"], float).reshape(17, 3)
         np.testing.assert_array_equal(record.annotated, values[:, 2] > 0)
@@ -135,10 +161,14 @@ def test_custom_json_and_csv(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
     keypoints = [[10.0 + i, 20.0 + i, 2] for i in range(14)]
     keypoints[5] = [0, 0, 0]
-    (tmp_path / "people.json").write_text(json.dumps([
-        {"image": "a.jpg", "keypoints": keypoints, "box": [0, 0, 100, 50]},
-        {"image": "a.jpg", "keypoints": [k[:2] for k in keypoints]},
-    ]))
+    (tmp_path / "people.json").write_text(
+        json.dumps(
+            [
+                {"image": "a.jpg", "keypoints": keypoints, "box": [0, 0, 100, 50]},
+                {"image": "a.jpg", "keypoints": [k[:2] for k in keypoints]},
+            ]
+        )
+    )
     records = D.read_custom(str(tmp_path / "people.json"), s, str(tmp_path))
     assert len(records) == 2
     assert not records[0].annotated[5] and records[1].annotated[5]
@@ -146,7 +176,7 @@ def test_custom_json_and_csv(tmp_path):
     assert records[0].scale == pytest.approx(1.25 * 100 / 200)
     header = ["image"] + [f"{j}_{a}" for j in s.joint_names for a in "xyv"]
     row = ["a.jpg"] + [str(v) for k in keypoints for v in k]
-    row[1 + 3 * 2:1 + 3 * 3] = ["", "", "0"]  # right_hip empty with v = 0 -> not annotated
+    row[1 + 3 * 2 : 1 + 3 * 3] = ["", "", "0"]  # right_hip empty with v = 0 -> not annotated
     (tmp_path / "people.csv").write_text(",".join(header) + "\n" + ",".join(row) + "\n")
     csv_records = D.read_custom(str(tmp_path / "people.csv"), s, str(tmp_path))
     assert len(csv_records) == 1
@@ -157,19 +187,40 @@ def test_custom_json_and_csv(tmp_path):
 @pytest.mark.parametrize(
     "mutate,message",
     [
-        (lambda rows: rows[1].update(joints=[[np.nan, 1]] + rows[1]["joints"][1:]), "record 1: non-finite"),
+        (
+            lambda rows: rows[1].update(joints=[[np.nan, 1]] + rows[1]["joints"][1:]),
+            "record 1: non-finite",
+        ),
         (lambda rows: rows[0].update(scale=0.0), "record 0: person scale must be positive"),
-        (lambda rows: rows[1].update(joints=rows[1]["joints"][:15], joints_vis=rows[1]["joints_vis"][:15]), "record 1: expected 16 joints"),
-        (lambda rows: rows[0]["joints"].__setitem__(3, [-5000.0, 10.0]), "record 0: annotated joints \\['left_hip'\\]"),
-        (lambda rows: rows[2].update(image="missing.jpg"), "record 2: image .*missing.jpg.* does not exist"),
+        (
+            lambda rows: rows[1].update(
+                joints=rows[1]["joints"][:15], joints_vis=rows[1]["joints_vis"][:15]
+            ),
+            "record 1: expected 16 joints",
+        ),
+        (
+            lambda rows: rows[0]["joints"].__setitem__(3, [-5000.0, 10.0]),
+            "record 0: annotated joints \\['left_hip'\\]",
+        ),
+        (
+            lambda rows: rows[2].update(image="missing.jpg"),
+            "record 2: image .*missing.jpg.* does not exist",
+        ),
     ],
 )
 def test_bad_records_stop_with_the_file_and_record_named(tmp_path, mutate, message):
     rows = []
     for i in range(3):
         (tmp_path / f"{i}.jpg").write_bytes(b"x")
-        rows.append({"image": f"{i}.jpg", "joints": [[100.0 + j, 100.0 + 2 * j] for j in range(16)],
-                     "joints_vis": [1] * 16, "center": [110.0, 120.0], "scale": 1.0})
+        rows.append(
+            {
+                "image": f"{i}.jpg",
+                "joints": [[100.0 + j, 100.0 + 2 * j] for j in range(16)],
+                "joints_vis": [1] * 16,
+                "center": [110.0, 120.0],
+                "scale": 1.0,
+            }
+        )
     mutate(rows)
     path = tmp_path / "mpii.json"
     path.write_text(json.dumps(rows))
@@ -200,11 +251,22 @@ def test_image_checks_name_truncated_and_non_image_files(tmp_path, shared_data):
     (tmp_path / "empty.jpg").write_bytes(b"")
 
     def record(name):
-        return D.PersonRecord(str(tmp_path / name), np.zeros((1, 2)), np.ones(1, bool),
-                              np.ones(1, bool), np.zeros(2), 1.0, 1.0, name)
+        return D.PersonRecord(
+            str(tmp_path / name),
+            np.zeros((1, 2)),
+            np.ones(1, bool),
+            np.ones(1, bool),
+            np.zeros(2),
+            1.0,
+            1.0,
+            name,
+        )
 
     D.check_image_files([record("ok.jpg")])
-    for name, message in (("cut.jpg", "truncated JPEG"), ("text.jpg", "neither JPEG nor PNG"),
-                          ("empty.jpg", "is empty")):
+    for name, message in (
+        ("cut.jpg", "truncated JPEG"),
+        ("text.jpg", "neither JPEG nor PNG"),
+        ("empty.jpg", "is empty"),
+    ):
         with pytest.raises(D.DatasetError, match=f"record {name}: image .*{name}.* {message}"):
             D.check_image_files([record("ok.jpg"), record(name)])

@@ -1,34 +1,53 @@
 """Evaluation protocols against the published numbers, prediction files, and geometry."""
 
 import subprocess
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PYTHON, ROOT, randomize_weights
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
 from keras_hourglass import evaluation as E
-from conftest import PYTHON, ROOT, randomize_weights
 
 # bearpaw/pytorch-pose README, hg_s2_b1 (last), MPII validation PCKh@0.5 (../shared/data/mpii_preds/SOURCE.md).
-PUBLISHED_S2 = {"Head": 95.80, "Shoulder": 94.57, "Elbow": 88.12, "Wrist": 83.31, "Hip": 86.24,
-                "Knee": 80.88, "Ankle": 77.44, "Mean": 86.76}
+PUBLISHED_S2 = {
+    "Head": 95.80,
+    "Shoulder": 94.57,
+    "Elbow": 88.12,
+    "Wrist": 83.31,
+    "Hip": 86.24,
+    "Knee": 80.88,
+    "Ankle": 77.44,
+    "Mean": 86.76,
+}
 
 
 def _evaluate_cli(args, env):
     """Runs eval/evaluate.py as a user would."""
-    return subprocess.run([PYTHON, str(ROOT / "eval/evaluate.py"), *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [PYTHON, str(ROOT / "eval/evaluate.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_prediction_file_mode_reproduces_the_published_pckh_row(shared_data, tmp_path, python_env):
     out = tmp_path / "s2"
     result = _evaluate_cli(
-        ["--preds", str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
-         "--annotations", str(shared_data / "mpii_annot/detections_our_format.mat"),
-         "--out", str(out)], python_env)
+        [
+            "--preds",
+            str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
+            "--annotations",
+            str(shared_data / "mpii_annot/detections_our_format.mat"),
+            "--out",
+            str(out),
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns[:2]) == ["group", "PCKh@0.5"]
@@ -50,7 +69,25 @@ def test_other_published_figures_and_the_weighted_mean(shared_data):
     gt = E.load_mpii_official(str(shared_data / "mpii_annot/detections_our_format.mat"))
     np.testing.assert_array_equal(  # annotated counts as SOURCE.md lists them
         gt.annotated.sum(axis=0),
-        [2115, 2485, 2889, 2888, 2478, 2119, 2878, 2932, 2932, 2932, 2928, 2935, 2944, 2944, 2932, 2909])
+        [
+            2115,
+            2485,
+            2889,
+            2888,
+            2478,
+            2119,
+            2878,
+            2932,
+            2932,
+            2932,
+            2928,
+            2935,
+            2944,
+            2944,
+            2932,
+            2909,
+        ],
+    )
     s8 = E.evaluate(E.load_predictions(str(shared_data / "mpii_preds/bearpaw-hg_s8_b1.mat")), gt)
     mean = s8.summary.set_index("group").loc["Mean"]
     assert mean["PCKh@0.5"] == pytest.approx(88.64, abs=0.005)  # bearpaw's 8-stack row
@@ -68,9 +105,18 @@ def test_reader_ground_truth_with_a_pixel_base_shift(shared_data, tmp_path, pyth
     """valid.h5 as ground truth (0-based reader) and 1-based predictions: SOURCE.md's 95.84."""
     out = tmp_path / "h5"
     result = _evaluate_cli(
-        ["--preds", str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
-         "--annotations", str(shared_data / "mpii_annot/valid.h5"),
-         "--image-dir", str(shared_data / "mpii_samples"), "--out", str(out)], python_env)
+        [
+            "--preds",
+            str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
+            "--annotations",
+            str(shared_data / "mpii_annot/valid.h5"),
+            "--image-dir",
+            str(shared_data / "mpii_samples"),
+            "--out",
+            str(out),
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("group")
     assert summary.loc["Head", "PCKh@0.5"] == pytest.approx(95.84, abs=0.005)
@@ -112,8 +158,19 @@ def test_pckh_needs_head_boxes(shared_data):
 def test_lsp_pck_uses_the_torso():
     rng = np.random.default_rng(0)
     keypoints = rng.uniform(0, 200, (30, 14, 2))
-    records = [D.PersonRecord("x", k, np.ones(14, bool), np.ones(14, bool), k.mean(0), 1.0,
-                              float(np.linalg.norm(k[9] - k[2])), str(i)) for i, k in enumerate(keypoints)]
+    records = [
+        D.PersonRecord(
+            "x",
+            k,
+            np.ones(14, bool),
+            np.ones(14, bool),
+            k.mean(0),
+            1.0,
+            float(np.linalg.norm(k[9] - k[2])),
+            str(i),
+        )
+        for i, k in enumerate(keypoints)
+    ]
     gt = E.ground_truth_from_records(records, kh.LSP)
     assert gt.metric == ("PCK", 0.2)
     torso = np.linalg.norm(keypoints[:, 9] - keypoints[:, 2], axis=-1)
@@ -137,17 +194,29 @@ def _geometry_check(records, skeleton, normaliser_name):
     codec = kh.HeatmapCodec(256, 64)
     plain = make_dataset(records, skeleton, codec, 8, training=False, num_stacks=1)
     mirror = Augmentation(scale_sigma=0.0, rotation_prob=0.0, flip_prob=1.0, colour_range=(1, 1))
-    flipped = make_dataset(records, skeleton, codec, 8, training=True, num_stacks=1,
-                           augmentation=mirror, repeat=False, shuffle=False, with_meta=True,
-                           drop_remainder=False)
+    flipped = make_dataset(
+        records,
+        skeleton,
+        codec,
+        8,
+        training=True,
+        num_stacks=1,
+        augmentation=mirror,
+        repeat=False,
+        shuffle=False,
+        with_meta=True,
+        drop_remainder=False,
+    )
     preds = np.zeros((len(records), skeleton.num_joints, 2))
     for (images, targets, meta), (f_images, f_targets, _) in zip(plain, flipped):
         np.testing.assert_allclose(f_images.numpy(), images.numpy()[:, :, ::-1], atol=1e-4)
-        heatmaps = average_with_flipped(targets["heatmaps_0"], f_targets["heatmaps_0"],
-                                        skeleton.flip_index)
+        heatmaps = average_with_flipped(
+            targets["heatmaps_0"], f_targets["heatmaps_0"], skeleton.flip_index
+        )
         keypoints, _ = codec.decode(heatmaps)
         preds[meta["index"].numpy()] = np.asarray(
-            kh.crop_to_original(keypoints, meta["center"], meta["scale"], 256))
+            kh.crop_to_original(keypoints, meta["center"], meta["scale"], 256)
+        )
     gt = E.ground_truth_from_records(records, skeleton)
     report = E.evaluate(preds, gt)
     scales = np.array([r.scale for r in records])
@@ -165,8 +234,9 @@ def _geometry_check(records, skeleton, normaliser_name):
 
 
 def test_geometry_end_to_end_on_real_mpii_images(shared_data):
-    records = D.read_mpii_h5(str(shared_data / "mpii_annot/valid.h5"),
-                             str(shared_data / "mpii_samples"), skip_bad=True)
+    records = D.read_mpii_h5(
+        str(shared_data / "mpii_annot/valid.h5"), str(shared_data / "mpii_samples"), skip_bad=True
+    )
     assert len(records) == 5
     report, inside = _geometry_check(records, kh.MPII, "head")
     assert inside.sum() == np.stack([r.annotated for r in records]).sum()
@@ -175,8 +245,9 @@ def test_geometry_end_to_end_on_real_mpii_images(shared_data):
 
 
 def test_geometry_end_to_end_on_real_lspet_images(shared_data):
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)[:64]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:64]
     report, _ = _geometry_check(records, kh.LSP, "torso")
     assert report.summary.set_index("group").loc["Mean", "PCK@0.2"] == 100.0
 
@@ -185,8 +256,9 @@ def test_geometry_end_to_end_on_real_lspet_images(shared_data):
 def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, python_env):
     from keras_hourglass.export import export_for_serving
 
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=16, depth=4,
-                               input_shape=(64, 64, 3))
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=16, filters=16, depth=4, input_shape=(64, 64, 3)
+    )
     rng = np.random.default_rng(0)
     randomize_weights(model, rng, scale=0.1)
     model.save(tmp_path / "m.keras")
@@ -195,28 +267,55 @@ def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, pytho
     for name, path in (("keras", tmp_path / "m.keras"), ("saved", saved)):
         out = tmp_path / name
         result = _evaluate_cli(
-            ["--model", str(path), "--dataset", "mpii",
-             "--annotations", str(shared_data / "mpii_annot/valid.h5"),
-             "--data-dir", str(shared_data / "mpii_samples"), "--skip-bad", "--out", str(out)],
-            python_env)
+            [
+                "--model",
+                str(path),
+                "--dataset",
+                "mpii",
+                "--annotations",
+                str(shared_data / "mpii_annot/valid.h5"),
+                "--data-dir",
+                str(shared_data / "mpii_samples"),
+                "--skip-bad",
+                "--out",
+                str(out),
+            ],
+            python_env,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "skipped 2953 (image does not exist)" in result.stdout
         tables[name] = pd.read_csv(out / "predictions.csv")
         assert len(tables[name]) == 5 * 16 and (out / "sheet.png").is_file()
     # Same scores; same keypoints except where an untrained model's flat heatmap has two
     # near-equal maxima that float rounding (XLA vs plain graph) can order either way.
-    np.testing.assert_allclose(tables["keras"]["confidence"], tables["saved"]["confidence"],
-                               rtol=1e-3, atol=1e-5)
-    same = np.all(np.abs(tables["keras"][["x", "y"]].to_numpy()
-                         - tables["saved"][["x", "y"]].to_numpy()) < 1e-2, axis=1)
+    np.testing.assert_allclose(
+        tables["keras"]["confidence"], tables["saved"]["confidence"], rtol=1e-3, atol=1e-5
+    )
+    same = np.all(
+        np.abs(tables["keras"][["x", "y"]].to_numpy() - tables["saved"][["x", "y"]].to_numpy())
+        < 1e-2,
+        axis=1,
+    )
     assert same.mean() >= 0.95
     # A model with the wrong number of joints is refused with a message.
-    bad = kh.build_hourglass(num_stacks=1, num_keypoints=14, filters=16, depth=4,
-                             input_shape=(64, 64, 3))
+    bad = kh.build_hourglass(
+        num_stacks=1, num_keypoints=14, filters=16, depth=4, input_shape=(64, 64, 3)
+    )
     bad.save(tmp_path / "bad.keras")
     result = _evaluate_cli(
-        ["--model", str(tmp_path / "bad.keras"), "--dataset", "mpii",
-         "--annotations", str(shared_data / "mpii_annot/valid.h5"),
-         "--data-dir", str(shared_data / "mpii_samples"), "--skip-bad", "--out", str(tmp_path / "b")],
-        python_env)
+        [
+            "--model",
+            str(tmp_path / "bad.keras"),
+            "--dataset",
+            "mpii",
+            "--annotations",
+            str(shared_data / "mpii_annot/valid.h5"),
+            "--data-dir",
+            str(shared_data / "mpii_samples"),
+            "--skip-bad",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        python_env,
+    )
     assert result.returncode != 0 and "predicts 14 joints, but mpii has 16" in result.stderr

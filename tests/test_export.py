@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import PYTHON, ROOT, randomize_weights
 
 import keras_hourglass as kh
 from keras_hourglass.export import (
@@ -16,8 +17,6 @@ from keras_hourglass.export import (
     export_for_serving,
     load_serving_model,
 )
-
-from conftest import PYTHON, ROOT, randomize_weights
 
 sys.path.insert(0, str(ROOT / "eval"))
 import serving_client  # noqa: E402
@@ -31,13 +30,15 @@ def exported(tmp_path_factory):
     """A 1-stack 64x64 model with random weights, saved as .keras and exported with and without
     the flip test (versions 1 and 2)."""
     root = tmp_path_factory.mktemp("export")
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=16, depth=4,
-                               input_shape=(64, 64, 3))
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=16, filters=16, depth=4, input_shape=(64, 64, 3)
+    )
     randomize_weights(model, np.random.default_rng(0), scale=0.1)
     model.save(root / "m.keras")
     flip = export_for_serving(model, str(root / "saved_models/hourglass"), kh.MPII)
-    plain = export_for_serving(model, str(root / "saved_models/hourglass"), kh.MPII,
-                               flip_test=False)
+    plain = export_for_serving(
+        model, str(root / "saved_models/hourglass"), kh.MPII, flip_test=False
+    )
     return {"root": root, "model": model, "flip": flip, "plain": plain}
 
 
@@ -70,15 +71,23 @@ def test_versions_models_config_and_metadata(exported):
 
 
 def test_saved_model_cli_show_lists_the_documented_signatures(exported):
-    out = subprocess.run([_saved_model_cli(), "show", "--dir", exported["flip"], "--all"],
-                         capture_output=True, text=True, timeout=300).stdout
+    out = subprocess.run(
+        [_saved_model_cli(), "show", "--dir", exported["flip"], "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     blocks = dict(re.findall(r"signature_def\['(\w+)'\]:\n(.*?)(?=\nsignature_def|\Z)", out, re.S))
     assert set(SIGNATURES) | {"predict_crops"} <= set(blocks)
 
     def tensors(block, kind):
         part = block.split("output(s):")[0 if kind == "inputs" else 1]
-        return {name: (dtype, shape) for name, dtype, shape in re.findall(
-            r"\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: (\([^)]*\))", part)}
+        return {
+            name: (dtype, shape)
+            for name, dtype, shape in re.findall(
+                r"\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: (\([^)]*\))", part
+            )
+        }
 
     images = ("DT_UINT8", "(-1, -1, -1, 3)")
     encoded = ("DT_STRING", "(-1)")
@@ -100,11 +109,25 @@ def test_saved_model_cli_run_on_a_real_image(exported, shared_data, tmp_path):
     data = (shared_data / "mpii_samples/052475643.jpg").read_bytes()
     image = tf.io.decode_jpeg(data).numpy()[None]
     np.save(tmp_path / "x.npy", image)
-    result = subprocess.run([_saved_model_cli(), "run", "--dir", exported["flip"],
-                             "--tag_set", "serve",
-                             "--signature_def", "serving_default", "--inputs",
-                             f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            _saved_model_cli(),
+            "run",
+            "--dir",
+            exported["flip"],
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"images={tmp_path / 'x.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     keypoints = np.load(tmp_path / "out/keypoints.npy")
     assert keypoints.shape == (1, 16, 2) and image.shape[1:3] == (480, 854)
@@ -113,7 +136,8 @@ def test_saved_model_cli_run_on_a_real_image(exported, shared_data, tmp_path):
     np.testing.assert_allclose(keypoints, direct["keypoints"].numpy(), atol=1e-4)
     # The whole image is the person box: a box of side max(H, W) on the image centre.
     boxed = loaded.signatures["serving_boxes"](
-        images=tf.constant(image), boxes=tf.constant([[426.5, 239.5, 854 / 200]]))
+        images=tf.constant(image), boxes=tf.constant([[426.5, 239.5, 854 / 200]])
+    )
     np.testing.assert_allclose(boxed["keypoints"].numpy(), keypoints, atol=1e-4)
 
 
@@ -129,34 +153,46 @@ def test_saved_model_equals_the_evaluation_path_on_real_images(exported, shared_
     flip_index = kh.MPII.flip_index if flip else None
     want = {}
     for crops, _, meta in make_dataset(records, kh.MPII, codec, 8, training=False, num_stacks=1):
-        keypoints, scores, heatmaps = kh.predict_keypoints(exported["model"], crops, codec,
-                                                           flip_index)
-        want["keypoints"] = np.asarray(kh.crop_to_original(
-            keypoints, meta["center"].numpy(), meta["scale"].numpy(), 64))
+        keypoints, scores, heatmaps = kh.predict_keypoints(
+            exported["model"], crops, codec, flip_index
+        )
+        want["keypoints"] = np.asarray(
+            kh.crop_to_original(keypoints, meta["center"].numpy(), meta["scale"].numpy(), 64)
+        )
         want["scores"], want["heatmaps"] = np.asarray(scores), np.asarray(heatmaps)
     assert want["keypoints"].shape == (5, 16, 2)
 
     loaded = tf.saved_model.load(exported["flip" if flip else "plain"])
     boxes = np.array([[*r.center, r.scale] for r in records], np.float32)
     files = [open(r.image_path, "rb").read() for r in records]
-    encoded = loaded.signatures["predict_encoded_boxes"](images=tf.constant(files),
-                                                         boxes=tf.constant(boxes))
-    per_image = [loaded.signatures["serving_boxes"](
-        images=tf.io.decode_jpeg(data)[None], boxes=tf.constant(box[None]))
-        for data, box in zip(files, boxes)]
+    encoded = loaded.signatures["predict_encoded_boxes"](
+        images=tf.constant(files), boxes=tf.constant(boxes)
+    )
+    per_image = [
+        loaded.signatures["serving_boxes"](
+            images=tf.io.decode_jpeg(data)[None], boxes=tf.constant(box[None])
+        )
+        for data, box in zip(files, boxes)
+    ]
     for name in ("keypoints", "scores", "heatmaps"):
         np.testing.assert_allclose(encoded[name].numpy(), want[name], atol=1e-4, err_msg=name)
-        np.testing.assert_allclose(np.concatenate([p[name].numpy() for p in per_image]),
-                                   want[name], atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(
+            np.concatenate([p[name].numpy() for p in per_image]),
+            want[name],
+            atol=1e-4,
+            err_msg=name,
+        )
 
 
 def test_rest_body_and_grpc_request_match_the_signatures(exported, shared_data):
-    files = [(shared_data / "mpii_samples" / n).read_bytes()
-             for n in ("052475643.jpg", "004645041.jpg")]
+    files = [
+        (shared_data / "mpii_samples" / n).read_bytes() for n in ("052475643.jpg", "004645041.jpg")
+    ]
     boxes = [[426.0, 240.0, 2.0], [640.0, 360.0, 3.0]]
     loaded = tf.saved_model.load(exported["flip"])
-    direct = loaded.signatures["predict_encoded_boxes"](images=tf.constant(files),
-                                                        boxes=tf.constant(boxes, tf.float32))
+    direct = loaded.signatures["predict_encoded_boxes"](
+        images=tf.constant(files), boxes=tf.constant(boxes, tf.float32)
+    )
     for with_boxes in (False, True):
         name = serving_client.signature_name(with_boxes)
         signature = serving_client.signature_def(exported["flip"], name)
@@ -186,11 +222,11 @@ def test_rest_body_and_grpc_request_match_the_signatures(exported, shared_data):
     wrong.inputs["boxes"].CopyFrom(tf.make_tensor_proto(np.array(boxes, np.float64)))
     with pytest.raises(serving_client.RequestError, match="'boxes' is DT_DOUBLE.*DT_FLOAT"):
         serving_client.check_request(wrong, signature)
-    raw = {"signature_name": "predict_encoded",
-           "instances": [{"images": "not base64-wrapped"}]}
+    raw = {"signature_name": "predict_encoded", "instances": [{"images": "not base64-wrapped"}]}
     with pytest.raises(serving_client.RequestError, match='"b64"'):
-        serving_client.rest_tensors(raw, serving_client.signature_def(exported["flip"],
-                                                                      "predict_encoded"))
+        serving_client.rest_tensors(
+            raw, serving_client.signature_def(exported["flip"], "predict_encoded")
+        )
     uint8 = serving_client.signature_def(exported["flip"], "serving_default")
     flat = {"instances": [{"images": [[0, 1, 2]] * 2}]}
     with pytest.raises(serving_client.RequestError, match=r"'images' has shape \[1, 2, 3\]"):
@@ -209,19 +245,35 @@ def test_bad_input_errors_name_the_input(exported, shared_data, tmp_path):
         ("predict_encoded", {"images": [data[:5000]]}, "truncated JPEG or PNG"),
         ("predict_encoded", {"images": [png[:-20]]}, "truncated JPEG or PNG"),
         ("serving_default", {"images": tf.zeros([1, 0, 8, 3], tf.uint8)}, "zero height or width"),
-        ("serving_boxes", {"images": image, "boxes": [[900.0, 10.0, 2.0]]},
-         "centre \\(x, y\\) lies outside the image"),
-        ("serving_boxes", {"images": image, "boxes": [[-1.0, 10.0, 2.0]]},
-         "centre \\(x, y\\) lies outside the image"),
-        ("serving_boxes", {"images": image, "boxes": [[400.0, 200.0, 0.0]]},
-         "scale .* must be positive"),
-        ("serving_boxes", {"images": image, "boxes": [[400.0, 200.0, 2.0]] * 2},
-         "one box per image"),
+        (
+            "serving_boxes",
+            {"images": image, "boxes": [[900.0, 10.0, 2.0]]},
+            "centre \\(x, y\\) lies outside the image",
+        ),
+        (
+            "serving_boxes",
+            {"images": image, "boxes": [[-1.0, 10.0, 2.0]]},
+            "centre \\(x, y\\) lies outside the image",
+        ),
+        (
+            "serving_boxes",
+            {"images": image, "boxes": [[400.0, 200.0, 0.0]]},
+            "scale .* must be positive",
+        ),
+        (
+            "serving_boxes",
+            {"images": image, "boxes": [[400.0, 200.0, 2.0]] * 2},
+            "one box per image",
+        ),
     ]
     for name, inputs, message in cases:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-            loaded.signatures[name](**{k: tf.constant(v) if not isinstance(v, tf.Tensor) else v
-                                       for k, v in inputs.items()})
+            loaded.signatures[name](
+                **{
+                    k: tf.constant(v) if not isinstance(v, tf.Tensor) else v
+                    for k, v in inputs.items()
+                }
+            )
     # The PNG itself (all of it) is accepted and gives the JPEG's pixels' answer.
     ok = loaded.signatures["predict_encoded"](images=tf.constant([png]))
     same = loaded.signatures["serving_default"](images=image)
@@ -243,12 +295,18 @@ def test_bad_input_errors_name_the_input(exported, shared_data, tmp_path):
 
 
 def _predict_cli(args, python_env):
-    return subprocess.run([PYTHON, str(ROOT / "eval/predict.py"), *args], env=python_env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [PYTHON, str(ROOT / "eval/predict.py"), *args],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
-def test_predict_command_with_keras_file_and_saved_model(exported, shared_data, tmp_path,
-                                                         python_env):
+def test_predict_command_with_keras_file_and_saved_model(
+    exported, shared_data, tmp_path, python_env
+):
     from PIL import Image
 
     images = [str(shared_data / "mpii_samples" / n) for n in ("052475643.jpg", "004645041.jpg")]
@@ -275,13 +333,24 @@ def test_predict_command_with_keras_file_and_saved_model(exported, shared_data, 
     assert 0.0005 < changed.mean() < 0.2
 
     # With a box, against the SavedModel signature called directly.
-    result = _predict_cli([images[1], "--model", exported["flip"], "--out", str(tmp_path / "box"),
-                           "--box", "640,360,3"], python_env)
+    result = _predict_cli(
+        [
+            images[1],
+            "--model",
+            exported["flip"],
+            "--out",
+            str(tmp_path / "box"),
+            "--box",
+            "640,360,3",
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     boxed = json.loads((tmp_path / "box/004645041_pose.json").read_text())
     loaded = tf.saved_model.load(exported["flip"])
     direct = loaded.signatures["predict_encoded_boxes"](
-        images=tf.constant([open(images[1], "rb").read()]), boxes=tf.constant([[640.0, 360, 3]]))
+        images=tf.constant([open(images[1], "rb").read()]), boxes=tf.constant([[640.0, 360, 3]])
+    )
     got = np.array([[j["x"], j["y"]] for j in boxed["joints"].values()])
     np.testing.assert_allclose(got, direct["keypoints"].numpy()[0], atol=0.01)
 
@@ -296,8 +365,9 @@ def test_predict_command_with_keras_file_and_saved_model(exported, shared_data, 
         ([images[0], "--box", "2000,10,2"], "lies outside"),
         ([images[0], "--box", "1,2"], "expected centre x, centre y and scale"),
     ]:
-        result = _predict_cli([*args, "--model", exported["flip"], "--out", str(tmp_path / "x")],
-                              python_env)
+        result = _predict_cli(
+            [*args, "--model", exported["flip"], "--out", str(tmp_path / "x")], python_env
+        )
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
 
 
@@ -313,17 +383,23 @@ def test_onnx_and_tflite_match_the_saved_model(exported, shared_data, tmp_path, 
     from keras_hourglass.pipeline import make_dataset
 
     records = _mpii_samples(shared_data)
-    crops = next(iter(make_dataset(records, kh.MPII, kh.HeatmapCodec(64, 16), 5, training=False,
-                                   num_stacks=1)))[0].numpy()
+    crops = next(
+        iter(
+            make_dataset(records, kh.MPII, kh.HeatmapCodec(64, 16), 5, training=False, num_stacks=1)
+        )
+    )[0].numpy()
     want = tf.saved_model.load(exported["flip"]).signatures["predict_crops"](
-        crops=tf.constant(crops))
-    onnx_path = export_edge(None, str(tmp_path / "hg.onnx"), None, "onnx",
-                            saved_model=exported["flip"])
+        crops=tf.constant(crops)
+    )
+    onnx_path = export_edge(
+        None, str(tmp_path / "hg.onnx"), None, "onnx", saved_model=exported["flip"]
+    )
     session = onnxruntime.InferenceSession(onnx_path)
     names = [o.name for o in session.get_outputs()]
     got_onnx = dict(zip(names, session.run(None, {"crops": crops})))
-    tflite_path = export_edge(None, str(tmp_path / "hg.tflite"), None, "tflite",
-                              saved_model=exported["flip"])
+    tflite_path = export_edge(
+        None, str(tmp_path / "hg.tflite"), None, "tflite", saved_model=exported["flip"]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT)
         interpreter = tf.lite.Interpreter(model_path=tflite_path)
@@ -340,10 +416,22 @@ def test_onnx_and_tflite_match_the_saved_model(exported, shared_data, tmp_path, 
     assert meta["export"]["format"] == "onnx" and set(meta["signatures"]) == {"predict_crops"}
 
     # The command: --format onnx from a .keras file.
-    result = subprocess.run([PYTHON, str(ROOT / "train/export.py"), "--model",
-                             str(exported["root"] / "m.keras"), "--format", "onnx", "--out",
-                             str(tmp_path / "cli.onnx")], env=python_env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [
+            PYTHON,
+            str(ROOT / "train/export.py"),
+            "--model",
+            str(exported["root"] / "m.keras"),
+            "--format",
+            "onnx",
+            "--out",
+            str(tmp_path / "cli.onnx"),
+        ],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     session = onnxruntime.InferenceSession(str(tmp_path / "cli.onnx"))
     out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"crops": crops})))

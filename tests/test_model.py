@@ -1,10 +1,9 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
+from conftest import randomize_weights
 
 import keras_hourglass as kh
-from conftest import randomize_weights
 
 TINY = dict(num_stacks=2, num_keypoints=5, filters=16, depth=2, input_shape=(32, 32, 3))
 
@@ -28,8 +27,9 @@ def test_smaller_stacks_match_the_reference_sizes(stacks, expected_millions):
 
 
 def test_output_names_and_shapes():
-    model = kh.build_hourglass(num_stacks=3, num_keypoints=16, filters=32, depth=4,
-                               input_shape=(64, 64, 3))
+    model = kh.build_hourglass(
+        num_stacks=3, num_keypoints=16, filters=32, depth=4, input_shape=(64, 64, 3)
+    )
     assert model.output_names == ["heatmaps_0", "heatmaps_1", "heatmaps_2"]
     out = model(np.zeros((2, 64, 64, 3), "float32"))
     assert sorted(out) == ["heatmaps_0", "heatmaps_1", "heatmaps_2"]
@@ -141,6 +141,8 @@ def test_loss_is_applied_to_every_stack_output():
 def test_optimizer_is_the_papers_rmsprop():
     model = kh.compile_hourglass(kh.build_hourglass(**TINY))
     optimizer = model.optimizer
-    assert isinstance(optimizer, kh.TorchRMSprop)  # epsilon outside the square root (test_optimizer)
+    assert isinstance(
+        optimizer, kh.TorchRMSprop
+    )  # epsilon outside the square root (test_optimizer)
     assert float(optimizer.learning_rate) == pytest.approx(2.5e-4)
     assert optimizer.rho == pytest.approx(0.99) and optimizer.epsilon == pytest.approx(1e-8)

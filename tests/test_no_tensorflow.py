@@ -2,16 +2,15 @@
 GPU machines, and Keras users on JAX or PyTorch without TensorFlow)."""
 
 import json
-
-import numpy as np
-import pandas as pd
-import pytest
 import subprocess
 
 import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import PYTHON, ROOT
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
-from conftest import PYTHON, ROOT
 
 # Runs a command script with TensorFlow made unimportable, as where it is not installed.
 BLOCK = r"""
@@ -22,13 +21,34 @@ sys.argv = [script, *args]
 runpy.run_path(script, run_name="__main__")
 """
 
-TINY = ["--stacks", "2", "--filters", "16", "--depth", "2", "--input-size", "32",
-        "--batch-size", "4", "--val-samples", "8", "--verbose", "2", "--workers", "2"]
+TINY = [
+    "--stacks",
+    "2",
+    "--filters",
+    "16",
+    "--depth",
+    "2",
+    "--input-size",
+    "32",
+    "--batch-size",
+    "4",
+    "--val-samples",
+    "8",
+    "--verbose",
+    "2",
+    "--workers",
+    "2",
+]
 
 
 def _run(script, args, env):
-    result = subprocess.run([PYTHON, "-c", BLOCK, str(ROOT / script), *args], env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [PYTHON, "-c", BLOCK, str(ROOT / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
 
@@ -59,18 +79,46 @@ def test_train_resume_and_evaluate_without_tensorflow(tmp_path, jax_env, shared_
     assert summary["input_pipeline"] == "numpy" and summary["global_step"] == 6
 
     # Real people: LSPET training with the per-epoch held-out PCK, no TensorFlow anywhere.
-    lspet = _run("train/train.py", ["--dataset", "lspet", "--data-dir",
-                                    str(shared_data / "lspet"), "--skip-bad", "--val-count", "16",
-                                    "--epochs", "1", "--name", "lspet"] + common, jax_env)
+    lspet = _run(
+        "train/train.py",
+        [
+            "--dataset",
+            "lspet",
+            "--data-dir",
+            str(shared_data / "lspet"),
+            "--skip-bad",
+            "--val-count",
+            "16",
+            "--epochs",
+            "1",
+            "--name",
+            "lspet",
+        ]
+        + common,
+        jax_env,
+    )
     log = pd.read_csv(runs / "lspet/log.csv")
     assert "val_pck" in log and np.isfinite(log.val_pck).all()
     assert "validation: 16 people" in lspet.stdout
 
     # evaluate.py on the 5 real MPII images (the synthetic model predicts MPII's 16 joints).
     out = tmp_path / "eval"
-    _run("eval/evaluate.py", ["--model", str(runs / "whole/best.keras"), "--dataset", "mpii",
-                              "--annotations", str(shared_data / "mpii_annot/valid.h5"),
-                              "--data-dir", str(shared_data / "mpii_samples"), "--skip-bad",
-                              "--out", str(out)], jax_env)
+    _run(
+        "eval/evaluate.py",
+        [
+            "--model",
+            str(runs / "whole/best.keras"),
+            "--dataset",
+            "mpii",
+            "--annotations",
+            str(shared_data / "mpii_annot/valid.h5"),
+            "--data-dir",
+            str(shared_data / "mpii_samples"),
+            "--skip-bad",
+            "--out",
+            str(out),
+        ],
+        jax_env,
+    )
     summary = pd.read_csv(out / "summary.csv")
     assert summary.group.tolist()[-1] == "Mean" and len(pd.read_csv(out / "predictions.csv")) == 80

@@ -4,13 +4,12 @@ float64 NumPy version of Torch7's `optim.rmsprop` on every backend we run on."""
 import json
 import subprocess
 
+import keras
 import numpy as np
 import pytest
-
-import keras
+from conftest import PYTHON
 
 import keras_hourglass as kh
-from conftest import PYTHON
 
 LR, RHO, EPS = 2.5e-4, 0.99, 1e-8
 
@@ -65,8 +64,9 @@ def test_matches_torch7_rmsprop_in_float64_and_keras_rmsprop_does_not():
     assert abs(torch7_rmsprop(w0, gradients[:1])[21]) > 9 * LR  # |g| ~ 1e-4
     # The same comparison tells Keras' RMSprop (epsilon inside the square root) apart: its steps
     # on gradients below 1e-4 are a small fraction of the reference's.
-    theirs = run_keras(keras.optimizers.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS),
-                       gradients, w0)
+    theirs = run_keras(
+        keras.optimizers.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS), gradients, w0
+    )
     ok, moved, expected = close_to_reference(theirs, w0, gradients)
     assert not ok
     small = (np.abs(gradients[0]) > 0) & (np.abs(gradients[0]) < 1e-6)
@@ -74,8 +74,9 @@ def test_matches_torch7_rmsprop_in_float64_and_keras_rmsprop_does_not():
 
 
 def test_compile_hourglass_uses_it_and_it_survives_a_keras_file(tmp_path):
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=4, filters=16, depth=2,
-                               input_shape=(32, 32, 3))
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=4, filters=16, depth=2, input_shape=(32, 32, 3)
+    )
     kh.compile_hourglass(model, learning_rate=1e-3)
     assert isinstance(model.optimizer, kh.TorchRMSprop)
     assert not isinstance(model.optimizer, keras.optimizers.RMSprop)
@@ -108,8 +109,9 @@ def test_mixed_precision_gradients_and_loss_scaling(dtype):
     scaled = [keras.ops.cast(keras.ops.convert_to_tensor(g * scale), dtype) for g in gradients]
     w0 = np.zeros(gradients[0].shape)
     variable = keras.Variable(np.zeros(gradients[0].shape, "float32"))
-    optimizer = keras.optimizers.LossScaleOptimizer(kh.TorchRMSprop(LR, RHO, EPS),
-                                                    initial_scale=scale)
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        kh.TorchRMSprop(LR, RHO, EPS), initial_scale=scale
+    )
     for g in scaled:
         optimizer.apply([g], [variable])
     rounded = [np.asarray(keras.ops.cast(g, "float32"), np.float64) / scale for g in scaled]
@@ -119,8 +121,9 @@ def test_mixed_precision_gradients_and_loss_scaling(dtype):
     # A model under the policy trains with it (compile wraps it for mixed_float16).
     keras.mixed_precision.set_dtype_policy(f"mixed_{dtype}")
     try:
-        model = kh.build_hourglass(num_stacks=1, num_keypoints=4, filters=16, depth=2,
-                                   input_shape=(32, 32, 3))
+        model = kh.build_hourglass(
+            num_stacks=1, num_keypoints=4, filters=16, depth=2, input_shape=(32, 32, 3)
+        )
         kh.compile_hourglass(model, learning_rate=1e-3)
         before = [np.asarray(w) for w in model.trainable_weights]
         rng = np.random.default_rng(3)
@@ -152,19 +155,25 @@ print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
 def test_same_update_on_the_jax_backend(tmp_path, python_env):
     gradients = np.stack(gradient_sequence(seed=4))
     np.save(tmp_path / "g.npy", gradients)
-    result = subprocess.run([PYTHON, "-c", JAX_SCRIPT, str(tmp_path / "g.npy"),
-                             str(tmp_path / "w.npy")], env=dict(python_env, KERAS_BACKEND="jax"),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [PYTHON, "-c", JAX_SCRIPT, str(tmp_path / "g.npy"), str(tmp_path / "w.npy")],
+        env=dict(python_env, KERAS_BACKEND="jax"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tensorflow_imported": False}
     w0 = np.zeros(gradients.shape[1:])
-    ok, moved, expected = close_to_reference(np.load(tmp_path / "w.npy").astype(np.float64), w0,
-                                             list(gradients))
+    ok, moved, expected = close_to_reference(
+        np.load(tmp_path / "w.npy").astype(np.float64), w0, list(gradients)
+    )
     assert ok, np.max(np.abs(moved - expected))
 
 
-@pytest.mark.parametrize("bad", [dict(rho=1.0), dict(rho=-0.1), dict(epsilon=-1.0),
-                                 dict(epsilon=float("nan"))])
+@pytest.mark.parametrize(
+    "bad", [dict(rho=1.0), dict(rho=-0.1), dict(epsilon=-1.0), dict(epsilon=float("nan"))]
+)
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError, match="TorchRMSprop"):
         kh.TorchRMSprop(**bad)

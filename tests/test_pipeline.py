@@ -26,16 +26,24 @@ def _dot_record(tmp_path, name="dots.png"):
     keypoints[RIGHT] = (131.0, 150.0)
     for index, colour in ((LEFT, 0), (RIGHT, 1)):
         x, y = keypoints[index].astype(int)
-        image[y - 2:y + 3, x - 2:x + 3, colour] = 255
+        image[y - 2 : y + 3, x - 2 : x + 3, colour] = 255
     _png(tmp_path / name, image)
-    return D.PersonRecord(str(tmp_path / name), keypoints, np.ones(14, bool), np.ones(14, bool),
-                          np.array([150.0, 120.0]), 1.2, 50.0, "0")
+    return D.PersonRecord(
+        str(tmp_path / name),
+        keypoints,
+        np.ones(14, bool),
+        np.ones(14, bool),
+        np.array([150.0, 120.0]),
+        1.2,
+        50.0,
+        "0",
+    )
 
 
 def _centroid(channel):
     weights = np.clip(channel - 0.2, 0, None)
     assert weights.sum() > 1.0, "the dot left the crop"
-    ys, xs = np.mgrid[0:channel.shape[0], 0:channel.shape[1]]
+    ys, xs = np.mgrid[0 : channel.shape[0], 0 : channel.shape[1]]
     return np.array([(xs * weights).sum(), (ys * weights).sum()]) / weights.sum()
 
 
@@ -43,8 +51,17 @@ def test_a_keypoint_lands_where_the_image_content_moved(tmp_path):
     record = _dot_record(tmp_path)
     codec = kh.HeatmapCodec(256, 64)
     augmentation = Augmentation(rotation_prob=1.0, colour_range=(1.0, 1.0))
-    ds = make_dataset([record] * 24, S, codec, 24, training=True, num_stacks=1, seed=11,
-                      augmentation=augmentation, with_meta=True)
+    ds = make_dataset(
+        [record] * 24,
+        S,
+        codec,
+        24,
+        training=True,
+        num_stacks=1,
+        seed=11,
+        augmentation=augmentation,
+        with_meta=True,
+    )
     images, _, meta = next(iter(ds))
     images, keypoints = images.numpy(), meta["crop_keypoints"].numpy()
     flips = meta["flip"].numpy()
@@ -63,8 +80,12 @@ def test_flip_mirrors_with_the_pixel_convention(tmp_path):
     codec = kh.HeatmapCodec(256, 64)
     never = Augmentation(scale_sigma=0.0, rotation_prob=0.0, flip_prob=0.0, colour_range=(1, 1))
     always = Augmentation(scale_sigma=0.0, rotation_prob=0.0, flip_prob=1.0, colour_range=(1, 1))
-    a, ta, ma = next(iter(make_dataset([record], S, codec, 1, True, 1, augmentation=never, with_meta=True)))
-    b, tb, mb = next(iter(make_dataset([record], S, codec, 1, True, 1, augmentation=always, with_meta=True)))
+    a, ta, ma = next(
+        iter(make_dataset([record], S, codec, 1, True, 1, augmentation=never, with_meta=True))
+    )
+    b, tb, mb = next(
+        iter(make_dataset([record], S, codec, 1, True, 1, augmentation=always, with_meta=True))
+    )
     # The flipped crop is the exact mirror (x -> 255 - x) of the unflipped one.
     np.testing.assert_allclose(b.numpy()[0], a.numpy()[0, :, ::-1], atol=1e-4)
     mirrored = np.asarray(kh.flip_keypoints(ma["crop_keypoints"].numpy(), 256, S.flip_index))
@@ -75,11 +96,28 @@ def test_flip_mirrors_with_the_pixel_convention(tmp_path):
 
 def test_colour_jitter_applies_to_flipped_and_unflipped_samples(tmp_path):
     _png(tmp_path / "grey.png", np.full((200, 200, 3), 128, np.uint8))
-    record = D.PersonRecord(str(tmp_path / "grey.png"), np.full((14, 2), 100.0), np.ones(14, bool),
-                            np.ones(14, bool), np.array([99.5, 99.5]), 0.5, 1.0, "grey")
+    record = D.PersonRecord(
+        str(tmp_path / "grey.png"),
+        np.full((14, 2), 100.0),
+        np.ones(14, bool),
+        np.ones(14, bool),
+        np.array([99.5, 99.5]),
+        0.5,
+        1.0,
+        "grey",
+    )
     codec = kh.HeatmapCodec(64, 16)
-    ds = make_dataset([record] * 32, S, codec, 32, True, 1, seed=2, with_meta=True,
-                      augmentation=Augmentation(rotation_prob=0.0, scale_range=(0.9, 1.0)))
+    ds = make_dataset(
+        [record] * 32,
+        S,
+        codec,
+        32,
+        True,
+        1,
+        seed=2,
+        with_meta=True,
+        augmentation=Augmentation(rotation_prob=0.0, scale_range=(0.9, 1.0)),
+    )
     images, _, meta = next(iter(ds))
     centre = images.numpy()[:, 32, 32, :]
     gains = meta["gains"].numpy()
@@ -92,8 +130,9 @@ def test_colour_jitter_applies_to_flipped_and_unflipped_samples(tmp_path):
 
 
 def test_no_augmentation_reproduces_the_readers_keypoints(shared_data):
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)[:48]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:48]
     codec = kh.HeatmapCodec(256, 64)
     ds = make_dataset(records, S, codec, 16, training=False, num_stacks=2)
     for images, targets, meta in ds:
@@ -112,8 +151,9 @@ def test_no_augmentation_reproduces_the_readers_keypoints(shared_data):
 
 
 def test_pipeline_is_deterministic_per_seed(shared_data):
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)[:40]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:40]
     codec = kh.HeatmapCodec(64, 16)
 
     def first_batches(seed):
@@ -129,8 +169,9 @@ def test_pipeline_is_deterministic_per_seed(shared_data):
 def test_crop_cache_gives_the_same_samples_as_raw_images(shared_data, tmp_path):
     from keras_hourglass.cache import write_crop_cache
 
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)[:30]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:30]
     meta = write_crop_cache(records, str(tmp_path / "cache"), S, 256, shard_size=12, verbose=False)
     assert meta["num_shards"] == 3 and meta["num_records"] == 30
     codec = kh.HeatmapCodec(256, 64)
@@ -138,7 +179,9 @@ def test_crop_cache_gives_the_same_samples_as_raw_images(shared_data, tmp_path):
     cached = make_dataset(str(tmp_path / "cache"), S, codec, 10, True, 1, seed=4, with_meta=True)
     for (xa, ya, ma), (xb, yb, mb) in zip(raw.take(3), cached.take(3)):
         np.testing.assert_array_equal(ma["index"].numpy(), mb["index"].numpy())
-        np.testing.assert_allclose(ma["crop_keypoints"].numpy(), mb["crop_keypoints"].numpy(), atol=2e-3)
+        np.testing.assert_allclose(
+            ma["crop_keypoints"].numpy(), mb["crop_keypoints"].numpy(), atol=2e-3
+        )
         np.testing.assert_allclose(ya["heatmaps_0"].numpy(), yb["heatmaps_0"].numpy(), atol=1e-4)
         np.testing.assert_allclose(ma["keypoints"].numpy(), mb["keypoints"].numpy(), atol=1e-4)
         # Images differ only by JPEG storage and one extra resampling.
@@ -155,9 +198,19 @@ def test_grayscale_and_rgba_images_become_rgb(tmp_path):
     rgba[..., 0], rgba[..., 3] = 100, 255
     _png(tmp_path / "g.png", gray)
     _png(tmp_path / "a.png", rgba)
-    records = [D.PersonRecord(str(tmp_path / n), np.full((14, 2), 50.0), np.ones(14, bool),
-                              np.ones(14, bool), np.array([49.5, 49.5]), 0.4, 1.0, n)
-               for n in ("g.png", "a.png")]
+    records = [
+        D.PersonRecord(
+            str(tmp_path / n),
+            np.full((14, 2), 50.0),
+            np.ones(14, bool),
+            np.ones(14, bool),
+            np.array([49.5, 49.5]),
+            0.4,
+            1.0,
+            n,
+        )
+        for n in ("g.png", "a.png")
+    ]
     images, _, _ = next(iter(make_dataset(records, S, kh.HeatmapCodec(64, 16), 2, False, 1)))
     images = images.numpy()
     np.testing.assert_allclose(images[0, 32, 32], [200 / 255] * 3, atol=1e-5)
@@ -172,17 +225,17 @@ def test_empty_input_is_an_error():
 def test_show_batch_draws_keypoints_on_the_heatmap_peaks(shared_data, tmp_path):
     import sys
 
-    from PIL import Image
-
     from conftest import ROOT
+    from PIL import Image
 
     sys.path.insert(0, str(ROOT / "train"))
     from show_batch import show_batch
 
     from keras_hourglass.drawing import SIDE_COLOURS
 
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)[:8]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:8]
     out = tmp_path / "batch.png"
     keypoints, visible, heatmaps = show_batch(records, S, str(out), count=8, columns=4, seed=1)
     sheet = np.asarray(Image.open(out).convert("RGB"))
@@ -196,7 +249,7 @@ def test_show_batch_draws_keypoints_on_the_heatmap_peaks(shared_data, tmp_path):
             assert np.abs(keypoints[i, j] - (np.array([col, row]) * 4 + 1.5)).max() <= 1.0 + 1e-4
             # ...and the sheet shows a joint dot there (another joint's dot may overlap it).
             x, y = np.round(keypoints[i, j] + [256 * (i % 4), 256 * (i // 4)]).astype(int)
-            patch = {tuple(p) for p in sheet[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3)}
+            patch = {tuple(p) for p in sheet[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3)}
             assert patch & colours, (i, j, patch)
             checked += 1
     assert checked > 50

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from test_pipeline import LEFT, RIGHT, _centroid, _dot_record
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
@@ -11,34 +12,51 @@ from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.inputs import batches, pose_dataset, resolve_executor
 from keras_hourglass.pydata import PoseSequence, SyntheticSequence, decode_image, transform_sample
 
-from test_pipeline import LEFT, RIGHT, _centroid, _dot_record
-
 
 def _params(meta, i):
-    return (float(meta["scale_factor"][i]), math.radians(float(meta["angle"][i])),
-            bool(meta["flip"][i]), np.asarray(meta["gains"][i]))
+    return (
+        float(meta["scale_factor"][i]),
+        math.radians(float(meta["angle"][i])),
+        bool(meta["flip"][i]),
+        np.asarray(meta["gains"][i]),
+    )
 
 
 def _compare_with_tf_data(records, skeleton, codec, training, seed=0):
     """Runs tf.data, then the NumPy executor's sample function with the parameters tf.data drew;
     returns the largest differences."""
-    ds = pose_dataset(records, skeleton, codec, len(records), training=training, num_stacks=1,
-                      seed=seed, with_meta=True, executor="tf.data")
+    ds = pose_dataset(
+        records,
+        skeleton,
+        codec,
+        len(records),
+        training=training,
+        num_stacks=1,
+        seed=seed,
+        with_meta=True,
+        executor="tf.data",
+    )
     images, targets, meta = next(batches(ds))
     worst = {"image_mad": 0.0, "heatmap": 0.0, "keypoints": 0.0, "flips": 0}
     for i in range(len(images)):
         record = records[int(meta["index"][i])]
         params = _params(meta, i) if training else None
-        crop, heatmaps, m = transform_sample(decode_image(record.image_path), record, skeleton,
-                                             codec, params)
+        crop, heatmaps, m = transform_sample(
+            decode_image(record.image_path), record, skeleton, codec, params
+        )
         worst["image_mad"] = max(worst["image_mad"], float(np.abs(crop - images[i]).mean()))
-        worst["heatmap"] = max(worst["heatmap"],
-                               float(np.abs(heatmaps - targets["heatmaps_0"][i]).max()))
+        worst["heatmap"] = max(
+            worst["heatmap"], float(np.abs(heatmaps - targets["heatmaps_0"][i]).max())
+        )
         kp, want = m["crop_keypoints"], meta["crop_keypoints"][i]
-        annotated = meta["annotated"][i] if not params or not params[2] else \
-            meta["annotated"][i][list(skeleton.flip_index)]
-        worst["keypoints"] = max(worst["keypoints"],
-                                 float(np.abs(kp[annotated] - want[annotated]).max()))
+        annotated = (
+            meta["annotated"][i]
+            if not params or not params[2]
+            else meta["annotated"][i][list(skeleton.flip_index)]
+        )
+        worst["keypoints"] = max(
+            worst["keypoints"], float(np.abs(kp[annotated] - want[annotated]).max())
+        )
         np.testing.assert_array_equal(m["crop_visible"], meta["crop_visible"][i])
         for key in ("center", "scale", "normalizer"):
             np.testing.assert_allclose(m[key], meta[key][i], rtol=1e-6)
@@ -47,8 +65,9 @@ def _compare_with_tf_data(records, skeleton, codec, training, seed=0):
 
 
 def test_same_samples_as_tf_data_on_real_lspet_people(shared_data):
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"),
-                         skip_bad=True)[:24]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:24]
     worst = _compare_with_tf_data(records, kh.LSP, kh.HeatmapCodec(256, 64), training=True)
     assert 0 < worst["flips"] < 24  # flipped and unflipped samples both checked
     assert worst["keypoints"] < 1e-3 and worst["heatmap"] < 1e-3, worst
@@ -59,12 +78,14 @@ def test_same_samples_as_tf_data_on_real_lspet_people(shared_data):
 
 def test_same_samples_as_tf_data_on_real_mpii_people(shared_data):
     """MPII people are large (1280x720 photos): the anti-aliased shrink runs on every crop."""
-    records = D.read_mpii_h5(str(shared_data / "mpii_annot/valid.h5"),
-                             str(shared_data / "mpii_samples"), skip_bad=True)
+    records = D.read_mpii_h5(
+        str(shared_data / "mpii_annot/valid.h5"), str(shared_data / "mpii_samples"), skip_bad=True
+    )
     assert len(records) >= 5
     for training, seed in ((True, 3), (True, 4), (False, 0)):
-        worst = _compare_with_tf_data(list(records) * 2, kh.MPII, kh.HeatmapCodec(256, 64),
-                                      training, seed)
+        worst = _compare_with_tf_data(
+            list(records) * 2, kh.MPII, kh.HeatmapCodec(256, 64), training, seed
+        )
         assert worst["keypoints"] < 1e-3 and worst["heatmap"] < 1e-3, worst
         assert worst["image_mad"] < 0.02, worst
 
@@ -73,8 +94,17 @@ def test_a_keypoint_lands_where_the_image_content_moved(tmp_path):
     record = _dot_record(tmp_path)
     codec = kh.HeatmapCodec(256, 64)
     augmentation = Augmentation(rotation_prob=1.0, colour_range=(1.0, 1.0))
-    ds = PoseSequence([record] * 24, kh.LSP, codec, 24, training=True, num_stacks=1, seed=11,
-                      augmentation=augmentation, with_meta=True)
+    ds = PoseSequence(
+        [record] * 24,
+        kh.LSP,
+        codec,
+        24,
+        training=True,
+        num_stacks=1,
+        seed=11,
+        augmentation=augmentation,
+        with_meta=True,
+    )
     images, _, meta = ds[0]
     flips = meta["flip"]
     assert 0 < flips.sum() < len(flips) and np.abs(meta["angle"]).max() > 10
@@ -119,21 +149,43 @@ def _records(tmp_path, n):
         path = tmp_path / f"{i}.png"
         PIL.Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(path)
         kp = rng.uniform(10, 35, (14, 2))
-        out.append(D.PersonRecord(str(path), kp, np.ones(14, bool), np.ones(14, bool),
-                                  np.array([25.0, 20.0]), 0.2, 10.0, str(i)))
+        out.append(
+            D.PersonRecord(
+                str(path),
+                kp,
+                np.ones(14, bool),
+                np.ones(14, bool),
+                np.array([25.0, 20.0]),
+                0.2,
+                10.0,
+                str(i),
+            )
+        )
     return out
 
 
 def test_resume_shard_and_workers_give_the_same_batches(tmp_path):
     records = _records(tmp_path, 10)
     codec = kh.HeatmapCodec(32, 8)
-    make = lambda **kw: PoseSequence(records, kh.LSP, codec, 4, training=True, num_stacks=2,  # noqa: E731
-                                     seed=3, with_meta=True, **kw)
+
+    def make(**kw):
+        return PoseSequence(
+            records,
+            kh.LSP,
+            codec,
+            4,
+            training=True,
+            num_stacks=2,
+            seed=3,
+            with_meta=True,
+            **kw,
+        )
+
     whole = make()
     first = [whole[i] for i in range(8)]  # 32 elements: 3.2 epochs, each epoch reshuffled
     indices = np.concatenate([b[2]["index"] for b in first])
     for epoch in range(3):
-        assert sorted(indices[10 * epoch:10 * epoch + 10]) == list(range(10))
+        assert sorted(indices[10 * epoch : 10 * epoch + 10]) == list(range(10))
     assert list(indices[:10]) != list(indices[10:20])  # a new order each epoch
     resumed = make(start_batch=5)
     for i in range(3):
@@ -164,8 +216,9 @@ def test_synthetic_sequence_renders_the_synthetic_figures():
     np.testing.assert_allclose(meta["keypoints"][1], keypoints)
     import tensorflow as tf  # noqa: F401  (the tf encoder is the reference)
 
-    np.testing.assert_allclose(targets["heatmaps_1"][1],
-                               np.asarray(codec.encode(keypoints, visible)), atol=2e-6)
+    np.testing.assert_allclose(
+        targets["heatmaps_1"][1], np.asarray(codec.encode(keypoints, visible)), atol=2e-6
+    )
 
 
 def test_executor_choice():

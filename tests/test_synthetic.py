@@ -1,6 +1,5 @@
-import numpy as np
-
 import keras
+import numpy as np
 
 import keras_hourglass as kh
 from keras_hourglass.pck_metric import HeatmapPCK
@@ -23,7 +22,9 @@ def test_figures_are_frontal_people_in_mpii_order():
     s = kh.MPII
     # Facing the camera: the person's right hip and shoulder are on the image's left.
     assert np.all(keypoints[:, s.index("right_hip"), 0] < keypoints[:, s.index("left_hip"), 0])
-    assert np.all(keypoints[:, s.index("right_shoulder"), 0] < keypoints[:, s.index("left_shoulder"), 0])
+    assert np.all(
+        keypoints[:, s.index("right_shoulder"), 0] < keypoints[:, s.index("left_shoulder"), 0]
+    )
     # Upright: head top above the thorax above the pelvis.
     assert np.all(keypoints[:, s.index("head_top"), 1] < keypoints[:, s.index("thorax"), 1])
     assert np.all(keypoints[:, s.index("thorax"), 1] < keypoints[:, s.index("pelvis"), 1])
@@ -39,15 +40,18 @@ def test_figure_is_drawn_where_its_joints_are():
     image, keypoints, _ = kh.render_stick_figure(1, 0, 128)
     t = keypoints[kh.MPII.index("thorax")]
     p = keypoints[kh.MPII.index("pelvis")]
-    samples = [image[int(round(v[1])), int(round(v[0]))].astype(float)
-               for v in (p + f * (t - p) for f in np.linspace(0.2, 0.8, 5))]
+    samples = [
+        image[int(round(v[1])), int(round(v[0]))].astype(float)
+        for v in (p + f * (t - p) for f in np.linspace(0.2, 0.8, 5))
+    ]
     assert np.std(samples, axis=0).max() < 30
 
 
 def test_dataset_serves_images_and_one_target_per_stack():
     codec = kh.HeatmapCodec(64, 16, 1.0)
-    ds = kh.synthetic_dataset(10, codec, batch_size=4, num_stacks=3, seed=5, shuffle=False,
-                              with_keypoints=True)
+    ds = kh.synthetic_dataset(
+        10, codec, batch_size=4, num_stacks=3, seed=5, shuffle=False, with_keypoints=True
+    )
     images, targets, extra = next(iter(ds))
     assert images.shape == (4, 64, 64, 3) and float(np.max(images)) <= 1.0
     assert sorted(targets) == ["heatmaps_0", "heatmaps_1", "heatmaps_2"]
@@ -64,11 +68,13 @@ def test_a_tiny_model_learns_the_synthetic_data_in_under_a_minute():
     codec = kh.HeatmapCodec(64, 16, 1.0)
     train = kh.synthetic_dataset(4000, codec, 16, 1, seed=0, repeat=True)
     val = kh.synthetic_dataset(128, codec, 32, 1, seed=99, shuffle=False)
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=32, depth=4,
-                               input_shape=(64, 64, 3))
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=16, filters=32, depth=4, input_shape=(64, 64, 3)
+    )
     torso = (kh.MPII.index("left_shoulder"), kh.MPII.index("right_hip"))
-    kh.compile_hourglass(model, learning_rate=2.5e-3,
-                         metrics={"heatmaps_0": [HeatmapPCK(codec, torso, 0.2)]})
+    kh.compile_hourglass(
+        model, learning_rate=2.5e-3, metrics={"heatmaps_0": [HeatmapPCK(codec, torso, 0.2)]}
+    )
     before = model.evaluate(val, verbose=0, return_dict=True)
     history = model.fit(train, steps_per_epoch=50, epochs=3, verbose=0)
     after = model.evaluate(val, verbose=0, return_dict=True)

@@ -9,31 +9,72 @@ import socket
 import subprocess
 import time
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
-
-import keras
+from conftest import PYTHON, ROOT
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
-from conftest import PYTHON, ROOT
-
-TINY = ["--stacks", "2", "--filters", "16", "--depth", "2", "--input-size", "32",
-        "--batch-size", "4", "--val-samples", "8", "--verbose", "0"]
+TINY = [
+    "--stacks",
+    "2",
+    "--filters",
+    "16",
+    "--depth",
+    "2",
+    "--input-size",
+    "32",
+    "--batch-size",
+    "4",
+    "--val-samples",
+    "8",
+    "--verbose",
+    "0",
+]
 
 
 def _train(args, env, **kwargs):
-    return subprocess.run([PYTHON, str(ROOT / "train/train.py"), *args], env=env,
-                          capture_output=True, text=True, timeout=600, **kwargs)
+    return subprocess.run(
+        [PYTHON, str(ROOT / "train/train.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
 
 
 def test_config_file_flags_and_help(tmp_path, python_env):
     (tmp_path / "run.yaml").write_text("stacks: 3\nlearning_rate: 0.002\nbatch_size: 8\n")
-    result = _train(["--config", str(tmp_path / "run.yaml"), "--batch-size", "4", "--name", "c",
-                     "--runs-dir", str(tmp_path / "runs"), "--filters", "16", "--depth", "2",
-                     "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
-                     "--val-samples", "8", "--verbose", "0"], python_env)
+    result = _train(
+        [
+            "--config",
+            str(tmp_path / "run.yaml"),
+            "--batch-size",
+            "4",
+            "--name",
+            "c",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--filters",
+            "16",
+            "--depth",
+            "2",
+            "--input-size",
+            "32",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--val-samples",
+            "8",
+            "--verbose",
+            "0",
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((tmp_path / "runs/c/config.json").read_text())
     assert config["stacks"] == 3 and config["learning_rate"] == 0.002  # from the file
@@ -45,9 +86,23 @@ def test_config_file_flags_and_help(tmp_path, python_env):
     again = _train(["--config", str(tmp_path / "again.json")], python_env)
     assert again.returncode == 0, again.stderr[-3000:]
     helptext = _train(["--help"], python_env).stdout
-    for flag in ("--dataset", "--data-dir", "--stacks", "--filters", "--batch-size", "--epochs",
-                 "--steps-per-epoch", "--learning-rate", "--input-size", "--sigma",
-                 "--mixed-precision", "--seed", "--name", "--config", "--strategy"):
+    for flag in (
+        "--dataset",
+        "--data-dir",
+        "--stacks",
+        "--filters",
+        "--batch-size",
+        "--epochs",
+        "--steps-per-epoch",
+        "--learning-rate",
+        "--input-size",
+        "--sigma",
+        "--mixed-precision",
+        "--seed",
+        "--name",
+        "--config",
+        "--strategy",
+    ):
         assert flag in helptext, flag
     assert "default: 8; synthetic: 2" in " ".join(helptext.split())
 
@@ -60,12 +115,27 @@ def test_config_file_flags_and_help(tmp_path, python_env):
         (["--dataset", "lspet", "--data-dir", "/nonexistent"], "does not exist"),
         (["--input-size", "100"], "multiple of"),
         (["--num-processes", "2", "--process-id", "1"], "--coordinator must be host:port"),
-        (["--num-processes", "2", "--process-id", "2", "--coordinator", "127.0.0.1:1"],
-         "--process-id must be in 0..1"),
-        (["--num-processes", "3", "--process-id", "0", "--coordinator", "127.0.0.1:1",
-          "--batch-size", "16"], "batch_size 16 does not divide over 3 processes"),
-        (["--num-processes", "2", "--process-id", "0", "--coordinator", "127.0.0.1:1"],
-         "needs the JAX backend"),
+        (
+            ["--num-processes", "2", "--process-id", "2", "--coordinator", "127.0.0.1:1"],
+            "--process-id must be in 0..1",
+        ),
+        (
+            [
+                "--num-processes",
+                "3",
+                "--process-id",
+                "0",
+                "--coordinator",
+                "127.0.0.1:1",
+                "--batch-size",
+                "16",
+            ],
+            "batch_size 16 does not divide over 3 processes",
+        ),
+        (
+            ["--num-processes", "2", "--process-id", "0", "--coordinator", "127.0.0.1:1"],
+            "needs the JAX backend",
+        ),
     ],
 )
 def test_bad_settings_stop_before_training(args, message, python_env, tmp_path):
@@ -78,20 +148,38 @@ def test_unknown_config_key_and_empty_data_dir(tmp_path, python_env):
     result = _train(["--config", str(tmp_path / "bad.json")], python_env)
     assert result.returncode != 0 and "unknown setting(s) ['stack']" in result.stderr
     (tmp_path / "empty").mkdir()
-    result = _train(["--dataset", "lspet", "--data-dir", str(tmp_path / "empty"),
-                     "--runs-dir", str(tmp_path)], python_env)
-    assert result.returncode != 0 and "joints.mat" in result.stderr and "does not exist" in result.stderr
+    result = _train(
+        ["--dataset", "lspet", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path)],
+        python_env,
+    )
+    assert (
+        result.returncode != 0
+        and "joints.mat" in result.stderr
+        and "does not exist" in result.stderr
+    )
 
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, python_env):
-    common = TINY + ["--epochs", "3", "--steps-per-epoch", "10", "--backup-every", "2",
-                     "--runs-dir", str(tmp_path / "runs")]
+    common = TINY + [
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "10",
+        "--backup-every",
+        "2",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     reference = _train(common + ["--name", "whole"], python_env)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
-    process = subprocess.Popen([PYTHON, str(ROOT / "train/train.py"), *common, "--name", "killed"],
-                               env=python_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [PYTHON, str(ROOT / "train/train.py"), *common, "--name", "killed"],
+        env=python_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     latest = tmp_path / "runs/killed/backup/latest"
     deadline = time.time() + 300
     while time.time() < deadline:  # kill mid-way through the second epoch
@@ -106,7 +194,9 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, python_env):
     resumed = _train(common + ["--name", "killed"], python_env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming" in resumed.stdout
-    state = json.loads((tmp_path / "runs/killed/backup" / latest.read_text().strip() / "state.json").read_text())
+    state = json.loads(
+        (tmp_path / "runs/killed/backup" / latest.read_text().strip() / "state.json").read_text()
+    )
     assert state["global_step"] == 30
     log = pd.read_csv(tmp_path / "runs/killed/log.csv")
     assert log.epoch.tolist() == [0, 1, 2]
@@ -115,8 +205,9 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, python_env):
     b = keras.saving.load_model(tmp_path / "runs/killed/last.keras", compile=False)
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_allclose(np.asarray(wa), np.asarray(wb), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "runs/whole/log.csv").learning_rate,
-                               log.learning_rate)
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "runs/whole/log.csv").learning_rate, log.learning_rate
+    )
     # Resuming with another model shape is refused.
     other = _train(common + ["--name", "killed", "--filters", "32"], python_env)
     assert other.returncode != 0 and "other settings" in other.stderr
@@ -124,14 +215,46 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, python_env):
 
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, python_env):
-    result = _train(TINY + ["--epochs", "1", "--steps-per-epoch", "2", "--strategy", "mirrored",
-                            "--logical-cpus", "2", "--name", "m", "--runs-dir", str(tmp_path)],
-                    python_env)
+    result = _train(
+        TINY
+        + [
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--strategy",
+            "mirrored",
+            "--logical-cpus",
+            "2",
+            "--name",
+            "m",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 replicas" in result.stdout
-    odd = _train(TINY + ["--epochs", "1", "--steps-per-epoch", "2", "--strategy", "mirrored",
-                         "--logical-cpus", "2", "--batch-size", "5", "--name", "o",
-                         "--runs-dir", str(tmp_path)], python_env)
+    odd = _train(
+        TINY
+        + [
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--strategy",
+            "mirrored",
+            "--logical-cpus",
+            "2",
+            "--batch-size",
+            "5",
+            "--name",
+            "o",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        python_env,
+    )
     assert odd.returncode != 0 and "does not divide over 2 replicas" in odd.stderr
 
 
@@ -143,14 +266,19 @@ def test_loss_falls_and_pck_rises_on_real_lspet_images(shared_data):
     from keras_hourglass.pipeline import Augmentation, make_dataset
 
     keras.utils.set_random_seed(0)
-    records = D.read_lsp(str(shared_data / "lspet/joints.mat"),
-                         str(shared_data / "lspet/images"), skip_bad=True)[:16]
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )[:16]
     codec = kh.HeatmapCodec(64, 16)
-    gentle = Augmentation(scale_sigma=0.05, rotation_prob=0.0, flip_prob=0.0, colour_range=(0.9, 1.1))
-    train = make_dataset(records, kh.LSP, codec, 8, training=True, num_stacks=1, seed=0,
-                         augmentation=gentle)
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=14, filters=32, depth=4,
-                               input_shape=(64, 64, 3))
+    gentle = Augmentation(
+        scale_sigma=0.05, rotation_prob=0.0, flip_prob=0.0, colour_range=(0.9, 1.1)
+    )
+    train = make_dataset(
+        records, kh.LSP, codec, 8, training=True, num_stacks=1, seed=0, augmentation=gentle
+    )
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=14, filters=32, depth=4, input_shape=(64, 64, 3)
+    )
     kh.compile_hourglass(model, learning_rate=2.5e-3)
     validation = PoseValidation(records, kh.LSP, codec, 16)
     logs = {}
@@ -178,9 +306,25 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
     env = dict(python_env, KERAS_BACKEND="jax", TMPDIR=str(scratch))
     args = TINY + ["--runs-dir", str(tmp_path / "runs"), "--epochs", "2", "--steps-per-epoch", "1"]
     cluster = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
-    procs = [subprocess.Popen([PYTHON, str(ROOT / "train/train.py"), *args, "--name", "two",
-                               *cluster, "--process-id", str(i)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (1, 0)]
+    procs = [
+        subprocess.Popen(
+            [
+                PYTHON,
+                str(ROOT / "train/train.py"),
+                *args,
+                "--name",
+                "two",
+                *cluster,
+                "--process-id",
+                str(i),
+            ],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in (1, 0)
+    ]
     try:
         outputs = [p.communicate(timeout=600)[0] for p in procs]
     finally:
@@ -188,8 +332,9 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
             p.kill()
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-3000:]
-    digests = [re.search(r"Weights SHA-256: (\w+) \(process (\d) of 2\)", out).groups()
-               for out in outputs]
+    digests = [
+        re.search(r"Weights SHA-256: (\w+) \(process (\d) of 2\)", out).groups() for out in outputs
+    ]
     assert digests[0][0] == digests[1][0] and {d[1] for d in digests} == {"0", "1"}
     run = tmp_path / "runs/two"
     assert json.loads((run / "summary.json").read_text())["weights_sha256"] == digests[0][0]
@@ -212,19 +357,32 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
     # batch norm. The all-reduce and one batch round differently, so such weights move apart by
     # up to ~lr: measured 9.3e-4 (stem_conv/bias) after two steps, the rest far less. So the
     # weights are compared as a whole (relative L2) and bounded per weight by that noise.
-    diffs = [np.asarray(a.value, np.float64) - np.asarray(b.value, np.float64)
-             for a, b in zip(two.weights, one.weights)]
+    diffs = [
+        np.asarray(a.value, np.float64) - np.asarray(b.value, np.float64)
+        for a, b in zip(two.weights, one.weights)
+    ]
     diff = max(float(np.abs(d).max()) for d in diffs)
-    total = math.sqrt(sum(float(np.sum(np.square(np.asarray(b.value, np.float64))))
-                          for b in one.weights))
+    total = math.sqrt(
+        sum(float(np.sum(np.square(np.asarray(b.value, np.float64)))) for b in one.weights)
+    )
     relative = math.sqrt(sum(float(np.sum(np.square(d))) for d in diffs)) / total
     assert diff < 3e-3 and relative < 1e-3, (diff, relative)
 
 
 def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, python_env):
     runs = tmp_path / "runs"
-    args = TINY + ["--epochs", "5", "--steps-per-epoch", "50", "--runs-dir", str(runs),
-                   "--name", "budget", "--max-minutes", "0.0001"]
+    args = TINY + [
+        "--epochs",
+        "5",
+        "--steps-per-epoch",
+        "50",
+        "--runs-dir",
+        str(runs),
+        "--name",
+        "budget",
+        "--max-minutes",
+        "0.0001",
+    ]
     result = _train(args, python_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "--max-minutes budget" in result.stdout

@@ -5,9 +5,9 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import PYTHON, ROOT, randomize_weights
 
 import keras_hourglass as kh
-from conftest import PYTHON, ROOT, randomize_weights
 
 SIZE = (192, 144)  # every frame of a video has one size
 
@@ -31,16 +31,22 @@ def clip(tmp_path, shared_data):
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
-    model = kh.build_hourglass(num_stacks=1, num_keypoints=16, filters=16, depth=2,
-                               input_shape=(64, 64, 3))
+    model = kh.build_hourglass(
+        num_stacks=1, num_keypoints=16, filters=16, depth=2, input_shape=(64, 64, 3)
+    )
     randomize_weights(model, np.random.default_rng(3), scale=0.3)
     model.save(tmp_path / "m.keras")
     return tmp_path, video, frames
 
 
 def _predict(args, env):
-    return subprocess.run([PYTHON, str(ROOT / "eval/predict.py"), *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [PYTHON, str(ROOT / "eval/predict.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -49,8 +55,19 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
 
     folder, video, frames = clip
     out = folder / "out"
-    result = _predict(["--video", str(video), "--model", str(folder / "m.keras"), "--out",
-                       str(out), "--batch", "4"], python_env)
+    result = _predict(
+        [
+            "--video",
+            str(video),
+            "--model",
+            str(folder / "m.keras"),
+            "--out",
+            str(out),
+            "--batch",
+            "4",
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "6 frames in" in result.stdout and "frames/s" in result.stdout
     lines = [json.loads(line) for line in (out / "clip_pose.jsonl").read_text().splitlines()]
@@ -59,11 +76,15 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
     assert set(lines[0]["joints"]) == set(kh.MPII.joint_names)
     overlay = cv2.VideoCapture(str(out / "clip_pose.mp4"))
     assert int(overlay.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
-    assert (int(overlay.get(cv2.CAP_PROP_FRAME_WIDTH)), int(overlay.get(cv2.CAP_PROP_FRAME_HEIGHT))) == SIZE
+    assert (
+        int(overlay.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        int(overlay.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+    ) == SIZE
 
     images = [str(folder / f"frame{i}.png") for i in range(5)]
-    result = _predict([*images, "--model", str(folder / "m.keras"), "--out", str(folder / "img")],
-                      python_env)
+    result = _predict(
+        [*images, "--model", str(folder / "m.keras"), "--out", str(folder / "img")], python_env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     same, total = 0, 0
     for i in range(6):
@@ -71,8 +92,10 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
         for joint, value in lines[i]["joints"].items():
             total += 1
             assert value["confidence"] == pytest.approx(picture[joint]["confidence"], abs=2e-4)
-            same += abs(value["x"] - picture[joint]["x"]) <= 0.02 and \
-                abs(value["y"] - picture[joint]["y"]) <= 0.02
+            same += (
+                abs(value["x"] - picture[joint]["x"]) <= 0.02
+                and abs(value["y"] - picture[joint]["y"]) <= 0.02
+            )
     # Random weights can leave two heatmap maxima equal to float rounding: allow a few ties.
     assert same >= 0.95 * total, (same, total)
 
@@ -82,25 +105,55 @@ def test_broken_and_truncated_videos(clip, python_env):
     folder, video, frames = clip
     junk = folder / "junk.mp4"
     junk.write_bytes(b"\x00\x01not a video" * 100)
-    result = _predict(["--video", str(junk), "--model", str(folder / "m.keras"), "--out",
-                       str(folder / "o")], python_env)
-    assert result.returncode != 0 and "junk.mp4" in result.stderr and "Traceback" not in result.stderr
+    result = _predict(
+        ["--video", str(junk), "--model", str(folder / "m.keras"), "--out", str(folder / "o")],
+        python_env,
+    )
+    assert (
+        result.returncode != 0 and "junk.mp4" in result.stderr and "Traceback" not in result.stderr
+    )
     # A file cut short: the frames before the cut are predicted and kept.
     data = video.read_bytes()
     cut = folder / "cut.avi"
     cut.write_bytes(data[: int(len(data) * 0.6)])
-    result = _predict(["--video", str(cut), "--model", str(folder / "m.keras"), "--out",
-                       str(folder / "o"), "--batch", "2"], python_env)
+    result = _predict(
+        [
+            "--video",
+            str(cut),
+            "--model",
+            str(folder / "m.keras"),
+            "--out",
+            str(folder / "o"),
+            "--batch",
+            "2",
+        ],
+        python_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = (folder / "o/cut_pose.jsonl").read_text().splitlines()
     assert 1 <= len(lines) < 6 and (folder / "o/cut_pose.mp4").is_file()
-    result = _predict(["--video", str(video), "--model", str(folder / "m.keras"), "--out",
-                       str(folder / "o"), "--max-frames", "3", "--smooth", "0.5"], python_env)
+    result = _predict(
+        [
+            "--video",
+            str(video),
+            "--model",
+            str(folder / "m.keras"),
+            "--out",
+            str(folder / "o"),
+            "--max-frames",
+            "3",
+            "--smooth",
+            "0.5",
+        ],
+        python_env,
+    )
     assert result.returncode == 0 and "3 frames in" in result.stdout
     smoothed = [json.loads(x) for x in (folder / "o/clip_pose.jsonl").read_text().splitlines()]
     assert len(smoothed) == 3
-    for bad, message in ((["--smooth", "1"], "--smooth must be in [0, 1)"),
-                         (["--video", "7"], "cannot open it (no such camera)")):
+    for bad, message in (
+        (["--smooth", "1"], "--smooth must be in [0, 1)"),
+        (["--video", "7"], "cannot open it (no such camera)"),
+    ):
         args = ["--model", str(folder / "m.keras"), "--out", str(folder / "o")]
         args = (["--video", str(video)] if "--video" not in bad else []) + args + bad
         result = _predict(args, python_env)

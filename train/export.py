@@ -20,7 +20,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault(
+    "KERAS_HOURGLASS_QUIET", "1"
+)  # TensorFlow's start-up noise: keras_hourglass.quiet
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
 from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402
@@ -31,22 +33,40 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="a .keras file from train/train.py")
-    parser.add_argument("--out", default="saved_models/hourglass",
-                        help="TF Serving model folder; its name is the served model's name "
-                             "(default: saved_models/hourglass)")
-    parser.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")
-    parser.add_argument("--skeleton", choices=sorted(SKELETONS),
-                        help="joint table of the model (default: from its number of joints: "
-                             "16 mpii, 14 lsp, 11 flic, 17 coco)")
-    parser.add_argument("--sigma", type=float, default=1.0, help="the training sigma (metadata; default: 1)")
+    parser.add_argument(
+        "--out",
+        default="saved_models/hourglass",
+        help="TF Serving model folder; its name is the served model's name "
+        "(default: saved_models/hourglass)",
+    )
+    parser.add_argument(
+        "--version", type=int, default=None, help="version number (default: the next free one)"
+    )
+    parser.add_argument(
+        "--skeleton",
+        choices=sorted(SKELETONS),
+        help="joint table of the model (default: from its number of joints: "
+        "16 mpii, 14 lsp, 11 flic, 17 coco)",
+    )
+    parser.add_argument(
+        "--sigma", type=float, default=1.0, help="the training sigma (metadata; default: 1)"
+    )
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
-    parser.add_argument("--format", choices=["savedmodel", "onnx", "tflite"], default="savedmodel",
-                        help="savedmodel (TF Serving, default); onnx or tflite: one file of the "
-                             "crop-level predictor (crops in, keypoints in crop pixels out) at "
-                             "--out (default saved_models/hourglass.onnx / .tflite)")
-    parser.add_argument("--max-image-pixels", type=int, default=None,
-                        help="the SavedModel refuses encoded images whose header claims more "
-                             "pixels (default: 50,000,000)")
+    parser.add_argument(
+        "--format",
+        choices=["savedmodel", "onnx", "tflite"],
+        default="savedmodel",
+        help="savedmodel (TF Serving, default); onnx or tflite: one file of the "
+        "crop-level predictor (crops in, keypoints in crop pixels out) at "
+        "--out (default saved_models/hourglass.onnx / .tflite)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="the SavedModel refuses encoded images whose header claims more "
+        "pixels (default: 50,000,000)",
+    )
     args = parser.parse_args(argv)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
@@ -74,33 +94,51 @@ def main(argv=None):
     try:
         model = keras.saving.load_model(args.model, compile=False)
     except Exception as error:  # not a .keras file, a corrupt zip, an unknown class
-        raise SystemExit(f"error: --model {args.model!r} is not a loadable .keras model "
-                         f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+        raise SystemExit(
+            f"error: --model {args.model!r} is not a loadable .keras model "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        ) from None
     joints = model.outputs[-1].shape[-1]
     name = args.skeleton or SKELETON_BY_JOINTS.get(joints)
     if name is None:
         raise SystemExit(f"error: {args.model} predicts {joints} joints; pass --skeleton")
     if args.format != "savedmodel":
         try:
-            path = export_edge(model, args.out, kh.get_skeleton(name), args.format,
-                               flip_test=not args.no_flip, sigma=args.sigma)
+            path = export_edge(
+                model,
+                args.out,
+                kh.get_skeleton(name),
+                args.format,
+                flip_test=not args.no_flip,
+                sigma=args.sigma,
+            )
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
-        print(f"Exported {args.model} to {path} and {path}.json ({args.format}: crops "
-              f"[batch, S, S, 3] float32 in [0, 1] -> keypoints in crop pixels, scores, heatmaps; "
-              f"flip test {'off' if args.no_flip else 'on'})")
+        print(
+            f"Exported {args.model} to {path} and {path}.json ({args.format}: crops "
+            f"[batch, S, S, 3] float32 in [0, 1] -> keypoints in crop pixels, scores, heatmaps; "
+            f"flip test {'off' if args.no_flip else 'on'})"
+        )
         return path
     try:
-        path = export_for_serving(model, args.out, kh.get_skeleton(name), args.version,
-                                  flip_test=not args.no_flip, sigma=args.sigma,
-                                  max_pixels=args.max_image_pixels)
+        path = export_for_serving(
+            model,
+            args.out,
+            kh.get_skeleton(name),
+            args.version,
+            flip_test=not args.no_flip,
+            sigma=args.sigma,
+            max_pixels=args.max_image_pixels,
+        )
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"error: {error}") from None
     root = os.path.dirname(os.path.abspath(args.out))
-    print(f"Exported {args.model} to {path} ({name} skeleton, flip test "
-          f"{'off' if args.no_flip else 'on'}); signatures: {', '.join(SIGNATURES)}\n"
-          f"Serve: docker run -p 8500:8500 -p 8501:8501 -v {root}:/models tensorflow/serving "
-          f"--model_config_file=/models/models.config")
+    print(
+        f"Exported {args.model} to {path} ({name} skeleton, flip test "
+        f"{'off' if args.no_flip else 'on'}); signatures: {', '.join(SIGNATURES)}\n"
+        f"Serve: docker run -p 8500:8500 -p 8501:8501 -v {root}:/models tensorflow/serving "
+        f"--model_config_file=/models/models.config"
+    )
     return path
 
 

@@ -11,21 +11,37 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault(
+    "KERAS_HOURGLASS_QUIET", "1"
+)  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 
 def main(argv=None):
     from keras_hourglass.datasets import DATASETS
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name")
     parser.add_argument("--data-dir", required=True, help="the dataset's folder")
     parser.add_argument("--out", required=True, help="cache folder to write")
-    parser.add_argument("--split", default=None, help="dataset split (mpii: train/valid; flic: train/test; coco: val2017...)")
-    parser.add_argument("--crop-size", type=int, default=256, help="network input size the cache is made for (default: 256)")
-    parser.add_argument("--shard-size", type=int, default=1000, help="records per TFRecord shard (default: 1000)")
-    parser.add_argument("--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="dataset split (mpii: train/valid; flic: train/test; coco: val2017...)",
+    )
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=256,
+        help="network input size the cache is made for (default: 256)",
+    )
+    parser.add_argument(
+        "--shard-size", type=int, default=1000, help="records per TFRecord shard (default: 1000)"
+    )
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
+    )
     args = parser.parse_args(argv)
 
     from keras_hourglass.cache import write_crop_cache
@@ -40,7 +56,9 @@ def main(argv=None):
     print(records.summary())
     skeleton = get_skeleton("lsp" if args.dataset == "lspet" else args.dataset)
     meta = write_crop_cache(records, args.out, skeleton, args.crop_size, shard_size=args.shard_size)
-    print(f"Wrote {meta['num_records']} crops ({meta['cache_side']} px) in {meta['num_shards']} shards to {args.out}")
+    print(
+        f"Wrote {meta['num_records']} crops ({meta['cache_side']} px) in {meta['num_shards']} shards to {args.out}"
+    )
 
 
 if __name__ == "__main__":

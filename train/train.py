@@ -22,7 +22,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault(
+    "KERAS_HOURGLASS_QUIET", "1"
+)  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 DATASETS = ("synthetic", "mpii", "lsp", "lspet", "coco", "flic")
 
@@ -55,8 +57,18 @@ class TrainConfig:
 
 
 # The demo's values where --dataset synthetic and neither a flag nor the config file set them.
-DEMO = dict(stacks=2, filters=64, depth=4, input_size=64, batch_size=16, epochs=12,
-            steps_per_epoch=100, learning_rate=1e-3, plateau_patience=3, backup_every=50)
+DEMO = dict(
+    stacks=2,
+    filters=64,
+    depth=4,
+    input_size=64,
+    batch_size=16,
+    epochs=12,
+    steps_per_epoch=100,
+    learning_rate=1e-3,
+    plateau_patience=3,
+    backup_every=50,
+)
 
 HELP = {
     "name": "run name; files go to <runs-dir>/<name>/ (default: <dataset>-<date>-<time>)",
@@ -64,7 +76,7 @@ HELP = {
     "dataset": "training data: synthetic (embedded, no download), mpii, lsp, lspet, coco, flic",
     "data_dir": "the dataset's folder (its usual layout), or a crop cache from train/prepare.py",
     "val_count": "people held out for validation from the end of the list (0: the dataset's "
-                 "own split; lsp/lspet: the last 1000)",
+    "own split; lsp/lspet: the last 1000)",
     "skip_bad": "skip unusable records (listed) instead of stopping",
     "stacks": "hourglass stacks (paper: 8; demo: 2)",
     "filters": "features inside the hourglasses (paper: 256; demo: 64)",
@@ -83,7 +95,7 @@ HELP = {
     "strategy": "auto (MirroredStrategy when several GPUs are visible), none, or mirrored",
     "backup_every": "back the run up every this many batches (and at every epoch end)",
     "max_minutes": "wall-clock budget in minutes: once spent, training ends cleanly after the "
-                   "current batch (validation, best checkpoint, backup); 0: no budget",
+    "current batch (validation, best checkpoint, backup); 0: no budget",
 }
 
 
@@ -108,9 +120,13 @@ def load_config_file(path):
             values = json.loads(text)
     except Exception as error:  # yaml.YAMLError, json.JSONDecodeError, RecursionError
         problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(f"--config {path!r}: not valid {'YAML' if path.lower().endswith(('.yaml', '.yml')) else 'JSON'} ({problem})") from None
+        raise ConfigError(
+            f"--config {path!r}: not valid {'YAML' if path.lower().endswith(('.yaml', '.yml')) else 'JSON'} ({problem})"
+        ) from None
     if not isinstance(values, dict):
-        raise ConfigError(f"--config {path!r}: expected a mapping of settings, got {type(values).__name__}")
+        raise ConfigError(
+            f"--config {path!r}: expected a mapping of settings, got {type(values).__name__}"
+        )
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -126,20 +142,27 @@ def load_config_file(path):
         elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise ConfigError(
                 f"--config {path!r}: {key} must be {'a whole number' if want is int else 'a number' if want is float else 'true or false' if want is bool else 'text'}, "
-                f"got {value!r} ({type(value).__name__})")
+                f"got {value!r} ({type(value).__name__})"
+            )
     return values
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="a YAML or JSON file of settings (the names below with underscores); flags override it")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config",
+        help="a YAML or JSON file of settings (the names below with underscores); flags override it",
+    )
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         shown = DEMO.get(field.name)
-        text = f"{HELP[field.name]} (default: {default!r}" + (f"; synthetic: {shown!r})" if shown is not None else ")")
+        text = f"{HELP[field.name]} (default: {default!r}" + (
+            f"; synthetic: {shown!r})" if shown is not None else ")"
+        )
         if isinstance(default, bool):
             parser.add_argument(flag, action="store_true", default=None, help=text)
             continue
@@ -151,31 +174,63 @@ def parse_args(argv=None):
         elif field.name == "strategy":
             kwargs["choices"] = ["auto", "none", "mirrored"]
         parser.add_argument(flag, **kwargs)
-    parser.add_argument("--logical-cpus", type=int, default=0,
-                        help="split the CPU into this many logical devices (to try MirroredStrategy without GPUs)")
+    parser.add_argument(
+        "--logical-cpus",
+        type=int,
+        default=0,
+        help="split the CPU into this many logical devices (to try MirroredStrategy without GPUs)",
+    )
     cluster = parser.add_argument_group(
         "several processes or machines (JAX backend; every process runs the same command with "
         "its own --process-id; or set KERAS_DISTRIBUTION_JOB_ADDRESSES, "
-        "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID)")
-    cluster.add_argument("--coordinator", default=None,
-                         help="host:port of process 0, which every process connects to")
-    cluster.add_argument("--num-processes", type=int, default=None,
-                         help="number of processes in the job (default: 1)")
-    cluster.add_argument("--process-id", type=int, default=None,
-                         help="this process' number, 0 .. num-processes - 1; process 0 writes "
-                              "the run folder (default: 0)")
-    parser.add_argument("--executor", default=None, choices=["auto", "tf.data", "numpy"],
-                        help="input pipeline: tf.data, or numpy (keras PyDataset with Pillow/"
-                             "OpenCV; no TensorFlow needed); auto (default) takes tf.data when "
-                             "TensorFlow imports")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="threads preparing batches for the numpy executor (default: the "
-                             "machine's cores)")
-    parser.add_argument("--max-image-pixels", type=int, default=None,
-                        help="refuse images above this many pixels, read from their headers "
-                             "before training (default: 50,000,000)")
-    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                        help="Keras fit verbosity (default: 1, a progress bar)")
+        "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID)"
+    )
+    cluster.add_argument(
+        "--coordinator",
+        default=None,
+        help="host:port of process 0, which every process connects to",
+    )
+    cluster.add_argument(
+        "--num-processes",
+        type=int,
+        default=None,
+        help="number of processes in the job (default: 1)",
+    )
+    cluster.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        help="this process' number, 0 .. num-processes - 1; process 0 writes "
+        "the run folder (default: 0)",
+    )
+    parser.add_argument(
+        "--executor",
+        default=None,
+        choices=["auto", "tf.data", "numpy"],
+        help="input pipeline: tf.data, or numpy (keras PyDataset with Pillow/"
+        "OpenCV; no TensorFlow needed); auto (default) takes tf.data when "
+        "TensorFlow imports",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads preparing batches for the numpy executor (default: the machine's cores)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="refuse images above this many pixels, read from their headers "
+        "before training (default: 50,000,000)",
+    )
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="Keras fit verbosity (default: 1, a progress bar)",
+    )
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -202,8 +257,16 @@ def resolve_config(args):
         for key, value in DEMO.items():
             values.setdefault(key, value)
     config = TrainConfig(**values)
-    for name in ("stacks", "filters", "depth", "input_size", "batch_size", "epochs",
-                 "train_samples", "val_samples"):
+    for name in (
+        "stacks",
+        "filters",
+        "depth",
+        "input_size",
+        "batch_size",
+        "epochs",
+        "train_samples",
+        "val_samples",
+    ):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be a positive integer, got {getattr(config, name)}")
     if config.steps_per_epoch < 0 or config.val_count < 0 or config.backup_every < 0:
@@ -229,11 +292,20 @@ def resolve_config(args):
 
 def check_run_name(name):
     """A run name is one folder name inside --runs-dir: no separators, not '.' or '..'."""
-    bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
-           or os.path.isabs(name) or (os.altsep and os.altsep in name))
+    bad = (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or os.path.isabs(name)
+        or (os.altsep and os.altsep in name)
+    )
     if bad:
-        raise ConfigError(f"--name {name!r}: a run name must be a single folder name inside "
-                          "--runs-dir (no '/', not '.' or '..')")
+        raise ConfigError(
+            f"--name {name!r}: a run name must be a single folder name inside "
+            "--runs-dir (no '/', not '.' or '..')"
+        )
 
 
 class RunLock:
@@ -253,12 +325,16 @@ class RunLock:
             self.file.seek(0)
             holder = self.file.read().strip() or "another process"
             self.file.close()
-            raise ConfigError(f"run {run_dir} is in use by {holder}; wait for it to finish, "
-                              "or choose another --name") from None
+            raise ConfigError(
+                f"run {run_dir} is in use by {holder}; wait for it to finish, "
+                "or choose another --name"
+            ) from None
         self.file.seek(0)
         self.file.truncate()
-        self.file.write(f"process {os.getpid()} on {socket.gethostname()} since "
-                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.file.write(
+            f"process {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}"
+        )
         self.file.flush()
 
 
@@ -293,16 +369,22 @@ def load_data(config, max_pixels=None):
                 "original images); use the cache with make_dataset directly for now"
             )
         if config.dataset == "mpii":
-            train = datasets.read_dataset("mpii", config.data_dir, "train", skip_bad=config.skip_bad)
+            train = datasets.read_dataset(
+                "mpii", config.data_dir, "train", skip_bad=config.skip_bad
+            )
             val = datasets.read_dataset("mpii", config.data_dir, "valid", skip_bad=config.skip_bad)
         else:
             split = "train" if config.dataset == "flic" else None
-            records = datasets.read_dataset(config.dataset, config.data_dir, split,
-                                            skip_bad=config.skip_bad)
-            held_out = config.val_count or (1000 if config.dataset in ("lsp", "lspet") else
-                                            max(1, len(records) // 10))
+            records = datasets.read_dataset(
+                config.dataset, config.data_dir, split, skip_bad=config.skip_bad
+            )
+            held_out = config.val_count or (
+                1000 if config.dataset in ("lsp", "lspet") else max(1, len(records) // 10)
+            )
             if held_out >= len(records):
-                raise ConfigError(f"val_count {held_out} leaves no training people of {len(records)}")
+                raise ConfigError(
+                    f"val_count {held_out} leaves no training people of {len(records)}"
+                )
             train = datasets.Records(records[:-held_out], records.skipped, records.source)
             val = datasets.Records(records[-held_out:], {}, records.source)
         datasets.check_image_files(train, max_pixels)
@@ -323,7 +405,8 @@ def make_strategy(config, logical_cpus=0):
     if logical_cpus:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus
+        )
     gpus = tf.config.list_logical_devices("GPU")
     if config.strategy == "none" or (config.strategy == "auto" and len(gpus) < 2):
         return None
@@ -344,9 +427,13 @@ def build_and_compile(config, skeleton, codec):
     import keras_hourglass as kh
     from keras_hourglass.pck_metric import HeatmapPCK
 
-    model = kh.build_hourglass(num_stacks=config.stacks, num_keypoints=skeleton.num_joints,
-                               filters=config.filters, depth=config.depth,
-                               input_shape=(config.input_size, config.input_size, 3))
+    model = kh.build_hourglass(
+        num_stacks=config.stacks,
+        num_keypoints=skeleton.num_joints,
+        filters=config.filters,
+        depth=config.depth,
+        input_shape=(config.input_size, config.input_size, 3),
+    )
     metrics = None
     if config.dataset == "synthetic":
         torso = (skeleton.index("left_shoulder"), skeleton.index("right_hip"))
@@ -356,7 +443,13 @@ def build_and_compile(config, skeleton, codec):
 
 
 def check_resumable(model, config, path):
-    shape = (model.num_stacks, model.filters, model.depth, model.image_shape[0], model.num_keypoints)
+    shape = (
+        model.num_stacks,
+        model.filters,
+        model.depth,
+        model.image_shape[0],
+        model.num_keypoints,
+    )
     want = (config.stacks, config.filters, config.depth, config.input_size)
     if shape[:4] != want:
         raise ConfigError(
@@ -383,8 +476,15 @@ def _truncate_log(path, epochs_done):
     os.replace(path + ".tmp", path)
 
 
-def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, workers=None,
-          max_pixels=None):
+def train(
+    config,
+    verbose=1,
+    logical_cpus=0,
+    cluster=("", 1, 0),
+    executor=None,
+    workers=None,
+    max_pixels=None,
+):
     """Trains as `config` says. `cluster` = (coordinator host:port, number of processes, this
     process' id) for multi-process training on JAX; process 0 writes the run folder, the others
     write the same files to a scratch folder they delete at the end. `executor`, `workers`: the
@@ -414,8 +514,10 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
 
     coordinator, num_processes, process_id = cluster
     if config.batch_size % num_processes:
-        raise ConfigError(f"batch_size {config.batch_size} does not divide over {num_processes} "
-                          f"processes; use a multiple of {num_processes}")
+        raise ConfigError(
+            f"batch_size {config.batch_size} does not divide over {num_processes} "
+            f"processes; use a multiple of {num_processes}"
+        )
     try:
         distributed.initialize(coordinator, num_processes, process_id)
     except distributed.DistributedConfigError as error:
@@ -427,11 +529,13 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
         if config.batch_size % devices:
             raise ConfigError(
                 f"batch_size {config.batch_size} does not divide over the {devices} devices of "
-                f"{num_processes} processes; use a multiple of {devices}")
+                f"{num_processes} processes; use a multiple of {devices}"
+            )
         if config.dataset == "synthetic" and config.val_samples % config.batch_size:
             raise ConfigError(
                 f"val_samples {config.val_samples} must be a multiple of batch_size "
-                f"{config.batch_size} on several processes (each validates equal batches)")
+                f"{config.batch_size} on several processes (each validates equal batches)"
+            )
         if not chief:
             verbose = 0
 
@@ -451,8 +555,11 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
     if resume and os.path.isfile(config_path):
         with open(config_path) as f:
             saved = json.load(f)
-        different = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items()
-                     if k not in ("epochs", "name", "max_minutes") and saved.get(k, v) != v}
+        different = {
+            k: (saved.get(k), v)
+            for k, v in dataclasses.asdict(config).items()
+            if k not in ("epochs", "name", "max_minutes") and saved.get(k, v) != v
+        }
         if different:
             raise ConfigError(
                 f"run {run_dir} exists with other settings {different} (saved, asked); resume it "
@@ -484,54 +591,103 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
             model_path, state = resume
             model = keras.saving.load_model(model_path)
             check_resumable(model, config, model_path)
-            print(f"Resuming {run_dir} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']} "
-                  f"(global step {state['global_step']})")
+            print(
+                f"Resuming {run_dir} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']} "
+                f"(global step {state['global_step']})"
+            )
         else:
             model = build_and_compile(config, skeleton, codec)
-    print(f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
-          f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
-          f"{config.input_size // 4}x{skeleton.num_joints}, {model.count_params():,} parameters; "
-          f"{steps} steps of {config.batch_size} per epoch"
-          + (f", {strategy.num_replicas_in_sync} replicas" if strategy else "")
-          + (f", process {process_id} of {num_processes} ({distributed.num_devices()} devices)"
-             if shard else ""))
+    print(
+        f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
+        f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
+        f"{config.input_size // 4}x{skeleton.num_joints}, {model.count_params():,} parameters; "
+        f"{steps} steps of {config.batch_size} per epoch"
+        + (f", {strategy.num_replicas_in_sync} replicas" if strategy else "")
+        + (
+            f", process {process_id} of {num_processes} ({distributed.num_devices()} devices)"
+            if shard
+            else ""
+        )
+    )
 
     global_step = state["global_step"] if state else 0
 
     def training_data(start_batch):
         if config.dataset == "synthetic":
-            return inputs.synthetic_data(config.train_samples, codec, config.batch_size,
-                                         config.stacks, executor=executor, workers=workers,
-                                         start_batch=start_batch, seed=config.seed, repeat=True,
-                                         shard=shard)
-        return inputs.pose_dataset(train_source, skeleton, codec, config.batch_size,
-                                   training=True, num_stacks=config.stacks, executor=executor,
-                                   workers=workers, seed=config.seed, start_batch=start_batch,
-                                   shard=shard)
+            return inputs.synthetic_data(
+                config.train_samples,
+                codec,
+                config.batch_size,
+                config.stacks,
+                executor=executor,
+                workers=workers,
+                start_batch=start_batch,
+                seed=config.seed,
+                repeat=True,
+                shard=shard,
+            )
+        return inputs.pose_dataset(
+            train_source,
+            skeleton,
+            codec,
+            config.batch_size,
+            training=True,
+            num_stacks=config.stacks,
+            executor=executor,
+            workers=workers,
+            seed=config.seed,
+            start_batch=start_batch,
+            shard=shard,
+        )
 
     callbacks, validation_data = [], None
     if config.dataset == "synthetic":
         validation_data = inputs.synthetic_data(
-            config.val_samples, codec, config.batch_size, config.stacks, executor=executor,
-            workers=workers, seed=config.seed + 1_000_003, shuffle=False, shard=shard)
+            config.val_samples,
+            codec,
+            config.batch_size,
+            config.stacks,
+            executor=executor,
+            workers=workers,
+            seed=config.seed + 1_000_003,
+            shuffle=False,
+            shard=shard,
+        )
         last = model.output_names[-1]
         monitor = f"val_{last}_pck" if config.stacks > 1 else "val_pck"
     else:
-        validation = PoseValidation(val_records, skeleton, codec, max(config.batch_size, 16),
-                                    executor=executor, workers=workers)
+        validation = PoseValidation(
+            val_records,
+            skeleton,
+            codec,
+            max(config.batch_size, 16),
+            executor=executor,
+            workers=workers,
+        )
         callbacks.append(validation)
         monitor = validation.name
-    best = AtomicModelCheckpoint(os.path.join(out_dir, "best.keras"), monitor=monitor, mode="max",
-                                 save_best_only=True, verbose=verbose)
-    plateau = ResumableReduceLROnPlateau(monitor=monitor, mode="max", factor=0.2,
-                                         patience=config.plateau_patience, verbose=verbose)
+    best = AtomicModelCheckpoint(
+        os.path.join(out_dir, "best.keras"),
+        monitor=monitor,
+        mode="max",
+        save_best_only=True,
+        verbose=verbose,
+    )
+    plateau = ResumableReduceLROnPlateau(
+        monitor=monitor, mode="max", factor=0.2, patience=config.plateau_patience, verbose=verbose
+    )
     if state:
         best.set_state(state["callbacks"]["best"])
         plateau._restored = state["callbacks"]["plateau"]
         if chief:
             _truncate_log(os.path.join(run_dir, "log.csv"), global_step // steps)
-    backup = ResumableCheckpoint(os.path.join(out_dir, "backup"), steps, config.backup_every, global_step,
-                                 stateful={"best": best, "plateau": plateau})
+    backup = ResumableCheckpoint(
+        os.path.join(out_dir, "backup"),
+        steps,
+        config.backup_every,
+        global_step,
+        stateful={"best": best, "plateau": plateau},
+    )
     budget = TimeBudget(config.max_minutes, started)
     callbacks += [
         budget,
@@ -542,8 +698,10 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
         backup,
     ]
     if keras.backend.backend() != "tensorflow":
-        print(f"TensorBoard logs are written on the TensorFlow backend only (this run: "
-              f"{keras.backend.backend()}, input pipeline: {executor}); log.csv has every epoch.")
+        print(
+            f"TensorBoard logs are written on the TensorFlow backend only (this run: "
+            f"{keras.backend.backend()}, input pipeline: {executor}); log.csv has every epoch."
+        )
     else:
         from keras_hourglass.callbacks import TensorBoardImages
 
@@ -553,20 +711,32 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
         else:
             from keras_hourglass.pipeline import make_dataset
 
-            sample = next(iter(make_dataset(val_records[:4], skeleton, codec, 4, training=False,
-                                            num_stacks=1)))[0]
-        callbacks.append(TensorBoardImages(os.path.join(run_dir, "tensorboard", "images"),
-                                           sample, skeleton, codec))
+            sample = next(
+                iter(
+                    make_dataset(val_records[:4], skeleton, codec, 4, training=False, num_stacks=1)
+                )
+            )[0]
+        callbacks.append(
+            TensorBoardImages(
+                os.path.join(run_dir, "tensorboard", "images"), sample, skeleton, codec
+            )
+        )
 
     start = time.time()
     epoch, step_in_epoch = divmod(global_step, steps)
     history = {}
 
     def fit(initial_epoch, epochs, steps_per_epoch, start_batch):
-        h = model.fit(training_data(start_batch), initial_epoch=initial_epoch, epochs=epochs,
-                      steps_per_epoch=steps_per_epoch, validation_data=validation_data,
-                      callbacks=callbacks, verbose=verbose,
-                      shuffle=False)  # the tf.data pipeline shuffles, deterministically
+        h = model.fit(
+            training_data(start_batch),
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )  # the tf.data pipeline shuffles, deterministically
         for key, values in h.history.items():
             history.setdefault(key, []).extend(values)
 
@@ -578,9 +748,11 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
         fit(epoch, config.epochs, steps, epoch * steps)
     elapsed = time.time() - start
     if budget.stopped_at is not None:
-        print(f"\nThe --max-minutes budget ({config.max_minutes:g} min) was spent after "
-              f"{budget.stopped_at / 60:.1f} min at global step {backup.global_step}: stopped "
-              "cleanly; running the same command again resumes from there.")
+        print(
+            f"\nThe --max-minutes budget ({config.max_minutes:g} min) was spent after "
+            f"{budget.stopped_at / 60:.1f} min at global step {backup.global_step}: stopped "
+            "cleanly; running the same command again resumes from there."
+        )
 
     monitored = history.get(monitor, [])
     summary = {
@@ -599,13 +771,17 @@ def train(config, verbose=1, logical_cpus=0, cluster=("", 1, 0), executor=None, 
     if chief:
         with open(os.path.join(run_dir, ".summary.json.tmp"), "w") as f:
             json.dump(summary, f, indent=2)
-        os.replace(os.path.join(run_dir, ".summary.json.tmp"), os.path.join(run_dir, "summary.json"))
+        os.replace(
+            os.path.join(run_dir, ".summary.json.tmp"), os.path.join(run_dir, "summary.json")
+        )
     else:
         shutil.rmtree(out_dir, ignore_errors=True)
-    print(f"\nDone in {elapsed / 60:.1f} min. Best {monitor}: {summary['best']}\n"
-          f"Best model: {summary['best_model']}\nLogs: {run_dir}/log.csv, {run_dir}/tensorboard\n"
-          f"Weights SHA-256: {summary['weights_sha256']}"
-          + (f" (process {process_id} of {num_processes})" if shard else ""))
+    print(
+        f"\nDone in {elapsed / 60:.1f} min. Best {monitor}: {summary['best']}\n"
+        f"Best model: {summary['best_model']}\nLogs: {run_dir}/log.csv, {run_dir}/tensorboard\n"
+        f"Weights SHA-256: {summary['weights_sha256']}"
+        + (f" (process {process_id} of {num_processes})" if shard else "")
+    )
     return summary
 
 
@@ -618,8 +794,15 @@ def main(argv=None):
     except DistributedConfigError as error:
         raise SystemExit(f"error: {error}") from None
     try:
-        train(config, args.verbose, args.logical_cpus, cluster, args.executor, args.workers,
-              args.max_image_pixels)
+        train(
+            config,
+            args.verbose,
+            args.logical_cpus,
+            cluster,
+            args.executor,
+            args.workers,
+            args.max_image_pixels,
+        )
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None
     except OSError as error:
@@ -628,13 +811,18 @@ def main(argv=None):
         # backup is untouched: the same command resumes from it.
         import errno
 
-        what = {errno.ENOSPC: "no space left on the device",
-                errno.EDQUOT: "the disk quota is exceeded",
-                errno.EFBIG: "a file grew larger than allowed"}.get(error.errno, error.strerror)
-        print(f"error: writing {error.filename or 'a file'} failed: {what} ({error}). The last "
-              f"complete backup in {os.path.join(config.runs_dir, config.name, 'backup')} is "
-              "intact: free space and run the same command again to resume.", file=sys.stderr,
-              flush=True)
+        what = {
+            errno.ENOSPC: "no space left on the device",
+            errno.EDQUOT: "the disk quota is exceeded",
+            errno.EFBIG: "a file grew larger than allowed",
+        }.get(error.errno, error.strerror)
+        print(
+            f"error: writing {error.filename or 'a file'} failed: {what} ({error}). The last "
+            f"complete backup in {os.path.join(config.runs_dir, config.name, 'backup')} is "
+            "intact: free space and run the same command again to resume.",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.stdout.flush()
         os._exit(1)
 
