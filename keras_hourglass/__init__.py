@@ -13,7 +13,6 @@ quiet_tensorflow_startup()  # only when a command asked (KERAS_HOURGLASS_QUIET=1
 from keras_hourglass.codec import HeatmapCodec, flip_keypoints  # noqa: E402
 from keras_hourglass.inference import (  # noqa: E402
     crop_to_original,
-    original_to_crop,
     predict_heatmaps,
     predict_keypoints,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "crop_to_original",
     "flip_keypoints",
     "get_skeleton",
-    "original_to_crop",
     "predict_heatmaps",
     "predict_keypoints",
     "render_stick_figure",

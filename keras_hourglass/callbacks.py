@@ -171,6 +171,11 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
         self.best, self.wait = state["best"], state["wait"]
         self.cooldown_counter = state["cooldown_counter"]
 
+    def restore(self, state):
+        """Takes a backup's `get_state()`; applied at the next `fit`'s start (Keras resets the
+        plateau state there)."""
+        self._restored = state
+
     _restored = None
     _started = False
 

@@ -112,7 +112,7 @@ def load_mpii_official(path):
     return GroundTruth(keypoints, annotated, head, MPII, one_based=True, source=path)
 
 
-def _load_annotations(path, dataset=None, image_dir=None):
+def _load_annotations(path, image_dir=None):
     """Ground truth from the official MPII .mat, or from any reader's annotation file.
 
     `.mat` with `pos_gt_src` -> `load_mpii_official`; pose-hg-train `.h5` -> MPII reader;

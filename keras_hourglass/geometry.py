@@ -74,15 +74,6 @@ def crop_to_original(keypoints, centers, scales, crop_size):
     return centers + (keypoints - (crop_size - 1) / 2.0) * factor
 
 
-def original_to_crop(keypoints, centers, scales, crop_size):
-    """The inverse of `crop_to_original` (`keras.ops`)."""
-    from keras import ops
-
-    factor = ops.reshape(PERSON_BOX_PX * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
-    centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
-    return (keypoints - centers) / factor + (crop_size - 1) / 2.0
-
-
 def shrink_factor(a, max_downscale=1.5):
     """Integer factor to shrink the source image by (anti-aliased) before sampling a crop through
     `a`: when one crop pixel spans more than `max_downscale` source pixels, floor of that span;

@@ -6,7 +6,7 @@ Only `keras.ops`, so it runs on every backend and inside an exported SavedModel.
 from keras import ops
 
 from keras_hourglass.codec import HeatmapCodec
-from keras_hourglass.geometry import crop_to_original, original_to_crop  # noqa: F401 (re-exported)
+from keras_hourglass.geometry import crop_to_original  # noqa: F401 (re-exported)
 
 
 def predict_heatmaps(model, images, flip_index=None):

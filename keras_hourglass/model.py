@@ -142,11 +142,6 @@ class StackedHourglass(keras.Model):
         self.depth = depth
         self.image_shape = input_shape
 
-    @property
-    def heatmap_shape(self):
-        """(height, width, num_keypoints) of each output."""
-        return (self.image_shape[0] // 4, self.image_shape[1] // 4, self.num_keypoints)
-
     def get_config(self):
         return {
             "name": self.name,

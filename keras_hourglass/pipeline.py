@@ -24,9 +24,6 @@ import tensorflow as tf
 from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
 
-NO_AUGMENTATION = None
-
-
 # --- sources -----------------------------------------------------------------------------------
 
 

@@ -678,7 +678,7 @@ def train(
     )
     if state:
         best.set_state(state["callbacks"]["best"])
-        plateau._restored = state["callbacks"]["plateau"]
+        plateau.restore(state["callbacks"]["plateau"])
         if chief:
             _truncate_log(os.path.join(run_dir, "log.csv"), global_step // steps)
     backup = ResumableCheckpoint(
