@@ -19,6 +19,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from keras_hourglass import geometry
 from keras_hourglass.pipeline import (
     Augmentation,
     _records_to_columns,
@@ -34,7 +35,7 @@ CACHE_VERSION = 1
 def cache_geometry(crop_size, augmentation=None):
     """Side of the cached crops and the scale that makes the person box `crop_size` px in them."""
     margin = (augmentation or Augmentation()).margin
-    return int(math.ceil(crop_size * margin)), crop_size / 200.0
+    return int(math.ceil(crop_size * margin)), crop_size / geometry.PERSON_BOX_PX
 
 
 def _float_feature(values):

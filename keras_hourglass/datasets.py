@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII
 
 # Annotated joints may lie outside the image (MPII annotates head tops above the frame, e.g.
@@ -147,14 +148,14 @@ def box_from_joints(keypoints, annotated, margin=JOINT_BOX_MARGIN):
     lo, hi = points.min(axis=0), points.max(axis=0)
     center = (lo + hi) / 2.0
     side = max(float(np.max(hi - lo)), 1.0) * margin
-    return center, side / 200.0
+    return center, side / PERSON_BOX_PX
 
 
 def box_from_xywh(box, margin=JOINT_BOX_MARGIN):
     """Centre and scale from a COCO-style [x, y, w, h] box (continuous coordinates)."""
     x, y, w, h = (float(v) for v in box)
     center = np.array([x + w / 2.0 - 0.5, y + h / 2.0 - 0.5])
-    return center, max(w, h) * margin / 200.0
+    return center, max(w, h) * margin / PERSON_BOX_PX
 
 
 class _Builder:
@@ -249,13 +250,13 @@ class _Builder:
                 f"{where}: person scale must be positive, got {scale}", "non-positive scale"
             )
         far = annotated & np.any(
-            np.abs(keypoints - center) > MAX_BOX_DISTANCE * 200 * scale, axis=1
+            np.abs(keypoints - center) > MAX_BOX_DISTANCE * PERSON_BOX_PX * scale, axis=1
         )
         if far.any():
             names = [self.skeleton.joint_names[i] for i in np.flatnonzero(far)]
             raise DatasetError(
                 f"{where}: annotated joints {names} at {keypoints[far].tolist()} lie farther than "
-                f"a person box ({200 * scale:.0f} px) from the centre {center.tolist()}: "
+                f"a person box ({PERSON_BOX_PX * scale:.0f} px) from the centre {center.tolist()}: "
                 "negative or corrupt coordinates?",
                 "coordinates far outside the person box",
             )

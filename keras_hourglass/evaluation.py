@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.metrics import normalized_errors, pck_per_joint
 
 
@@ -395,7 +396,7 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
     tiles = []
     offset = 1.0 if gt.one_based else 0.0
     for i in picks:
-        side = 200.0 * gt.scales[i]
+        side = PERSON_BOX_PX * gt.scales[i]
         cx, cy = gt.centers[i]
         box = (cx - side / 2 + 0.5, cy - side / 2 + 0.5, cx + side / 2 + 0.5, cy + side / 2 + 0.5)
         with Image.open(gt.image_paths[i]) as im:

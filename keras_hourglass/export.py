@@ -27,6 +27,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_hourglass import geometry
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.inference import crop_to_original, predict_keypoints
 from keras_hourglass.pipeline import crop_person
@@ -52,7 +53,7 @@ def next_version(base_dir):
 def _whole_image_box(height, width):
     """Centre and scale of the square box (side max(H, W)) that holds the whole image."""
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    return tf.stack([(w - 1.0) / 2.0, (h - 1.0) / 2.0]), tf.maximum(h, w) / 200.0
+    return tf.stack([(w - 1.0) / 2.0, (h - 1.0) / 2.0]), tf.maximum(h, w) / geometry.PERSON_BOX_PX
 
 
 def _checked_box(box, height, width):
