@@ -510,6 +510,7 @@ def test_a_failing_disk_ends_training_with_a_message_not_a_hang(tmp_path, python
     assert "run the same command again to resume" in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate_refuse_wrong_files_without_a_traceback(
     tmp_path, python_env, shared_data
 ):
@@ -670,6 +671,7 @@ def test_csv_written_by_excel_with_a_byte_order_mark(tmp_path):
     assert len(D.read_custom(path, S, str(tmp_path), check_images=False)) == 1
 
 
+@pytest.mark.slow
 def test_more_careless_command_lines(tmp_path, python_env, shared_data):
     a = shared_data / "mpii_samples/004645041.jpg"
     (tmp_path / "other").mkdir()

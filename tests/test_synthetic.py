@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 import keras_hourglass as kh
 from keras_hourglass.pck_metric import HeatmapPCK
@@ -63,6 +64,7 @@ def test_dataset_serves_images_and_one_target_per_stack():
     np.testing.assert_allclose(np.asarray(extra["keypoints"]), keypoints)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_the_synthetic_data_in_under_a_minute():
     keras.utils.set_random_seed(0)
     codec = kh.HeatmapCodec(64, 16, 1.0)

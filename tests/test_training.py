@@ -46,6 +46,7 @@ def _train(args, env, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_config_file_flags_and_help(tmp_path, python_env):
     (tmp_path / "run.yaml").write_text("stacks: 3\nlearning_rate: 0.002\nbatch_size: 8\n")
     result = _train(
@@ -369,6 +370,7 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
     assert diff < 3e-3 and relative < 1e-3, (diff, relative)
 
 
+@pytest.mark.slow
 def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, python_env):
     runs = tmp_path / "runs"
     args = TINY + [
