@@ -18,16 +18,7 @@
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 RUNS=${RUNS:-/tmp/gpu_learning_runs}
-keras_pin=$(grep -Eio '^keras==[0-9.]+' requirements.txt | cut -d= -f3)
-# The GPU machines have no Keras: install the carried wheels (skipped where the pinned Keras is).
-if ! python3 -c "import keras, sys; sys.exit(keras.__version__ != '$keras_pin')" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
-export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+. benchmarks/gpu_env.sh
 DATA=${DATA:-gpu_data/lspet}
 STACKS=${STACKS:-8} FILTERS=${FILTERS:-256} SIZE=${SIZE:-256} BATCH=${BATCH:-64} LR=${LR:-1e-3}
 MINUTES=${MINUTES:-6} STEPS=${STEPS:-200} PRECISION=${PRECISION:-mixed_bfloat16}

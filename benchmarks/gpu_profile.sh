@@ -8,16 +8,7 @@
 # Results under $OUT: profile.json (ms per step by kind, the 15 longest ops), profile.log, gpu.txt.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-keras_pin=$(grep -Eio '^keras==[0-9.]+' requirements.txt | cut -d= -f3)
-# The GPU machines have no Keras: install the carried wheels (skipped where the pinned Keras is).
-if ! python3 -c "import keras, sys; sys.exit(keras.__version__ != '$keras_pin')" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
-export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+. benchmarks/gpu_env.sh
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 timeout "${LIMIT:-380}" python3 benchmarks/gpu_profile.py --stacks "${STACKS:-8}" \
   --filters "${FILTERS:-256}" --input-size "${SIZE:-256}" --batch "${BATCH:-128}" \

@@ -192,6 +192,19 @@ class Predictor:
         return out["keypoints"].numpy()[0], out["scores"].numpy()[0]
 
 
+def named_joints(skeleton, keypoints, scores, threshold):
+    """{joint name: {x, y, confidence, confident}} of one person, as the JSON outputs hold it."""
+    return {
+        joint: {
+            "x": round(float(x), 2),
+            "y": round(float(y), 2),
+            "confidence": round(float(c), 4),
+            "confident": bool(c >= threshold),
+        }
+        for joint, (x, y), c in zip(skeleton.joint_names, keypoints, scores)
+    }
+
+
 def _write_atomic(path, write):
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
     write(tmp)
@@ -271,15 +284,7 @@ def predict_video(args, predictor):
             record = {
                 "frame": done,
                 "time_s": round(done / fps, 4),
-                "joints": {
-                    joint: {
-                        "x": round(float(x), 2),
-                        "y": round(float(y), 2),
-                        "confidence": round(float(c), 4),
-                        "confident": bool(c >= args.threshold),
-                    }
-                    for joint, (x, y), c in zip(skeleton.joint_names, kp, sc)
-                },
+                "joints": named_joints(skeleton, kp, sc, args.threshold),
             }
             lines.write(json.dumps(record) + "\n")
             done += 1
@@ -471,15 +476,7 @@ def main(argv=None):
             "skeleton": skeleton.name,
             "flip_test": predictor.flip_test,
             "threshold": args.threshold,
-            "joints": {
-                joint: {
-                    "x": round(float(x), 2),
-                    "y": round(float(y), 2),
-                    "confidence": round(float(s), 4),
-                    "confident": bool(s >= args.threshold),
-                }
-                for joint, (x, y), s in zip(skeleton.joint_names, keypoints, scores)
-            },
+            "joints": named_joints(skeleton, keypoints, scores, args.threshold),
         }
         target = os.path.join(args.out, f"{name}_pose.json")
 
