@@ -217,16 +217,11 @@ def decode_image(data):
 def _shard(ds, batch_size, shard):
     """(dataset of this shard's elements, local batch size): element j goes to shard
     j % num_shards, so each global batch splits into equal local batches."""
-    if not shard or shard[0] == 1:
+    from keras_hourglass.pydata import check_shard
+
+    num_shards, index = check_shard(batch_size, shard)
+    if num_shards == 1:
         return ds, batch_size
-    num_shards, index = (int(v) for v in shard)
-    if batch_size % num_shards:
-        raise ValueError(
-            f"batch_size {batch_size} does not divide over {num_shards} processes; "
-            f"use a multiple of {num_shards}"
-        )
-    if not 0 <= index < num_shards:
-        raise ValueError(f"shard index {index} is not in 0..{num_shards - 1}")
     return ds.shard(num_shards, index), batch_size // num_shards
 
 

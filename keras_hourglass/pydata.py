@@ -169,7 +169,9 @@ class _Order:
         return int(self._cache[epoch][position])
 
 
-def _check_shard(batch_size, shard):
+def check_shard(batch_size, shard):
+    """(num_shards, index) of `shard` after checking it fits `batch_size`; (1, 0) for none. Shared
+    by both executors (tf.data's `_shard` too)."""
     if not shard or shard[0] == 1:
         return 1, 0
     num_shards, index = (int(v) for v in shard)
@@ -213,7 +215,7 @@ class _Sequence(keras.utils.PyDataset):
         self.count, self.batch_size, self.num_stacks = count, int(batch_size), int(num_stacks)
         self.seed, self.repeat, self.with_meta = int(seed), repeat, with_meta
         self.drop_remainder, self.start_batch = drop_remainder, int(start_batch)
-        self.num_shards, self.shard_index = _check_shard(self.batch_size, shard)
+        self.num_shards, self.shard_index = check_shard(self.batch_size, shard)
         self.order = _Order(count, seed, shuffle)
 
     @property

@@ -31,6 +31,20 @@ def python_env():
 PYTHON = sys.executable
 
 
+def run_command(script, args, env, timeout=600, **kwargs):
+    """Runs one of the project's command scripts (e.g. "train/train.py") as a user would."""
+    import subprocess
+
+    return subprocess.run(
+        [PYTHON, str(ROOT / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
 def randomize_weights(model, rng, scale=0.2):
     """Random weights everywhere (the zero-initialised heads and batch-norm statistics too), so
     that comparisons of outputs cannot pass on zeros."""

@@ -357,7 +357,7 @@ import resource  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 
-from conftest import PYTHON, ROOT  # noqa: E402
+from conftest import PYTHON, ROOT, run_command  # noqa: E402
 
 TINY = [
     "--stacks",
@@ -377,15 +377,7 @@ TINY = [
 ]
 
 
-def _command(script, args, env, **kwargs):
-    return subprocess.run(
-        [PYTHON, str(ROOT / script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **kwargs,
-    )
+_command = run_command
 
 
 @pytest.mark.parametrize(

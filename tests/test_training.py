@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, run_command
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
@@ -36,14 +36,7 @@ TINY = [
 
 
 def _train(args, env, **kwargs):
-    return subprocess.run(
-        [PYTHON, str(ROOT / "train/train.py"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **kwargs,
-    )
+    return run_command("train/train.py", args, env, **kwargs)
 
 
 @pytest.mark.slow

@@ -1,11 +1,10 @@
 """eval/predict.py on videos: every frame through the serving functions, overlay video, JSON lines."""
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
-from conftest import PYTHON, ROOT, randomize_weights
+from conftest import randomize_weights, run_command
 
 import keras_hourglass as kh
 
@@ -40,13 +39,7 @@ def clip(tmp_path, shared_data):
 
 
 def _predict(args, env):
-    return subprocess.run(
-        [PYTHON, str(ROOT / "eval/predict.py"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_command("eval/predict.py", args, env)
 
 
 @pytest.mark.slow
