@@ -26,15 +26,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import pandas as pd
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
     import keras_hourglass as kh
-    import train as train_script  # noqa: E402
+    from keras_hourglass import training
     from keras_hourglass.callbacks import PoseValidation
     from keras_hourglass.evaluation import evaluate, ground_truth_from_records
 
     with open(os.path.join(args.run, "config.json")) as f:
-        config = train_script.TrainConfig(**json.load(f))
-    train_records, val_records, skeleton = train_script.load_data(config)
+        config = training.TrainConfig(**json.load(f))
+    train_records, val_records, skeleton = training.load_data(config)
     size = config.input_size
 
     # (1) Mean pose of the training people in crop coordinates.
@@ -57,7 +56,7 @@ def main(argv=None):
 
     keras.utils.set_random_seed(config.seed)
     codec = kh.HeatmapCodec(size, size // 4, config.sigma)
-    model = train_script.build_and_compile(config, skeleton, codec)
+    model = training.build_and_compile(config, skeleton, codec)
     validation = PoseValidation(val_records, skeleton, codec, 32)
     validation.set_model(model)
     logs = {}

@@ -45,8 +45,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--dataset",
         default="synthetic",
-        choices=("synthetic",) + DATASETS,
-        help="evaluation data for --model (default: synthetic)",
+        choices=list(DATASETS),
+        help="evaluation data for --model (default: synthetic); with --preds, the dataset "
+        "whose reader reads --annotations (default: told by the file)",
     )
     parser.add_argument(
         "--data-dir", help="the dataset's folder (for --dataset other than synthetic)"
@@ -315,27 +316,19 @@ def read_records(args):
         return datasets.read_dataset(
             args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad
         )
-    path, lower = args.annotations, args.annotations.lower()
-    readers = {
-        "mpii": {".h5": datasets.read_mpii_h5, ".json": datasets.read_mpii_json},
-        "lsp": {".mat": datasets.read_lsp},
-        "lspet": {".mat": datasets.read_lsp},
-        "coco": {".json": datasets.read_coco},
-        "flic": {".mat": datasets.read_flic},
-    }
-    for suffix, reader in readers[args.dataset].items():
-        if lower.endswith(suffix):
-            return reader(path, args.data_dir, skip_bad=args.skip_bad)
-    raise datasets.DatasetError(
-        f"--annotations {path!r}: not a {args.dataset} annotation file "
-        f"({', '.join(readers[args.dataset])} expected)"
-    )
+    path, entry = args.annotations, datasets.get_dataset(args.dataset)
+    reader = entry.annotation_readers.get(os.path.splitext(path.lower())[1])
+    if reader is None:
+        raise datasets.DatasetError(
+            f"--annotations {path!r}: not a {args.dataset} annotation file "
+            f"({', '.join(entry.annotation_readers)} expected)"
+        )
+    return reader(path, args.data_dir, skip_bad=args.skip_bad)
 
 
 def evaluate_model(args):
-    from keras_hourglass.datasets import DatasetError, Records, check_image_files
+    from keras_hourglass.datasets import DatasetError, Records, check_image_files, get_dataset
     from keras_hourglass.evaluation import ground_truth_from_records
-    from keras_hourglass.skeletons import get_skeleton
 
     try:
         records = read_records(args)
@@ -349,7 +342,8 @@ def evaluate_model(args):
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     print(records.summary())
-    skeleton = get_skeleton("lsp" if args.dataset == "lspet" else args.dataset)
+    entry = get_dataset(args.dataset)
+    skeleton = entry.skeleton
     model = load_model(args.model)
     preds, scores = predict_dataset(
         model,
@@ -362,7 +356,7 @@ def evaluate_model(args):
     )
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     result = report(preds, ground_truth_from_records(records, skeleton), out, scores)
-    if skeleton.name == "coco":
+    if entry.coco_oks:
         coco_keypoint_metrics(records, preds, scores, out, result)
     return result
 
@@ -404,14 +398,16 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
 
 
 def evaluate_preds(args):
+    from keras_hourglass.datasets import DATASETS
     from keras_hourglass.evaluation import EvaluationError, load_annotations, load_predictions
 
+    dataset = None if args.dataset == "synthetic" else args.dataset
     try:
-        gt = load_annotations(args.annotations, image_dir=args.image_dir)
+        gt = load_annotations(args.annotations, image_dir=args.image_dir, dataset=dataset)
         preds = load_predictions(args.preds)
         base = args.preds_base
         if base == "auto":  # prediction files use their dataset's own convention
-            base = "0" if gt.skeleton.name == "coco" else "1"
+            base = str(DATASETS[gt.dataset].preds_base if gt.dataset else 1)
         shift = int(base) - int(gt.one_based)
         if shift:
             print(

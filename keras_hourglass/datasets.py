@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from keras_hourglass.geometry import PERSON_BOX_PX
-from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII
+from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, Skeleton
 
 # Annotated joints may lie outside the image (MPII annotates head tops above the frame, e.g.
 # valid.h5 row 87 at y = -15), but one farther from the person centre than this many person-box
@@ -766,50 +766,180 @@ def _add_custom(builder, i, image_path, xy, annotated, visible, center_scale):
     builder.add(i, image_path, xy, annotated, visible, center, scale)
 
 
-# --- by name ---------------------------------------------------------------------------------
+# --- the dataset table ------------------------------------------------------------------------
 
-DATASETS = ("mpii", "lsp", "lspet", "coco", "flic")
+
+def _read_mpii(data_dir, split, skip_bad):
+    for candidate in (
+        os.path.join(data_dir, "annot", f"{split}.h5"),
+        os.path.join(data_dir, f"{split}.h5"),
+    ):
+        if os.path.isfile(candidate):
+            return read_mpii_h5(candidate, os.path.join(data_dir, "images"), skip_bad)
+    raise DatasetError(f"{data_dir}: no annot/{split}.h5 (pose-hg-train MPII layout)")
+
+
+def _read_lsp(data_dir, split, skip_bad):
+    return read_lsp(
+        os.path.join(data_dir, "joints.mat"), os.path.join(data_dir, "images"), skip_bad
+    )
+
+
+def _read_coco(data_dir, split, skip_bad):
+    annotations = os.path.join(data_dir, "annotations", f"person_keypoints_{split}.json")
+    if os.path.isfile(annotations):
+        return read_coco(annotations, os.path.join(data_dir, split), skip_bad)
+    jsons = sorted(f for f in os.listdir(data_dir) if f.endswith(".json"))
+    if len(jsons) == 1:
+        return read_coco(os.path.join(data_dir, jsons[0]), data_dir, skip_bad)
+    raise DatasetError(f"{data_dir}: no annotations/person_keypoints_{split}.json")
+
+
+def _read_flic(data_dir, split, skip_bad):
+    path = os.path.join(data_dir, "examples.mat")
+    return read_flic(path, os.path.join(data_dir, "images"), split, skip_bad)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One dataset: everything the commands need to know of it, in one entry of `DATASETS`.
+
+    Attributes:
+        name: the `--dataset` name.
+        skeleton: its `Skeleton` (joint order, flip pairs, report groups).
+        layout: the folder layout `read` expects (shown in the docs and errors).
+        read: `(data_dir, split, skip_bad) -> Records` from that layout; None for synthetic data.
+        annotation_readers: {file suffix: reader(path, image_dir, skip_bad=...)} for an
+            annotation file given on its own (`evaluate.py --annotations`).
+        mat_variable: the variable that marks this dataset's `.mat` annotation file (so a
+            `.mat` given with `--preds` is recognised), or "".
+        train_split: the split `train.py` trains on.
+        val_split: the split it validates on; None: the last `held_out` people of the training
+            split are held out instead.
+        eval_split: the split `evaluate.py` scores by default.
+        held_out: people held out for validation when there is no validation split (None: a
+            tenth of the people).
+        normalizer: what normalises PCK (the skeleton's `normalizer` form): MPII's head box
+            (PCKh@0.5) or the torso (PCK@0.2).
+        preds_base: pixel base of the dataset's published prediction files (1: MATLAB-made).
+        coco_oks: also score COCO's OKS AP/AR.
+    """
+
+    name: str
+    skeleton: Skeleton
+    layout: str
+    read: object = None
+    annotation_readers: dict = dataclasses.field(default_factory=dict)
+    mat_variable: str = ""
+    train_split: str = None
+    val_split: str = None
+    eval_split: str = None
+    held_out: int = None
+    normalizer: tuple = None
+    preds_base: int = 1
+    coco_oks: bool = False
+
+    @property
+    def protocol(self):
+        """(metric name, threshold): ("PCKh", 0.5) for head-box datasets, ("PCK", 0.2) else."""
+        return metric_of(self.normalizer or self.skeleton.normalizer)
+
+    def records(self, data_dir, split=None, skip_bad=False):
+        """Reads `split` (default: `eval_split`) of the dataset from its folder."""
+        if self.read is None:
+            raise ValueError(f"the {self.name} dataset has no files to read")
+        if not os.path.isdir(data_dir):
+            raise DatasetError(f"Data folder {data_dir!r} does not exist.")
+        return self.read(data_dir, split or self.eval_split, skip_bad)
+
+
+def metric_of(normalizer):
+    """(metric name, threshold) of a PCK normaliser: PCKh@0.5 for the head box, PCK@0.2 else."""
+    return ("PCKh", 0.5) if normalizer[0] == "head_box" else ("PCK", 0.2)
+
+
+_TORSO = ("joints", ("left_shoulder", "right_hip"))
+
+# One entry per dataset; adding a dataset means adding one entry here (and its reader above).
+DATASETS = {
+    "synthetic": Dataset(
+        "synthetic",
+        MPII,
+        "none: stick figures drawn on the fly (keras_hourglass.synthetic), no download",
+        normalizer=_TORSO,
+        preds_base=0,
+    ),
+    "mpii": Dataset(
+        "mpii",
+        MPII,
+        "annot/{train,valid}.h5 (pose-hg-train) and images/",
+        _read_mpii,
+        {".h5": read_mpii_h5, ".json": read_mpii_json},
+        mat_variable="pos_gt_src",
+        train_split="train",
+        val_split="valid",
+        eval_split="valid",
+    ),
+    "lsp": Dataset(
+        "lsp",
+        LSP,
+        "joints.mat and images/ (im0001.jpg ...)",
+        _read_lsp,
+        {".mat": read_lsp},
+        mat_variable="joints",
+        held_out=1000,
+    ),
+    "lspet": Dataset(
+        "lspet",
+        LSP,
+        "joints.mat and images/ (im00001.jpg ...)",
+        _read_lsp,
+        {".mat": read_lsp},
+        mat_variable="joints",
+        held_out=1000,
+    ),
+    "coco": Dataset(
+        "coco",
+        COCO,
+        "annotations/person_keypoints_<split>.json and <split>/, or one .json beside its images",
+        _read_coco,
+        {".json": read_coco},
+        train_split="train2017",
+        val_split="val2017",
+        eval_split="val2017",
+        preds_base=0,
+        coco_oks=True,
+    ),
+    "flic": Dataset(
+        "flic",
+        FLIC,
+        "examples.mat and images/",
+        _read_flic,
+        {".mat": read_flic},
+        mat_variable="examples",
+        train_split="train",
+        eval_split="test",
+    ),
+}
+
+# The datasets with files (every entry but synthetic).
+FILE_DATASETS = tuple(name for name, entry in DATASETS.items() if entry.read is not None)
+
+
+def get_dataset(name):
+    """The `Dataset` entry of `name`."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown dataset {name!r}; known datasets: {list(DATASETS)}") from None
 
 
 def read_dataset(name, data_dir, split=None, skip_bad=False):
-    """Reads a dataset in its usual folder layout.
-
-    - mpii: `annot/<split>.h5` (split train or valid, default valid) and `images/`; also accepts
-      the folder of ../shared/data/mpii_annot with `valid.h5` directly in it.
-    - lsp, lspet: `joints.mat` and `images/`.
-    - coco: `annotations/person_keypoints_<split>.json` and `<split>/` (default val2017), or a
-      single `*.json` in the folder with the images beside it.
-    - flic: `examples.mat` and `images/` (split train or test).
-    """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; known datasets: {list(DATASETS)}")
-    if not os.path.isdir(data_dir):
-        raise DatasetError(f"Data folder {data_dir!r} does not exist.")
-    if name == "mpii":
-        split = split or "valid"
-        for candidate in (
-            os.path.join(data_dir, "annot", f"{split}.h5"),
-            os.path.join(data_dir, f"{split}.h5"),
-        ):
-            if os.path.isfile(candidate):
-                return read_mpii_h5(candidate, os.path.join(data_dir, "images"), skip_bad)
-        raise DatasetError(f"{data_dir}: no annot/{split}.h5 (pose-hg-train MPII layout)")
-    if name in ("lsp", "lspet"):
-        return read_lsp(
-            os.path.join(data_dir, "joints.mat"), os.path.join(data_dir, "images"), skip_bad
-        )
-    if name == "coco":
-        split = split or "val2017"
-        annotations = os.path.join(data_dir, "annotations", f"person_keypoints_{split}.json")
-        if os.path.isfile(annotations):
-            return read_coco(annotations, os.path.join(data_dir, split), skip_bad)
-        jsons = sorted(f for f in os.listdir(data_dir) if f.endswith(".json"))
-        if len(jsons) == 1:
-            return read_coco(os.path.join(data_dir, jsons[0]), data_dir, skip_bad)
-        raise DatasetError(f"{data_dir}: no annotations/person_keypoints_{split}.json")
-    return read_flic(
-        os.path.join(data_dir, "examples.mat"), os.path.join(data_dir, "images"), split, skip_bad
-    )
+    """Reads a dataset in its usual folder layout (see each entry's `layout` in `DATASETS`); the
+    split defaults to the dataset's evaluation split (mpii: valid; coco: val2017; flic: test)."""
+    if name not in FILE_DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; known datasets: {list(FILE_DATASETS)}")
+    return DATASETS[name].records(data_dir, split, skip_bad)
 
 
 # --- images ----------------------------------------------------------------------------------

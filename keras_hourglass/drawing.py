@@ -61,3 +61,38 @@ def grid(images, columns):
     for i, im in enumerate(images):
         sheet.paste(im, ((i % columns) * w, (i // columns) * h))
     return sheet
+
+
+def show_batch(source, skeleton, out, count=16, columns=4, input_size=256, seed=0, training=True):
+    """Writes the grid and returns the keypoints drawn ((count, K, 2) crop pixels) and the
+    visible mask, decoded from the heatmap targets."""
+    import os
+
+    from keras_hourglass.codec import HeatmapCodec
+    from keras_hourglass.pipeline import make_dataset
+
+    codec = HeatmapCodec(input_size, input_size // 4)
+    ds = make_dataset(
+        source,
+        skeleton,
+        codec,
+        count,
+        training=training,
+        num_stacks=1,
+        seed=seed,
+        with_meta=True,
+        drop_remainder=False,
+    )
+    images, targets, meta = next(iter(ds))
+    keypoints, scores = codec.decode(targets["heatmaps_0"])
+    keypoints, visible = np.asarray(keypoints), np.asarray(scores) > 0
+    tiles = [
+        draw_pose(images[i].numpy(), keypoints[i], skeleton, visible[i])
+        for i in range(images.shape[0])
+    ]
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    tmp = out + ".tmp.png"
+    grid(tiles, columns).save(tmp)
+    os.replace(tmp, out)
+    return keypoints, visible, targets["heatmaps_0"].numpy()

@@ -41,6 +41,9 @@ class GroundTruth:
         image_paths: (N,) image files, or None.
         centers, scales: (N, 2), (N,) person boxes, or None (used to draw prediction sheets).
         source: where it came from.
+        normalizer: what `normalizers` are, in the skeleton's `normalizer` form, when the
+            protocol is not the skeleton's own (the synthetic data: MPII joints, torso PCK).
+        dataset: the `DATASETS` entry it was read by, when known.
     """
 
     keypoints: np.ndarray
@@ -53,6 +56,8 @@ class GroundTruth:
     centers: np.ndarray = None
     scales: np.ndarray = None
     source: str = ""
+    normalizer: tuple = None
+    dataset: str = ""
 
     def __post_init__(self):
         n = len(self.keypoints)
@@ -62,7 +67,9 @@ class GroundTruth:
     @property
     def metric(self):
         """('PCKh', 0.5) for head-box datasets, ('PCK', 0.2) for torso-normalised ones."""
-        return ("PCKh", 0.5) if self.skeleton.normalizer[0] == "head_box" else ("PCK", 0.2)
+        from keras_hourglass.datasets import metric_of
+
+        return metric_of(self.normalizer or self.skeleton.normalizer)
 
 
 def ground_truth_from_records(records, skeleton):
@@ -110,46 +117,62 @@ def load_mpii_official(path):
     head = 0.6 * np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=-1)
     if keypoints.shape[1] != MPII.num_joints:
         raise EvaluationError(f"{path}: {keypoints.shape[1]} joints, MPII has 16")
-    return GroundTruth(keypoints, annotated, head, MPII, one_based=True, source=path)
+    return GroundTruth(
+        keypoints, annotated, head, MPII, one_based=True, source=path, dataset="mpii"
+    )
 
 
-def _load_annotations(path, image_dir=None):
-    """Ground truth from the official MPII .mat, or from any reader's annotation file.
+def _load_annotations(path, image_dir=None, dataset=None):
+    """Ground truth from an annotation file, read by the `DATASETS` entry it belongs to.
 
-    `.mat` with `pos_gt_src` -> `load_mpii_official`; pose-hg-train `.h5` -> MPII reader;
-    `joints.mat` -> LSP reader; a COCO `.json` -> COCO reader; other `.json` -> MPII JSON reader.
+    `dataset` names the entry; without it the file says: a `.mat` by its variables (each entry's
+    `mat_variable`: MPII's official `pos_gt_src` -> `load_mpii_official`, LSP's `joints`, FLIC's
+    `examples`), a pose-hg-train `.h5` is MPII, a `.json` with `annotations` is COCO and any other
+    `.json` MPII's JSON. The images are looked for in `image_dir` (default: the file's folder).
     """
-    from keras_hourglass import datasets
-    from keras_hourglass.skeletons import COCO, LSP, MPII
+    from keras_hourglass.datasets import DATASETS, FILE_DATASETS
 
     if not os.path.isfile(path):
         raise EvaluationError(f"Annotation file {path!r} does not exist.")
     image_dir = image_dir or os.path.dirname(path)
-    lower = path.lower()
-    if lower.endswith(".mat"):
+    suffix = os.path.splitext(path.lower())[1]
+    variables = set()
+    if suffix == ".mat":
         from scipy.io import whosmat
 
-        names = {name for name, _, _ in whosmat(path)}
-        if "pos_gt_src" in names:
+        variables = {name for name, _, _ in whosmat(path)}
+        if "pos_gt_src" in variables and dataset in (None, "mpii"):
             return load_mpii_official(path)
-        if "joints" in names:
-            records = datasets.read_lsp(path, image_dir, skip_bad=True, check_images=False)
-            return ground_truth_from_records(records, LSP)
-        raise EvaluationError(f"{path}: unknown .mat annotations (variables {sorted(names)})")
-    if lower.endswith(".h5"):
-        records = datasets.read_mpii_h5(path, image_dir, check_images=False)
-        return ground_truth_from_records(records, MPII)
-    if lower.endswith(".json"):
-        import json
+    if dataset is None:
+        if suffix == ".mat":
+            found = [n for n in FILE_DATASETS if DATASETS[n].mat_variable in variables]
+            if not found:
+                raise EvaluationError(
+                    f"{path}: unknown .mat annotations (variables {sorted(variables)})"
+                )
+            dataset = found[0]
+        elif suffix == ".json":
+            import json
 
-        with open(path) as f:
-            head = json.load(f)
-        if isinstance(head, dict) and "annotations" in head:
-            records = datasets.read_coco(path, image_dir, check_images=False)
-            return ground_truth_from_records(records, COCO)
-        records = datasets.read_mpii_json(path, image_dir, check_images=False)
-        return ground_truth_from_records(records, MPII)
-    raise EvaluationError(f"{path}: annotations must be .mat, .h5 or .json")
+            with open(path) as f:
+                head = json.load(f)
+            dataset = "coco" if isinstance(head, dict) and "annotations" in head else "mpii"
+        elif suffix == ".h5":
+            dataset = "mpii"
+        else:
+            raise EvaluationError(f"{path}: annotations must be .mat, .h5 or .json")
+    entry = DATASETS[dataset]
+    reader = entry.annotation_readers.get(suffix)
+    if reader is None:
+        raise EvaluationError(
+            f"{path}: not a {dataset} annotation file "
+            f"({', '.join(sorted(entry.annotation_readers)) or 'no files'} expected)"
+        )
+    kwargs = {"split": entry.eval_split} if entry.name == "flic" else {}
+    records = reader(path, image_dir, skip_bad=False, check_images=False, **kwargs)
+    gt = ground_truth_from_records(records, entry.skeleton)
+    gt.dataset = entry.name
+    return gt
 
 
 def _load_predictions(path):
@@ -225,7 +248,7 @@ def check_predictions(preds, gt, source="predictions"):
             "people) have NaN or infinite predictions; they count as wrong.",
             stacklevel=2,
         )
-    if gt.skeleton.normalizer[0] == "head_box" and not np.all(np.isfinite(gt.normalizers)):
+    if gt.metric[0] == "PCKh" and not np.all(np.isfinite(gt.normalizers)):
         bad = int((~np.isfinite(gt.normalizers)).sum())
         raise EvaluationError(
             f"The ground truth {gt.source} has no head boxes for {bad} people: PCKh needs them "

@@ -223,15 +223,9 @@ def test_empty_input_is_an_error():
 
 
 def test_show_batch_draws_keypoints_on_the_heatmap_peaks(shared_data, tmp_path):
-    import sys
-
-    from conftest import ROOT
     from PIL import Image
 
-    sys.path.insert(0, str(ROOT / "train"))
-    from show_batch import show_batch
-
-    from keras_hourglass.drawing import SIDE_COLOURS
+    from keras_hourglass.drawing import SIDE_COLOURS, show_batch
 
     records = D.read_lsp(
         str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True

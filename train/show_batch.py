@@ -16,49 +16,13 @@ os.environ.setdefault(
 )  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 
-def show_batch(source, skeleton, out, count=16, columns=4, input_size=256, seed=0, training=True):
-    """Writes the grid and returns the keypoints drawn ((count, K, 2) crop pixels) and the
-    visible mask, decoded from the heatmap targets."""
-    import numpy as np
-
-    from keras_hourglass.codec import HeatmapCodec
-    from keras_hourglass.drawing import draw_pose, grid
-    from keras_hourglass.pipeline import make_dataset
-
-    codec = HeatmapCodec(input_size, input_size // 4)
-    ds = make_dataset(
-        source,
-        skeleton,
-        codec,
-        count,
-        training=training,
-        num_stacks=1,
-        seed=seed,
-        with_meta=True,
-        drop_remainder=False,
-    )
-    images, targets, meta = next(iter(ds))
-    keypoints, scores = codec.decode(targets["heatmaps_0"])
-    keypoints, visible = np.asarray(keypoints), np.asarray(scores) > 0
-    tiles = [
-        draw_pose(images[i].numpy(), keypoints[i], skeleton, visible[i])
-        for i in range(images.shape[0])
-    ]
-    directory = os.path.dirname(os.path.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    tmp = out + ".tmp.png"
-    grid(tiles, columns).save(tmp)
-    os.replace(tmp, out)
-    return keypoints, visible, targets["heatmaps_0"].numpy()
-
-
 def main(argv=None):
-    from keras_hourglass.datasets import DATASETS
+    from keras_hourglass.datasets import FILE_DATASETS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name")
+    parser.add_argument("--dataset", required=True, choices=FILE_DATASETS, help="dataset name")
     parser.add_argument(
         "--data-dir", required=True, help="dataset folder, or a crop cache folder (with --cache)"
     )
@@ -77,10 +41,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    from keras_hourglass.datasets import DatasetError, read_dataset
-    from keras_hourglass.skeletons import get_skeleton
+    from keras_hourglass.datasets import DatasetError, get_dataset, read_dataset
+    from keras_hourglass.drawing import show_batch
 
-    skeleton = get_skeleton("lsp" if args.dataset == "lspet" else args.dataset)
+    skeleton = get_dataset(args.dataset).skeleton
     if args.cache:
         source = args.data_dir
     else:
