@@ -15,8 +15,8 @@ and the synthetic data with PCK@0.2 of the torso (left shoulder to right hip). I
 paper's: crop by centre and scale, flip test, quarter-pixel shift, back to image coordinates
 (`--no-flip`, `--no-shift` to measure their effect).
 
-Outputs in --out: summary.csv, per_joint.csv, curve.csv, predictions.csv, curve.png and
-sheet.png (worst and best people, when images are at hand); the demo mode writes pck.csv.
+Outputs in --out (every mode, the demo's included): summary.csv, per_joint.csv, curve.csv,
+predictions.csv, curve.png and sheet.png (worst and best people, when images are at hand).
 """
 
 import argparse
@@ -148,25 +148,40 @@ def parse_args(argv=None):
     return args
 
 
-def load_model(path):
-    """A .keras model or a SavedModel's `predict_crops` endpoint, as a predictor of crops."""
+def load_model(path, skeleton):
+    """A .keras model or a SavedModel's `predict_crops` endpoint, as a predictor of crops, after
+    checking that the skeleton it carries (models and exports describe themselves) is the
+    evaluation data's `skeleton`."""
     import keras
 
     import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
     if os.path.isdir(path):
-        from keras_hourglass.export import ServingModelError, load_serving_model
+        from keras_hourglass.export import (
+            ServingModelError,
+            load_serving_model,
+            skeleton_of_metadata,
+        )
 
         try:
-            return load_serving_model(path, need=("predict_crops",))[0]
+            model, meta = load_serving_model(path, need=("predict_crops",))
+            own = skeleton_of_metadata(meta)
         except ServingModelError as error:
             raise SystemExit(str(error)) from None
         except Exception as error:
             raise SystemExit(f"Could not load the SavedModel {path!r}: {error}") from error
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # report which file failed, whatever the loader raised
-        raise SystemExit(f"Could not load the model {path!r}: {error}") from error
+    else:
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except Exception as error:  # report which file failed, whatever the loader raised
+            raise SystemExit(f"Could not load the model {path!r}: {error}") from error
+        own = getattr(model, "skeleton", None)
+    if own is not None and own.joint_names != skeleton.joint_names:
+        raise SystemExit(
+            f"error: the model {path!r} predicts the {own.name} joints, but the evaluation data "
+            f"has the {skeleton.name} joints."
+        )
+    return model
 
 
 def model_info(model):
@@ -208,13 +223,18 @@ def make_crop_predictor(model, codec, flip_index):
 
 
 def evaluate_synthetic(args):
+    """The demo's evaluation: held-out synthetic figures (a seed training never uses), scored
+    by the same `keras_hourglass.evaluation.evaluate` as every dataset (PCK of the torso)."""
     import numpy as np
 
     import keras_hourglass as kh
-    from keras_hourglass.metrics import normalized_errors, pck_table, torso_sizes
+    from keras_hourglass.datasets import get_dataset
+    from keras_hourglass.evaluation import GroundTruth
+    from keras_hourglass.metrics import torso_sizes
 
-    model = load_model(args.model)
-    skeleton = kh.MPII
+    entry = get_dataset("synthetic")
+    skeleton = entry.skeleton
+    model = load_model(args.model, skeleton)
     size, joints = model_info(model)
     if joints != skeleton.num_joints:
         raise SystemExit(
@@ -233,27 +253,27 @@ def evaluate_synthetic(args):
     predictions = np.concatenate(predictions)
     elapsed = time.time() - start
 
-    a, b = skeleton.index("left_shoulder"), skeleton.index("right_hip")
-    sizes = torso_sizes(keypoints, a, b)
-    annotated = (visible > 0) & (sizes[:, None] > 0)
-    errors = normalized_errors(predictions, keypoints, sizes)
-    metric = f"PCK@{args.threshold:g}"
-    table = pck_table(errors, annotated, args.threshold, skeleton, metric)
-
+    a, b = (skeleton.index(j) for j in entry.normalizer[1])
+    gt = GroundTruth(
+        keypoints=keypoints.astype(np.float64),
+        annotated=visible > 0,
+        normalizers=torso_sizes(keypoints, a, b),
+        skeleton=skeleton,
+        source=f"{args.samples} synthetic figures, seed {args.seed}",
+        normalizer=entry.normalizer,
+        dataset="synthetic",
+    )
     out = args.out or os.path.dirname(os.path.abspath(args.model))
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "pck.csv")
-    tmp = path + ".tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    print(table.to_string(index=False))
-    mean = float(table.loc[table.joint == "Mean", metric].iloc[0])
+    thresholds = (args.threshold,) if args.threshold == 0.1 else (args.threshold, 0.1)
+    result = report(predictions, gt, out, thresholds=thresholds)
+    metric = f"PCK@{args.threshold:g}"
+    mean = float(result.summary.set_index("group").loc["Mean", metric])
     print(
         f"\n{metric} mean over {args.samples} held-out synthetic figures: {mean:.2f}% "
         f"(flip test {'off' if args.no_flip else 'on'}, shift {'off' if args.no_shift else 'on'}, "
-        f"{elapsed:.1f} s)\nWrote {path}"
+        f"{elapsed:.1f} s)"
     )
-    return {"pck_mean": mean, "csv": path}
+    return {"pck_mean": mean, "csv": os.path.join(out, "summary.csv")}
 
 
 def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True, executor=None):
@@ -294,11 +314,13 @@ def predict_dataset(model, records, skeleton, batch_size, flip=True, shift=True,
     return keypoints, scores
 
 
-def report(preds, gt, out, scores=None):
+def report(preds, gt, out, scores=None, thresholds=None):
+    """Scores with the ground truth's protocol and writes every table: the one PCK path of the
+    commands (datasets, prediction files and the demo's synthetic figures alike)."""
     from keras_hourglass.evaluation import evaluate as score
     from keras_hourglass.evaluation import format_summary, write_prediction_sheet, write_report
 
-    result = score(preds, gt, scores)
+    result = score(preds, gt, scores, thresholds)
     write_report(result, out)
     sheet = write_prediction_sheet(result, gt, preds, os.path.join(out, "sheet.png"))
     print(format_summary(result))
@@ -344,7 +366,7 @@ def evaluate_model(args):
     print(records.summary())
     entry = get_dataset(args.dataset)
     skeleton = entry.skeleton
-    model = load_model(args.model)
+    model = load_model(args.model, skeleton)
     preds, scores = predict_dataset(
         model,
         records,

@@ -39,7 +39,7 @@ os.environ.setdefault(
 )  # TensorFlow's start-up noise: keras_hourglass.quiet
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
-from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402
+from keras_hourglass.skeletons import SKELETONS  # noqa: E402
 
 
 class InputError(ValueError):
@@ -107,10 +107,12 @@ class Predictor:
     or a SavedModel version folder."""
 
     def __init__(self, model_path, skeleton_name=None, flip_test=True):
-        import keras_hourglass as kh
-
         if os.path.isdir(model_path):
-            from keras_hourglass.export import ServingModelError, load_serving_model
+            from keras_hourglass.export import (
+                ServingModelError,
+                load_serving_model,
+                skeleton_of_metadata,
+            )
 
             try:
                 loaded, meta = load_serving_model(
@@ -133,7 +135,7 @@ class Predictor:
             self.encoded_boxes = loaded.signatures["predict_encoded_boxes"]
             self.images = loaded.signatures["serving_default"]
             self.images_boxes = loaded.signatures["serving_boxes"]
-            self.skeleton = kh.get_skeleton(meta["skeleton"]["name"])
+            self.skeleton = skeleton_of_metadata(meta)
             self.flip_test = bool(meta["export"]["flip_test"])
             if not flip_test:
                 print("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
@@ -142,7 +144,7 @@ class Predictor:
             raise InputError(f"--model {model_path!r}: no such .keras file or SavedModel folder")
         import keras
 
-        from keras_hourglass.export import PoseServer
+        from keras_hourglass.export import PoseServer, model_skeleton
 
         if not model_path.endswith(".keras"):
             raise InputError(
@@ -156,11 +158,10 @@ class Predictor:
                 f"--model {model_path!r}: not a loadable .keras model "
                 f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
             ) from None
-        joints = model.outputs[-1].shape[-1]
-        name = skeleton_name or SKELETON_BY_JOINTS.get(joints)
-        if name is None:
-            raise InputError(f"--model {model_path!r} predicts {joints} joints; pass --skeleton")
-        self.skeleton = kh.get_skeleton(name)
+        try:
+            self.skeleton = model_skeleton(model, skeleton_name)
+        except ValueError as error:
+            raise InputError(f"--model {model_path!r}: {error}") from None
         server = PoseServer(model, self.skeleton, flip_test)
         self.encoded = server.predict_encoded
         self.encoded_boxes = server.predict_encoded_boxes
@@ -388,7 +389,8 @@ def main(argv=None):
     parser.add_argument(
         "--skeleton",
         choices=sorted(SKELETONS),
-        help=".keras only: the joint table (default: from the number of joints)",
+        help=".keras only: the joint table (default: the one saved in the model; needed only "
+        "for models saved before they carried it)",
     )
     parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
     parser.add_argument(

@@ -170,14 +170,14 @@ class PoseServer(tf.Module):
 
     Args:
         model: a stacked hourglass (any Keras backend variables traced by TensorFlow).
-        skeleton: its `Skeleton` (flip pairs for the flip test).
+        skeleton: its `Skeleton` (flip pairs for the flip test); default: the model's own.
         flip_test: average with the mirrored crop.
-        sigma: the training Gaussian sigma (metadata).
+        sigma: the training Gaussian sigma (metadata); default: the model's own.
         max_pixels: encoded images whose header claims more pixels are refused before decoding
             (default `datasets.MAX_IMAGE_PIXELS`).
     """
 
-    def __init__(self, model, skeleton, flip_test=True, sigma=1.0, max_pixels=None):
+    def __init__(self, model, skeleton=None, flip_test=True, sigma=None, max_pixels=None):
         super().__init__()
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(
@@ -185,8 +185,17 @@ class PoseServer(tf.Module):
                 f"(this process has {keras.backend.backend()!r}); a model trained on JAX loads "
                 "there from its .keras file."
             )
+        skeleton = model_skeleton(model, skeleton)
         check_model(model, skeleton)
         from keras_hourglass.datasets import MAX_IMAGE_PIXELS
+
+        self.skeleton = skeleton
+        if sigma is None:
+            sigma = getattr(model, "sigma", 1.0)
+        # The model's crop convention, in the geometry module's 200 px person boxes.
+        self.box_factor = getattr(model, "person_box_px", geometry.PERSON_BOX_PX) / (
+            geometry.PERSON_BOX_PX
+        )
 
         self.max_pixels = int(MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
         if self.max_pixels < 1:
@@ -218,6 +227,7 @@ class PoseServer(tf.Module):
             center, scale = _whole_image_box(height, width)
         else:
             center, scale = _checked_box(box, height, width)
+            scale = scale * self.box_factor
         floats = tf.cast(image, tf.float32) / 255.0
         return crop_person(floats, center, scale, self.size), center, scale
 
@@ -277,6 +287,28 @@ class PoseServer(tf.Module):
         return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
 
 
+def model_skeleton(model, skeleton=None):
+    """The skeleton to serve `model` with: `skeleton` (a `Skeleton` or a name) when given, which
+    must then agree with the one the model carries, else the model's own."""
+    from keras_hourglass.skeletons import get_skeleton
+
+    own = getattr(model, "skeleton", None)
+    if skeleton is None:
+        if own is None:
+            raise ValueError(
+                "The model was saved without its skeleton (made before models described "
+                "themselves): give the skeleton it was trained with (--skeleton)."
+            )
+        return own
+    skeleton = get_skeleton(skeleton)
+    if own is not None and own.joint_names != skeleton.joint_names:
+        raise ValueError(
+            f"The model was trained on the {own.name!r} skeleton, not {skeleton.name!r}: "
+            "leave the skeleton out to use the model's own."
+        )
+    return skeleton
+
+
 def check_model(model, skeleton):
     """Refuses, at export time, a model that the serving graph cannot run."""
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
@@ -299,7 +331,8 @@ def check_model(model, skeleton):
         )
 
 
-def metadata(server, skeleton, flip_test):
+def metadata(server, flip_test):
+    skeleton = server.skeleton
     size = server.size
     k = skeleton.num_joints
     image_outputs = {
@@ -311,12 +344,8 @@ def metadata(server, skeleton, flip_test):
     return {
         "model_config": server.model.get_config(),
         "codec": server.codec.get_config(),
-        "skeleton": {
-            "name": skeleton.name,
-            "joint_names": list(skeleton.joint_names),
-            "flip_pairs": [list(p) for p in skeleton.flip_pairs],
-            "limbs": [list(p) for p in skeleton.limbs],
-        },
+        "skeleton": skeleton.get_config(),
+        "person_box_px": server.box_factor * geometry.PERSON_BOX_PX,
         "export": {
             "flip_test": flip_test,
             "max_image_pixels": server.max_pixels,
@@ -371,7 +400,7 @@ def write_models_config(root):
 
 
 def export_for_serving(
-    model, base_dir, skeleton, version=None, flip_test=True, sigma=1.0, max_pixels=None
+    model, base_dir, skeleton=None, version=None, flip_test=True, sigma=None, max_pixels=None
 ):
     """Writes `base_dir/<version>/`, a SavedModel for TF Serving, atomically, and
     `models.config` beside `base_dir`.
@@ -379,10 +408,11 @@ def export_for_serving(
     Args:
         model: a trained stacked hourglass.
         base_dir: the model's folder in TF Serving's layout (e.g. saved_models/hourglass).
-        skeleton: the `Skeleton` the model predicts (joint names and flip pairs are saved with it).
+        skeleton: the `Skeleton` the model predicts (saved with it); default: the model's own.
         version: the version number; the next free one by default.
         flip_test: average with the horizontally flipped image inside the graph.
-        sigma: the Gaussian sigma the model was trained with (recorded in the metadata).
+        sigma: the Gaussian sigma the model was trained with (recorded in the metadata);
+            default: the model's own.
         max_pixels: refuse encoded images above this many pixels (from their header).
 
     Returns:
@@ -412,7 +442,7 @@ def export_for_serving(
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
         while True:
             with open(os.path.join(staging, "assets", "hourglass.json"), "w") as f:
-                json.dump(metadata(server, skeleton, flip_test), f, indent=2)
+                json.dump(metadata(server, flip_test), f, indent=2)
             try:
                 # rename(2) onto an existing non-empty folder fails: the first export to finish
                 # gets the version; the other takes the next free one (unless it was asked for).
@@ -461,6 +491,17 @@ class ServingModelError(ValueError):
     pass
 
 
+def skeleton_of_metadata(meta):
+    """The `Skeleton` a SavedModel's metadata names: its whole table (exports since the model
+    describes itself), or by name (older exports, which saved a part of the table)."""
+    from keras_hourglass.skeletons import Skeleton, get_skeleton
+
+    table = meta["skeleton"]
+    if {"groups", "normalizer"} <= set(table):
+        return Skeleton.from_config(table)
+    return get_skeleton(table["name"])
+
+
 def load_serving_model(path, need=("serving_default",)):
     """`tf.saved_model.load(path)` and its metadata, after checking the signatures in `need`
     exist with their documented inputs and outputs.
@@ -503,7 +544,14 @@ EDGE_FORMATS = ("onnx", "tflite")
 
 
 def export_edge(
-    model, path, skeleton, format, flip_test=True, sigma=1.0, opset=17, saved_model=None
+    model,
+    path,
+    skeleton=None,
+    format="onnx",
+    flip_test=True,
+    sigma=None,
+    opset=17,
+    saved_model=None,
 ):
     """Writes the crop-level predictor (`predict_crops`: float32 crops [batch, S, S, 3] in [0, 1]
     -> `keypoints` [batch, K, 2] in crop pixels, `scores` [batch, K], `heatmaps`) as one ONNX
@@ -511,7 +559,7 @@ def export_edge(
     it (skeleton, codec, the crop convention). Both are converted from the SavedModel export's
     own `predict_crops` signature, so they compute what it computes (`saved_model`: convert an
     existing export's version folder instead of exporting `model` first; `model`, `skeleton`,
-    `flip_test` and `sigma` are then ignored).
+    `flip_test` and `sigma` are then ignored). `skeleton`, `sigma`: default the model's own.
 
     The crop itself (decode, affine resampling) stays with the caller: ONNX and TFLite have no
     equivalent of the JPEG decoder and ImageProjectiveTransformV3 the SavedModel uses.
@@ -548,10 +596,11 @@ def export_edge(
         size = meta["codec"]["input_size"][0]
         meta["signatures"] = {"predict_crops": meta["signatures"]["predict_crops"]}
         meta["export"]["format"] = format
+        box = meta.get("person_box_px", geometry.PERSON_BOX_PX)
         meta["crop"] = (
-            f"person centre c, scale s (box side 200 * s px): crop pixel (i, j) samples the image "
-            f"at c + ((j, i) - ({size} - 1) / 2) * 200 * s / {size} (bilinear, 0 outside), values "
-            f"/ 255; keypoints map back the same way"
+            f"person centre c, scale s (box side {box:g} * s px): crop pixel (i, j) samples the "
+            f"image at c + ((j, i) - ({size} - 1) / 2) * {box:g} * s / {size} (bilinear, 0 "
+            f"outside), values / 255; keypoints map back the same way"
         )
         with open(tmp + ".json", "w") as f:
             json.dump(meta, f, indent=2)

@@ -1,4 +1,5 @@
-"""Pose metrics as pure NumPy functions with stated shapes, and pandas tables of them."""
+"""Pose metrics as pure NumPy functions with stated shapes; `keras_hourglass.evaluation`
+builds every report table from them."""
 
 import numpy as np
 
@@ -56,27 +57,3 @@ def pck_per_joint(errors, annotated, threshold):
     with np.errstate(divide="ignore", invalid="ignore"):
         pck = 100.0 * correct.sum(axis=0) / counts
     return np.where(counts > 0, pck, np.nan), counts
-
-
-def pck_table(errors, annotated, threshold, skeleton, metric_name=None):
-    """A pandas table of per-joint PCK with a count-weighted and an unweighted mean row.
-
-    Columns: joint, `<metric_name>` (percent), count. The 'Mean' row averages the per-joint
-    values without weights over the joints not in `skeleton.mean_excludes`.
-    """
-    import pandas as pd
-
-    metric_name = metric_name or f"PCK@{threshold:g}"
-    pck, counts = pck_per_joint(errors, annotated, threshold)
-    keep = np.array([n not in skeleton.mean_excludes for n in skeleton.joint_names])
-    keep &= counts > 0
-    rows = [
-        {"joint": name, metric_name: value, "count": int(count)}
-        for name, value, count in zip(skeleton.joint_names, pck, counts)
-    ]
-    rows.append(
-        {"joint": "Mean", metric_name: float(np.mean(pck[keep])), "count": int(counts[keep].sum())}
-    )
-    table = pd.DataFrame(rows)
-    table[metric_name] = table[metric_name].round(2)
-    return table

@@ -15,7 +15,12 @@ pipeline and serving, JAX on the GPU machines).
 """
 
 import keras
+import numpy as np
 from keras import layers
+
+from keras_hourglass.codec import HeatmapCodec
+from keras_hourglass.geometry import PERSON_BOX_PX
+from keras_hourglass.skeletons import get_skeleton
 
 # Batch norm settings of the reference code (Torch's nn.SpatialBatchNormalization defaults:
 # momentum 0.1 there is 0.9 in Keras' convention, eps 1e-5).
@@ -76,11 +81,23 @@ class StackedHourglass(keras.Model):
 
     Args:
         num_stacks: number of hourglass stacks (8 in the paper).
-        num_keypoints: number of heatmaps (joints) each stack predicts.
+        num_keypoints: number of heatmaps (joints) each stack predicts (default: the skeleton's
+            joint count, else 16).
         filters: feature channels inside the hourglasses (256 in the paper).
         depth: number of 2x down-samplings inside each hourglass (4 in the paper).
         input_shape: (height, width, channels) of the input crop; height and width must be
             divisible by 4 * 2**depth. The heatmaps are a quarter of the input size.
+        skeleton: the joints it predicts: a `Skeleton`, a skeleton name ("mpii", "lsp", "flic",
+            "coco") or a skeleton config; None for a model that does not say (then the commands
+            need `--skeleton`).
+        sigma: the Gaussian sigma of its training targets, in heatmap pixels (1 in the paper).
+        person_box_px: its crop convention: a crop shows the square person box of side
+            `person_box_px * scale` centred on the person centre (200, pose-hg-train's).
+
+    The model describes itself: skeleton, codec (`model.codec`: input size, heatmap size, sigma)
+    and crop convention are in its config, so they travel inside the `.keras` file and
+    `keras.saving.load_model(path)` is all that export, prediction and evaluation need;
+    `estimate_poses(images, boxes)` goes from whole images to named keypoints.
 
     Inputs are float images in [0, 1] (the reference code does no mean subtraction). Outputs
     are a dict of `num_stacks` float32 tensors of shape (batch, H/4, W/4, num_keypoints), keyed
@@ -91,13 +108,29 @@ class StackedHourglass(keras.Model):
     def __init__(
         self,
         num_stacks=8,
-        num_keypoints=16,
+        num_keypoints=None,
         filters=256,
         depth=4,
         input_shape=(256, 256, 3),
+        skeleton=None,
+        sigma=1.0,
+        person_box_px=PERSON_BOX_PX,
         **kwargs,
     ):
+        skeleton = None if skeleton is None else get_skeleton(skeleton)
+        if num_keypoints is None:
+            num_keypoints = skeleton.num_joints if skeleton else 16
+        if skeleton and num_keypoints != skeleton.num_joints:
+            raise ValueError(
+                f"`num_keypoints` ({num_keypoints}) disagrees with skeleton {skeleton.name!r} "
+                f"({skeleton.num_joints} joints); give one or make them agree."
+            )
         _check_arguments(num_stacks, num_keypoints, filters, depth, input_shape)
+        for arg_name, value in (("sigma", sigma), ("person_box_px", person_box_px)):
+            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise ValueError(
+                    f"`{arg_name}` must be a positive number. Received: {arg_name}={value!r}"
+                )
         input_shape = tuple(int(d) for d in input_shape)
 
         # === Functional model ===
@@ -141,6 +174,95 @@ class StackedHourglass(keras.Model):
         self.filters = filters
         self.depth = depth
         self.image_shape = input_shape
+        self.skeleton = skeleton
+        self.sigma = float(sigma)
+        self.person_box_px = float(person_box_px)
+
+    @property
+    def codec(self):
+        """The `HeatmapCodec` of its inputs and targets (input size, heatmaps a quarter of it,
+        sigma; decoding with the paper's quarter-pixel shift)."""
+        height, width = self.image_shape[:2]
+        return HeatmapCodec((height, width), (height // 4, width // 4), self.sigma)
+
+    def estimate_poses(self, images, boxes=None, flip_test=True, batch_size=16):
+        """Named keypoints of one person per image, in the image's own pixels.
+
+        The paper's inference, on any Keras backend (NumPy crops, no TensorFlow needed): the
+        person box is cropped as in training (anti-aliased when shrinking), the network runs on
+        the crop and, with `flip_test`, on its mirror image (heatmaps averaged), the heatmaps are
+        decoded with the quarter-pixel shift and mapped back to the image.
+
+        Args:
+            images: an (H, W, 3) uint8 RGB image or a list of them (sizes may differ).
+            boxes: None (the whole image is the person), or one (centre x, centre y, scale) per
+                image, the person box being the square of side `person_box_px * scale` px
+                (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
+            flip_test: average with the mirrored crop (needs the model's skeleton).
+            batch_size: crops per network call.
+
+        Returns:
+            a list, per image, of {joint name: (x, y, score)}.
+        """
+        from keras_hourglass.geometry import crop_to_original
+        from keras_hourglass.inference import make_predict_function
+        from keras_hourglass.pydata import crop_person
+
+        if self.skeleton is None:
+            raise ValueError(
+                "This model was saved without its skeleton: rebuild it with "
+                "`skeleton=` (or use the commands' --skeleton) to name its keypoints."
+            )
+        single = isinstance(images, np.ndarray) and images.ndim == 3
+        images = [images] if single else list(images)
+        if boxes is not None:
+            boxes = [boxes] if single else list(boxes)
+            if len(boxes) != len(images):
+                raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
+        size = self.image_shape[0]
+        crops, centers, scales = [], [], []
+        for i, image in enumerate(images):
+            image = np.asarray(image)
+            if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+                raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
+            height, width = image.shape[:2]
+            if boxes is None:
+                center = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+                scale = max(height, width) / self.person_box_px
+            else:
+                cx, cy, scale = (float(v) for v in boxes[i])
+                if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
+                    raise ValueError(f"boxes[{i}] = {tuple(boxes[i])}: needs a positive scale")
+                center = np.array([cx, cy])
+            # The geometry module works in 200 px person boxes: the same box in its units.
+            scale = scale * self.person_box_px / PERSON_BOX_PX
+            floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+            crops.append(crop_person(floats, center, scale, size))
+            centers.append(center)
+            scales.append(scale)
+        predict = make_predict_function(
+            self, self.codec, self.skeleton.flip_index if flip_test else None
+        )
+        results = []
+        for start in range(0, len(crops), batch_size):
+            batch = np.stack(crops[start : start + batch_size]).astype(np.float32)
+            keypoints, scores = predict(batch)
+            keypoints = np.asarray(
+                crop_to_original(
+                    keypoints,
+                    np.stack(centers[start : start + batch_size]),
+                    np.array(scales[start : start + batch_size]),
+                    size,
+                )
+            )
+            for kp, sc in zip(keypoints, np.asarray(scores)):
+                results.append(
+                    {
+                        name: (float(x), float(y), float(score))
+                        for name, (x, y), score in zip(self.skeleton.joint_names, kp, sc)
+                    }
+                )
+        return results
 
     def get_config(self):
         return {
@@ -151,6 +273,9 @@ class StackedHourglass(keras.Model):
             "filters": self.filters,
             "depth": self.depth,
             "input_shape": list(self.image_shape),
+            "skeleton": self.skeleton.get_config() if self.skeleton else None,
+            "sigma": self.sigma,
+            "person_box_px": self.person_box_px,
         }
 
     @classmethod
@@ -190,12 +315,20 @@ def _check_arguments(num_stacks, num_keypoints, filters, depth, input_shape):
 
 
 def build_hourglass(
-    num_stacks=8, num_keypoints=16, filters=256, depth=4, input_shape=(256, 256, 3), name=None
+    num_stacks=8,
+    num_keypoints=None,
+    filters=256,
+    depth=4,
+    input_shape=(256, 256, 3),
+    name=None,
+    skeleton=None,
+    sigma=1.0,
+    person_box_px=PERSON_BOX_PX,
 ):
     """Builds a stacked hourglass network; the defaults are the paper's 8-stack model.
 
     See `StackedHourglass` for the arguments. Returns a functional `keras.Model` with one
-    output per stack.
+    output per stack that knows its skeleton, codec and crop convention.
     """
     kwargs = {"name": name} if name else {}
     return StackedHourglass(
@@ -204,5 +337,8 @@ def build_hourglass(
         filters=filters,
         depth=depth,
         input_shape=input_shape,
+        skeleton=skeleton,
+        sigma=sigma,
+        person_box_px=person_box_px,
         **kwargs,
     )

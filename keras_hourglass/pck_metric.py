@@ -1,4 +1,9 @@
-"""PCK as a Keras metric, computed from heatmaps during `fit` (keras.ops only)."""
+"""PCK as a Keras metric, computed from heatmaps during `fit` (keras.ops only).
+
+A training-time monitor on crops (the demo's `val_pck`): every reported figure (the commands'
+CSVs, `PoseValidation`'s `val_pck`/`val_pckh` on real data) comes from
+`keras_hourglass.evaluation.evaluate` in original-image pixels.
+"""
 
 import keras
 from keras import ops

@@ -88,6 +88,28 @@ class Skeleton:
     def group_index(self):
         return tuple((group, tuple(self.index(j) for j in joints)) for group, joints in self.groups)
 
+    def get_config(self):
+        """The table as JSON-ready lists (what a model's config and a SavedModel's metadata
+        hold); `Skeleton.from_config` rebuilds it."""
+
+        def plain(value):
+            return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_config(cls, config):
+        def frozen(value):
+            return tuple(frozen(v) for v in value) if isinstance(value, (tuple, list)) else value
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(config, dict) or not {"name", "joint_names"} <= set(config):
+            raise ValueError(f"A skeleton config must be a dict with its tables; got {config!r}")
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"Unknown skeleton field(s) {unknown}; known: {sorted(known)}")
+        return cls(**{k: v if k == "name" else frozen(v) for k, v in config.items()})
+
     @property
     def side(self):
         """Per joint: 'left', 'right' or 'centre', from the flip pairs (pair = (left, right))."""
@@ -334,12 +356,15 @@ COCO = Skeleton(
 )
 
 SKELETONS = {s.name: s for s in (MPII, LSP, FLIC, COCO)}
-# Each skeleton has its own joint count, so a model's output depth names its skeleton.
-SKELETON_BY_JOINTS = {s.num_joints: s.name for s in SKELETONS.values()}
 
 
 def get_skeleton(name):
-    """Returns the skeleton table of a dataset by name ('mpii', 'lsp', 'flic', 'coco')."""
+    """Returns the skeleton table of a dataset by name ('mpii', 'lsp', 'flic', 'coco'); a
+    `Skeleton` or a skeleton config dict is returned as a `Skeleton`."""
+    if isinstance(name, Skeleton):
+        return name
+    if isinstance(name, dict):
+        return Skeleton.from_config(name)
     try:
         return SKELETONS[name]
     except KeyError:

@@ -345,14 +345,16 @@ def build_and_compile(config, skeleton, codec):
 
     model = kh.build_hourglass(
         num_stacks=config.stacks,
-        num_keypoints=skeleton.num_joints,
         filters=config.filters,
         depth=config.depth,
         input_shape=(config.input_size, config.input_size, 3),
+        skeleton=skeleton,
+        sigma=config.sigma,
     )
     metrics = None
-    if config.dataset == "synthetic":
-        torso = (skeleton.index("left_shoulder"), skeleton.index("right_hip"))
+    entry = DATASETS[config.dataset]
+    if entry.read is None:  # synthetic: PCK of its normaliser (the torso) in-graph, on crops
+        torso = tuple(skeleton.index(j) for j in entry.normalizer[1])
         metrics = {model.output_names[-1]: [HeatmapPCK(codec, torso, 0.2, name="pck")]}
     kh.compile_hourglass(model, learning_rate=config.learning_rate, metrics=metrics)
     return model

@@ -134,7 +134,9 @@ def test_coco_reader_on_the_shared_samples(shared_data):
         assert record.scale == pytest.approx(max(w, h) * 1.25 / 200)
 
 
-def test_flic_reader_with_its_split_flags(tmp_path):
+def write_flic(tmp_path):
+    """A three-person FLIC examples.mat (two train, one test; nose missing) and its images;
+    returns the struct array written."""
     from scipy.io import savemat
 
     rng = np.random.default_rng(1)
@@ -147,6 +149,11 @@ def test_flic_reader_with_its_split_flags(tmp_path):
     savemat(tmp_path / "examples.mat", {"examples": examples})
     for i in range(3):
         (tmp_path / f"frame{i}.jpg").write_bytes(b"x")
+    return examples
+
+
+def test_flic_reader_with_its_split_flags(tmp_path):
+    examples = write_flic(tmp_path)
     train = D.read_flic(str(tmp_path / "examples.mat"), str(tmp_path), split="train")
     test = D.read_flic(str(tmp_path / "examples.mat"), str(tmp_path), split="test")
     assert len(train) == 2 and len(test) == 1 and test[0].image_path.endswith("frame2.jpg")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import keras_hourglass as kh
-from keras_hourglass.metrics import normalized_errors, pck_per_joint, pck_table, torso_sizes
+from keras_hourglass.evaluation import GroundTruth, evaluate
+from keras_hourglass.metrics import normalized_errors, pck_per_joint, torso_sizes
 
 
 def test_normalized_errors_and_pck_by_hand():
@@ -37,11 +38,22 @@ def test_torso_size_and_table_mean_excludes_pelvis_and_thorax():
     gt = rng.uniform(0, 100, (50, 16, 2))
     sizes = torso_sizes(gt, s.index("left_shoulder"), s.index("right_hip"))
     np.testing.assert_allclose(sizes[0], np.linalg.norm(gt[0, 13] - gt[0, 2]))
-    errors = rng.uniform(0, 1, (50, 16))
-    errors[:, s.index("pelvis")] = 0.0  # pelvis always right: must not lift the mean
-    table = pck_table(errors, np.ones((50, 16), bool), 0.5, s)
-    per_joint = table[table.joint != "Mean"].set_index("joint")["PCK@0.5"]
+    # Predictions at a random fraction (0..1) of the torso size from the truth, PCK@0.5 of the
+    # torso on MPII's joints (the demo's protocol) through the one scoring function.
+    fractions = rng.uniform(0, 1, (50, 16))
+    fractions[:, s.index("pelvis")] = 0.0  # pelvis always right: must not lift the mean
+    preds = gt.copy()
+    preds[..., 0] += fractions * sizes[:, None]
+    truth = GroundTruth(
+        gt, np.ones((50, 16), bool), sizes, s, normalizer=("joints", ("left_shoulder", "right_hip"))
+    )
+    report = evaluate(preds, truth, thresholds=(0.5, 0.1))
+    assert report.metric == "PCK"
+    per_joint = report.per_joint.set_index("joint")["PCK@0.5"]
+    np.testing.assert_allclose(per_joint, np.round(100 * (fractions < 0.5).mean(0), 2))
     keep = [n for n in s.joint_names if n not in ("pelvis", "thorax")]
-    mean = table.loc[table.joint == "Mean", "PCK@0.5"].iloc[0]
-    assert mean == pytest.approx(per_joint[keep].mean(), abs=0.01)
-    assert per_joint["pelvis"] == 100.0 and len(table) == 17
+    mean = report.summary.set_index("group").loc["Mean", "PCK@0.5"]
+    assert mean == pytest.approx(
+        100 * (fractions[:, [s.index(n) for n in keep]] < 0.5).mean(), abs=0.01
+    )
+    assert per_joint["pelvis"] == 100.0 and len(per_joint) == 16

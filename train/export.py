@@ -25,7 +25,7 @@ os.environ.setdefault(
 )  # TensorFlow's start-up noise: keras_hourglass.quiet
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
-from keras_hourglass.skeletons import SKELETON_BY_JOINTS, SKELETONS  # noqa: E402
+from keras_hourglass.skeletons import SKELETONS  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,11 +45,14 @@ def parse_args(argv=None):
     parser.add_argument(
         "--skeleton",
         choices=sorted(SKELETONS),
-        help="joint table of the model (default: from its number of joints: "
-        "16 mpii, 14 lsp, 11 flic, 17 coco)",
+        help="joint table of the model (default: the one saved in the model; needed only for "
+        "models saved before they carried it)",
     )
     parser.add_argument(
-        "--sigma", type=float, default=1.0, help="the training sigma (metadata; default: 1)"
+        "--sigma",
+        type=float,
+        default=None,
+        help="the training sigma (metadata; default: the one saved in the model)",
     )
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
     parser.add_argument(
@@ -70,7 +73,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
-    if not (args.sigma > 0 and args.sigma < float("inf")):
+    if args.sigma is not None and not (args.sigma > 0 and args.sigma < float("inf")):
         parser.error(f"--sigma must be a positive finite number, got {args.sigma}")
     if args.format != "savedmodel":
         if args.version is not None:
@@ -88,8 +91,7 @@ def main(argv=None):
     args = parse_args(argv)
     import keras
 
-    import keras_hourglass as kh
-    from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving
+    from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving, model_skeleton
 
     try:
         model = keras.saving.load_model(args.model, compile=False)
@@ -98,16 +100,17 @@ def main(argv=None):
             f"error: --model {args.model!r} is not a loadable .keras model "
             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
         ) from None
-    joints = model.outputs[-1].shape[-1]
-    name = args.skeleton or SKELETON_BY_JOINTS.get(joints)
-    if name is None:
-        raise SystemExit(f"error: {args.model} predicts {joints} joints; pass --skeleton")
+    try:
+        skeleton = model_skeleton(model, args.skeleton)
+    except ValueError as error:
+        raise SystemExit(f"error: --model {args.model}: {error}") from None
+    name = skeleton.name
     if args.format != "savedmodel":
         try:
             path = export_edge(
                 model,
                 args.out,
-                kh.get_skeleton(name),
+                skeleton,
                 args.format,
                 flip_test=not args.no_flip,
                 sigma=args.sigma,
@@ -124,7 +127,7 @@ def main(argv=None):
         path = export_for_serving(
             model,
             args.out,
-            kh.get_skeleton(name),
+            skeleton,
             args.version,
             flip_test=not args.no_flip,
             sigma=args.sigma,
