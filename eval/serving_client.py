@@ -182,65 +182,6 @@ def check_request(request, signature):
     _check_inputs(given, signature, f"PredictRequest for {request.model_spec.signature_name!r}")
 
 
-def rest_tensors(body, signature):
-    """The tensors TF Serving makes of a REST row-format body, after the same checks as
-    `check_request`: {"b64": ...} objects become bytes for string inputs."""
-    import numpy as np
-    from tensorflow.core.framework import types_pb2
-
-    where = f"REST body for {body.get('signature_name', 'serving_default')!r}"
-    instances = body.get("instances")
-    if not isinstance(instances, list) or not instances:
-        raise RequestError(f"{where}: 'instances' must be a non-empty list")
-    names = set(signature.inputs)
-    if len(names) == 1 and not isinstance(instances[0], dict):
-        instances = [{next(iter(names)): value} for value in instances]
-    columns = {}
-    for i, instance in enumerate(instances):
-        if not isinstance(instance, dict) or set(instance) != set(instances[0]):
-            raise RequestError(f"{where}: instance {i} must name the same inputs as instance 0")
-        for name, value in instance.items():
-            columns.setdefault(name, []).append(value)
-    given, tensors = {}, {}
-    for name, values in columns.items():
-        info = signature.inputs.get(name)
-        if info is not None and info.dtype == types_pb2.DT_STRING:
-            if not all(isinstance(v, dict) and set(v) == {"b64"} for v in values):
-                raise RequestError(
-                    f"{where}: input {name!r} is binary: send each value as "
-                    '{"b64": "<base64 of the file>"}'
-                )
-            array = np.array([base64.b64decode(v["b64"]) for v in values], dtype=object)
-            dtype = types_pb2.DT_STRING
-        else:
-            array = np.asarray(values)
-            dtype = {
-                np.dtype("float64"): types_pb2.DT_FLOAT,
-                np.dtype("int64"): types_pb2.DT_INT32,
-            }.get(array.dtype, types_pb2.DT_INVALID)
-            if (
-                info is not None
-                and info.dtype == types_pb2.DT_FLOAT
-                and dtype == types_pb2.DT_INT32
-            ):
-                dtype = types_pb2.DT_FLOAT  # JSON numbers become the signature's float
-            if (
-                info is not None
-                and info.dtype == types_pb2.DT_UINT8
-                and dtype == types_pb2.DT_INT32
-            ):
-                dtype = types_pb2.DT_UINT8
-            array = array.astype(
-                {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_UINT8: np.uint8}.get(
-                    dtype, array.dtype
-                )
-            )
-        given[name] = (dtype, array.shape)
-        tensors[name] = array
-    _check_inputs(given, signature, where)
-    return tensors
-
-
 def _send_grpc(server, request, timeout):
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc

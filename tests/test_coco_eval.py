@@ -119,7 +119,7 @@ def test_evaluate_py_writes_coco_results_and_ap_rows(coco, tmp_path, python_env,
 
     path, data = coco
     model = kh.build_hourglass(
-        num_stacks=1, num_keypoints=17, filters=16, depth=2, input_shape=(64, 64, 3)
+        num_stacks=1, skeleton="coco", filters=16, depth=2, input_shape=(64, 64, 3)
     )
     model.save(tmp_path / "coco.keras")
     result = subprocess.run(

@@ -257,7 +257,7 @@ def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, pytho
     from keras_hourglass.export import export_for_serving
 
     model = kh.build_hourglass(
-        num_stacks=1, num_keypoints=16, filters=16, depth=4, input_shape=(64, 64, 3)
+        num_stacks=1, skeleton="mpii", filters=16, depth=4, input_shape=(64, 64, 3)
     )
     rng = np.random.default_rng(0)
     randomize_weights(model, rng, scale=0.1)

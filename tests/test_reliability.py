@@ -593,7 +593,7 @@ def test_serving_client_checks_values_and_counts(shared_data):
 @pytest.mark.slow
 def test_two_exports_at_once_get_two_versions(tmp_path, python_env):
     model = kh.build_hourglass(
-        num_stacks=1, num_keypoints=16, filters=16, depth=2, input_shape=(32, 32, 3)
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)
     )
     model.save(tmp_path / "m.keras")
     out = tmp_path / "saved" / "hourglass"

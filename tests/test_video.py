@@ -31,7 +31,7 @@ def clip(tmp_path, shared_data):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     model = kh.build_hourglass(
-        num_stacks=1, num_keypoints=16, filters=16, depth=2, input_shape=(64, 64, 3)
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(64, 64, 3)
     )
     randomize_weights(model, np.random.default_rng(3), scale=0.3)
     model.save(tmp_path / "m.keras")
