@@ -27,7 +27,7 @@ def main(argv=None):
     import pandas as pd
 
     import keras_hourglass as kh
-    from keras_hourglass import training
+    from keras_hourglass import geometry, training
     from keras_hourglass.callbacks import PoseValidation
     from keras_hourglass.evaluation import evaluate, ground_truth_from_records
 
@@ -39,7 +39,8 @@ def main(argv=None):
     # (1) Mean pose of the training people in crop coordinates.
     crops, masks = [], []
     for r in train_records:
-        crops.append((r.keypoints - r.center) * size / (200 * r.scale) + (size - 1) / 2)
+        a, center = geometry.crop_matrix(r.center, r.scale, size)
+        crops.append(geometry.source_to_crop_points(r.keypoints, a, center, size))
         masks.append(r.annotated)
     crops, masks = np.stack(crops), np.stack(masks)
     mean_pose = (crops * masks[..., None]).sum(0) / np.maximum(masks.sum(0), 1)[:, None]

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from keras_hourglass.geometry import PERSON_BOX_PX
+from keras_hourglass import geometry
 from keras_hourglass.metrics import normalized_errors, pck_per_joint
 
 
@@ -419,18 +419,15 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
     tiles = []
     offset = 1.0 if gt.one_based else 0.0
     for i in picks:
-        side = PERSON_BOX_PX * gt.scales[i]
-        cx, cy = gt.centers[i]
-        box = (cx - side / 2 + 0.5, cy - side / 2 + 0.5, cx + side / 2 + 0.5, cy + side / 2 + 0.5)
+        # The evaluation crop itself (geometry's, anti-aliased) and the same map for the points.
+        a, center = geometry.crop_matrix(np.asarray(gt.centers[i], np.float64), gt.scales[i], size)
         with Image.open(gt.image_paths[i]) as im:
-            crop = im.convert("RGB").transform(
-                (size, size), Image.Transform.EXTENT, data=box, resample=Image.BILINEAR
-            )
-        factor = size / side
-        keypoints = (preds[i] - offset - np.array([cx, cy])) * factor + (size - 1) / 2
+            image = np.asarray(im.convert("RGB"), np.float32) / 255.0
+        crop = np.round(255.0 * geometry.warp(image, a, center, size)).astype(np.uint8)
+        keypoints = geometry.source_to_crop_points(preds[i] - offset, a, center, size)
         tiles.append(
             draw_pose(
-                np.asarray(crop),
+                crop,
                 keypoints,
                 gt.skeleton,
                 visible=np.all(np.isfinite(preds[i]), axis=-1),

@@ -340,7 +340,10 @@ def metadata(server, flip_test):
         "scores": f"float32 [batch, {k}] heatmap peak values",
         "heatmaps": f"float32 [batch, {size // 4}, {size // 4}, {k}] last stack",
     }
-    boxes = "float32 [batch, 3] person centre x, centre y (pixels) and scale (box side / 200 px)"
+    box = server.box_factor * geometry.PERSON_BOX_PX
+    boxes = (
+        f"float32 [batch, 3] person centre x, centre y (pixels) and scale (box side / {box:g} px)"
+    )
     return {
         "model_config": server.model.get_config(),
         "codec": server.codec.get_config(),

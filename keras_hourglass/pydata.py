@@ -57,51 +57,8 @@ def decode_image(path, max_pixels=None):
     return array.astype(np.float32) / 255.0
 
 
-def _shrink(image, factor):
-    """Shrinks (H, W, 3) by an integer factor to round(shape / factor) with PIL's anti-aliased
-    bilinear (triangle) filter, TensorFlow's `resize(antialias=True)` filter; returns the image
-    and the (y, x) ratio new / old."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    new_h, new_w = max(int(round(h / factor)), 1), max(int(round(w / factor)), 1)
-    channels = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F").resize(
-                (new_w, new_h), Image.BILINEAR
-            )
-        )
-        for c in range(3)
-    ]
-    return np.stack(channels, axis=-1), (new_h / h, new_w / w)
-
-
-def warp(image, a, center, size, max_downscale=1.5):
-    """`pipeline.warp` without TensorFlow: (H, W, 3) float -> (size, size, 3) through (A, centre)."""
-    import cv2
-
-    factor = geometry.shrink_factor(a, max_downscale)
-    ry = rx = 1.0
-    if factor > 1:
-        image, (ry, rx) = _shrink(image, factor)
-    rows = geometry.crop_to_source_rows(a, center, size)
-    # The shrink's half-pixel map: s' = (s + 0.5) * r - 0.5.
-    rows[0] = rows[0] * rx + np.array([0.0, 0.0, 0.5 * rx - 0.5])
-    rows[1] = rows[1] * ry + np.array([0.0, 0.0, 0.5 * ry - 0.5])
-    return cv2.warpAffine(
-        np.ascontiguousarray(image, np.float32),
-        rows,
-        (size, size),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(0.0, 0.0, 0.0),
-    )
-
-
-def crop_person(image, center, scale, size):
-    """The un-augmented person crop of evaluation (NumPy): (H, W, 3) float -> (size, size, 3)."""
-    a, center = geometry.crop_matrix(np.asarray(center, np.float64), float(scale), size)
-    return warp(image, a, center, size)
+# The NumPy crop lives with the rest of the geometry (evaluation's sheets use it too).
+warp, crop_person = geometry.warp, geometry.crop_person
 
 
 def transform_sample(image, record, skeleton, codec, params=None):

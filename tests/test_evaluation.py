@@ -319,3 +319,43 @@ def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, pytho
         python_env,
     )
     assert result.returncode != 0 and "predicts 14 joints, but mpii has 16" in result.stderr
+
+
+def test_prediction_sheet_draws_predictions_on_the_evaluation_crop(shared_data, tmp_path):
+    """The sheet's tiles are the geometry module's evaluation crops, with each prediction drawn
+    where the same map puts it: here the ground truth of the MPII samples, one tile per person."""
+    from PIL import Image
+
+    from keras_hourglass import datasets, geometry
+    from keras_hourglass.drawing import SIDE_COLOURS
+
+    folder = shared_data / "mpii_samples"
+    records = datasets.read_mpii_json(str(folder / "test_mpii.json"), str(folder))[:2]
+    gt = E.ground_truth_from_records(records, kh.MPII)
+    gt.normalizers = np.full(len(records), 50.0)  # the JSON has no head boxes
+    preds = gt.keypoints.copy()
+    preds[1] += 3.0  # person 1 is the worst, person 0 the best
+    report = E.evaluate(preds, gt)
+    size = 96
+    assert E.write_prediction_sheet(report, gt, preds, str(tmp_path / "s.png"), count=1, size=size)
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB")).astype(int)
+    assert sheet.shape == (2 * size, size, 3)
+    colours = np.array(list(SIDE_COLOURS.values()))
+    for tile, person in enumerate((1, 0)):  # worst on top
+        r = records[person]
+        a, center = geometry.crop_matrix(r.center, r.scale, size)
+        image = np.asarray(Image.open(r.image_path).convert("RGB"), np.float32) / 255.0
+        crop = np.round(255 * geometry.warp(image, a, center, size))
+        points = geometry.source_to_crop_points(preds[person], a, center, size)
+        part = sheet[tile * size : (tile + 1) * size]
+        drawn = np.zeros((size, size), bool)
+        for x, y in np.round(points[r.annotated]).astype(int):
+            if 2 <= x < size - 2 and 2 <= y < size - 2:
+                patch = part[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 1, 3)
+                assert (np.abs(patch - colours[None]).sum(-1) == 0).any(), (person, x, y)
+                drawn[max(y - 8, 0) : y + 9, max(x - 8, 0) : x + 9] = True
+        # Away from the joints the tile is the crop, pixel for pixel, but for the limbs drawn
+        # across it (a misplaced or differently resampled crop would differ almost everywhere).
+        far = ~drawn
+        same = np.abs(part[far] - crop[far]).max(-1) <= 1
+        assert far.sum() > size * size // 4 and same.mean() > 0.9, same.mean()
