@@ -331,7 +331,7 @@ def report(preds, gt, out, scores=None, thresholds=None):
 
 def read_records(args):
     """The dataset's records: from its usual layout, or from --annotations with images in
-    --data-dir (e.g. ../shared/data/mpii_annot/valid.h5 with ../shared/data/mpii_samples)."""
+    --data-dir (e.g. MPII's annot/valid.h5 with its images/ folder)."""
     from keras_hourglass import datasets
 
     if not args.annotations:

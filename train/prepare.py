@@ -1,6 +1,6 @@
 """Decode every image once and write a crop cache of sharded TFRecords.
 
-    python train/prepare.py --dataset lspet --data-dir ../shared/data/lspet --out cache/lspet
+    python train/prepare.py --dataset lspet --data-dir ~/data/lspet --out cache/lspet
 
 Training then reads `--data-dir cache/lspet` (or `make_dataset("cache/lspet", ...)`) with the
 same augmentations as from raw images, several times faster. Interrupted runs resume.

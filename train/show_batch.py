@@ -1,6 +1,6 @@
 """Write a PNG grid of augmented training crops with their keypoints and skeleton drawn.
 
-    python train/show_batch.py --dataset lspet --data-dir ../shared/data/lspet --skip-bad --out batch.png
+    python train/show_batch.py --dataset lspet --data-dir ~/data/lspet --skip-bad --out batch.png
 
 The keypoints drawn are decoded from the heatmap targets the model is trained on, so a person can
 check that the augmentation moved image and targets together (left limbs green, right red).

@@ -1,7 +1,7 @@
 """Train a stacked hourglass with `model.fit`, as the paper does, resumably.
 
     python train/train.py                                   # the demo (synthetic data, ~5 min on 2 CPU cores)
-    python train/train.py --dataset lspet --data-dir ../shared/data/lspet --skip-bad --stacks 2 --filters 64
+    python train/train.py --dataset lspet --data-dir ~/data/lspet --skip-bad --stacks 2 --filters 64
     python train/train.py --dataset mpii --data-dir ~/data/mpii   # the paper's recipe
     python train/train.py --config run.yaml --batch-size 12       # flags override the file
 
