@@ -83,6 +83,7 @@ def test_keras_file_round_trip(tmp_path):
         assert np.abs(np.asarray(a[name])).max() > 1e-3  # outputs are not trivially zero
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_outputs_are_float32(policy):
     previous = keras.config.dtype_policy()

@@ -2,6 +2,7 @@
 never a traceback from deep inside a library (issue #14). Includes fuzzing of the JSON readers."""
 
 import json
+import re
 import struct
 import zlib
 
@@ -391,19 +392,33 @@ _command = run_command
         ("- 1\n- 2\n", "expected a mapping of settings"),
     ],
 )
-def test_config_files_with_wrong_types_are_refused(tmp_path, python_env, text, message):
+def test_config_files_with_wrong_types_are_refused(tmp_path, text, message):
+    from keras_hourglass.training import ConfigError, load_config_file
+
     (tmp_path / "run.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        load_config_file(str(tmp_path / "run.yaml"))
+    assert str(tmp_path / "run.yaml") in str(caught.value)
+
+
+def test_a_bad_config_file_is_a_usage_error_of_the_command(tmp_path, python_env):
+    (tmp_path / "run.yaml").write_text("stacks: [1\n")
     result = _command("train/train.py", ["--config", str(tmp_path / "run.yaml")], python_env)
-    assert result.returncode == 2 and message in result.stderr, result.stderr[-1500:]
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2 and "not valid YAML" in result.stderr, result.stderr[-1500:]
+    assert "run.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_run_names_cannot_leave_the_runs_folder(tmp_path, python_env):
+    from keras_hourglass.training import ConfigError, make_config
+
     for name in ("../../x", "/tmp/abs", "..", "a/b"):
-        result = _command(
-            "train/train.py", ["--name", name, "--runs-dir", str(tmp_path)], python_env
-        )
-        assert result.returncode == 2 and "a run name must be a single folder name" in result.stderr
+        with pytest.raises(ConfigError, match="a run name must be a single folder name"):
+            make_config({"name": name, "runs_dir": str(tmp_path)})
+    # The command says it as a usage error (exit 2), before anything is written.
+    result = _command(
+        "train/train.py", ["--name", "../../x", "--runs-dir", str(tmp_path)], python_env
+    )
+    assert result.returncode == 2 and "a run name must be a single folder name" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -257,6 +257,7 @@ def test_make_config_fills_the_demo_or_the_paper_and_names_bad_settings(tmp_path
             make_config(values)
 
 
+@pytest.mark.slow
 def test_train_runs_from_the_library_and_writes_a_self_describing_model(tmp_path):
     from keras_hourglass.training import make_config, train
 
