@@ -109,13 +109,13 @@ def test_estimate_poses_equals_the_serving_graph_on_real_images(shared_data):
         out = server.serving_boxes(tf.constant(image[None]), tf.constant([box], tf.float32))
         ours = np.array([poses[i][j][:2] for j in kh.MPII.joint_names])
         scores = np.array([poses[i][j][2] for j in kh.MPII.joint_names])
-        np.testing.assert_allclose(scores, out["scores"].numpy()[0], atol=0.02)
+        np.testing.assert_allclose(scores, out["scores"].numpy()[0], atol=1e-4)  # 1.5e-8 seen
         # Both crops agree to ~0.004 mean absolute difference (tests/test_pydata.py); random
         # weights leave near-ties between heatmap pixels, so most joints, not all, match.
         distance = np.linalg.norm(ours - out["keypoints"].numpy()[0], axis=-1)
         close += int((distance < 0.5).sum())
         total += distance.size
-    assert close / total >= 0.9, (close, total)
+    assert close / total >= 0.95, (close, total)  # 80 of 80 seen
     out = server.serving_default(tf.constant(images[0][None]))
     ours = np.array([whole[0][j][:2] for j in kh.MPII.joint_names])
     distance = np.linalg.norm(ours - out["keypoints"].numpy()[0], axis=-1)
