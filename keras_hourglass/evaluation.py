@@ -168,8 +168,7 @@ def _load_annotations(path, image_dir=None, dataset=None):
             f"{path}: not a {dataset} annotation file "
             f"({', '.join(sorted(entry.annotation_readers)) or 'no files'} expected)"
         )
-    kwargs = {"split": entry.eval_split} if entry.name == "flic" else {}
-    records = reader(path, image_dir, skip_bad=False, check_images=False, **kwargs)
+    records = reader(path, image_dir, skip_bad=False, check_images=False)
     gt = ground_truth_from_records(records, entry.skeleton)
     gt.dataset = entry.name
     return gt

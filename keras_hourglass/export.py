@@ -50,12 +50,6 @@ def next_version(base_dir):
     return max(versions, default=0) + 1
 
 
-def _whole_image_box(height, width):
-    """Centre and scale of the square box (side max(H, W)) that holds the whole image."""
-    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    return tf.stack([(w - 1.0) / 2.0, (h - 1.0) / 2.0]), tf.maximum(h, w) / geometry.PERSON_BOX_PX
-
-
 def _checked_box(box, height, width):
     """`box` (3,) after checks that raise InvalidArgumentError naming the input."""
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
@@ -224,7 +218,8 @@ class PoseServer(tf.Module):
     def _crop(self, image, box=None):
         image, height, width = _check_size(image, "images")
         if box is None:
-            center, scale = _whole_image_box(height, width)
+            h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+            center, scale = geometry.whole_image_box(h, w, xp=tf)
         else:
             center, scale = _checked_box(box, height, width)
             scale = scale * self.box_factor

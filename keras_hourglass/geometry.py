@@ -45,6 +45,14 @@ def crop_matrix(center, scale, size, scale_factor=1.0, angle=0.0, flip=False, xp
     return a, center
 
 
+def whole_image_box(height, width, xp=np):
+    """(centre (2,), scale) of the person box that is the whole image: the square of side
+    max(H, W) centred on the image (what serving and `estimate_poses` use without a box)."""
+    return xp.stack([(width - 1.0) / 2.0, (height - 1.0) / 2.0]), (
+        xp.maximum(height, width) / PERSON_BOX_PX
+    )
+
+
 def crop_to_source_rows(a, center, size):
     """The 2x3 matrix M with source = M @ (crop x, crop y, 1), from `crop_matrix`'s (A, centre):
     what `ImageProjectiveTransformV3` and `cv2.warpAffine(..., WARP_INVERSE_MAP)` take. NumPy."""

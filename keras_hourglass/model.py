@@ -204,7 +204,7 @@ class StackedHourglass(keras.Model):
         Returns:
             a list, per image, of {joint name: (x, y, score)}.
         """
-        from keras_hourglass.geometry import crop_to_original
+        from keras_hourglass.geometry import crop_to_original, whole_image_box
         from keras_hourglass.inference import make_predict_function
         from keras_hourglass.pydata import crop_person
 
@@ -227,15 +227,14 @@ class StackedHourglass(keras.Model):
                 raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
             height, width = image.shape[:2]
             if boxes is None:
-                center = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
-                scale = max(height, width) / self.person_box_px
+                center, scale = whole_image_box(float(height), float(width))
             else:
                 cx, cy, scale = (float(v) for v in boxes[i])
                 if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
                     raise ValueError(f"boxes[{i}] = {tuple(boxes[i])}: needs a positive scale")
                 center = np.array([cx, cy])
-            # The geometry module works in 200 px person boxes: the same box in its units.
-            scale = scale * self.person_box_px / PERSON_BOX_PX
+                # The geometry module works in 200 px person boxes: the same box in its units.
+                scale = scale * self.person_box_px / PERSON_BOX_PX
             floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
             crops.append(crop_person(floats, center, scale, size))
             centers.append(center)

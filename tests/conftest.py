@@ -45,6 +45,21 @@ def run_command(script, args, env, timeout=600, **kwargs):
     )
 
 
+# Annotated joints per MPII joint in valid.h5's 2,958 people, as ../shared/data/mpii_annot/SOURCE.md
+# lists them.
+MPII_VALID_ANNOTATED = [2115, 2485, 2889, 2888, 2478, 2119, 2878, 2932, 2932, 2932, 2928, 2935]
+MPII_VALID_ANNOTATED += [2944, 2944, 2932, 2909]
+
+
+def tiny_train_flags(stacks=2, verbose=0):
+    """train/train.py flags of the tests' tiny model: `stacks` stacks of 16 features at depth 2
+    on 32 px crops, batches of 4, 8 synthetic validation figures."""
+    return [
+        *("--stacks", str(stacks), "--filters", "16", "--depth", "2", "--input-size", "32"),
+        *("--batch-size", "4", "--val-samples", "8", "--verbose", str(verbose)),
+    ]
+
+
 def randomize_weights(model, rng, scale=0.2):
     """Random weights everywhere (the zero-initialised heads and batch-norm statistics too), so
     that comparisons of outputs cannot pass on zeros."""

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import MPII_VALID_ANNOTATED
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
@@ -29,25 +30,7 @@ def test_mpii_h5_reader_on_the_validation_split(shared_data):
     # 'visible' is occlusion, not annotation (SOURCE.md: 10,243 annotated-but-occluded joints).
     assert (annotated & ~visible).sum() == 10_243
     # Annotated counts match the official ground truth to within the 13 known differences.
-    official = [
-        2115,
-        2485,
-        2889,
-        2888,
-        2478,
-        2119,
-        2878,
-        2932,
-        2932,
-        2932,
-        2928,
-        2935,
-        2944,
-        2944,
-        2932,
-        2909,
-    ]
-    assert np.abs(annotated.sum(axis=0) - official).sum() <= 13
+    assert np.abs(annotated.sum(axis=0) - MPII_VALID_ANNOTATED).sum() <= 13
 
 
 def test_mpii_json_and_h5_readers_agree_on_the_five_samples(shared_data):

@@ -5,7 +5,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT, randomize_weights
+from conftest import MPII_VALID_ANNOTATED, PYTHON, ROOT, randomize_weights
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
@@ -68,25 +68,7 @@ def test_prediction_file_mode_reproduces_the_published_pckh_row(shared_data, tmp
 def test_other_published_figures_and_the_weighted_mean(shared_data):
     gt = E.load_mpii_official(str(shared_data / "mpii_annot/detections_our_format.mat"))
     np.testing.assert_array_equal(  # annotated counts as SOURCE.md lists them
-        gt.annotated.sum(axis=0),
-        [
-            2115,
-            2485,
-            2889,
-            2888,
-            2478,
-            2119,
-            2878,
-            2932,
-            2932,
-            2932,
-            2928,
-            2935,
-            2944,
-            2944,
-            2932,
-            2909,
-        ],
+        gt.annotated.sum(axis=0), MPII_VALID_ANNOTATED
     )
     s8 = E.evaluate(E.load_predictions(str(shared_data / "mpii_preds/bearpaw-hg_s8_b1.mat")), gt)
     mean = s8.summary.set_index("group").loc["Mean"]

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, tiny_train_flags
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
@@ -21,24 +21,7 @@ sys.argv = [script, *args]
 runpy.run_path(script, run_name="__main__")
 """
 
-TINY = [
-    "--stacks",
-    "2",
-    "--filters",
-    "16",
-    "--depth",
-    "2",
-    "--input-size",
-    "32",
-    "--batch-size",
-    "4",
-    "--val-samples",
-    "8",
-    "--verbose",
-    "2",
-    "--workers",
-    "2",
-]
+TINY = tiny_train_flags(stacks=2, verbose=2) + ["--workers", "2"]
 
 
 def _run(script, args, env):

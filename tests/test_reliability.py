@@ -358,24 +358,9 @@ import resource  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 
-from conftest import PYTHON, ROOT, run_command  # noqa: E402
+from conftest import PYTHON, ROOT, run_command, tiny_train_flags  # noqa: E402
 
-TINY = [
-    "--stacks",
-    "1",
-    "--filters",
-    "16",
-    "--depth",
-    "2",
-    "--input-size",
-    "32",
-    "--batch-size",
-    "4",
-    "--val-samples",
-    "8",
-    "--verbose",
-    "0",
-]
+TINY = tiny_train_flags(stacks=1)
 
 
 _command = run_command

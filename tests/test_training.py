@@ -13,26 +13,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT, run_command
+from conftest import PYTHON, ROOT, run_command, tiny_train_flags
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
-TINY = [
-    "--stacks",
-    "2",
-    "--filters",
-    "16",
-    "--depth",
-    "2",
-    "--input-size",
-    "32",
-    "--batch-size",
-    "4",
-    "--val-samples",
-    "8",
-    "--verbose",
-    "0",
-]
+TINY = tiny_train_flags(stacks=2)
 
 
 def _train(args, env, **kwargs):
