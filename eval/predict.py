@@ -8,11 +8,11 @@ Nothing is detected: the person is the whole image, or the box given with --box 
 in pixels and scale = box side / 200 px, MPII's convention; one --box for all images or one per
 image). Prediction uses the flip test. For each image it writes `<name>_pose.png` (the skeleton
 over the image: left limbs green, right red, centre yellow; joints below --threshold dimmed)
-and `<name>_pose.json` (named joints, (x, y) in the image's pixels, confidence).
+and `<name>_pose.json` (named joints {"x", "y", "confidence"}, (x, y) in the image's pixels).
 
-A `.keras` model runs through the same serving functions that the export puts in a SavedModel
-(`keras_hourglass.export.PoseServer`); a SavedModel version folder runs its own
-`predict_encoded` signatures, so both give the same numbers.
+A `.keras` model runs the library's inference (`keras_hourglass.inference.estimate_poses`: NumPy
+crops, any Keras backend); a SavedModel version folder runs its own `predict_encoded` signatures,
+which call the same inference inside the graph, so both give the same keypoints.
 
 Videos and cameras:
 
@@ -39,7 +39,10 @@ os.environ.setdefault(
 )  # TensorFlow's start-up noise: keras_hourglass.quiet
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # SavedModels are TensorFlow graphs
 
-from keras_hourglass.skeletons import SKELETONS  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_hourglass import files  # noqa: E402
+from keras_hourglass.skeletons import SKELETONS, named_joints  # noqa: E402
 
 
 class InputError(ValueError):
@@ -103,11 +106,13 @@ def parse_box(text, path, size):
 
 
 class Predictor:
-    """Encoded image (+ optional box) -> (keypoints (K, 2), scores (K,)) with a `.keras` file
-    or a SavedModel version folder."""
+    """Images (+ optional boxes) -> keypoints (N, K, 2) in image pixels and scores (N, K), with a
+    `.keras` file (the library's `estimate_keypoints`) or a SavedModel version folder (its
+    serving signatures)."""
 
     def __init__(self, model_path, skeleton_name=None, flip_test=True):
-        if os.path.isdir(model_path):
+        self.saved_model = os.path.isdir(model_path)
+        if self.saved_model:
             from keras_hourglass.export import (
                 ServingModelError,
                 load_serving_model,
@@ -131,10 +136,7 @@ class Predictor:
                     f"--model {model_path!r}: cannot load the SavedModel "
                     f"({str(error).splitlines()[0]})"
                 ) from None
-            self.encoded = loaded.signatures["predict_encoded"]
-            self.encoded_boxes = loaded.signatures["predict_encoded_boxes"]
-            self.images = loaded.signatures["serving_default"]
-            self.images_boxes = loaded.signatures["serving_boxes"]
+            self.signatures = loaded.signatures
             self.skeleton = skeleton_of_metadata(meta)
             self.flip_test = bool(meta["export"]["flip_test"])
             if not flip_test:
@@ -144,7 +146,8 @@ class Predictor:
             raise InputError(f"--model {model_path!r}: no such .keras file or SavedModel folder")
         import keras
 
-        from keras_hourglass.export import PoseServer, model_skeleton
+        from keras_hourglass.export import model_skeleton
+        from keras_hourglass.inference import crop_predictor
 
         if not model_path.endswith(".keras"):
             raise InputError(
@@ -162,54 +165,60 @@ class Predictor:
             self.skeleton = model_skeleton(model, skeleton_name)
         except ValueError as error:
             raise InputError(f"--model {model_path!r}: {error}") from None
-        server = PoseServer(model, self.skeleton, flip_test)
-        self.encoded = server.predict_encoded
-        self.encoded_boxes = server.predict_encoded_boxes
-        self.images = server.serving_default
-        self.images_boxes = server.serving_boxes
+        if model.skeleton is None:  # a file saved before models carried their skeleton
+            model.skeleton = self.skeleton
+        self.model = model
+        self.predictor = crop_predictor(model, flip_test)
         self.flip_test = flip_test
 
     def frames(self, frames, box=None):
-        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), through the
-        serving graph's `serving_default` (or `serving_boxes` with one box for all)."""
+        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one box (or
+        the whole frame) for all."""
+        boxes = None if box is None else [box] * len(frames)
+        if not self.saved_model:
+            from keras_hourglass.inference import estimate_keypoints
+
+            return estimate_keypoints(
+                self.predictor, list(frames), boxes, self.model.person_box_px, len(frames)
+            )
         import tensorflow as tf
 
         images = tf.constant(frames, tf.uint8)
         if box is None:
-            out = self.images(images=images)
+            out = self.signatures["serving_default"](images=images)
         else:
-            boxes = tf.constant([box] * len(frames), tf.float32)
-            out = self.images_boxes(images=images, boxes=boxes)
+            out = self.signatures["serving_boxes"](
+                images=images, boxes=tf.constant(boxes, tf.float32)
+            )
         return out["keypoints"].numpy(), out["scores"].numpy()
 
     def __call__(self, data, box=None):
+        """One JPEG/PNG file's bytes -> keypoints (K, 2), scores (K,)."""
+        if not self.saved_model:
+            import io
+
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            keypoints, scores = self.frames(pixels[None], box)
+            return keypoints[0], scores[0]
         import tensorflow as tf
 
         images = tf.constant([data])
         if box is None:
-            out = self.encoded(images=images)
+            out = self.signatures["predict_encoded"](images=images)
         else:
-            out = self.encoded_boxes(images=images, boxes=tf.constant([box], tf.float32))
+            out = self.signatures["predict_encoded_boxes"](
+                images=images, boxes=tf.constant([box], tf.float32)
+            )
         return out["keypoints"].numpy()[0], out["scores"].numpy()[0]
 
 
-def named_joints(skeleton, keypoints, scores, threshold):
-    """{joint name: {x, y, confidence, confident}} of one person, as the JSON outputs hold it."""
-    return {
-        joint: {
-            "x": round(float(x), 2),
-            "y": round(float(y), 2),
-            "confidence": round(float(c), 4),
-            "confident": bool(c >= threshold),
-        }
-        for joint, (x, y), c in zip(skeleton.joint_names, keypoints, scores)
-    }
-
-
-def _write_atomic(path, write):
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def joints_json(skeleton, keypoints, scores):
+    """One person's named joints as the JSON outputs hold them (`skeletons.named_joints`,
+    positions to 0.01 px, confidences to 1e-4)."""
+    return named_joints(skeleton.joint_names, keypoints, scores, decimals=(2, 4))
 
 
 def open_video(source):
@@ -237,7 +246,6 @@ def predict_video(args, predictor):
     import time
 
     import cv2
-    import numpy as np
 
     from keras_hourglass.datasets import DatasetError, check_image_size
     from keras_hourglass.drawing import draw_pose
@@ -285,7 +293,7 @@ def predict_video(args, predictor):
             record = {
                 "frame": done,
                 "time_s": round(done / fps, 4),
-                "joints": named_joints(skeleton, kp, sc, args.threshold),
+                "joints": joints_json(skeleton, kp, sc),
             }
             lines.write(json.dumps(record) + "\n")
             done += 1
@@ -446,7 +454,6 @@ def main(argv=None):
     except InputError as error:
         raise SystemExit(f"error: {error}") from None
 
-    import numpy as np
     from PIL import Image
 
     from keras_hourglass.drawing import draw_pose
@@ -468,7 +475,8 @@ def main(argv=None):
             width=max(2, round(max(height, width) / 250)),
         )
         png = os.path.join(args.out, f"{name}_pose.png")
-        _write_atomic(png, lambda tmp: drawn.save(tmp, format="PNG"))
+        with files.atomic_path(png) as tmp:
+            drawn.save(tmp, format="PNG")
         result = {
             "image": os.path.abspath(path),
             "width": width,
@@ -478,15 +486,10 @@ def main(argv=None):
             "skeleton": skeleton.name,
             "flip_test": predictor.flip_test,
             "threshold": args.threshold,
-            "joints": named_joints(skeleton, keypoints, scores, args.threshold),
+            "joints": joints_json(skeleton, keypoints, scores),
         }
         target = os.path.join(args.out, f"{name}_pose.json")
-
-        def write_json(tmp, result=result):
-            with open(tmp, "w") as f:
-                json.dump(result, f, indent=2)
-
-        _write_atomic(target, write_json)
+        files.write_json(target, result)
         confident = int((scores >= args.threshold).sum())
         print(f"{path}: {confident}/{len(scores)} joints above {args.threshold} -> {png}, {target}")
     return 0

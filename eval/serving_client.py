@@ -209,13 +209,6 @@ def _send_rest(url, model, body, timeout):
     return {k: np.array([p[k] for p in predictions]) for k in predictions[0]}
 
 
-def named_joints(joint_names, keypoints, scores):
-    return {
-        name: {"x": round(float(x), 2), "y": round(float(y), 2), "confidence": round(float(s), 4)}
-        for name, (x, y), s in zip(joint_names, keypoints, scores)
-    }
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -278,8 +271,10 @@ def main(argv=None):
             print(request)
             return 0
         outputs = _send_grpc(args.server, request, args.timeout)
+    from keras_hourglass.skeletons import named_joints
+
     result = {
-        path: named_joints(joint_names, kp, sc)
+        path: named_joints(joint_names, kp, sc, decimals=(2, 4))
         for path, kp, sc in zip(args.images, outputs["keypoints"], outputs["scores"])
     }
     print(json.dumps(result, indent=2))

@@ -10,18 +10,28 @@ from keras_hourglass.quiet import quiet_tensorflow_startup
 
 quiet_tensorflow_startup()  # only when a command asked (KERAS_HOURGLASS_QUIET=1): see quiet.py
 
-from keras_hourglass.codec import HeatmapCodec, flip_keypoints  # noqa: E402
+from keras_hourglass.codec import HeatmapCodec, flip_keypoints, hourglass_codec  # noqa: E402
 from keras_hourglass.inference import (  # noqa: E402
+    crop_predictor,
     crop_to_original,
-    predict_heatmaps,
-    predict_keypoints,
+    estimate_poses,
+    keypoints_of_crops,
 )
-from keras_hourglass.model import StackedHourglass, build_hourglass  # noqa: E402
+from keras_hourglass.model import StackedHourglass, build_hourglass, compile_hourglass  # noqa: E402
 from keras_hourglass.optimizers import TorchRMSprop  # noqa: E402
 from keras_hourglass.pck_metric import HeatmapPCK  # noqa: E402
-from keras_hourglass.skeletons import COCO, FLIC, LSP, MPII, SKELETONS, Skeleton, get_skeleton  # noqa: E402
-from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays, synthetic_dataset  # noqa: E402
-from keras_hourglass.training import compile_hourglass  # noqa: E402
+from keras_hourglass.skeletons import (  # noqa: E402
+    COCO,
+    FLIC,
+    LSP,
+    MPII,
+    SKELETONS,
+    Skeleton,
+    get_skeleton,
+    named_joints,
+    read_skeleton,
+)
+from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -38,12 +48,15 @@ __all__ = [
     "TorchRMSprop",
     "build_hourglass",
     "compile_hourglass",
+    "crop_predictor",
     "crop_to_original",
+    "estimate_poses",
     "flip_keypoints",
     "get_skeleton",
-    "predict_heatmaps",
-    "predict_keypoints",
+    "hourglass_codec",
+    "keypoints_of_crops",
+    "named_joints",
+    "read_skeleton",
     "render_stick_figure",
     "synthetic_arrays",
-    "synthetic_dataset",
 ]

@@ -19,12 +19,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_hourglass import geometry
-from keras_hourglass.pipeline import (
-    Augmentation,
-    _records_to_columns,
+from keras_hourglass import files, geometry
+from keras_hourglass.augmentation import Augmentation
+from keras_hourglass.inputs.tf_data import (
     crop_transform,
     decode_image,
+    records_to_columns,
     transform_keypoints,
     warp,
 )
@@ -107,13 +107,12 @@ def write_crop_cache(
         if os.path.isfile(path):
             continue
         chunk = records[shard * shard_size : (shard + 1) * shard_size]
-        columns = _records_to_columns(chunk)
+        columns = records_to_columns(chunk)
         columns["index"] = columns["index"] + shard * shard_size
         ds = tf.data.Dataset.from_tensor_slices(
             (columns["path"], columns["keypoints"], columns["center"], columns["scale"])
         ).map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        tmp = path + ".tmp"
-        with tf.io.TFRecordWriter(tmp) as writer:
+        with files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
             for i, (data, keypoints) in enumerate(ds):
                 features = {
                     "image": _bytes_feature(data.numpy()),
@@ -129,7 +128,6 @@ def write_crop_cache(
                 }
                 example = tf.train.Example(features=tf.train.Features(feature=features))
                 writer.write(example.SerializeToString())
-        os.replace(tmp, path)
         if verbose:
             done = min((shard + 1) * shard_size, len(records))
             print(
@@ -138,8 +136,5 @@ def write_crop_cache(
                 file=sys.stderr,
                 flush=True,
             )
-    tmp = meta_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=2)
-    os.replace(tmp, meta_path)
+    files.write_json(meta_path, meta)
     return meta

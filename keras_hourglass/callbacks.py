@@ -1,24 +1,28 @@
-"""Callbacks that write files atomically, so a kill mid-write never leaves a broken file."""
+"""The callbacks of a training run: checkpoints and backups written atomically (a kill mid-write
+never leaves a broken file), a plateau schedule that survives resuming, the per-epoch validation
+with the dataset's own protocol, a time budget, and TensorBoard pictures."""
 
+import json
 import math
 import os
+import shutil
 import tempfile
+import time
 
 import keras
+import numpy as np
+
+from keras_hourglass import files
+from keras_hourglass.datasets import ground_truth_from_records
+from keras_hourglass.drawing import draw_pose
+from keras_hourglass.evaluation import evaluate
+from keras_hourglass.inference import crop_predictor, predict_people
 
 
 def atomic_save_model(model, path):
-    """Saves `model` to the `.keras` file `path` via a temporary file and `os.replace`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=directory, prefix=".tmp-")
-    os.close(fd)
-    try:
+    """Saves `model` to the `.keras` file `path`, atomically."""
+    with files.atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class AtomicModelCheckpoint(keras.callbacks.Callback):
@@ -108,13 +112,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.save()
 
     def save(self):
-        import json
-        import shutil
-
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"step-{self.global_step:09d}"
         target = os.path.join(self.backup_dir, name)
-        staging = tempfile.mkdtemp(prefix=".tmp-", dir=self.backup_dir)
+        staging = tempfile.mkdtemp(prefix=files.TEMPORARY_PREFIX, dir=self.backup_dir)
         try:
             self.model.save(os.path.join(staging, "model.keras"))
             state = {
@@ -123,18 +124,14 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 "step_in_epoch": self.global_step % self.steps_per_epoch,
                 "callbacks": {k: cb.get_state() for k, cb in self.stateful.items()},
             }
-            with open(os.path.join(staging, "state.json"), "w") as f:
-                json.dump(state, f, indent=2)
+            files.write_json(os.path.join(staging, "state.json"), state)
             if os.path.exists(target):
                 shutil.rmtree(target)
             os.replace(staging, target)
         finally:
             if os.path.exists(staging):
                 shutil.rmtree(staging)
-        pointer = os.path.join(self.backup_dir, "latest")
-        with open(pointer + ".tmp", "w") as f:
-            f.write(name)
-        os.replace(pointer + ".tmp", pointer)
+        files.write_text(os.path.join(self.backup_dir, "latest"), name)
         for other in os.listdir(self.backup_dir):
             if other.startswith("step-") and other != name:
                 shutil.rmtree(os.path.join(self.backup_dir, other), ignore_errors=True)
@@ -142,8 +139,6 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
 def latest_backup(backup_dir):
     """(model path, state dict) of the newest complete backup, or None."""
-    import json
-
     pointer = os.path.join(backup_dir, "latest")
     if not os.path.isfile(pointer):
         return None
@@ -195,51 +190,35 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
 class PoseValidation(keras.callbacks.Callback):
     """At each epoch end, scores the validation people with the dataset's own protocol (PCKh
-    for MPII, PCK@0.2 of the torso otherwise) on the last stack's decoded keypoints mapped back to
-    the original images, and adds it to the logs as `val_pckh` / `val_pck` (so the progress bar,
-    the CSV log, the best checkpoint and `ReduceLROnPlateau` all see it).
+    for MPII, PCK@0.2 of the torso otherwise) through the one inference path
+    (`inference.predict_people`: the last stack's keypoints, decoded with the model's codec and
+    mapped back to the original images), and adds it to the logs as `val_pckh` / `val_pck` (so
+    the progress bar, the CSV log, the best checkpoint and `ReduceLROnPlateau` all see it),
+    whatever the number of stacks.
 
     Flip test is off here (half the cost); `eval/evaluate.py` reports the full protocol.
+
+    Args:
+        records: the validation people (`datasets.Records`).
+        batch_size: crops per network call.
+        normalizer: the PCK normaliser's form when it is not the skeleton's (the synthetic
+            figures' torso).
+        executor, workers: the input executor that crops them.
     """
 
-    def __init__(self, records, skeleton, codec, batch_size, executor=None, workers=None):
+    def __init__(self, records, batch_size=16, normalizer=None, executor=None, workers=None):
         super().__init__()
-        from keras_hourglass.evaluation import ground_truth_from_records
-
+        self.records, self.batch_size = records, batch_size
         self.executor, self.workers = executor, workers
-        self.records = records
-        self.skeleton = skeleton
-        self.codec = codec
-        self.batch_size = batch_size
-        self.gt = ground_truth_from_records(records, skeleton)
+        self.gt = ground_truth_from_records(records, normalizer=normalizer)
         name, self.threshold = self.gt.metric
         self.name = f"val_{name.lower()}"
 
     def on_epoch_end(self, epoch, logs=None):
-        import numpy as np
-
-        from keras_hourglass.evaluation import evaluate
-        from keras_hourglass.inference import crop_to_original, make_predict_function
-        from keras_hourglass.inputs import batches, pose_dataset
-
-        predict = make_predict_function(self.model, self.codec, None)
-        size = self.codec.input_size[0]
-        ds = pose_dataset(
-            self.records,
-            self.skeleton,
-            self.codec,
-            self.batch_size,
-            training=False,
-            num_stacks=1,
-            executor=self.executor,
-            workers=self.workers,
+        predictor = crop_predictor(self.model, flip_test=False)
+        preds, _ = predict_people(
+            predictor, self.records, self.batch_size, self.executor, self.workers
         )
-        preds = np.zeros(self.gt.keypoints.shape)
-        for images, _, meta in batches(ds):
-            keypoints, _ = predict(images)
-            preds[meta["index"]] = np.asarray(
-                crop_to_original(keypoints, meta["center"], meta["scale"], size)
-            )
         report = evaluate(preds, self.gt)
         value = float(report.summary.set_index("group").loc["Mean"].iloc[0])
         if logs is not None:
@@ -259,16 +238,12 @@ class TimeBudget(keras.callbacks.Callback):
         self.stopped_at = None
 
     def on_train_batch_end(self, batch, logs=None):
-        import time
-
         if self.seconds > 0 and time.time() - self.start >= self.seconds:
             self.model.stop_training = True
             if self.stopped_at is None:
                 self.stopped_at = time.time() - self.start
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         if logs is not None:
             logs["minutes"] = round((time.time() - self.start) / 60.0, 2)
 
@@ -277,27 +252,19 @@ class TensorBoardImages(keras.callbacks.Callback):
     """Writes a few validation crops with the predicted skeleton drawn, and the last stack's
     heatmaps (maximum over joints), to TensorBoard at each epoch end (TensorFlow backend)."""
 
-    def __init__(self, log_dir, images, skeleton, codec, max_images=4):
+    def __init__(self, log_dir, images, max_images=4):
         super().__init__()
-        import numpy as np
-
         self.log_dir = log_dir
         self.images = np.asarray(images)[:max_images].astype("float32")
-        self.skeleton = skeleton
-        self.codec = codec
 
     def on_epoch_end(self, epoch, logs=None):
-        import numpy as np
-        import tensorflow as tf
+        import tensorflow as tf  # TensorBoard's summaries: this callback is for that backend
 
-        from keras_hourglass.drawing import draw_pose
-        from keras_hourglass.inference import predict_keypoints
-
-        keypoints, scores, heatmaps = predict_keypoints(self.model, self.images, self.codec)
-        keypoints, scores = np.asarray(keypoints), np.asarray(scores)
+        predictor = crop_predictor(self.model, flip_test=False)
+        keypoints, scores, heatmaps = predictor(self.images, return_heatmaps=True)
         drawn = np.stack(
             [
-                np.asarray(draw_pose(image, kp, self.skeleton, scores=sc, threshold=0.1))
+                np.asarray(draw_pose(image, kp, predictor.skeleton, scores=sc, threshold=0.1))
                 for image, kp, sc in zip(self.images, keypoints, scores)
             ]
         )

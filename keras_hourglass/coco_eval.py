@@ -23,6 +23,8 @@ import os
 
 import numpy as np
 
+from keras_hourglass import files
+
 # COCO's per-joint OKS constants sigma_i (pycocotools' `kpt_oks_sigmas`), in COCO's joint order.
 COCO_SIGMAS = (
     np.array(
@@ -111,11 +113,7 @@ def coco_results(records, keypoints, scores, annotation_path, category_id=1):
 
 def write_results(results, path):
     """Writes the results list as COCO's results JSON, atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f)
-    os.replace(tmp, path)
+    files.write_json(path, results, indent=None)
 
 
 def check_results(results, image_ids, num_joints=17):

@@ -20,6 +20,10 @@ import keras
 import numpy as np
 from keras import ops
 
+# The stacked hourglass' heatmaps are a quarter of its input crop (the stem's stride-2
+# convolution and its max-pool).
+HOURGLASS_STRIDE = 4
+
 
 def _pair(value, arg_name):
     if isinstance(value, int):
@@ -87,6 +91,10 @@ class HeatmapCodec:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def replace(self, **changes):
+        """A copy with some settings changed, e.g. `codec.replace(shift=False)`."""
+        return HeatmapCodec.from_config({**self.get_config(), **changes})
 
     def __repr__(self):
         return (
@@ -254,3 +262,14 @@ def flip_keypoints(keypoints, width, flip_index):
     x = (width - 1) - keypoints[..., 0]
     mirrored = ops.stack([x, keypoints[..., 1]], axis=-1)
     return ops.take(mirrored, list(flip_index), axis=-2)
+
+
+def hourglass_codec(input_size, sigma=1.0):
+    """The `HeatmapCodec` of a stacked hourglass whose input crops are `input_size` (an int or
+    (height, width)) pixels: heatmaps a quarter of that, Gaussians of `sigma` heatmap pixels.
+    A model's own codec is `model.codec`; this is for data without a model (show_batch)."""
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)[:2]
+    height, width = (int(v) for v in size)
+    return HeatmapCodec(
+        (height, width), (height // HOURGLASS_STRIDE, width // HOURGLASS_STRIDE), sigma
+    )

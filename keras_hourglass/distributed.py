@@ -9,12 +9,17 @@ Why not TensorFlow's `MultiWorkerMirroredStrategy`: Keras 3's `fit` under it fai
 / Keras 3.15 ("Attempt to convert a value (PerReplica...)", keras-team/keras#20585).
 
 Why the pipeline shards itself instead of Keras' `auto_shard_dataset`: Keras reads the batch
-size of a dataset from its last `batch` op and gives up when a `map` follows it (ours attaches
-the per-stack targets after batching), so `DataParallel(auto_shard_dataset=False)` is used and
-each process feeds its local part, as `jax.make_array_from_process_local_data` expects.
+size of a dataset from its last `batch` op and gives up when a `map` follows it (ours shapes the
+batch after batching), and the NumPy executor is no `tf.data.Dataset` at all; so
+`DataParallel(auto_shard_dataset=False)` is used and each process feeds its local part
+(`shard_of`, used by both executors), as `jax.make_array_from_process_local_data` expects.
 """
 
+import hashlib
 import os
+
+import keras
+import numpy as np
 
 ENV = {
     "coordinator": "KERAS_DISTRIBUTION_JOB_ADDRESSES",
@@ -59,13 +64,28 @@ def settings_from(coordinator=None, num_processes=None, process_id=None, environ
     return coordinator, num_processes, process_id
 
 
+def shard_of(batch_size, shard):
+    """(num_shards, index) of a `shard` = (number of processes, this process' id) after checking
+    that it splits `batch_size` evenly; (1, 0) for none. Process `index` keeps the elements
+    index, index + num_shards, ... of every global batch."""
+    if not shard or shard[0] == 1:
+        return 1, 0
+    num_shards, index = (int(v) for v in shard)
+    if batch_size % num_shards:
+        raise ValueError(
+            f"batch_size {batch_size} does not divide over {num_shards} processes; "
+            f"use a multiple of {num_shards}"
+        )
+    if not 0 <= index < num_shards:
+        raise ValueError(f"shard index {index} is not in 0..{num_shards - 1}")
+    return num_shards, index
+
+
 def initialize(coordinator, num_processes, process_id):
     """Joins the cluster and sets a data-parallel distribution over every device of every
     process. Call it before anything else touches a JAX device. No-op for one process."""
     if num_processes == 1:
         return
-    import keras
-
     if keras.backend.backend() != "jax":
         raise DistributedConfigError(
             "training on several processes uses Keras' distribution API, which needs the JAX "
@@ -86,8 +106,6 @@ def initialize(coordinator, num_processes, process_id):
 
 def num_devices():
     """Devices over all processes that the data-parallel distribution splits a batch over."""
-    import keras
-
     distribution = keras.distribution.distribution()
     if distribution is None:
         return 1
@@ -101,7 +119,6 @@ def local_weights(variables):
     one process cannot mix with local data; each process holds a full replica, so copying it
     out is exact and needs no communication."""
     import jax
-    import numpy as np
 
     values = [v.value for v in variables]
     if jax.process_count() == 1:
@@ -112,10 +129,6 @@ def local_weights(variables):
 
 def weights_digest(model):
     """SHA-256 of all the model's weights in order: equal digests mean identical weights."""
-    import hashlib
-
-    import numpy as np
-
     digest = hashlib.sha256()
     for weight in model.weights:
         digest.update(np.ascontiguousarray(np.asarray(weight.value)).tobytes())

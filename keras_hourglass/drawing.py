@@ -1,6 +1,11 @@
 """Drawing poses on images (Pillow): limbs coloured by side, joints as dots."""
 
 import numpy as np
+from PIL import Image, ImageDraw
+
+from keras_hourglass import files
+from keras_hourglass.codec import hourglass_codec
+from keras_hourglass.inputs import batches, pose_dataset
 
 SIDE_COLOURS = {"left": (40, 200, 60), "right": (230, 50, 50), "centre": (250, 210, 40)}
 
@@ -20,8 +25,6 @@ def draw_pose(
     Returns:
         a PIL image.
     """
-    from PIL import Image, ImageDraw
-
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
@@ -53,8 +56,6 @@ def draw_pose(
 
 def grid(images, columns):
     """Tiles equally sized PIL images into one PIL image."""
-    from PIL import Image
-
     w, h = images[0].size
     rows = (len(images) + columns - 1) // columns
     sheet = Image.new("RGB", (columns * w, rows * h))
@@ -63,36 +64,41 @@ def grid(images, columns):
     return sheet
 
 
-def show_batch(source, skeleton, out, count=16, columns=4, input_size=256, seed=0, training=True):
-    """Writes the grid and returns the keypoints drawn ((count, K, 2) crop pixels) and the
-    visible mask, decoded from the heatmap targets."""
-    import os
-
-    from keras_hourglass.codec import HeatmapCodec
-    from keras_hourglass.pipeline import make_dataset
-
-    codec = HeatmapCodec(input_size, input_size // 4)
-    ds = make_dataset(
+def show_batch(
+    source,
+    skeleton,
+    out,
+    count=16,
+    columns=4,
+    input_size=256,
+    seed=0,
+    training=True,
+    augmentation=None,
+    executor=None,
+):
+    """Writes a grid of `count` crops of `source` (records, or a crop cache folder) as the
+    training pipeline makes them, with the keypoints decoded from their heatmap targets drawn,
+    and returns those keypoints ((count, K, 2) crop pixels), the visible mask and the targets.
+    `augmentation`: as the pipelines take it (False: none)."""
+    codec = hourglass_codec(input_size)
+    ds = pose_dataset(
         source,
         skeleton,
         codec,
         count,
         training=training,
-        num_stacks=1,
         seed=seed,
+        augmentation=augmentation,
         with_meta=True,
         drop_remainder=False,
+        executor=executor,
     )
-    images, targets, meta = next(iter(ds))
-    keypoints, scores = codec.decode(targets["heatmaps_0"])
+    images, heatmaps, _ = next(iter(batches(ds)))
+    keypoints, scores = codec.decode(heatmaps)
     keypoints, visible = np.asarray(keypoints), np.asarray(scores) > 0
     tiles = [
-        draw_pose(images[i].numpy(), keypoints[i], skeleton, visible[i])
-        for i in range(images.shape[0])
+        draw_pose(images[i], keypoints[i], skeleton, visible[i]) for i in range(images.shape[0])
     ]
-    directory = os.path.dirname(os.path.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    tmp = out + ".tmp.png"
-    grid(tiles, columns).save(tmp)
-    os.replace(tmp, out)
-    return keypoints, visible, targets["heatmaps_0"].numpy()
+    with files.atomic_path(out) as tmp:
+        grid(tiles, columns).save(tmp)
+    return keypoints, visible, heatmaps

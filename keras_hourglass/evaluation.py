@@ -14,163 +14,59 @@ Pure NumPy and pandas. Shapes: N people, K joints.
 """
 
 import dataclasses
+import functools
 import os
 import warnings
 
+import h5py
 import numpy as np
+import pandas as pd
+from scipy.io import loadmat
 
-from keras_hourglass import geometry
+from keras_hourglass import files, geometry
+from keras_hourglass.datasets import (
+    DatasetError,
+    GroundTruth,
+    get_dataset,
+    ground_truth_from_records,
+    load_mpii_official,
+    read_image,
+)
+from keras_hourglass.drawing import draw_pose, grid
 from keras_hourglass.metrics import normalized_errors, pck_per_joint
+
+__all__ = [
+    "EvaluationError",
+    "GroundTruth",
+    "Report",
+    "evaluate",
+    "format_summary",
+    "ground_truth_from_records",
+    "load_annotations",
+    "load_mpii_official",
+    "load_predictions",
+    "write_prediction_sheet",
+    "write_report",
+]
 
 
 class EvaluationError(ValueError):
     """Predictions and ground truth that do not fit together; the message says what disagrees."""
 
 
-@dataclasses.dataclass
-class GroundTruth:
-    """What a metric needs of a dataset.
-
-    Attributes:
-        keypoints: (N, K, 2) true (x, y).
-        annotated: (N, K) bool.
-        normalizers: (N,) head size (PCKh) or torso size (PCK) in pixels; NaN where unknown.
-        skeleton: the dataset's `Skeleton`.
-        one_based: whether the coordinates are 1-based (MATLAB-made files as stored).
-        record_ids: (N,) identifiers for the predictions table.
-        image_paths: (N,) image files, or None.
-        centers, scales: (N, 2), (N,) person boxes, or None (used to draw prediction sheets).
-        source: where it came from.
-        normalizer: what `normalizers` are, in the skeleton's `normalizer` form, when the
-            protocol is not the skeleton's own (the synthetic data: MPII joints, torso PCK).
-        dataset: the `DATASETS` entry it was read by, when known.
-    """
-
-    keypoints: np.ndarray
-    annotated: np.ndarray
-    normalizers: np.ndarray
-    skeleton: object
-    one_based: bool = False
-    record_ids: np.ndarray = None
-    image_paths: np.ndarray = None
-    centers: np.ndarray = None
-    scales: np.ndarray = None
-    source: str = ""
-    normalizer: tuple = None
-    dataset: str = ""
-
-    def __post_init__(self):
-        n = len(self.keypoints)
-        if self.record_ids is None:
-            self.record_ids = np.array([str(i) for i in range(n)])
-
-    @property
-    def metric(self):
-        """('PCKh', 0.5) for head-box datasets, ('PCK', 0.2) for torso-normalised ones."""
-        from keras_hourglass.datasets import metric_of
-
-        return metric_of(self.normalizer or self.skeleton.normalizer)
-
-
-def ground_truth_from_records(records, skeleton):
-    """Ground truth from a reader's records (0-based coordinates)."""
-    return GroundTruth(
-        keypoints=np.stack([r.keypoints for r in records]),
-        annotated=np.stack([r.annotated for r in records]),
-        normalizers=np.array([r.normalizer for r in records], np.float64),
-        skeleton=skeleton,
-        one_based=False,
-        record_ids=np.array([r.record_id for r in records]),
-        image_paths=np.array([r.image_path for r in records]),
-        centers=np.stack([r.center for r in records]),
-        scales=np.array([r.scale for r in records]),
-        source=getattr(records, "source", ""),
-    )
-
-
-def load_mpii_official(path):
-    """`detections_our_format.mat` / `gt_valid.mat`: the ground truth of the published MPII tables.
-
-    Coordinates stay 1-based as stored (published prediction files are compared with it without
-    any shift); head size = 0.6 x head-box diagonal; annotated = not `jnt_missing`.
-    """
-    from scipy.io import loadmat
-
-    from keras_hourglass.skeletons import MPII
-
+def _load_annotations(path, dataset, image_dir=None):
+    """Ground truth from an annotation file of the `DATASETS` entry `dataset`, read by the
+    entry's reader for the file's suffix (MPII: the official `.mat`, pose-hg-train's `.h5`, the
+    JSON; LSP: joints.mat; FLIC: examples.mat, its test split; COCO: the keypoints JSON; custom:
+    its JSON or CSV with the skeleton file beside it). The images are looked for in `image_dir`
+    (default: the file's folder)."""
     if not os.path.isfile(path):
         raise EvaluationError(f"Annotation file {path!r} does not exist.")
-    data = loadmat(path)
-    missing = {"pos_gt_src", "jnt_missing"} - set(data)
-    if missing:
-        raise EvaluationError(
-            f"{path}: not an MPII ground-truth .mat file, missing {sorted(missing)}"
-        )
-    if "headboxes_src" not in data:
-        raise EvaluationError(
-            f"{path}: has no `headboxes_src`; PCKh needs head boxes (use the official "
-            "detections_our_format.mat / gt_valid.mat)."
-        )
-    keypoints = np.transpose(data["pos_gt_src"], (2, 0, 1)).astype(np.float64)
-    annotated = np.transpose(data["jnt_missing"]) == 0
-    boxes = np.transpose(data["headboxes_src"], (2, 0, 1)).astype(np.float64)
-    head = 0.6 * np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=-1)
-    if keypoints.shape[1] != MPII.num_joints:
-        raise EvaluationError(f"{path}: {keypoints.shape[1]} joints, MPII has 16")
-    return GroundTruth(
-        keypoints, annotated, head, MPII, one_based=True, source=path, dataset="mpii"
-    )
-
-
-def _load_annotations(path, image_dir=None, dataset=None):
-    """Ground truth from an annotation file, read by the `DATASETS` entry it belongs to.
-
-    `dataset` names the entry; without it the file says: a `.mat` by its variables (each entry's
-    `mat_variable`: MPII's official `pos_gt_src` -> `load_mpii_official`, LSP's `joints`, FLIC's
-    `examples`), a pose-hg-train `.h5` is MPII, a `.json` with `annotations` is COCO and any other
-    `.json` MPII's JSON. The images are looked for in `image_dir` (default: the file's folder).
-    """
-    from keras_hourglass.datasets import DATASETS, FILE_DATASETS
-
-    if not os.path.isfile(path):
-        raise EvaluationError(f"Annotation file {path!r} does not exist.")
-    image_dir = image_dir or os.path.dirname(path)
-    suffix = os.path.splitext(path.lower())[1]
-    variables = set()
-    if suffix == ".mat":
-        from scipy.io import whosmat
-
-        variables = {name for name, _, _ in whosmat(path)}
-        if "pos_gt_src" in variables and dataset in (None, "mpii"):
-            return load_mpii_official(path)
-    if dataset is None:
-        if suffix == ".mat":
-            found = [n for n in FILE_DATASETS if DATASETS[n].mat_variable in variables]
-            if not found:
-                raise EvaluationError(
-                    f"{path}: unknown .mat annotations (variables {sorted(variables)})"
-                )
-            dataset = found[0]
-        elif suffix == ".json":
-            import json
-
-            with open(path) as f:
-                head = json.load(f)
-            dataset = "coco" if isinstance(head, dict) and "annotations" in head else "mpii"
-        elif suffix == ".h5":
-            dataset = "mpii"
-        else:
-            raise EvaluationError(f"{path}: annotations must be .mat, .h5 or .json")
-    entry = DATASETS[dataset]
-    reader = entry.annotation_readers.get(suffix)
-    if reader is None:
-        raise EvaluationError(
-            f"{path}: not a {dataset} annotation file "
-            f"({', '.join(sorted(entry.annotation_readers)) or 'no files'} expected)"
-        )
-    records = reader(path, image_dir, skip_bad=False, check_images=False)
-    gt = ground_truth_from_records(records, entry.skeleton)
-    gt.dataset = entry.name
+    entry = get_dataset(dataset)
+    read = entry.annotations(path, image_dir or os.path.dirname(path), check_images=False)
+    if isinstance(read, GroundTruth):
+        return read
+    gt = ground_truth_from_records(read, normalizer=entry.normalizer, dataset=entry.name)
     return gt
 
 
@@ -185,8 +81,6 @@ def _load_predictions(path):
         raise EvaluationError(f"Prediction file {path!r} does not exist.")
     lower = path.lower()
     if lower.endswith(".mat"):
-        from scipy.io import loadmat
-
         data = loadmat(path)
         if "preds" not in data:
             raise EvaluationError(
@@ -194,8 +88,6 @@ def _load_predictions(path):
             )
         preds = np.asarray(data["preds"], np.float64)
     elif lower.endswith((".h5", ".hdf5")):
-        import h5py
-
         with h5py.File(path, "r") as f:
             if "preds" not in f:
                 raise EvaluationError(f"{path}: no `preds` dataset (found {sorted(f)})")
@@ -203,8 +95,6 @@ def _load_predictions(path):
         if preds.ndim == 3 and preds.shape[0] == 2 and preds.shape[-1] != 2:
             preds = np.transpose(preds, (2, 1, 0))
     elif lower.endswith(".csv"):
-        import pandas as pd
-
         table = pd.read_csv(path)
         if {"record", "joint", "x", "y"} <= set(table.columns):
             n = table["record"].nunique()
@@ -279,8 +169,6 @@ def evaluate(preds, gt, scores=None, thresholds=None):
     Returns:
         a `Report`.
     """
-    import pandas as pd
-
     check_predictions(preds, gt)
     name, main = gt.metric
     thresholds = thresholds or (main, 0.1)
@@ -350,19 +238,13 @@ def evaluate(preds, gt, scores=None, thresholds=None):
     return Report(summary, per_joint, curve, predictions, errors, name)
 
 
-def _atomic_csv(table, path):
-    tmp = path + ".tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def write_report(report, out_dir):
     """Writes summary.csv, per_joint.csv, curve.csv, predictions.csv and curve.png."""
     os.makedirs(out_dir, exist_ok=True)
-    _atomic_csv(report.summary, os.path.join(out_dir, "summary.csv"))
-    _atomic_csv(report.per_joint, os.path.join(out_dir, "per_joint.csv"))
-    _atomic_csv(report.curve, os.path.join(out_dir, "curve.csv"))
-    _atomic_csv(report.predictions, os.path.join(out_dir, "predictions.csv"))
+    files.write_csv(report.summary, os.path.join(out_dir, "summary.csv"))
+    files.write_csv(report.per_joint, os.path.join(out_dir, "per_joint.csv"))
+    files.write_csv(report.curve, os.path.join(out_dir, "curve.csv"))
+    files.write_csv(report.predictions, os.path.join(out_dir, "predictions.csv"))
     plot_curve(report, os.path.join(out_dir, "curve.png"))
 
 
@@ -390,20 +272,15 @@ def plot_curve(report, path):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp)
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
     """A PNG sheet: the `count` worst (top row) and best (bottom row) people by mean error,
     predictions drawn on a crop of each image. Uses the people whose image file is at hand;
     returns False (and writes nothing) when there are none."""
-    from PIL import Image
-
-    from keras_hourglass.drawing import draw_pose, grid
-
     if gt.image_paths is None or gt.centers is None:
         return False
     with warnings.catch_warnings():
@@ -420,8 +297,7 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
     for i in picks:
         # The evaluation crop itself (geometry's, anti-aliased) and the same map for the points.
         a, center = geometry.crop_matrix(np.asarray(gt.centers[i], np.float64), gt.scales[i], size)
-        with Image.open(gt.image_paths[i]) as im:
-            image = np.asarray(im.convert("RGB"), np.float32) / 255.0
+        image = read_image(gt.image_paths[i])
         crop = np.round(255.0 * geometry.warp(image, a, center, size)).astype(np.uint8)
         keypoints = geometry.source_to_crop_points(preds[i] - offset, a, center, size)
         tiles.append(
@@ -435,9 +311,8 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
     if not tiles:
         return False
     sheet = grid(tiles, count)
-    tmp = path + ".tmp.png"
-    sheet.save(tmp)
-    os.replace(tmp, path)
+    with files.atomic_path(path) as tmp:
+        sheet.save(tmp)
     return True
 
 
@@ -449,7 +324,6 @@ def format_summary(report):
 def _readable(load, kind):
     """`load` with the errors of the file libraries (SciPy, h5py, pandas, json) turned into an
     EvaluationError naming the file: a file that is not what its name says is not a traceback."""
-    import functools
 
     @functools.wraps(load)
     def wrapper(path, *args, **kwargs):
@@ -458,8 +332,6 @@ def _readable(load, kind):
         except EvaluationError:
             raise
         except Exception as error:  # scipy/h5py/pandas/json/readers each raise their own kinds
-            from keras_hourglass.datasets import DatasetError
-
             if isinstance(error, DatasetError):
                 raise EvaluationError(str(error)) from None
             detail = str(error).splitlines()[0] if str(error) else type(error).__name__

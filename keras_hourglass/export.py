@@ -14,8 +14,9 @@ is a second signature rather than an optional input):
 Every image signature returns `keypoints` float32 [batch, K, 2] (x, y) in the input image's
 pixels (pixel centres at integers), `scores` float32 [batch, K] (heatmap peaks) and `heatmaps`
 float32 [batch, S/4, S/4, K] (last stack, flip-averaged). The crop is the tf.data pipeline's
-(`keras_hourglass.pipeline.crop_person`, with its anti-aliasing), the prediction and decoding are
-`predict_keypoints`' and the map back is `crop_to_original`: the code evaluation runs.
+(`inputs.tf_data.crop_person`, with its anti-aliasing), the prediction and decoding are
+`inference.keypoints_of_crops` with the model's own codec, and the map back is
+`crop_to_original`: the code evaluation, prediction and validation run.
 """
 
 import json
@@ -23,14 +24,18 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from keras_hourglass import geometry
+from keras_hourglass import files, geometry
 from keras_hourglass.codec import HeatmapCodec
-from keras_hourglass.inference import crop_to_original, predict_keypoints
-from keras_hourglass.pipeline import crop_person
+from keras_hourglass.datasets import MAX_IMAGE_PIXELS
+from keras_hourglass.inference import crop_to_original, keypoints_of_crops
+from keras_hourglass.inputs.tf_data import crop_person
+from keras_hourglass.skeletons import Skeleton, get_skeleton
 
 SIGNATURES = (
     "serving_default",
@@ -164,14 +169,17 @@ class PoseServer(tf.Module):
 
     Args:
         model: a stacked hourglass (any Keras backend variables traced by TensorFlow).
-        skeleton: its `Skeleton` (flip pairs for the flip test); default: the model's own.
+        skeleton: its `Skeleton` (flip pairs for the flip test); default: the model's own (only
+            models saved before they described themselves need it).
         flip_test: average with the mirrored crop.
-        sigma: the training Gaussian sigma (metadata); default: the model's own.
         max_pixels: encoded images whose header claims more pixels are refused before decoding
             (default `datasets.MAX_IMAGE_PIXELS`).
+
+    The codec (input size, heatmap size, sigma, decoding rule) and the crop convention are the
+    model's own (`model.codec`, `model.person_box_px`).
     """
 
-    def __init__(self, model, skeleton=None, flip_test=True, sigma=None, max_pixels=None):
+    def __init__(self, model, skeleton=None, flip_test=True, max_pixels=None):
         super().__init__()
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(
@@ -181,22 +189,16 @@ class PoseServer(tf.Module):
             )
         skeleton = model_skeleton(model, skeleton)
         check_model(model, skeleton)
-        from keras_hourglass.datasets import MAX_IMAGE_PIXELS
-
         self.skeleton = skeleton
-        if sigma is None:
-            sigma = getattr(model, "sigma", 1.0)
         # The model's crop convention, in the geometry module's 200 px person boxes.
-        self.box_factor = getattr(model, "person_box_px", geometry.PERSON_BOX_PX) / (
-            geometry.PERSON_BOX_PX
-        )
+        self.box_factor = model.person_box_px / geometry.PERSON_BOX_PX
 
         self.max_pixels = int(MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, got {max_pixels}")
         self.model = model
         self.size = int(model.inputs[0].shape[1])
-        self.codec = HeatmapCodec(self.size, self.size // 4, sigma)
+        self.codec = model.codec
         self.flip_index = skeleton.flip_index if flip_test else None
         size = self.size
         image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
@@ -227,7 +229,7 @@ class PoseServer(tf.Module):
         return crop_person(floats, center, scale, self.size), center, scale
 
     def _predict(self, crops, centers, scales):
-        keypoints, scores, heatmaps = predict_keypoints(
+        keypoints, scores, heatmaps = keypoints_of_crops(
             self.model, crops, self.codec, self.flip_index
         )
         return {
@@ -276,7 +278,7 @@ class PoseServer(tf.Module):
         )
 
     def _crops(self, crops):
-        keypoints, scores, heatmaps = predict_keypoints(
+        keypoints, scores, heatmaps = keypoints_of_crops(
             self.model, crops, self.codec, self.flip_index
         )
         return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
@@ -285,8 +287,6 @@ class PoseServer(tf.Module):
 def model_skeleton(model, skeleton=None):
     """The skeleton to serve `model` with: `skeleton` (a `Skeleton` or a name) when given, which
     must then agree with the one the model carries, else the model's own."""
-    from keras_hourglass.skeletons import get_skeleton
-
     own = getattr(model, "skeleton", None)
     if skeleton is None:
         if own is None:
@@ -391,14 +391,12 @@ def write_models_config(root):
         for n in names
     )
     path = os.path.join(root, "models.config")
-    with open(path + ".tmp", "w") as f:
-        f.write(f"model_config_list {{\n{entries}}}\n")
-    os.replace(path + ".tmp", path)
+    files.write_text(path, f"model_config_list {{\n{entries}}}\n")
     return path
 
 
 def export_for_serving(
-    model, base_dir, skeleton=None, version=None, flip_test=True, sigma=None, max_pixels=None
+    model, base_dir, skeleton=None, version=None, flip_test=True, max_pixels=None
 ):
     """Writes `base_dir/<version>/`, a SavedModel for TF Serving, atomically, and
     `models.config` beside `base_dir`.
@@ -409,8 +407,6 @@ def export_for_serving(
         skeleton: the `Skeleton` the model predicts (saved with it); default: the model's own.
         version: the version number; the next free one by default.
         flip_test: average with the horizontally flipped image inside the graph.
-        sigma: the Gaussian sigma the model was trained with (recorded in the metadata);
-            default: the model's own.
         max_pixels: refuse encoded images above this many pixels (from their header).
 
     Returns:
@@ -418,7 +414,7 @@ def export_for_serving(
         one that finishes second takes the next free version (or fails when `version` was
         given and is taken).
     """
-    server = PoseServer(model, skeleton, flip_test, sigma, max_pixels)
+    server = PoseServer(model, skeleton, flip_test, max_pixels)
     chosen = version
     version = next_version(base_dir) if version is None else int(version)
     if version < 1:
@@ -439,8 +435,9 @@ def export_for_serving(
         archive.write_out(staging, verbose=False)
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
         while True:
-            with open(os.path.join(staging, "assets", "hourglass.json"), "w") as f:
-                json.dump(metadata(server, flip_test), f, indent=2)
+            files.write_json(
+                os.path.join(staging, "assets", "hourglass.json"), metadata(server, flip_test)
+            )
             try:
                 # rename(2) onto an existing non-empty folder fails: the first export to finish
                 # gets the version; the other takes the next free one (unless it was asked for).
@@ -463,8 +460,6 @@ def export_for_serving(
 def _remove_stale_staging(base_dir, older_than_s=3600):
     """Removes `.export-<pid>-*` folders of exports that were killed (their process is gone; a
     folder without a process id once it is an hour old), so they do not pile up."""
-    import time
-
     for name in os.listdir(base_dir):
         match = re.fullmatch(r"\.export-(\d+)-.*", name)
         path = os.path.join(base_dir, name)
@@ -492,8 +487,6 @@ class ServingModelError(ValueError):
 def skeleton_of_metadata(meta):
     """The `Skeleton` a SavedModel's metadata names: its whole table (exports since the model
     describes itself), or by name (older exports, which saved a part of the table)."""
-    from keras_hourglass.skeletons import Skeleton, get_skeleton
-
     table = meta["skeleton"]
     if {"groups", "normalizer"} <= set(table):
         return Skeleton.from_config(table)
@@ -547,7 +540,6 @@ def export_edge(
     skeleton=None,
     format="onnx",
     flip_test=True,
-    sigma=None,
     opset=17,
     saved_model=None,
 ):
@@ -556,8 +548,8 @@ def export_edge(
     (tf2onnx) or TFLite file, with the flip test and decoding inside, and `<path>.json` beside
     it (skeleton, codec, the crop convention). Both are converted from the SavedModel export's
     own `predict_crops` signature, so they compute what it computes (`saved_model`: convert an
-    existing export's version folder instead of exporting `model` first; `model`, `skeleton`,
-    `flip_test` and `sigma` are then ignored). `skeleton`, `sigma`: default the model's own.
+    existing export's version folder instead of exporting `model` first; `model`, `skeleton`
+    and `flip_test` are then ignored). `skeleton`: default the model's own.
 
     The crop itself (decode, affine resampling) stays with the caller: ONNX and TFLite have no
     equivalent of the JPEG decoder and ImageProjectiveTransformV3 the SavedModel uses.
@@ -569,7 +561,7 @@ def export_edge(
     scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
     try:
         saved = saved_model or export_for_serving(
-            model, os.path.join(scratch, "model"), skeleton, 1, flip_test=flip_test, sigma=sigma
+            model, os.path.join(scratch, "model"), skeleton, 1, flip_test=flip_test
         )
         tmp = os.path.join(scratch, "out")
         if format == "onnx":
@@ -600,10 +592,28 @@ def export_edge(
             f"image at c + ((j, i) - ({size} - 1) / 2) * {box:g} * s / {size} (bilinear, 0 "
             f"outside), values / 255; keypoints map back the same way"
         )
-        with open(tmp + ".json", "w") as f:
-            json.dump(meta, f, indent=2)
+        files.write_json(path + ".json", meta)
         os.replace(tmp, path)
-        os.replace(tmp + ".json", path + ".json")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return path
+
+
+class SavedModelCrops:
+    """An exported model's `predict_crops` signature as a crop predictor, like
+    `inference.CropPredictor`: NumPy crops in, keypoints in crop pixels and scores out (its flip
+    test and codec fixed at export). `inference.predict_people` takes either."""
+
+    def __init__(self, path):
+        self.path = path
+        self.loaded, self.meta = load_serving_model(path, need=("predict_crops",))
+        self.signature = self.loaded.signatures["predict_crops"]
+        self.codec = HeatmapCodec.from_config(self.meta["codec"])
+        self.skeleton = skeleton_of_metadata(self.meta)
+        self.flip_test = bool(self.meta["export"]["flip_test"])
+        self.input_size = int(self.codec.input_size[0])
+        self.num_joints = self.skeleton.num_joints
+
+    def __call__(self, crops):
+        out = self.signature(crops=tf.constant(np.asarray(crops, np.float32)))
+        return out["keypoints"].numpy(), out["scores"].numpy()

@@ -13,7 +13,10 @@ pipeline, the TensorFlow-free pipeline, inference and export all call the same l
 
 import math
 
+import cv2
 import numpy as np
+from keras import ops
+from PIL import Image
 
 # Side of the person box at scale 1, in pixels (MPII's and pose-hg-train's convention).
 PERSON_BOX_PX = 200.0
@@ -75,8 +78,6 @@ def crop_to_original(keypoints, centers, scales, crop_size):
     """Maps keypoints (B, K, 2) from crop pixels of un-augmented crops to original pixels, for
     centres (B, 2) and scales (B,): `centre + (p - (S - 1) / 2) * 200 s / S`. `keras.ops` (runs
     on any backend, in the serving graph, and on NumPy inputs)."""
-    from keras import ops
-
     factor = ops.reshape(PERSON_BOX_PX * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
     centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
     return centers + (keypoints - (crop_size - 1) / 2.0) * factor
@@ -94,8 +95,6 @@ def _shrink(image, factor):
     """Shrinks (H, W, 3) by an integer factor to round(shape / factor) with PIL's anti-aliased
     bilinear (triangle) filter, TensorFlow's `resize(antialias=True)` filter; returns the image
     and the (y, x) ratio new / old."""
-    from PIL import Image
-
     h, w = image.shape[:2]
     new_h, new_w = max(int(round(h / factor)), 1), max(int(round(w / factor)), 1)
     channels = [
@@ -112,8 +111,6 @@ def _shrink(image, factor):
 def warp(image, a, center, size, max_downscale=1.5):
     """`pipeline.warp` in NumPy/OpenCV (no TensorFlow): (H, W, 3) float -> (size, size, 3)
     through (A, centre), shrinking first (anti-aliased) where `shrink_factor` says."""
-    import cv2
-
     factor = shrink_factor(a, max_downscale)
     ry = rx = 1.0
     if factor > 1:

@@ -1,30 +1,53 @@
-"""Inference as the paper does it: flip test, quarter-pixel decoding, back to the original image.
+"""Inference as the paper does it, written once: flip test, quarter-pixel decoding, back to the
+original image. Every consumer calls these: `StackedHourglass.estimate_poses`, the SavedModel's
+signatures (`export.PoseServer`), `eval/predict.py`, `eval/evaluate.py` and the validation
+callback; only the crop resampler differs between them (NumPy/OpenCV or TensorFlow).
 
-Only `keras.ops`, so it runs on every backend and inside an exported SavedModel.
+- `keypoints_of_crops`: the core in `keras.ops` (traced into SavedModels, jitted on JAX,
+  `tf.function` on TensorFlow): crops -> keypoints in crop pixels, scores, heatmaps.
+- `CropPredictor` (`crop_predictor(model)`): the core compiled once per model and settings,
+  NumPy in and out; a jitted function is reused for every call of the same batch size, and
+  batch sizes are padded to powers of two so that a stream of calls compiles a few times.
+- `estimate_poses`: whole images (and person boxes) -> named joints in image pixels.
+- `predict_people`: dataset records -> keypoints in image pixels, through either input executor.
+
+Decoding uses the model's own codec (`model.codec`) and the flip test its skeleton's flip
+permutation: a model whose codec differs decodes with its own rule everywhere.
 """
 
+import sys
+import time
+import weakref
+
+import keras
+import numpy as np
 from keras import ops
 
+from keras_hourglass import distributed, geometry
 from keras_hourglass.codec import HeatmapCodec
-from keras_hourglass.geometry import crop_to_original  # noqa: F401 (re-exported)
+from keras_hourglass.geometry import crop_to_original
+from keras_hourglass.inputs import batches, pose_dataset
+from keras_hourglass.skeletons import named_joints
+
+__all__ = [
+    "CropPredictor",
+    "average_with_flipped",
+    "crop_predictor",
+    "crop_to_original",
+    "estimate_poses",
+    "keypoints_of_crops",
+    "last_stack",
+    "predict_people",
+]
 
 
-def predict_heatmaps(model, images, flip_index=None):
-    """Last-stack heatmaps of `model` on `images`, averaged with the flipped image's if asked.
-
-    Args:
-        model: a stacked hourglass (per-stack outputs; the last stack is used).
-        images: (B, H, W, 3) float images in [0, 1].
-        flip_index: the skeleton's flip permutation to flip-test with, or None for no flip test.
-
-    Returns:
-        (B, H/4, W/4, K) float32 heatmaps.
-    """
-    heatmaps = _last(model(images, training=False))
-    if flip_index is not None:
-        flipped = _last(model(ops.flip(images, axis=2), training=False))
-        heatmaps = average_with_flipped(heatmaps, flipped, flip_index)
-    return ops.cast(heatmaps, "float32")
+def last_stack(outputs):
+    """The last stack's heatmaps of a model's outputs (a dict `heatmaps_i`, a list or a tensor)."""
+    if isinstance(outputs, dict):
+        return outputs[max(outputs, key=lambda n: int(n.rsplit("_", 1)[1]))]
+    if isinstance(outputs, (list, tuple)):
+        return outputs[-1]
+    return outputs
 
 
 def average_with_flipped(heatmaps, flipped_heatmaps, flip_index):
@@ -35,87 +58,262 @@ def average_with_flipped(heatmaps, flipped_heatmaps, flip_index):
     return 0.5 * (heatmaps + HeatmapCodec.flip_heatmaps(flipped_heatmaps, flip_index))
 
 
-def _last(outputs):
-    if isinstance(outputs, dict):
-        return outputs[sorted(outputs, key=lambda n: int(n.rsplit("_", 1)[1]))[-1]]
-    if isinstance(outputs, (list, tuple)):
-        return outputs[-1]
-    return outputs
+def keypoints_of_crops(model, crops, codec, flip_index=None):
+    """The paper's inference on person crops, in `keras.ops`.
 
+    With `flip_index` (the skeleton's flip permutation) the crops and their mirror images go
+    through the network as one batch of 2B, and the mirror's last-stack heatmaps are flipped
+    back and averaged with the crops'; `codec` decodes them (arg-max, quarter-pixel shift).
 
-def predict_keypoints(model, images, codec, flip_index=None):
-    """Keypoints in crop pixels, scores and heatmaps for a batch of crops.
+    Args:
+        model: a stacked hourglass (per-stack outputs; the last stack is used).
+        crops: (B, S, S, 3) float crops in [0, 1].
+        codec: the model's `HeatmapCodec` (`model.codec`).
+        flip_index: the flip permutation, or None for no flip test.
 
     Returns:
-        keypoints (B, K, 2), scores (B, K), heatmaps (B, H/4, W/4, K).
+        keypoints (B, K, 2) float32 in crop pixels, scores (B, K) (heatmap peaks), heatmaps
+        (B, S/4, S/4, K) float32.
     """
-    heatmaps = predict_heatmaps(model, images, flip_index)
+    batch = ops.shape(crops)[0]
+    inputs = crops if flip_index is None else ops.concatenate([crops, ops.flip(crops, axis=2)], 0)
+    heatmaps = ops.cast(last_stack(model(inputs, training=False)), "float32")
+    if flip_index is not None:
+        heatmaps = average_with_flipped(heatmaps[:batch], heatmaps[batch:], flip_index)
     keypoints, scores = codec.decode(heatmaps)
     return keypoints, scores, heatmaps
 
 
-def make_predict_function(model, codec, flip_index=None):
-    """One compiled function `images -> (keypoints, scores)` for fast repeated inference.
+def flip_index_of(model, flip_test):
+    """The model's flip permutation for the flip test, or None without it."""
+    if not flip_test:
+        return None
+    skeleton = getattr(model, "skeleton", None)
+    if skeleton is None:
+        raise ValueError(
+            "The flip test needs the model's skeleton (its left/right joints), and this model "
+            "was saved without one: rebuild it with `skeleton=` or switch the flip test off."
+        )
+    return skeleton.flip_index
 
-    The image and its mirror go through the network as one batch of 2B (one call instead of
-    two), the mirror's heatmaps are flipped back and averaged, and decoding runs on the device.
-    On JAX it is a `jax.jit` of the model's `stateless_call` over the current weights (no
-    per-call Python overhead of `predict_on_batch`); on TensorFlow a `tf.function`
-    (XLA-compiled). Weights are read when the function is made: make a new one after training.
+
+class CropPredictor:
+    """`keypoints_of_crops` compiled for one model: NumPy crops in, NumPy keypoints out.
+
+    On JAX a `jax.jit` of the model's `stateless_call` with the weights as arguments (read at
+    every call, so a predictor made before training predicts with the trained weights); on
+    TensorFlow an XLA-compiled `tf.function`; eager elsewhere. Use `crop_predictor(model)`,
+    which keeps one per model and settings.
+
+    Attributes:
+        model, codec, skeleton, flip_test, input_size: what it predicts with.
+    """
+
+    def __init__(self, model, flip_test=True, codec=None):
+        self.model = model
+        self.codec = codec or model.codec
+        self.skeleton = getattr(model, "skeleton", None)
+        self.flip_test = bool(flip_test)
+        self.flip_index = flip_index_of(model, flip_test)
+        self.input_size = int(self.codec.input_size[0])
+        self.num_joints = int(model.outputs[-1].shape[-1])
+        self._run = self._compile()
+
+    def _compile(self):
+        model, codec, flip_index = self.model, self.codec, self.flip_index
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            @jax.jit
+            def run(trainable, non_trainable, crops):
+                mapping = list(zip(model.trainable_variables, trainable))
+                mapping += list(zip(model.non_trainable_variables, non_trainable))
+                with keras.StatelessScope(state_mapping=mapping):
+                    return keypoints_of_crops(model, crops, codec, flip_index)
+
+            def call(crops):
+                trainable = distributed.local_weights(model.trainable_variables)
+                non_trainable = distributed.local_weights(model.non_trainable_variables)
+                return run(trainable, non_trainable, crops)
+
+            return call
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(
+                lambda crops: keypoints_of_crops(model, crops, codec, flip_index),
+                jit_compile=True,
+                reduce_retracing=True,
+                autograph=False,
+            )
+        return lambda crops: keypoints_of_crops(model, crops, codec, flip_index)
+
+    def __call__(self, crops, return_heatmaps=False):
+        """(N, S, S, 3) crops in [0, 1] -> keypoints (N, K, 2) in crop pixels and scores (N, K)
+        (and heatmaps (N, S/4, S/4, K) with `return_heatmaps`), NumPy float32. Crops may be a
+        NumPy array or a backend tensor already on the device (not copied back to the host)."""
+        if not hasattr(crops, "shape") or not hasattr(crops, "dtype"):
+            crops = np.asarray(crops, np.float32)
+        size = self.input_size
+        if len(crops.shape) != 4 or tuple(crops.shape[1:]) != (size, size, 3):
+            raise ValueError(f"crops must be (N, {size}, {size}, 3), got {tuple(crops.shape)}")
+        count = int(crops.shape[0])
+        if count == 0:
+            k, h = self.num_joints, self.codec.heatmap_size
+            empty = (np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32))
+            return empty + ((np.zeros((0, *h, k), np.float32),) if return_heatmaps else ())
+        # Pad to a power of two: a compiled function per batch-size bucket, not per size.
+        bucket = 1 << (count - 1).bit_length()
+        if isinstance(crops, np.ndarray):
+            crops = crops.astype(np.float32, copy=False)
+            if bucket != count:
+                crops = np.pad(crops, [(0, bucket - count), (0, 0), (0, 0), (0, 0)])
+        else:
+            crops = ops.cast(crops, "float32")
+            if bucket != count:
+                crops = ops.pad(crops, [(0, bucket - count), (0, 0), (0, 0), (0, 0)])
+        outputs = self._run(crops)
+        outputs = outputs if return_heatmaps else outputs[:2]
+        return tuple(np.asarray(o)[:count] for o in outputs)
+
+
+_PREDICTORS = weakref.WeakKeyDictionary()
+
+
+def crop_predictor(model, flip_test=True, codec=None):
+    """The `CropPredictor` of `model` with these settings, made once and kept with the model
+    (so repeated `estimate_poses` calls compile once per input shape)."""
+    codec = codec or model.codec
+    key = (bool(flip_test), repr(codec.get_config()), keras.backend.backend())
+    cache = _PREDICTORS.setdefault(model, {})
+    if key not in cache:
+        cache[key] = CropPredictor(model, flip_test, codec)
+    return cache[key]
+
+
+def _image_box(image, box, person_box_px, index):
+    """(centre, scale in 200 px boxes) of one image's person box: `box` (centre x, centre y,
+    scale in the model's `person_box_px` boxes) or, for None, the whole image."""
+    height, width = image.shape[:2]
+    if box is None:
+        return geometry.whole_image_box(float(height), float(width))
+    cx, cy, scale = (float(v) for v in box)
+    if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
+        raise ValueError(f"boxes[{index}] = {tuple(box)}: needs finite values, a positive scale")
+    return np.array([cx, cy]), scale * person_box_px / geometry.PERSON_BOX_PX
+
+
+def estimate_poses(model, images, boxes=None, flip_test=True, batch_size=16, predictor=None):
+    """Named keypoints of one person per image, in the image's own pixels.
+
+    The person box is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the
+    crops go through `CropPredictor` (flip test, the model's codec) and the keypoints are mapped
+    back to the image. Runs on any Keras backend, without TensorFlow.
+
+    Args:
+        model: a stacked hourglass that knows its skeleton (`model.skeleton`).
+        images: an (H, W, 3) uint8 (or [0, 1] float) RGB image, or a list of them.
+        boxes: None (the whole image is the person), or one (centre x, centre y, scale) per
+            image, the person box being the square of side `model.person_box_px * scale`
+            (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
+        flip_test: average with the mirrored crop.
+        batch_size: crops per network call.
+        predictor: a `CropPredictor` to use (default: `crop_predictor(model, flip_test)`).
 
     Returns:
-        a function of (B, H, W, 3) float images in [0, 1] -> (keypoints (B, K, 2) in crop
-        pixels, scores (B, K)).
+        a list, per image, of {joint name: {"x", "y", "confidence"}} (`skeletons.named_joints`).
     """
-    import keras
+    skeleton = getattr(model, "skeleton", None)
+    if skeleton is None:
+        raise ValueError(
+            "This model was saved without its skeleton: rebuild it with `skeleton=` (or use the "
+            "commands' --skeleton) to name its keypoints."
+        )
+    predictor = predictor or crop_predictor(model, flip_test)
+    keypoints, scores = estimate_keypoints(
+        predictor,
+        images,
+        boxes,
+        getattr(model, "person_box_px", geometry.PERSON_BOX_PX),
+        batch_size,
+    )
+    return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
 
-    def heatmaps_of(outputs):
-        return ops.cast(_last(outputs), "float32")
 
-    def combine(heatmaps, batch):
-        if flip_index is None:
-            return heatmaps
-        return average_with_flipped(heatmaps[:batch], heatmaps[batch:], flip_index)
+def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_size=16):
+    """`estimate_poses` as arrays: keypoints (N, K, 2) in image pixels and scores (N, K)."""
+    single = isinstance(images, np.ndarray) and images.ndim == 3
+    images = [images] if single else list(images)
+    if boxes is not None:
+        boxes = [boxes] if single else list(boxes)
+        if len(boxes) != len(images):
+            raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
+    person_box_px = person_box_px or geometry.PERSON_BOX_PX
+    size = predictor.input_size
+    keypoints, scores = [], []
+    for start in range(0, len(images), batch_size):
+        crops, centers, scales = [], [], []
+        for i in range(start, min(start + batch_size, len(images))):
+            image = np.asarray(images[i])
+            if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+                raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
+            center, scale = _image_box(image, None if boxes is None else boxes[i], person_box_px, i)
+            floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+            crops.append(geometry.crop_person(floats, center, scale, size))
+            centers.append(center)
+            scales.append(scale)
+        kp, sc = predictor(np.stack(crops))
+        keypoints.append(
+            np.asarray(crop_to_original(kp, np.stack(centers), np.array(scales), size))
+        )
+        scores.append(sc)
+    if not keypoints:
+        return np.zeros((0, predictor.num_joints, 2), np.float32), np.zeros(
+            (0, predictor.num_joints)
+        )
+    return np.concatenate(keypoints), np.concatenate(scores)
 
-    def inputs_of(images):
-        if flip_index is None:
-            return images
-        return ops.concatenate([images, ops.flip(images, axis=2)], axis=0)
 
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
+def predict_people(predictor, records, batch_size=16, executor=None, workers=None, progress=False):
+    """The paper's inference on a dataset's people: keypoints (N, K, 2) in original-image
+    pixels (0-based) and scores (N, K), in the records' order.
 
-        from keras_hourglass.distributed import local_weights
-
-        trainable = local_weights(model.trainable_variables)
-        non_trainable = local_weights(model.non_trainable_variables)
-
-        @jax.jit
-        def run(trainable, non_trainable, images):
-            outputs, _ = model.stateless_call(
-                trainable, non_trainable, inputs_of(images), training=False
-            )
-            return codec.decode(combine(heatmaps_of(outputs), images.shape[0]))
-
-        def call(images):
-            if not isinstance(images, jax.Array):  # NumPy, or a tf.data batch
-                images = jax.numpy.asarray(images.numpy() if hasattr(images, "numpy") else images)
-            return run(trainable, non_trainable, images)
-
-        return call
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-        def run(images):
-            outputs = model(inputs_of(images), training=False)
-            return codec.decode(combine(heatmaps_of(outputs), tf.shape(images)[0]))
-
-        return run
-
-    def run_eager(images):
-        outputs = model(inputs_of(images), training=False)
-        return codec.decode(combine(heatmaps_of(outputs), images.shape[0]))
-
-    return run_eager
+    Args:
+        predictor: a `CropPredictor` (or an exported model's, `export.SavedModelCrops`).
+        records: `datasets.Records` (their skeleton must be the predictor's).
+        batch_size: crops per network call.
+        executor, workers: the input executor that crops (`inputs.pose_dataset`).
+        progress: print people per second to stderr.
+    """
+    skeleton = records.skeleton or predictor.skeleton
+    if skeleton.num_joints != predictor.num_joints:
+        raise ValueError(
+            f"The model predicts {predictor.num_joints} joints, but {skeleton.name} has "
+            f"{skeleton.num_joints}."
+        )
+    size = predictor.input_size
+    ds = pose_dataset(
+        records,
+        skeleton,
+        predictor.codec,
+        batch_size,
+        training=False,
+        executor=executor,
+        workers=workers,
+    )
+    keypoints = np.zeros((len(records), skeleton.num_joints, 2))
+    scores = np.zeros((len(records), skeleton.num_joints))
+    done, start = 0, time.time()
+    for crops, _, meta in batches(ds):
+        kp, sc = predictor(crops)
+        index = meta["index"]
+        keypoints[index] = np.asarray(crop_to_original(kp, meta["center"], meta["scale"], size))
+        scores[index] = sc
+        done += len(index)
+        if progress:
+            rate = done / max(time.time() - start, 1e-9)
+            print(f"\r  {done}/{len(records)} people, {rate:.1f}/s", end="", file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    return keypoints, scores

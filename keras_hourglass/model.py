@@ -7,8 +7,10 @@ The architecture follows the reference Lua code (princeton-vl/pose-hg-train `src
     stack:  hourglass(depth) -> residual -> 1x1 conv + BN + ReLU -> 1x1 conv to K heatmaps
     merge:  next = x + conv1x1(features) + conv1x1(heatmaps)      (between stacks)
 
-Every stack's heatmaps are a model output (`heatmaps_0` ... `heatmaps_{n-1}`), so `compile()`
-applies the loss to each of them: the paper's intermediate supervision.
+Every stack's heatmaps are a model output (`heatmaps_0` ... `heatmaps_{n-1}`), and the model
+supervises each of them with the one target the data gives (`compute_loss`): the paper's
+intermediate supervision, with the per-stack losses in the logs. `compile()` with no arguments
+is the paper's recipe (the reference RMSprop at 2.5e-4, MSE on every stack).
 
 Only `keras.layers` is used, so the model runs on every Keras backend (TensorFlow for the data
 pipeline and serving, JAX on the GPU machines).
@@ -18,8 +20,10 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_hourglass.codec import HeatmapCodec
+from keras_hourglass import inference
+from keras_hourglass.codec import hourglass_codec
 from keras_hourglass.geometry import PERSON_BOX_PX
+from keras_hourglass.optimizers import TorchRMSprop
 from keras_hourglass.skeletons import get_skeleton
 
 # Batch norm settings of the reference code (Torch's nn.SpatialBatchNormalization defaults:
@@ -102,7 +106,10 @@ class StackedHourglass(keras.Model):
     Inputs are float images in [0, 1] (the reference code does no mean subtraction). Outputs
     are a dict of `num_stacks` float32 tensors of shape (batch, H/4, W/4, num_keypoints), keyed
     and named `heatmaps_0` ... `heatmaps_{num_stacks-1}`; the last one is the prediction. (A dict
-    keeps targets, losses and metrics matched to outputs by name, for one stack as for eight.)
+    keeps losses and metrics matched to outputs by name, for one stack as for eight.)
+
+    Training data gives one target per image, (batch, H/4, W/4, num_keypoints): `compute_loss`
+    applies it to every stack (a dict of per-stack targets is used as given).
     """
 
     def __init__(
@@ -181,87 +188,78 @@ class StackedHourglass(keras.Model):
     @property
     def codec(self):
         """The `HeatmapCodec` of its inputs and targets (input size, heatmaps a quarter of it,
-        sigma; decoding with the paper's quarter-pixel shift)."""
-        height, width = self.image_shape[:2]
-        return HeatmapCodec((height, width), (height // 4, width // 4), self.sigma)
+        sigma; decoding with the paper's quarter-pixel shift): what every consumer decodes with."""
+        return hourglass_codec(self.image_shape[:2], self.sigma)
+
+    # === Training: one target for every stack, the paper's compile defaults ===
+    def compile(
+        self, optimizer="auto", loss="auto", *, loss_weights="auto", learning_rate=2.5e-4, **kwargs
+    ):
+        """`keras.Model.compile` with the paper's recipe as defaults.
+
+        Args:
+            optimizer: "auto" is the reference code's RMSprop, `TorchRMSprop(learning_rate,
+                rho=0.99, epsilon=1e-8)` (epsilon outside the square root, unlike
+                `keras.optimizers.RMSprop`, whose steps are about 2% of the reference's on
+                heatmap losses: see `keras_hourglass.optimizers`).
+            loss: "auto" is a mean squared error on every stack output (weight 1 each), so
+                `fit` logs `heatmaps_i_loss` per stack and `loss` is their sum.
+            loss_weights: "auto" weighs every stack 1 (with the "auto" loss).
+            learning_rate: of the "auto" optimizer (2.5e-4 in the paper).
+            **kwargs: the rest of `keras.Model.compile` (metrics, jit_compile, ...).
+        """
+        names = list(self.output_names)
+        if optimizer == "auto":
+            optimizer = TorchRMSprop(learning_rate=learning_rate, rho=0.99, epsilon=1e-8)
+        if loss == "auto":
+            loss = {name: keras.losses.MeanSquaredError(name=f"mse_{name}") for name in names}
+        if loss_weights == "auto":
+            loss_weights = {name: 1.0 for name in names} if isinstance(loss, dict) else None
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, **kwargs)
+
+    def compile_from_config(self, config):
+        # `compile` is overridden, so Keras leaves restoring it (and the optimizer state of a
+        # saved model) to us: the same as Keras' own for a plain compile.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def targets_per_stack(self, y):
+        """One target (batch, H/4, W/4, K) for every stack output; targets already given per
+        output (a dict or list) are used as they are."""
+        if y is None or isinstance(y, (dict, list, tuple)):
+            return y
+        return {name: y for name in self.output_names}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        y = self.targets_per_stack(y)
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, self.targets_per_stack(y), y_pred, sample_weight)
+
+    # === Inference (keras_hourglass.inference, the one copy) ===
+    def predict_keypoints(self, crops, flip_test=True, batch_size=32):
+        """Keypoints of person crops: (N, S, S, 3) crops in [0, 1] -> keypoints (N, K, 2) in
+        crop pixels and scores (N, K), NumPy; with the flip test and the model's codec. Compiled
+        once per model and batch size (`inference.crop_predictor`)."""
+        predictor = inference.crop_predictor(self, flip_test)
+        parts = [predictor(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]
+        if not parts:
+            return predictor(crops)
+        return tuple(np.concatenate(p) for p in zip(*parts))
 
     def estimate_poses(self, images, boxes=None, flip_test=True, batch_size=16):
         """Named keypoints of one person per image, in the image's own pixels.
 
-        The paper's inference, on any Keras backend (NumPy crops, no TensorFlow needed): the
-        person box is cropped as in training (anti-aliased when shrinking), the network runs on
-        the crop and, with `flip_test`, on its mirror image (heatmaps averaged), the heatmaps are
-        decoded with the quarter-pixel shift and mapped back to the image.
-
-        Args:
-            images: an (H, W, 3) uint8 RGB image or a list of them (sizes may differ).
-            boxes: None (the whole image is the person), or one (centre x, centre y, scale) per
-                image, the person box being the square of side `person_box_px * scale` px
-                (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
-            flip_test: average with the mirrored crop (needs the model's skeleton).
-            batch_size: crops per network call.
+        The paper's inference on any Keras backend (NumPy crops, no TensorFlow needed): see
+        `keras_hourglass.inference.estimate_poses` for the arguments.
 
         Returns:
-            a list, per image, of {joint name: (x, y, score)}.
+            a list, per image, of {joint name: {"x": x, "y": y, "confidence": score}}.
         """
-        from keras_hourglass.geometry import crop_to_original, whole_image_box
-        from keras_hourglass.inference import make_predict_function
-        from keras_hourglass.pydata import crop_person
-
-        if self.skeleton is None:
-            raise ValueError(
-                "This model was saved without its skeleton: rebuild it with "
-                "`skeleton=` (or use the commands' --skeleton) to name its keypoints."
-            )
-        single = isinstance(images, np.ndarray) and images.ndim == 3
-        images = [images] if single else list(images)
-        if boxes is not None:
-            boxes = [boxes] if single else list(boxes)
-            if len(boxes) != len(images):
-                raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
-        size = self.image_shape[0]
-        crops, centers, scales = [], [], []
-        for i, image in enumerate(images):
-            image = np.asarray(image)
-            if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
-                raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
-            height, width = image.shape[:2]
-            if boxes is None:
-                center, scale = whole_image_box(float(height), float(width))
-            else:
-                cx, cy, scale = (float(v) for v in boxes[i])
-                if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
-                    raise ValueError(f"boxes[{i}] = {tuple(boxes[i])}: needs a positive scale")
-                center = np.array([cx, cy])
-                # The geometry module works in 200 px person boxes: the same box in its units.
-                scale = scale * self.person_box_px / PERSON_BOX_PX
-            floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
-            crops.append(crop_person(floats, center, scale, size))
-            centers.append(center)
-            scales.append(scale)
-        predict = make_predict_function(
-            self, self.codec, self.skeleton.flip_index if flip_test else None
-        )
-        results = []
-        for start in range(0, len(crops), batch_size):
-            batch = np.stack(crops[start : start + batch_size]).astype(np.float32)
-            keypoints, scores = predict(batch)
-            keypoints = np.asarray(
-                crop_to_original(
-                    keypoints,
-                    np.stack(centers[start : start + batch_size]),
-                    np.array(scales[start : start + batch_size]),
-                    size,
-                )
-            )
-            for kp, sc in zip(keypoints, np.asarray(scores)):
-                results.append(
-                    {
-                        name: (float(x), float(y), float(score))
-                        for name, (x, y), score in zip(self.skeleton.joint_names, kp, sc)
-                    }
-                )
-        return results
+        return inference.estimate_poses(self, images, boxes, flip_test, batch_size)
 
     def get_config(self):
         return {
@@ -341,3 +339,17 @@ def build_hourglass(
         person_box_px=person_box_px,
         **kwargs,
     )
+
+
+def compile_hourglass(model, learning_rate=2.5e-4, optimizer=None, **kwargs):
+    """`model.compile()` with the paper's defaults (the reference RMSprop at `learning_rate`,
+    MSE on every stack); `optimizer` replaces the RMSprop, `kwargs` go to `compile` (metrics,
+    jit_compile, steps_per_execution, ...). Returns the model."""
+    names = list(model.output_names)
+    if not names or any(not n.startswith("heatmaps_") for n in names):
+        raise ValueError(
+            "compile_hourglass expects a model whose outputs are named heatmaps_0, heatmaps_1, "
+            f"... (as build_hourglass makes). Received output names: {names}"
+        )
+    model.compile(optimizer=optimizer or "auto", learning_rate=learning_rate, **kwargs)
+    return model

@@ -1,11 +1,15 @@
 """Skeleton tables: one per dataset, the single source of joint names, flip partners, limbs,
 report groups and the joints (or box) that normalise PCK.
 
-Everything else (the flip permutation, joint groups in reports, the limbs drawn on images)
-derives from these tables.
+Everything else (the flip permutation, joint groups in reports, the limbs drawn on images, the
+named joints of every output) derives from these tables. Your own keypoints come as a skeleton
+file (`read_skeleton`, YAML or JSON).
 """
 
 import dataclasses
+import json
+import math
+import os
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,3 +375,91 @@ def get_skeleton(name):
         raise ValueError(
             f"Unknown skeleton {name!r}. Known skeletons: {sorted(SKELETONS)}"
         ) from None
+
+
+def metric_of(normalizer):
+    """(metric name, threshold) of a PCK normaliser: PCKh@0.5 for the head box, PCK@0.2 else."""
+    return ("PCKh", 0.5) if normalizer[0] == "head_box" else ("PCK", 0.2)
+
+
+def read_skeleton(path):
+    """A `Skeleton` from a YAML (`.yaml`, `.yml`) or JSON file, for your own keypoints:
+
+        name: hand                      # optional (default: the file's name)
+        joint_names: [wrist, thumb, index, left_mark, right_mark]
+        flip_pairs: [[left_mark, right_mark]]        # (left, right); default: none
+        limbs: [[wrist, thumb], [wrist, index]]       # drawn on images; default: none
+        groups: {Fingers: [thumb, index]}             # report columns; default: one per joint
+        normalizer: [joints, [wrist, index]]          # PCK@0.2 of this distance (required)
+        mean_excludes: []                             # left out of the summary's Mean
+
+    Any mistake (an unknown joint in a pair, a joint named twice, a missing normaliser) raises
+    ValueError naming the file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"skeleton file {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if path.lower().endswith((".yaml", ".yml")):
+            import yaml  # only for YAML files
+
+            table = yaml.safe_load(text)
+        else:
+            table = json.loads(text)
+    except Exception as error:  # OSError, UnicodeDecodeError, yaml.YAMLError, JSONDecodeError
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"skeleton file {path!r} cannot be read ({first})") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"skeleton file {path!r}: expected a mapping of fields, got {table!r:.60}")
+    table = dict(table)
+    table.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    names = table.get("joint_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
+        raise ValueError(f"skeleton file {path!r}: joint_names must be a list of joint names")
+    table.setdefault("flip_pairs", [])
+    table.setdefault("limbs", [])
+    groups = table.setdefault("groups", [[n, [n]] for n in names])
+    if isinstance(groups, dict):
+        table["groups"] = [[k, v] for k, v in groups.items()]
+    normalizer = table.get("normalizer")
+    if isinstance(normalizer, dict) and len(normalizer) == 1:
+        table["normalizer"] = list(next(iter(normalizer.items())))
+    if normalizer is None:
+        raise ValueError(
+            f"skeleton file {path!r}: needs a normalizer, e.g. [joints, [left_shoulder, "
+            "right_hip]] (PCK@0.2 of that distance) or [head_box, 0.6] (PCKh with head boxes)"
+        )
+    for field in ("flip_pairs", "limbs"):
+        pairs = table[field]
+        if not isinstance(pairs, list) or any(
+            not (isinstance(p, list) and len(p) == 2 and all(isinstance(j, str) for j in p))
+            for p in pairs
+        ):
+            raise ValueError(f"skeleton file {path!r}: {field} must be a list of [joint, joint]")
+    try:
+        return Skeleton.from_config(table)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"skeleton file {path!r}: {error}") from None
+
+
+def named_joints(joint_names, keypoints, scores, decimals=None):
+    """One person's joints by name: {joint: {"x": x, "y": y, "confidence": score}}, positions in
+    image pixels (pixel centres at integers), the format of every output of the project
+    (`estimate_poses`, the commands' JSON files, the serving client). `decimals`: (position,
+    confidence) rounding for files, e.g. (2, 4); None keeps full precision."""
+
+    def value(v, places):
+        v = float(v)
+        return round(v, places) if places is not None and math.isfinite(v) else v
+
+    places = decimals or (None, None)
+    return {
+        name: {
+            "x": value(x, places[0]),
+            "y": value(y, places[0]),
+            "confidence": value(s, places[1]),
+        }
+        for name, (x, y), s in zip(joint_names, keypoints, scores)
+    }

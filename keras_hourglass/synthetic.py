@@ -9,12 +9,11 @@ person's right side is on the image's left and left/right stay learnable (and fl
 It is what the demo trains on and what tests learn from, deterministic per (seed, index), and
 needs no download. It is not a substitute for the real dataset readers.
 
-The renderer is pure NumPy; `synthetic_dataset` serves it through `tf.data`.
+The renderer is pure NumPy. The `synthetic` dataset (`keras_hourglass.datasets.synthetic`)
+renders its figures into an ordinary data folder that every command reads like any dataset.
 """
 
 import numpy as np
-
-from keras_hourglass.skeletons import MPII
 
 # Joint indices (MPII order).
 _R_ANKLE, _R_KNEE, _R_HIP, _L_HIP, _L_KNEE, _L_ANKLE = 0, 1, 2, 3, 4, 5
@@ -212,72 +211,3 @@ def synthetic_arrays(num_samples, seed=0, size=256, start=0):
     samples = [render_stick_figure(seed, start + i, size) for i in range(num_samples)]
     images, keypoints, visible = (np.stack(parts) for parts in zip(*samples))
     return images, keypoints, visible
-
-
-def synthetic_dataset(
-    num_samples,
-    codec,
-    batch_size,
-    num_stacks,
-    seed=0,
-    shuffle=True,
-    repeat=False,
-    with_keypoints=False,
-    shard=None,
-):
-    """A `tf.data.Dataset` of synthetic (images, {"heatmaps_i": targets}) batches.
-
-    Args:
-        num_samples: number of distinct figures (indices 0 .. num_samples - 1 of `seed`).
-        codec: the `HeatmapCodec` that renders targets; its input size is the image size.
-        batch_size: batch size.
-        num_stacks: number of model outputs to supervise; every output gets the same target
-            tensor (added after batching, so nothing is copied per stack).
-        seed: dataset seed (use different seeds for training and held-out data).
-        shuffle: shuffle the sample order every epoch (deterministically from `seed`).
-        repeat: repeat forever.
-        with_keypoints: also yield a third element {"keypoints", "visible"} for evaluation.
-        shard: (num_shards, index): keep this process' part of every global batch (see
-            `keras_hourglass.pipeline.make_dataset`); batches of `batch_size // num_shards`.
-
-    Images are float32 in [0, 1], shape (batch, size, size, 3).
-    """
-    import tensorflow as tf
-
-    if codec.input_size[0] != codec.input_size[1]:
-        raise ValueError(f"The synthetic dataset renders square images. Received: codec={codec!r}")
-    size = codec.input_size[0]
-    if num_samples < 1:
-        raise ValueError(f"`num_samples` must be positive. Received: num_samples={num_samples}")
-
-    def render(index):
-        image, keypoints, visible = tf.numpy_function(
-            lambda i: render_stick_figure(seed, int(i), size),
-            [index],
-            [tf.uint8, tf.float32, tf.float32],
-            stateful=False,
-        )
-        image = tf.ensure_shape(image, (size, size, 3))
-        keypoints = tf.ensure_shape(keypoints, (MPII.num_joints, 2))
-        visible = tf.ensure_shape(visible, (MPII.num_joints,))
-        image = tf.cast(image, tf.float32) / 255.0
-        return image, codec.encode(keypoints, visible), keypoints, visible
-
-    ds = tf.data.Dataset.range(num_samples)
-    if shuffle:
-        ds = ds.shuffle(num_samples, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    from keras_hourglass.pipeline import _shard
-
-    ds, batch_size = _shard(ds, batch_size, shard)
-    ds = ds.map(render, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size)
-
-    def to_targets(images, heatmaps, keypoints, visible):
-        targets = {f"heatmaps_{s}": heatmaps for s in range(num_stacks)}
-        if with_keypoints:
-            return images, targets, {"keypoints": keypoints, "visible": visible}
-        return images, targets
-
-    return ds.map(to_targets).prefetch(tf.data.AUTOTUNE)

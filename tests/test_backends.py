@@ -18,10 +18,8 @@ from keras_hourglass.pck_metric import HeatmapPCK
 model = keras.saving.load_model(sys.argv[1], compile=False)
 x = np.load(sys.argv[2])
 outputs = model(x, training=False)
-codec = kh.HeatmapCodec(32, 8, 1.0)
-keypoints, scores, heatmaps = kh.predict_keypoints(model, x, codec, kh.MPII.flip_index)
-from keras_hourglass.inference import make_predict_function
-fast_keypoints, fast_scores = make_predict_function(model, codec, kh.MPII.flip_index)(x)
+keypoints, scores, heatmaps = kh.keypoints_of_crops(model, x, model.codec, kh.MPII.flip_index)
+fast_keypoints, fast_scores = kh.crop_predictor(model)(x)
 np.savez(sys.argv[3], keypoints=np.asarray(keypoints), scores=np.asarray(scores),
          fast_keypoints=np.asarray(fast_keypoints), fast_scores=np.asarray(fast_scores),
          heatmaps=np.asarray(heatmaps),
@@ -32,7 +30,7 @@ print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
 
 def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, python_env):
     model = kh.build_hourglass(
-        num_stacks=2, num_keypoints=16, filters=16, depth=2, input_shape=(32, 32, 3)
+        num_stacks=2, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)
     )
     rng = np.random.default_rng(0)
     randomize_weights(model, rng)
@@ -57,16 +55,14 @@ def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, pyth
     tf_out = model(x, training=False)
     for name, value in tf_out.items():
         np.testing.assert_allclose(jax_out[name], np.asarray(value), rtol=1e-4, atol=1e-4)
-    codec = kh.HeatmapCodec(32, 8, 1.0)
-    keypoints, scores, heatmaps = kh.predict_keypoints(model, x, codec, kh.MPII.flip_index)
+    keypoints, scores, heatmaps = kh.keypoints_of_crops(model, x, model.codec, kh.MPII.flip_index)
     np.testing.assert_allclose(jax_out["heatmaps"], np.asarray(heatmaps), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(jax_out["scores"], np.asarray(scores), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(jax_out["keypoints"], np.asarray(keypoints), atol=1e-3)
-    # The jitted predict function (one 2B batch with the mirror) gives the same answer.
+    # The compiled predictor (jax.jit / XLA tf.function, padded to a power-of-two batch) gives
+    # the same answer.
     np.testing.assert_allclose(jax_out["fast_keypoints"], np.asarray(keypoints), atol=1e-3)
     np.testing.assert_allclose(jax_out["fast_scores"], np.asarray(scores), rtol=1e-4, atol=1e-4)
-    from keras_hourglass.inference import make_predict_function
-
-    tf_fast = make_predict_function(model, codec, kh.MPII.flip_index)(x)
+    tf_fast = kh.crop_predictor(model)(x)
     np.testing.assert_allclose(np.asarray(tf_fast[0]), np.asarray(keypoints), atol=1e-3)
     np.testing.assert_allclose(np.asarray(tf_fast[1]), np.asarray(scores), rtol=1e-4, atol=1e-4)

@@ -58,7 +58,8 @@ def test_train_evaluate_export_end_to_end(tmp_path, python_env):
     ):
         assert (run / name).is_file(), name
     log = pd.read_csv(run / "log.csv")
-    assert len(log) == 2 and "val_heatmaps_1_pck" in log and "heatmaps_0_loss" in log
+    # The monitor is the dataset's protocol whatever the stack count; every stack's loss is logged.
+    assert len(log) == 2 and "val_pck" in log and {"heatmaps_0_loss", "heatmaps_1_loss"} <= set(log)
     assert json.loads((run / "config.json").read_text())["filters"] == 16
     # TensorBoard: scalars, and predicted skeletons and heatmaps as images.
     assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))

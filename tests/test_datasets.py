@@ -260,3 +260,78 @@ def test_image_checks_name_truncated_and_non_image_files(tmp_path, shared_data):
     ):
         with pytest.raises(D.DatasetError, match=f"record {name}: image .*{name}.* {message}"):
             D.check_image_files([record("ok.jpg"), record(name)])
+
+
+# --- custom data: a skeleton file and a folder -------------------------------------------------
+
+
+def _skeleton_file(path, **changes):
+    table = {
+        "name": "hand",
+        "joint_names": ["wrist", "thumb", "index", "left_mark", "right_mark"],
+        "flip_pairs": [["left_mark", "right_mark"]],
+        "limbs": [["wrist", "thumb"]],
+        "normalizer": ["joints", ["wrist", "index"]],
+    }
+    table.update(changes)
+    table = {k: v for k, v in table.items() if v is not None}
+    path.write_text(json.dumps(table))
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"flip_pairs": [["left_mark", "right_hand"]]}, "no joint 'right_hand'"),
+        ({"joint_names": ["wrist", "wrist", "index", "left_mark", "right_mark"]}, "duplicate"),
+        ({"normalizer": None}, "needs a normalizer"),
+        ({"limbs": [["wrist"]]}, "limbs must be a list of"),
+        ({"joint_names": "wrist"}, "joint_names must be a list"),
+    ],
+)
+def test_bad_skeleton_files_are_refused_naming_the_file(tmp_path, changes, message):
+    path = _skeleton_file(tmp_path / "skeleton.json", **changes)
+    with pytest.raises(ValueError, match=message) as error:
+        kh.read_skeleton(path)
+    assert "skeleton.json" in str(error.value)
+
+
+def test_a_skeleton_file_in_yaml_with_defaults(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "joint_names: [a, b, c]\nnormalizer: {joints: [a, c]}\ngroups: {AB: [a, b]}\n"
+    )
+    skeleton = kh.read_skeleton(tmp_path / "s.yaml")
+    assert skeleton.name == "s" and skeleton.flip_index == (0, 1, 2)
+    assert skeleton.groups == (("AB", ("a", "b")),) and skeleton.normalizer == (
+        "joints",
+        ("a", "c"),
+    )
+
+
+def test_custom_folder_reads_with_its_skeleton_and_refuses_a_disagreeing_file(tmp_path):
+    _skeleton_file(tmp_path / "skeleton.json")
+    from PIL import Image
+
+    Image.new("RGB", (50, 40)).save(tmp_path / "a.png")
+    row = {"image": "a.png", "keypoints": [[5, 5], [9, 5], [20, 20], [2, 3], [30, 4]]}
+    (tmp_path / "train.json").write_text(json.dumps([row, dict(row, box=[0, 0, 40, 30])]))
+    records = D.read_dataset("custom", tmp_path, "train")
+    assert len(records) == 2 and records.skeleton.name == "hand"
+    # 4 joints against a 5-joint skeleton: refused, naming the file, record and skeleton.
+    (tmp_path / "test.json").write_text(json.dumps([dict(row, keypoints=row["keypoints"][:4])]))
+    with pytest.raises(D.DatasetError, match=r"test.json, record 0: .*5 rows .*hand"):
+        D.read_dataset("custom", tmp_path, "test")
+    # Without a skeleton file beside the annotations, a clear error.
+    (tmp_path / "skeleton.json").unlink()
+    with pytest.raises(D.DatasetError, match="needs its skeleton"):
+        D.read_dataset("custom", tmp_path, "train")
+    # center/scale and normalizer are read; box and center together are refused.
+    _skeleton_file(tmp_path / "skeleton.json")
+    (tmp_path / "valid.json").write_text(
+        json.dumps([dict(row, center=[25, 20], scale=0.2, normalizer=7.5)])
+    )
+    (valid,) = D.read_dataset("custom", tmp_path, "valid")
+    assert valid.scale == 0.2 and valid.normalizer == 7.5 and list(valid.center) == [25, 20]
+    (tmp_path / "valid.json").write_text(json.dumps([dict(row, center=[25, 20], box=[0, 0, 9, 9])]))
+    with pytest.raises(D.DatasetError, match="either 'box' or 'center'"):
+        D.read_dataset("custom", tmp_path, "valid")

@@ -41,6 +41,8 @@ def test_prediction_file_mode_reproduces_the_published_pckh_row(shared_data, tmp
         [
             "--preds",
             str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
+            "--dataset",
+            "mpii",
             "--annotations",
             str(shared_data / "mpii_annot/detections_our_format.mat"),
             "--out",
@@ -90,6 +92,8 @@ def test_reader_ground_truth_with_a_pixel_base_shift(shared_data, tmp_path, pyth
         [
             "--preds",
             str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"),
+            "--dataset",
+            "mpii",
             "--annotations",
             str(shared_data / "mpii_annot/valid.h5"),
             "--image-dir",
@@ -132,7 +136,7 @@ def test_bad_prediction_files_are_explained(shared_data):
 
 
 def test_pckh_needs_head_boxes(shared_data):
-    gt = E.load_annotations(str(shared_data / "mpii_samples/test_mpii.json"))
+    gt = E.load_annotations(str(shared_data / "mpii_samples/test_mpii.json"), "mpii")
     with pytest.raises(E.EvaluationError, match="no head boxes"):
         E.evaluate(gt.keypoints.copy(), gt)
 
@@ -170,11 +174,12 @@ def _geometry_check(records, skeleton, normaliser_name):
     """GT -> heatmaps of the crop and of its mirror -> flip test -> decode -> original pixels."""
     import tensorflow as tf  # noqa: F401
 
+    from keras_hourglass.augmentation import Augmentation
     from keras_hourglass.inference import average_with_flipped
-    from keras_hourglass.pipeline import Augmentation, make_dataset
+    from keras_hourglass.inputs.tf_data import make_dataset
 
     codec = kh.HeatmapCodec(256, 64)
-    plain = make_dataset(records, skeleton, codec, 8, training=False, num_stacks=1)
+    plain = make_dataset(records, skeleton, codec, 8, training=False)
     mirror = Augmentation(scale_sigma=0.0, rotation_prob=0.0, flip_prob=1.0, colour_range=(1, 1))
     flipped = make_dataset(
         records,
@@ -182,7 +187,6 @@ def _geometry_check(records, skeleton, normaliser_name):
         codec,
         8,
         training=True,
-        num_stacks=1,
         augmentation=mirror,
         repeat=False,
         shuffle=False,
@@ -192,9 +196,7 @@ def _geometry_check(records, skeleton, normaliser_name):
     preds = np.zeros((len(records), skeleton.num_joints, 2))
     for (images, targets, meta), (f_images, f_targets, _) in zip(plain, flipped):
         np.testing.assert_allclose(f_images.numpy(), images.numpy()[:, :, ::-1], atol=1e-4)
-        heatmaps = average_with_flipped(
-            targets["heatmaps_0"], f_targets["heatmaps_0"], skeleton.flip_index
-        )
+        heatmaps = average_with_flipped(targets, f_targets, skeleton.flip_index)
         keypoints, _ = codec.decode(heatmaps)
         preds[meta["index"].numpy()] = np.asarray(
             kh.crop_to_original(keypoints, meta["center"], meta["scale"], 256)

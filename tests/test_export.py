@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import PYTHON, ROOT, randomize_weights
+from conftest import PYTHON, ROOT, assert_same_or_tied, randomize_weights
 
 import keras_hourglass as kh
 from keras_hourglass.export import (
@@ -18,6 +18,10 @@ from keras_hourglass.export import (
     export_for_serving,
     load_serving_model,
 )
+
+# Confidences of the same model on NumPy and TensorFlow crops of one image: measured equal at
+# the JSON files' 1e-4 rounding.
+CROP_SCORE_ATOL = 1e-3
 
 sys.path.insert(0, str(ROOT / "eval"))
 import serving_client  # noqa: E402
@@ -146,15 +150,15 @@ def test_saved_model_cli_run_on_a_real_image(exported, shared_data, tmp_path):
 def test_saved_model_equals_the_evaluation_path_on_real_images(exported, shared_data, flip):
     """Loaded SavedModel (uint8 images + boxes, and JPEG bytes + boxes in one batch of images of
     two sizes) against the in-memory model through evaluation's tf.data crops,
-    `predict_keypoints` and `crop_to_original`."""
-    from keras_hourglass.pipeline import make_dataset
+    `keypoints_of_crops` and `crop_to_original`."""
+    from keras_hourglass.inputs.tf_data import make_dataset
 
     records = _mpii_samples(shared_data)
     codec = kh.HeatmapCodec(64, 16)
     flip_index = kh.MPII.flip_index if flip else None
     want = {}
-    for crops, _, meta in make_dataset(records, kh.MPII, codec, 8, training=False, num_stacks=1):
-        keypoints, scores, heatmaps = kh.predict_keypoints(
+    for crops, _, meta in make_dataset(records, kh.MPII, codec, 8, training=False):
+        keypoints, scores, heatmaps = kh.keypoints_of_crops(
             exported["model"], crops, codec, flip_index
         )
         want["keypoints"] = np.asarray(
@@ -175,13 +179,18 @@ def test_saved_model_equals_the_evaluation_path_on_real_images(exported, shared_
         )
         for data, box in zip(files, boxes)
     ]
-    for name in ("keypoints", "scores", "heatmaps"):
-        np.testing.assert_allclose(encoded[name].numpy(), want[name], atol=1e-4, err_msg=name)
-        np.testing.assert_allclose(
-            np.concatenate([p[name].numpy() for p in per_image]),
-            want[name],
-            atol=1e-4,
-            err_msg=name,
+    centers, scales = boxes[:, :2], boxes[:, 2]
+
+    def to_heatmap(point, n):  # image pixels -> heatmap pixels of person n's crop
+        crop = (point - centers[n]) * 64 / (200 * scales[n]) + 31.5
+        return (crop + 0.5) / 4 - 0.5
+
+    for got in (encoded, {k: np.concatenate([p[k].numpy() for p in per_image]) for k in want}):
+        for name in ("scores", "heatmaps"):
+            np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=1e-4, err_msg=name)
+        # Keypoints to 1e-4 px but where a random-weight heatmap has two maxima within 1e-4.
+        assert_same_or_tied(
+            got["keypoints"], want["keypoints"], want["heatmaps"], to_heatmap, 1e-4, 1e-4, 0.95
         )
 
 
@@ -334,12 +343,19 @@ def test_predict_command_with_keras_file_and_saved_model(
             drawn = Image.open(out / f"{name}_pose.png")
             assert drawn.size == Image.open(path).size
             results[kind, name] = json.loads((out / f"{name}_pose.json").read_text())
+    # A .keras file crops with NumPy/OpenCV, the SavedModel with TensorFlow (the one inference
+    # path's only difference; equal crops give equal keypoints: test_one_inference_path.py):
+    # the crops differ by ~0.004 on average, so every confidence agrees closely and positions
+    # agree but where a random-weight heatmap has two near-equal maxima.
+    same = []
     for name in ("052475643", "004645041"):
         a, b = results["keras", name], results["saved", name]
         assert list(a["joints"]) == list(kh.MPII.joint_names) and a["flip_test"] and b["flip_test"]
         for joint in a["joints"]:
-            for key in ("x", "y", "confidence"):
-                assert abs(a["joints"][joint][key] - b["joints"][joint][key]) <= 1e-2, (name, joint)
+            ja, jb = a["joints"][joint], b["joints"][joint]
+            assert abs(ja["confidence"] - jb["confidence"]) <= CROP_SCORE_ATOL, (name, joint)
+            same.append(abs(ja["x"] - jb["x"]) <= 1e-2 and abs(ja["y"] - jb["y"]) <= 1e-2)
+    assert np.mean(same) >= 0.9, np.mean(same)  # 31 of 32 measured
     # The drawing changed pixels along the predicted skeleton (and not elsewhere).
     original = np.asarray(Image.open(images[0]).convert("RGB"), np.int16)
     drawn = np.asarray(Image.open(tmp_path / "saved/052475643_pose.png"), np.int16)
@@ -394,14 +410,12 @@ def test_onnx_and_tflite_match_the_saved_model(exported, shared_data, tmp_path, 
     import onnxruntime
 
     from keras_hourglass.export import export_edge
-    from keras_hourglass.pipeline import make_dataset
+    from keras_hourglass.inputs.tf_data import make_dataset
 
     records = _mpii_samples(shared_data)
-    crops = next(
-        iter(
-            make_dataset(records, kh.MPII, kh.HeatmapCodec(64, 16), 5, training=False, num_stacks=1)
-        )
-    )[0].numpy()
+    crops = next(iter(make_dataset(records, kh.MPII, kh.HeatmapCodec(64, 16), 5, training=False)))[
+        0
+    ].numpy()
     want = tf.saved_model.load(exported["flip"]).signatures["predict_crops"](
         crops=tf.constant(crops)
     )
@@ -423,9 +437,14 @@ def test_onnx_and_tflite_match_the_saved_model(exported, shared_data, tmp_path, 
         np.testing.assert_allclose(got["heatmaps"], want["heatmaps"].numpy(), atol=1e-5)
         np.testing.assert_allclose(got["scores"], want["scores"].numpy(), atol=1e-5)
         # Keypoints: equal to 1e-3 px, except where a random-weight heatmap has two maxima
-        # within float rounding (the scores above agree, so both picked a peak of equal value).
-        same = np.all(np.abs(got["keypoints"] - want["keypoints"].numpy()) < 1e-3, axis=-1)
-        assert same.mean() >= 0.97, same.mean()
+        # within float rounding: there both picked a maximum.
+        assert_same_or_tied(
+            got["keypoints"],
+            want["keypoints"].numpy(),
+            want["heatmaps"].numpy(),
+            lambda p, n: (p + 0.5) / 4 - 0.5,
+            tie=1e-5,
+        )
     meta = json.loads((tmp_path / "hg.onnx.json").read_text())
     assert meta["export"]["format"] == "onnx" and set(meta["signatures"]) == {"predict_crops"}
 

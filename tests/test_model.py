@@ -147,3 +147,41 @@ def test_optimizer_is_the_papers_rmsprop():
     )  # epsilon outside the square root (test_optimizer)
     assert float(optimizer.learning_rate) == pytest.approx(2.5e-4)
     assert optimizer.rho == pytest.approx(0.99) and optimizer.epsilon == pytest.approx(1e-8)
+
+
+def test_one_target_supervises_every_stack_and_fits(tmp_path):
+    """The data gives one target; the model applies it to every stack (intermediate
+    supervision) and still logs the loss of each stack."""
+    model = kh.build_hourglass(**TINY)
+    _randomize(model, seed=6)
+    model.compile(run_eagerly=True)  # the paper's defaults live with the model (eager: fast)
+    assert isinstance(model.optimizer, kh.TorchRMSprop)
+    assert float(model.optimizer.learning_rate) == pytest.approx(2.5e-4)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (4, 32, 32, 3)).astype("float32")
+    y = rng.uniform(0, 1, (4, 8, 8, 5)).astype("float32")
+    single = model.evaluate(x, y, verbose=0, return_dict=True)
+    per_stack = model.evaluate(
+        x, {n: y for n in model.output_names}, verbose=0, return_dict=True
+    )
+    predictions = model(x, training=False)
+    for name in model.output_names:
+        expected = np.mean((np.asarray(predictions[name]) - y) ** 2)
+        assert single[f"{name}_loss"] == pytest.approx(expected, rel=1e-4)
+        assert single[f"{name}_loss"] == pytest.approx(per_stack[f"{name}_loss"], rel=1e-6)
+    assert single["loss"] == pytest.approx(per_stack["loss"], rel=1e-6)
+    history = model.fit(x, y, epochs=2, batch_size=2, verbose=0)
+    assert sorted(k for k in history.history if k.endswith("_loss")) == [
+        "heatmaps_0_loss",
+        "heatmaps_1_loss",
+    ]
+    # Saved and loaded, it is compiled the same way with the optimizer state (a resume).
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.optimizer, kh.TorchRMSprop) and loaded.run_eagerly
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 4
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert loaded.train_on_batch(x, y, return_dict=True)["loss"] == pytest.approx(
+        model.train_on_batch(x, y, return_dict=True)["loss"], rel=1e-5
+    )

@@ -6,7 +6,8 @@ import tensorflow as tf
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
-from keras_hourglass.pipeline import Augmentation, make_dataset
+from keras_hourglass.augmentation import Augmentation
+from keras_hourglass.inputs.tf_data import make_dataset
 
 S = kh.LSP
 LEFT, RIGHT = S.index("left_wrist"), S.index("right_wrist")
@@ -57,7 +58,6 @@ def test_a_keypoint_lands_where_the_image_content_moved(tmp_path):
         codec,
         24,
         training=True,
-        num_stacks=1,
         seed=11,
         augmentation=augmentation,
         with_meta=True,
@@ -81,17 +81,17 @@ def test_flip_mirrors_with_the_pixel_convention(tmp_path):
     never = Augmentation(scale_sigma=0.0, rotation_prob=0.0, flip_prob=0.0, colour_range=(1, 1))
     always = Augmentation(scale_sigma=0.0, rotation_prob=0.0, flip_prob=1.0, colour_range=(1, 1))
     a, ta, ma = next(
-        iter(make_dataset([record], S, codec, 1, True, 1, augmentation=never, with_meta=True))
+        iter(make_dataset([record], S, codec, 1, True, augmentation=never, with_meta=True))
     )
     b, tb, mb = next(
-        iter(make_dataset([record], S, codec, 1, True, 1, augmentation=always, with_meta=True))
+        iter(make_dataset([record], S, codec, 1, True, augmentation=always, with_meta=True))
     )
     # The flipped crop is the exact mirror (x -> 255 - x) of the unflipped one.
     np.testing.assert_allclose(b.numpy()[0], a.numpy()[0, :, ::-1], atol=1e-4)
     mirrored = np.asarray(kh.flip_keypoints(ma["crop_keypoints"].numpy(), 256, S.flip_index))
     np.testing.assert_allclose(mb["crop_keypoints"].numpy(), mirrored, atol=1e-3)
-    back = kh.HeatmapCodec.flip_heatmaps(tb["heatmaps_0"], S.flip_index)
-    np.testing.assert_allclose(np.asarray(back), ta["heatmaps_0"].numpy(), atol=1e-5)
+    back = kh.HeatmapCodec.flip_heatmaps(tb, S.flip_index)
+    np.testing.assert_allclose(np.asarray(back), ta.numpy(), atol=1e-5)
 
 
 def test_colour_jitter_applies_to_flipped_and_unflipped_samples(tmp_path):
@@ -113,7 +113,6 @@ def test_colour_jitter_applies_to_flipped_and_unflipped_samples(tmp_path):
         codec,
         32,
         True,
-        1,
         seed=2,
         with_meta=True,
         augmentation=Augmentation(rotation_prob=0.0, scale_range=(0.9, 1.0)),
@@ -134,13 +133,13 @@ def test_no_augmentation_reproduces_the_readers_keypoints(shared_data):
         str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
     )[:48]
     codec = kh.HeatmapCodec(256, 64)
-    ds = make_dataset(records, S, codec, 16, training=False, num_stacks=2)
+    ds = make_dataset(records, S, codec, 16, training=False)
     for images, targets, meta in ds:
         assert images.shape[1:] == (256, 256, 3)
         crop = meta["crop_keypoints"].numpy()
         back = np.asarray(kh.crop_to_original(crop, meta["center"], meta["scale"], 256))
         np.testing.assert_allclose(back, meta["keypoints"].numpy(), atol=1e-3)
-        decoded, scores = codec.decode(targets["heatmaps_1"])
+        decoded, scores = codec.decode(targets)
         decoded = np.asarray(kh.crop_to_original(decoded, meta["center"], meta["scale"], 256))
         visible = meta["crop_visible"].numpy()
         pixel = 200 * meta["scale"].numpy()[:, None] / 256  # original px per crop px
@@ -157,7 +156,7 @@ def test_pipeline_is_deterministic_per_seed(shared_data):
     codec = kh.HeatmapCodec(64, 16)
 
     def first_batches(seed):
-        ds = make_dataset(records, S, codec, 8, training=True, num_stacks=1, seed=seed)
+        ds = make_dataset(records, S, codec, 8, training=True, seed=seed)
         return [x.numpy() for x, _ in ds.take(3)]
 
     a, b, c = first_batches(5), first_batches(5), first_batches(6)
@@ -175,14 +174,14 @@ def test_crop_cache_gives_the_same_samples_as_raw_images(shared_data, tmp_path):
     meta = write_crop_cache(records, str(tmp_path / "cache"), S, 256, shard_size=12, verbose=False)
     assert meta["num_shards"] == 3 and meta["num_records"] == 30
     codec = kh.HeatmapCodec(256, 64)
-    raw = make_dataset(records, S, codec, 10, True, 1, seed=4, with_meta=True)
-    cached = make_dataset(str(tmp_path / "cache"), S, codec, 10, True, 1, seed=4, with_meta=True)
+    raw = make_dataset(records, S, codec, 10, True, seed=4, with_meta=True)
+    cached = make_dataset(str(tmp_path / "cache"), S, codec, 10, True, seed=4, with_meta=True)
     for (xa, ya, ma), (xb, yb, mb) in zip(raw.take(3), cached.take(3)):
         np.testing.assert_array_equal(ma["index"].numpy(), mb["index"].numpy())
         np.testing.assert_allclose(
             ma["crop_keypoints"].numpy(), mb["crop_keypoints"].numpy(), atol=2e-3
         )
-        np.testing.assert_allclose(ya["heatmaps_0"].numpy(), yb["heatmaps_0"].numpy(), atol=1e-4)
+        np.testing.assert_allclose(ya.numpy(), yb.numpy(), atol=1e-4)
         np.testing.assert_allclose(ma["keypoints"].numpy(), mb["keypoints"].numpy(), atol=1e-4)
         # Images differ only by JPEG storage and one extra resampling.
         assert np.abs(xa.numpy() - xb.numpy()).mean() < 0.02
@@ -211,7 +210,7 @@ def test_grayscale_and_rgba_images_become_rgb(tmp_path):
         )
         for n in ("g.png", "a.png")
     ]
-    images, _, _ = next(iter(make_dataset(records, S, kh.HeatmapCodec(64, 16), 2, False, 1)))
+    images, _, _ = next(iter(make_dataset(records, S, kh.HeatmapCodec(64, 16), 2, False)))
     images = images.numpy()
     np.testing.assert_allclose(images[0, 32, 32], [200 / 255] * 3, atol=1e-5)
     np.testing.assert_allclose(images[1, 32, 32], [100 / 255, 0, 0], atol=1e-5)
@@ -219,7 +218,7 @@ def test_grayscale_and_rgba_images_become_rgb(tmp_path):
 
 def test_empty_input_is_an_error():
     with pytest.raises(ValueError, match="no records"):
-        make_dataset([], S, kh.HeatmapCodec(64, 16), 2, True, 1)
+        make_dataset([], S, kh.HeatmapCodec(64, 16), 2, True)
 
 
 def test_show_batch_draws_keypoints_on_the_heatmap_peaks(shared_data, tmp_path):

@@ -1,4 +1,4 @@
-"""The TensorFlow-free input executor (`keras_hourglass.pydata`) against the tf.data pipeline."""
+"""The TensorFlow-free input executor (`keras_hourglass.inputs.numpy_data`) against tf.data."""
 
 import math
 
@@ -9,8 +9,9 @@ from test_pipeline import LEFT, RIGHT, _centroid, _dot_record
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
 from keras_hourglass.augmentation import Augmentation
-from keras_hourglass.inputs import batches, pose_dataset, resolve_executor
-from keras_hourglass.pydata import PoseSequence, SyntheticSequence, decode_image, transform_sample
+from keras_hourglass.datasets import read_image
+from keras_hourglass.inputs import batches, pose_dataset, resolve_executor, spec
+from keras_hourglass.inputs.numpy_data import PoseSequence, transform_sample
 
 
 def _params(meta, i):
@@ -31,7 +32,6 @@ def _compare_with_tf_data(records, skeleton, codec, training, seed=0):
         codec,
         len(records),
         training=training,
-        num_stacks=1,
         seed=seed,
         with_meta=True,
         executor="tf.data",
@@ -42,12 +42,10 @@ def _compare_with_tf_data(records, skeleton, codec, training, seed=0):
         record = records[int(meta["index"][i])]
         params = _params(meta, i) if training else None
         crop, heatmaps, m = transform_sample(
-            decode_image(record.image_path), record, skeleton, codec, params
+            read_image(record.image_path), record, skeleton, codec, params
         )
         worst["image_mad"] = max(worst["image_mad"], float(np.abs(crop - images[i]).mean()))
-        worst["heatmap"] = max(
-            worst["heatmap"], float(np.abs(heatmaps - targets["heatmaps_0"][i]).max())
-        )
+        worst["heatmap"] = max(worst["heatmap"], float(np.abs(heatmaps - targets[i]).max()))
         kp, want = m["crop_keypoints"], meta["crop_keypoints"][i]
         annotated = (
             meta["annotated"][i]
@@ -100,7 +98,6 @@ def test_a_keypoint_lands_where_the_image_content_moved(tmp_path):
         codec,
         24,
         training=True,
-        num_stacks=1,
         seed=11,
         augmentation=augmentation,
         with_meta=True,
@@ -175,7 +172,6 @@ def test_resume_shard_and_workers_give_the_same_batches(tmp_path):
             codec,
             4,
             training=True,
-            num_stacks=2,
             seed=3,
             with_meta=True,
             **kw,
@@ -190,7 +186,7 @@ def test_resume_shard_and_workers_give_the_same_batches(tmp_path):
     resumed = make(start_batch=5)
     for i in range(3):
         np.testing.assert_array_equal(resumed[i][0], first[5 + i][0])
-        np.testing.assert_array_equal(resumed[i][1]["heatmaps_1"], first[5 + i][1]["heatmaps_0"])
+        np.testing.assert_array_equal(resumed[i][1], first[5 + i][1])
     shards = [make(shard=(2, j)) for j in range(2)]
     for i in (0, 6):
         both = np.empty_like(first[i][0])
@@ -199,7 +195,7 @@ def test_resume_shard_and_workers_give_the_same_batches(tmp_path):
     with pytest.raises(ValueError, match="does not divide over 3"):
         make(shard=(3, 0))
     # Batches prepared by several threads are the same as one by one.
-    finite = PoseSequence(records, kh.LSP, codec, 4, training=False, num_stacks=1, workers=3)
+    finite = PoseSequence(records, kh.LSP, codec, 4, training=False, workers=3)
     assert len(finite) == 3
     threaded = list(batches(finite))
     for i, batch in enumerate(threaded):
@@ -207,18 +203,31 @@ def test_resume_shard_and_workers_give_the_same_batches(tmp_path):
     assert [len(b[0]) for b in threaded] == [4, 4, 2]
 
 
-def test_synthetic_sequence_renders_the_synthetic_figures():
-    codec = kh.HeatmapCodec(64, 16)
-    ds = SyntheticSequence(8, codec, 4, 2, seed=1, shuffle=False, with_keypoints=True)
-    images, targets, meta = ds[1]
-    image, keypoints, visible = kh.render_stick_figure(1, 5, 64)
-    np.testing.assert_allclose(images[1], image / 255.0, atol=1e-7)
-    np.testing.assert_allclose(meta["keypoints"][1], keypoints)
+def test_synthetic_records_are_the_rendered_figures_through_both_executors(tmp_path):
+    """The synthetic data is an ordinary folder: its crops through either executor are the
+    rendered figures themselves (the crop is the whole image), its targets the codec's."""
     import tensorflow as tf  # noqa: F401  (the tf encoder is the reference)
 
-    np.testing.assert_allclose(
-        targets["heatmaps_1"][1], np.asarray(codec.encode(keypoints, visible)), atol=2e-6
-    )
+    folder = D.make_synthetic_folder(tmp_path / "synthetic", 64, {"test": {"count": 6, "seed": 1}})
+    records = D.read_dataset("synthetic", folder, "test")
+    assert len(records) == 6 and records.skeleton is kh.MPII
+    codec = kh.HeatmapCodec(64, 16)
+    for executor in ("tf.data", "numpy"):
+        ds = pose_dataset(records, kh.MPII, codec, 3, training=False, executor=executor)
+        images, heatmaps, meta = list(batches(ds))[1]
+        image, keypoints, visible = kh.render_stick_figure(1, 4, 64)
+        np.testing.assert_allclose(images[1], image / 255.0, atol=1e-6)
+        np.testing.assert_allclose(
+            meta["crop_keypoints"][1][visible > 0], keypoints[visible > 0], atol=1e-4
+        )
+        np.testing.assert_allclose(
+            heatmaps[1], np.asarray(codec.encode(keypoints, visible)), atol=2e-5
+        )
+        # The batch spec: the same fields, dtypes and shapes from both executors.
+        want = spec.meta_spec(kh.MPII.num_joints)
+        assert sorted(meta) == sorted(want)
+        for name, (dtype, shape) in want.items():
+            assert meta[name].dtype == np.dtype(dtype) and meta[name].shape[1:] == shape, name
 
 
 def test_executor_choice():

@@ -535,6 +535,8 @@ def test_predict_and_evaluate_refuse_wrong_files_without_a_traceback(
             [
                 "--preds",
                 str(tmp_path / "fake.mat"),
+                "--dataset",
+                "mpii",
                 "--annotations",
                 str(shared_data / "mpii_annot/valid.h5"),
                 "--out",

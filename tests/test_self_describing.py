@@ -10,7 +10,7 @@ from conftest import randomize_weights
 
 import keras_hourglass as kh
 from keras_hourglass import datasets
-from keras_hourglass.datasets import DATASETS, FILE_DATASETS, get_dataset
+from keras_hourglass.datasets import DATASETS, get_dataset
 
 
 def _model(skeleton="mpii", sigma=1.0, seed=0, **kwargs):
@@ -96,7 +96,7 @@ def test_estimate_poses_equals_the_serving_graph_on_real_images(shared_data):
     folder = shared_data / "mpii_samples"
     records = datasets.read_mpii_json(str(folder / "test_mpii.json"), str(folder))
     model = _model("mpii", seed=3)
-    server = PoseServer(model)  # skeleton and sigma: the model's own
+    server = PoseServer(model)  # skeleton and codec: the model's own
     assert server.skeleton is kh.MPII or server.skeleton == kh.MPII
     images = [np.asarray(Image.open(r.image_path).convert("RGB")) for r in records]
     boxes = [(*r.center, r.scale) for r in records]
@@ -107,8 +107,8 @@ def test_estimate_poses_equals_the_serving_graph_on_real_images(shared_data):
     close = total = 0
     for i, (image, box) in enumerate(zip(images, boxes)):
         out = server.serving_boxes(tf.constant(image[None]), tf.constant([box], tf.float32))
-        ours = np.array([poses[i][j][:2] for j in kh.MPII.joint_names])
-        scores = np.array([poses[i][j][2] for j in kh.MPII.joint_names])
+        ours = np.array([[poses[i][j]["x"], poses[i][j]["y"]] for j in kh.MPII.joint_names])
+        scores = np.array([poses[i][j]["confidence"] for j in kh.MPII.joint_names])
         np.testing.assert_allclose(scores, out["scores"].numpy()[0], atol=1e-4)  # 1.5e-8 seen
         # Both crops agree to ~0.004 mean absolute difference (tests/test_pydata.py); random
         # weights leave near-ties between heatmap pixels, so most joints, not all, match.
@@ -117,7 +117,7 @@ def test_estimate_poses_equals_the_serving_graph_on_real_images(shared_data):
         total += distance.size
     assert close / total >= 0.95, (close, total)  # 80 of 80 seen
     out = server.serving_default(tf.constant(images[0][None]))
-    ours = np.array([whole[0][j][:2] for j in kh.MPII.joint_names])
+    ours = np.array([[whole[0][j]["x"], whole[0][j]["y"]] for j in kh.MPII.joint_names])
     distance = np.linalg.norm(ours - out["keypoints"].numpy()[0], axis=-1)
     assert (distance < 0.5).mean() >= 0.8
     with pytest.raises(ValueError, match="2 boxes for 1 images"):
@@ -170,20 +170,20 @@ def test_export_and_evaluate_need_nothing_but_the_keras_file(tmp_path, shared_da
 
 
 def test_every_dataset_is_one_entry_with_what_the_commands_need():
-    assert set(DATASETS) == {"synthetic", "mpii", "lsp", "lspet", "coco", "flic"}
-    assert FILE_DATASETS == ("mpii", "lsp", "lspet", "coco", "flic")
+    assert set(DATASETS) == {"synthetic", "mpii", "lsp", "lspet", "coco", "flic", "custom"}
     for name, entry in DATASETS.items():
-        assert entry.name == name and entry.layout
-        assert isinstance(entry.skeleton, kh.Skeleton)
-        if entry.read is not None:
-            assert entry.annotation_readers, name
+        assert entry.name == name and entry.layout and entry.read and entry.annotation_readers
+        # Custom data brings its own skeleton (the records carry it); every other entry has one.
+        assert isinstance(entry.skeleton, kh.Skeleton) or name == "custom"
     assert get_dataset("lspet").skeleton is kh.LSP  # the lsp/lspet alias lives here only
     assert get_dataset("mpii").protocol == ("PCKh", 0.5)
     assert get_dataset("synthetic").protocol == ("PCK", 0.2)  # MPII joints, torso PCK
     assert [get_dataset(n).preds_base for n in ("mpii", "lsp", "flic", "coco")] == [1, 1, 1, 0]
     with pytest.raises(ValueError, match="known datasets"):
         get_dataset("h36m")
-    with pytest.raises(ValueError, match="known datasets"):
+    # The synthetic figures are an ordinary entry: a data folder (made on first use), not a
+    # special case; any other folder is refused, naming it.
+    with pytest.raises(datasets.DatasetError, match="not a synthetic data folder"):
         datasets.read_dataset("synthetic", ".")
 
 
@@ -194,7 +194,7 @@ def test_prediction_files_are_scored_against_flic_annotations(tmp_path):
     from keras_hourglass.evaluation import evaluate, load_annotations
 
     write_flic(tmp_path)
-    gt = load_annotations(str(tmp_path / "examples.mat"))
+    gt = load_annotations(str(tmp_path / "examples.mat"), "flic")
     assert gt.skeleton is kh.FLIC and gt.dataset == "flic" and gt.metric == ("PCK", 0.2)
     # The test split by default (FLIC's published numbers are on it).
     test = datasets.read_flic(
@@ -217,7 +217,8 @@ def test_coco_given_as_one_json_holds_people_out_for_validation(shared_data, tmp
             "skip_bad": True,
         }
     )
-    train, val, skeleton = load_data(config)
+    data = load_data(config)
+    train, val, skeleton = data.train, data.val, data.skeleton
     assert skeleton is kh.COCO and len(val) >= 1 and len(train) >= 1
     assert {id(r) for r in train}.isdisjoint({id(r) for r in val})
     assert [r.record_id for r in train + val] == [

@@ -1,8 +1,15 @@
+import os
+
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 import keras_hourglass as kh
+from keras_hourglass import datasets as D
+from keras_hourglass.datasets import make_synthetic_folder, read_dataset
+from keras_hourglass.geometry import PERSON_BOX_PX
+from keras_hourglass.inputs.tf_data import make_dataset
 from keras_hourglass.pck_metric import HeatmapPCK
 
 
@@ -48,39 +55,67 @@ def test_figure_is_drawn_where_its_joints_are():
     assert np.std(samples, axis=0).max() < 30
 
 
-def test_dataset_serves_images_and_one_target_per_stack():
-    codec = kh.HeatmapCodec(64, 16, 1.0)
-    ds = kh.synthetic_dataset(
-        10, codec, batch_size=4, num_stacks=3, seed=5, shuffle=False, with_keypoints=True
+def test_the_synthetic_dataset_is_an_ordinary_folder_rendered_once(tmp_path):
+    """Rendered into PNGs and a custom-format JSON, read like any dataset: exact keypoints, the
+    whole image as the person box, the torso normaliser of the exact joints."""
+    folder = make_synthetic_folder(
+        tmp_path / "s", 64, {"train": {"count": 7, "seed": 5}, "test": {"count": 3, "seed": 9}}
     )
-    images, targets, extra = next(iter(ds))
-    assert images.shape == (4, 64, 64, 3) and float(np.max(images)) <= 1.0
-    assert sorted(targets) == ["heatmaps_0", "heatmaps_1", "heatmaps_2"]
-    want_images, keypoints, visible = kh.synthetic_arrays(4, seed=5, size=64)
-    np.testing.assert_allclose(np.asarray(images), want_images / 255.0, atol=1e-6)
-    want = np.asarray(codec.encode(keypoints, visible))
-    for value in targets.values():
-        np.testing.assert_allclose(np.asarray(value), want, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(extra["keypoints"]), keypoints)
+    records = read_dataset("synthetic", folder, "train")
+    assert len(records) == 7 and records.skeleton is kh.MPII
+    images, keypoints, visible = kh.synthetic_arrays(7, seed=5, size=64)
+    torso = (kh.MPII.index("left_shoulder"), kh.MPII.index("right_hip"))
+    for record, image, kp, vis in zip(records, images, keypoints, visible):
+        np.testing.assert_array_equal(np.asarray(Image.open(record.image_path)), image)
+        np.testing.assert_array_equal(record.annotated, vis > 0)
+        np.testing.assert_array_equal(record.keypoints[vis > 0], kp[vis > 0])
+        np.testing.assert_allclose(record.center, [31.5, 31.5])
+        assert record.scale * PERSON_BOX_PX == pytest.approx(64.0)
+        assert record.normalizer == pytest.approx(np.linalg.norm(kp[torso[0]] - kp[torso[1]]))
+    # Read again, nothing is rendered again; another split is a different seed.
+    stamp = os.path.getmtime(records[0].image_path)
+    assert read_dataset("synthetic", folder, "train")[0].image_path == records[0].image_path
+    assert os.path.getmtime(records[0].image_path) == stamp
+    test = read_dataset("synthetic", folder, "test")
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(test[0].image_path)), kh.render_stick_figure(9, 0, 64)[0]
+    )
+    with pytest.raises(D.MissingSplit, match="valid"):
+        read_dataset("synthetic", folder, "valid")
+    with pytest.raises(D.DatasetError, match="other figures"):
+        make_synthetic_folder(folder, 32)
 
 
 @pytest.mark.slow
-def test_a_tiny_model_learns_the_synthetic_data_in_under_a_minute():
+def test_a_tiny_model_learns_the_synthetic_data_in_under_a_minute(tmp_path):
+    """Through the ordinary pipeline, with one target per image and an in-graph PCK metric on
+    the last stack (the model gives the target to every stack, metrics too)."""
     keras.utils.set_random_seed(0)
+    folder = make_synthetic_folder(
+        tmp_path / "s",
+        64,
+        {"train": {"count": 2400, "seed": 0}, "valid": {"count": 128, "seed": 99}},
+    )
     codec = kh.HeatmapCodec(64, 16, 1.0)
-    train = kh.synthetic_dataset(4000, codec, 16, 1, seed=0, repeat=True)
-    val = kh.synthetic_dataset(128, codec, 32, 1, seed=99, shuffle=False)
+    records = read_dataset("synthetic", folder, "train")
+    train = make_dataset(records, kh.MPII, codec, 16, training=True, augmentation=False)
+    val = make_dataset(
+        read_dataset("synthetic", folder, "valid"),
+        kh.MPII,
+        codec,
+        32,
+        training=False,
+        with_meta=False,
+    )
     model = kh.build_hourglass(
-        num_stacks=1, num_keypoints=16, filters=32, depth=4, input_shape=(64, 64, 3)
+        num_stacks=1, skeleton="mpii", filters=32, depth=4, input_shape=(64, 64, 3)
     )
     torso = (kh.MPII.index("left_shoulder"), kh.MPII.index("right_hip"))
-    kh.compile_hourglass(
-        model, learning_rate=2.5e-3, metrics={"heatmaps_0": [HeatmapPCK(codec, torso, 0.2)]}
-    )
+    model.compile(learning_rate=2.5e-3, metrics={"heatmaps_0": [HeatmapPCK(codec, torso, 0.2)]})
     before = model.evaluate(val, verbose=0, return_dict=True)
     history = model.fit(train, steps_per_epoch=50, epochs=3, verbose=0)
     after = model.evaluate(val, verbose=0, return_dict=True)
-    targets = np.concatenate([np.asarray(t["heatmaps_0"]) for _, t in val])
+    targets = np.concatenate([np.asarray(t) for _, t in val])
     zero_prediction_loss = float(np.mean(targets**2))
     # Loss falls below predicting all-background, and PCK rises well above the untrained model.
     assert history.history["loss"][-1] < history.history["loss"][0]

@@ -18,6 +18,7 @@ from conftest import PYTHON, ROOT, run_command, tiny_train_flags
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
 TINY = tiny_train_flags(stacks=2)
+VAL_PCK_ATOL = 0.0
 
 
 def _train(args, env, **kwargs):
@@ -241,25 +242,24 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, python_env):
 def test_loss_falls_and_pck_rises_on_real_lspet_images(shared_data):
     import keras_hourglass as kh
     from keras_hourglass import datasets as D
+    from keras_hourglass.augmentation import Augmentation
     from keras_hourglass.callbacks import PoseValidation
-    from keras_hourglass.pipeline import Augmentation, make_dataset
+    from keras_hourglass.inputs.tf_data import make_dataset
 
     keras.utils.set_random_seed(0)
     records = D.read_lsp(
         str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
-    )[:16]
+    ).subset(None, 16)
     codec = kh.HeatmapCodec(64, 16)
     gentle = Augmentation(
         scale_sigma=0.05, rotation_prob=0.0, flip_prob=0.0, colour_range=(0.9, 1.1)
     )
-    train = make_dataset(
-        records, kh.LSP, codec, 8, training=True, num_stacks=1, seed=0, augmentation=gentle
-    )
+    train = make_dataset(records, kh.LSP, codec, 8, training=True, seed=0, augmentation=gentle)
     model = kh.build_hourglass(
         num_stacks=1, num_keypoints=14, filters=32, depth=4, input_shape=(64, 64, 3)
     )
     kh.compile_hourglass(model, learning_rate=2.5e-3)
-    validation = PoseValidation(records, kh.LSP, codec, 16)
+    validation = PoseValidation(records, 16)
     logs = {}
     validation.set_model(model)
     validation.on_epoch_end(0, logs)
@@ -324,9 +324,10 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(tmp_path, p
     assert single.returncode == 0, single.stderr[-3000:]
     two_log = pd.read_csv(run / "log.csv")
     one_log = pd.read_csv(tmp_path / "runs/one/log.csv")
-    # Measured: training losses agree to 2e-7, validation losses to 1.5e-5 (below).
+    # Measured: training losses agree to 2e-7 (below); the validation PCK (every process scores
+    # all validation people with its replica) is the same.
     np.testing.assert_allclose(two_log["loss"], one_log["loss"], rtol=1e-6)
-    np.testing.assert_allclose(two_log["val_loss"], one_log["val_loss"], rtol=1e-4)
+    np.testing.assert_allclose(two_log["val_pck"], one_log["val_pck"], atol=VAL_PCK_ATOL)
     two = keras.saving.load_model(run / "last.keras")
     one = keras.saving.load_model(tmp_path / "runs/one/last.keras")
     assert int(two.optimizer.iterations) == int(one.optimizer.iterations) == 2

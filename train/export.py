@@ -1,13 +1,15 @@
 """Export a trained model as a versioned SavedModel for TF Serving.
 
     python train/export.py --model runs/demo/best.keras
-    python train/export.py --model runs/lsp/best.keras --skeleton lsp --out saved_models/lsp --version 3
+    python train/export.py --model runs/lsp/best.keras --out saved_models/lsp --version 3
 
 writes saved_models/hourglass/<next version>/ with the signatures `serving_default` (uint8
 images), `serving_boxes` (images + person boxes), `predict_encoded` and `predict_encoded_boxes`
 (JPEG/PNG bytes), and `predict_crops` (evaluation): keypoints in the input images' pixels,
-scores and heatmaps out, cropping, flip test and decoding inside. Also writes
-saved_models/models.config for `tensorflow_model_server --model_config_file`.
+scores and heatmaps out, cropping, flip test and decoding (the model's own codec) inside. Also
+writes saved_models/models.config for `tensorflow_model_server --model_config_file`. The model's
+skeleton, codec and crop convention come from the .keras file; --skeleton is only for files saved
+before models described themselves.
 
     python train/export.py --model M.keras --format onnx     # saved_models/hourglass.onnx
     python train/export.py --model M.keras --format tflite   # saved_models/hourglass.tflite
@@ -48,12 +50,6 @@ def parse_args(argv=None):
         help="joint table of the model (default: the one saved in the model; needed only for "
         "models saved before they carried it)",
     )
-    parser.add_argument(
-        "--sigma",
-        type=float,
-        default=None,
-        help="the training sigma (metadata; default: the one saved in the model)",
-    )
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
     parser.add_argument(
         "--format",
@@ -73,8 +69,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
-    if args.sigma is not None and not (args.sigma > 0 and args.sigma < float("inf")):
-        parser.error(f"--sigma must be a positive finite number, got {args.sigma}")
     if args.format != "savedmodel":
         if args.version is not None:
             parser.error("--version is for --format savedmodel (TF Serving's layout)")
@@ -113,7 +107,6 @@ def main(argv=None):
                 skeleton,
                 args.format,
                 flip_test=not args.no_flip,
-                sigma=args.sigma,
             )
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
@@ -130,7 +123,6 @@ def main(argv=None):
             skeleton,
             args.version,
             flip_test=not args.no_flip,
-            sigma=args.sigma,
             max_pixels=args.max_image_pixels,
         )
     except (ValueError, FileExistsError) as error:

@@ -17,12 +17,12 @@ os.environ.setdefault(
 
 
 def main(argv=None):
-    from keras_hourglass.datasets import FILE_DATASETS
+    from keras_hourglass.datasets import DATASETS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", required=True, choices=FILE_DATASETS, help="dataset name")
+    parser.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name")
     parser.add_argument("--data-dir", required=True, help="the dataset's folder")
     parser.add_argument("--out", required=True, help="cache folder to write")
     parser.add_argument(
@@ -45,7 +45,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_hourglass.cache import write_crop_cache
-    from keras_hourglass.datasets import DatasetError, check_image_files, get_dataset, read_dataset
+    from keras_hourglass.datasets import DatasetError, check_image_files, read_dataset
 
     try:
         records = read_dataset(args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad)
@@ -53,8 +53,9 @@ def main(argv=None):
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     print(records.summary())
-    skeleton = get_dataset(args.dataset).skeleton
-    meta = write_crop_cache(records, args.out, skeleton, args.crop_size, shard_size=args.shard_size)
+    meta = write_crop_cache(
+        records, args.out, records.skeleton, args.crop_size, shard_size=args.shard_size
+    )
     print(
         f"Wrote {meta['num_records']} crops ({meta['cache_side']} px) in {meta['num_shards']} shards to {args.out}"
     )

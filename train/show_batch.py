@@ -17,12 +17,12 @@ os.environ.setdefault(
 
 
 def main(argv=None):
-    from keras_hourglass.datasets import FILE_DATASETS
+    from keras_hourglass.datasets import DATASETS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", required=True, choices=FILE_DATASETS, help="dataset name")
+    parser.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name")
     parser.add_argument(
         "--data-dir", required=True, help="dataset folder, or a crop cache folder (with --cache)"
     )
@@ -41,19 +41,29 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    from keras_hourglass.datasets import DatasetError, get_dataset, read_dataset
+    from keras_hourglass.datasets import DatasetError, get_dataset
     from keras_hourglass.drawing import show_batch
 
-    skeleton = get_dataset(args.dataset).skeleton
+    entry = get_dataset(args.dataset)
+    skeleton = entry.skeleton
     if args.cache:
         source = args.data_dir
     else:
         try:
-            source = read_dataset(args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad)
+            source = entry.records(args.data_dir, args.split, skip_bad=args.skip_bad)
         except DatasetError as error:
             raise SystemExit(f"error: {error}") from None
+        skeleton = source.skeleton
         print(source.summary())
-    show_batch(source, skeleton, args.out, args.count, seed=args.seed, training=not args.no_augment)
+    show_batch(
+        source,
+        skeleton,
+        args.out,
+        args.count,
+        seed=args.seed,
+        training=not args.no_augment,
+        augmentation=None if entry.augment else False,
+    )
     print(f"Wrote {args.out}")
 
 

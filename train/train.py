@@ -1,6 +1,7 @@
 """Train a stacked hourglass with `model.fit`, as the paper does, resumably.
 
     python train/train.py                                   # the demo (synthetic data, ~5 min on 2 CPU cores)
+    python train/train.py --dataset custom --data-dir ~/data/hands       # your own keypoints
     python train/train.py --dataset lspet --data-dir ~/data/lspet --skip-bad --stacks 2 --filters 64
     python train/train.py --dataset mpii --data-dir ~/data/mpii   # the paper's recipe
     python train/train.py --config run.yaml --batch-size 12       # flags override the file
@@ -24,42 +25,13 @@ os.environ.setdefault(
 )  # TensorFlow's start-up noise: keras_hourglass.quiet
 
 from keras_hourglass.training import (  # noqa: E402  (after the environment is set)
-    DATASETS,
-    DEMO,
     ConfigError,
     TrainConfig,
     load_config_file,
     make_config,
+    setting_help,
     train,
 )
-
-HELP = {
-    "name": "run name; files go to <runs-dir>/<name>/ (default: <dataset>-<date>-<time>)",
-    "runs_dir": "folder holding the runs",
-    "dataset": "training data: synthetic (embedded, no download), mpii, lsp, lspet, coco, flic",
-    "data_dir": "the dataset's folder (its usual layout), or a crop cache from train/prepare.py",
-    "val_count": "people held out for validation from the end of the list (0: the dataset's "
-    "own split; lsp/lspet: the last 1000)",
-    "skip_bad": "skip unusable records (listed) instead of stopping",
-    "stacks": "hourglass stacks (paper: 8; demo: 2)",
-    "filters": "features inside the hourglasses (paper: 256; demo: 64)",
-    "depth": "down-samplings per hourglass (paper: 4)",
-    "input_size": "side of the square input crop; heatmaps are a quarter (paper: 256; demo: 64)",
-    "sigma": "Gaussian sigma of the targets in heatmap pixels (paper: 1)",
-    "batch_size": "global batch size, split over replicas (reference code: 6; demo: 16)",
-    "epochs": "epochs (paper recipe: 100; demo: 12)",
-    "steps_per_epoch": "batches per epoch (0: one pass over the training people; demo: 100)",
-    "learning_rate": "RMSprop learning rate (paper: 2.5e-4; demo: 1e-3)",
-    "plateau_patience": "epochs without improvement before the rate is divided by 5",
-    "train_samples": "distinct synthetic training figures (synthetic only)",
-    "val_samples": "held-out synthetic figures for validation (synthetic only)",
-    "mixed_precision": "Keras dtype policy: float32, mixed_float16 or mixed_bfloat16",
-    "seed": "random seed (weights, data order, augmentation)",
-    "strategy": "auto (MirroredStrategy when several GPUs are visible), none, or mirrored",
-    "backup_every": "back the run up every this many batches (and at every epoch end)",
-    "max_minutes": "wall-clock budget in minutes: once spent, training ends cleanly after the "
-    "current batch (validation, best checkpoint, backup); 0: no budget",
-}
 
 
 def parse_args(argv=None):
@@ -70,25 +42,20 @@ def parse_args(argv=None):
         "--config",
         help="a YAML or JSON file of settings (the names below with underscores); flags override it",
     )
-    defaults = TrainConfig()
+    # One flag per setting of the table (keras_hourglass.training.TrainConfig): its help, default,
+    # demo value and choices are the table's.
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
-        shown = DEMO.get(field.name)
-        text = f"{HELP[field.name]} (default: {default!r}" + (
-            f"; synthetic: {shown!r})" if shown is not None else ")"
-        )
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=None, help=text)
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, action="store_true", default=None, help=setting_help(field))
             continue
-        kwargs = {"type": type(default), "default": None, "help": text}
-        if field.name == "dataset":
-            kwargs["choices"] = list(DATASETS)
-        elif field.name == "mixed_precision":
-            kwargs["choices"] = ["float32", "mixed_float16", "mixed_bfloat16"]
-        elif field.name == "strategy":
-            kwargs["choices"] = ["auto", "none", "mirrored"]
-        parser.add_argument(flag, **kwargs)
+        parser.add_argument(
+            flag,
+            type=type(field.default),
+            default=None,
+            choices=field.metadata["choices"],
+            help=setting_help(field),
+        )
     parser.add_argument(
         "--logical-cpus",
         type=int,

@@ -1,10 +1,10 @@
-"""The tf.data input pipeline: decode, crop, augment (one affine per sample), render targets.
+"""The tf.data input executor: decode, crop, augment (one affine per sample), render targets.
 
-    ds = make_dataset(records, skeleton, codec, batch_size=16, training=True, num_stacks=8)
+    ds = make_dataset(records, skeleton, codec, batch_size=16, training=True)
 
-Training elements are (images, {"heatmaps_i": targets}); evaluation elements add a third
-element of metadata (centre, scale, original keypoints, annotated mask, normaliser, record
-index) to map predictions back to the original image. The source is either a list of records
+Training elements are (images, heatmaps); evaluation elements add a third element of metadata
+(`inputs.spec.META`: centre, scale, original keypoints, annotated mask, normaliser, record
+index, ...) to map predictions back to the original image. The source is either a list of records
 from `keras_hourglass.datasets` (raw JPEG/PNG files) or the folder of a crop cache written by
 `train/prepare.py`; both go through the same transform with the same random parameters.
 
@@ -23,11 +23,13 @@ import tensorflow as tf
 
 from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
+from keras_hourglass.distributed import shard_of
+from keras_hourglass.inputs import spec
 
 # --- sources -----------------------------------------------------------------------------------
 
 
-def _records_to_columns(records):
+def records_to_columns(records):
     if len(records) == 0:
         raise ValueError("make_dataset received no records (an empty dataset).")
     return {
@@ -42,7 +44,7 @@ def _records_to_columns(records):
 
 
 def _raw_source(records):
-    columns = _records_to_columns(records)
+    columns = records_to_columns(records)
     ds = tf.data.Dataset.from_tensor_slices(columns)
 
     def load(e):
@@ -217,9 +219,7 @@ def decode_image(data):
 def _shard(ds, batch_size, shard):
     """(dataset of this shard's elements, local batch size): element j goes to shard
     j % num_shards, so each global batch splits into equal local batches."""
-    from keras_hourglass.pydata import check_shard
-
-    num_shards, index = check_shard(batch_size, shard)
+    num_shards, index = shard_of(batch_size, shard)
     if num_shards == 1:
         return ds, batch_size
     return ds.shard(num_shards, index), batch_size // num_shards
@@ -231,7 +231,6 @@ def make_dataset(
     codec,
     batch_size,
     training,
-    num_stacks,
     seed=0,
     augmentation=None,
     repeat=None,
@@ -248,11 +247,10 @@ def make_dataset(
         skeleton: the dataset's `Skeleton` (flip pairs for the joint swap).
         codec: the `HeatmapCodec` (crop size = codec.input_size).
         batch_size: batch size.
-        training: augment (with `augmentation`, default `Augmentation()`), shuffle and repeat.
-        num_stacks: number of model outputs; each gets the same target tensor (added after
-            batching: no per-stack copy or work).
+        training: augment (with `augmentation`), shuffle and repeat.
         seed: seed of every random draw (order and augmentation).
-        augmentation: an `Augmentation`; ignored when not training.
+        augmentation: an `Augmentation` (default `Augmentation()`), or False for none (data
+            that needs none, such as the synthetic figures); ignored when not training.
         repeat, shuffle: default to `training`.
         with_meta: add a third element of evaluation metadata; defaults to `not training` (pass
             False for `fit(validation_data=...)`).
@@ -265,11 +263,8 @@ def make_dataset(
             unsharded batches.
 
     Returns:
-        batches of (images (B, S, S, 3) float32 in [0, 1], {"heatmaps_i": (B, S/4, S/4, K)}) and,
-        with `with_meta`, a dict of "center" (B, 2), "scale" (B,), "keypoints" (B, K, 2) in
-        original pixels, "annotated" (B, K), "normalizer" (B,), "index" (B,) record index,
-        "crop_keypoints" (B, K, 2) and "crop_visible" (B, K) in crop pixels, and the augmentation
-        drawn: "flip" (B,), "angle" (B,) degrees, "scale_factor" (B,), "gains" (B, 3).
+        batches of (images (B, S, S, 3) float32 in [0, 1], heatmaps (B, S/4, S/4, K)) and, with
+        `with_meta`, the metadata dict of `inputs.spec.META` (each field with a batch axis).
     """
     if codec.input_size[0] != codec.input_size[1]:
         raise ValueError(f"Crops are square; received codec={codec!r}")
@@ -278,7 +273,10 @@ def make_dataset(
     shuffle = training if shuffle is None else shuffle
     with_meta = (not training) if with_meta is None else with_meta
     drop_remainder = training if drop_remainder is None else drop_remainder
-    augmentation = (augmentation or Augmentation()) if training else None
+    if augmentation is None:
+        augmentation = Augmentation()
+    augmentation = augmentation if training and augmentation is not False else None
+    meta_spec = spec.meta_spec(skeleton.num_joints)
     flip_index = tf.constant(skeleton.flip_index)
 
     if isinstance(source, (str, os.PathLike)):
@@ -288,7 +286,8 @@ def make_dataset(
     if count == 0:
         raise ValueError("make_dataset received an empty dataset.")
     if shuffle:
-        ds = ds.shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)
+        # The list holds paths and a few numbers per person: shuffle all of it (a uniform order).
+        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.enumerate()
@@ -324,21 +323,19 @@ def make_dataset(
             "index": e["index"],
             "crop_keypoints": keypoints,
             "crop_visible": annotated & inside,
-            "flip": tf.cast(flip, tf.bool),
+            "flip": flip,
             "angle": tf.cast(angle, tf.float32) * (180.0 / math.pi),
-            "scale_factor": tf.cast(scale_factor, tf.float32),
-            "gains": tf.cast(gains, tf.float32),
+            "scale_factor": scale_factor,
+            "gains": gains,
+        }
+        meta = {
+            name: tf.ensure_shape(tf.cast(meta[name], dtype), shape)
+            for name, (dtype, shape) in meta_spec.items()
         }
         return tf.ensure_shape(crop, (size, size, 3)), heatmaps, meta
 
     ds, batch_size = _shard(ds, batch_size, shard)
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-
-    def to_targets(images, heatmaps, meta):
-        targets = {f"heatmaps_{s}": heatmaps for s in range(num_stacks)}
-        if with_meta:
-            return images, targets, meta
-        return images, targets
-
-    return ds.map(to_targets).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda images, heatmaps, meta: spec.batch(images, heatmaps, meta, with_meta))
+    return ds.prefetch(tf.data.AUTOTUNE)

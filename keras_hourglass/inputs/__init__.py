@@ -1,11 +1,12 @@
-"""One entry to the input pipelines: tf.data when TensorFlow imports, else the TensorFlow-free one.
+"""The input pipelines: crops and heatmap targets from person records, on two executors.
 
-    ds = pose_dataset(records, skeleton, codec, 16, training=True, num_stacks=8)   # either
-    for images, targets, meta in batches(pose_dataset(..., training=False)): ...  # NumPy batches
+    ds = pose_dataset(records, skeleton, codec, 16, training=True)                # either
+    for images, heatmaps, meta in batches(pose_dataset(..., training=False)): ...  # NumPy batches
 
 `executor` is "auto" (the default: "tf.data" when `import tensorflow` works, else "numpy"),
-"tf.data" (`pipeline.make_dataset`) or "numpy" (`pydata.PoseSequence`, a `keras.utils.PyDataset`).
-The environment variable KERAS_HOURGLASS_EXECUTOR sets the default for every command.
+"tf.data" (`inputs.tf_data.make_dataset`) or "numpy" (`inputs.numpy_data.PoseSequence`, a
+`keras.utils.PyDataset`). The environment variable KERAS_HOURGLASS_EXECUTOR sets the default for
+every command. Both yield the batches `inputs.spec` describes; only the crop resampler differs.
 """
 
 import concurrent.futures
@@ -13,6 +14,8 @@ import functools
 import os
 
 import numpy as np
+
+from keras_hourglass.inputs.numpy_data import PoseSequence
 
 EXECUTORS = ("auto", "tf.data", "numpy")
 
@@ -56,52 +59,25 @@ def pose_dataset(
     codec,
     batch_size,
     training,
-    num_stacks,
     executor=None,
     workers=None,
     use_multiprocessing=False,
     **kwargs,
 ):
-    """`pipeline.make_dataset` or `pydata.PoseSequence` with the same arguments (`kwargs`:
+    """`tf_data.make_dataset` or `numpy_data.PoseSequence` with the same arguments (`kwargs`:
     seed, augmentation, repeat, shuffle, with_meta, drop_remainder, start_batch, shard)."""
     if resolve_executor(executor) == "tf.data":
-        from keras_hourglass.pipeline import make_dataset
+        from keras_hourglass.inputs.tf_data import make_dataset  # imports TensorFlow
 
-        return make_dataset(source, skeleton, codec, batch_size, training, num_stacks, **kwargs)
-    from keras_hourglass.pydata import PoseSequence
-
+        return make_dataset(source, skeleton, codec, batch_size, training, **kwargs)
     return PoseSequence(
         source,
         skeleton,
         codec,
         batch_size,
         training,
-        num_stacks,
         workers=workers or default_workers(),
         use_multiprocessing=use_multiprocessing,
-        **kwargs,
-    )
-
-
-def synthetic_data(
-    num_samples, codec, batch_size, num_stacks, executor=None, workers=None, start_batch=0, **kwargs
-):
-    """`synthetic.synthetic_dataset` (tf.data) or `pydata.SyntheticSequence`; `kwargs`: seed,
-    shuffle, repeat, with_keypoints, shard. `start_batch` skips batches (resuming)."""
-    if resolve_executor(executor) == "tf.data":
-        from keras_hourglass.synthetic import synthetic_dataset
-
-        ds = synthetic_dataset(num_samples, codec, batch_size, num_stacks, **kwargs)
-        return ds.skip(start_batch) if start_batch else ds
-    from keras_hourglass.pydata import SyntheticSequence
-
-    return SyntheticSequence(
-        num_samples,
-        codec,
-        batch_size,
-        num_stacks,
-        start_batch=start_batch,
-        workers=workers or default_workers(),
         **kwargs,
     )
 
@@ -109,14 +85,13 @@ def synthetic_data(
 def batches(dataset):
     """Iterates a finite pipeline of either kind as tuples of NumPy arrays (dicts of arrays where
     the pipeline yields dicts); a PyDataset's batches are prepared by its worker threads."""
-    from keras_hourglass.pydata import _Sequence
 
     def to_numpy(value):
         if isinstance(value, dict):
             return {k: to_numpy(v) for k, v in value.items()}
         return np.asarray(value)
 
-    if isinstance(dataset, _Sequence):
+    if isinstance(dataset, PoseSequence):
         n = len(dataset)
         workers = max(1, dataset.workers)
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
