@@ -5,7 +5,7 @@ profiler trace, before anything is changed for speed.
     KERAS_BACKEND=jax python benchmarks/gpu_profile.py --stacks 1 --filters 16 --input-size 64 --batch 4   # CPU check
 
 Compiles the training step (`train_on_batch`, XLA) and the jitted predict path with the flip test
-(`inference.make_predict_function`, batch 1), warms both up, then records `--steps` of each under
+(`inference.crop_predictor`, batch 1), warms both up, then records `--steps` of each under
 `jax.profiler.trace` and reads the trace back with `jax.profiler.ProfileData` (no TensorBoard
 plugin needed). The device's XLA op events (the host's on a CPU) are grouped by kind:
 
@@ -24,7 +24,6 @@ conv_ms=<c> idle_ms=<i>`.
 
 import argparse
 import glob
-import json
 import os
 import sys
 import tempfile
@@ -161,7 +160,6 @@ def main(argv=None):
     import keras
 
     import keras_hourglass as kh
-    from keras_hourglass.inference import make_predict_function
 
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(0)
@@ -169,8 +167,9 @@ def main(argv=None):
         num_stacks=args.stacks,
         filters=args.filters,
         input_shape=(args.input_size, args.input_size, 3),
+        skeleton="mpii",
     )
-    kh.compile_hourglass(model, jit_compile=True)
+    model.compile(jit_compile=True)
     rng = np.random.default_rng(0)
     hm = args.input_size // 4
     x = keras.ops.convert_to_tensor(
@@ -179,7 +178,7 @@ def main(argv=None):
     target = keras.ops.convert_to_tensor(
         rng.uniform(0, 0.1, (args.batch, hm, hm, 16)).astype("float32")
     )
-    y = {name: target for name in model.output_names}
+    y = target  # one target: the model supervises every stack with it
     start = time.perf_counter()
     model.train_on_batch(x, y)
     compile_train = time.perf_counter() - start
@@ -190,8 +189,8 @@ def main(argv=None):
 
     train_step()
     train_row = profile(train_step, args.steps, "train", args.out)
-    # The predict function reads the weights when made (training donates their buffers).
-    predict = make_predict_function(model, kh.HeatmapCodec(args.input_size, hm), kh.MPII.flip_index)
+    # The crop predictor reads the weights at every call (training donates their buffers).
+    predict = kh.crop_predictor(model)
     one = rng.uniform(0, 1, (1, args.input_size, args.input_size, 3)).astype("float32")
     start = time.perf_counter()
     np.asarray(predict(one)[0])
@@ -213,9 +212,9 @@ def main(argv=None):
         "jax": __import__("jax").__version__,
         "devices": [str(d) for d in __import__("jax").devices()],
     }
-    with open(os.path.join(args.out, "profile.json.tmp"), "w") as f:
-        json.dump({"config": meta, "phases": rows}, f, indent=2)
-    os.replace(os.path.join(args.out, "profile.json.tmp"), os.path.join(args.out, "profile.json"))
+    from keras_hourglass import files
+
+    files.write_json(os.path.join(args.out, "profile.json"), {"config": meta, "phases": rows})
 
     print(f"\n{meta}")
     header = f"{'ms per step':<22}" + "".join(

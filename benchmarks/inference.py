@@ -2,9 +2,10 @@
 
     KERAS_BACKEND=jax python benchmarks/inference.py --stacks 8 --batch 1 128 --precision mixed_bfloat16
 
-The path is `keras_hourglass.inference.make_predict_function`: one jitted function from images to
+The path is `keras_hourglass.inference.crop_predictor`: one compiled function from crops to
 keypoints and scores (the image and its mirror go through the network as one batch of 2B, the
-heatmaps are flipped back, averaged and decoded on the device). Compile time is reported apart;
+heatmaps are flipped back, averaged and decoded on the device with the model's codec), the one
+every command uses. Compile time is reported apart;
 windows of calls are timed (blocking on the result) and the median is reported.
 Last line per configuration: `inference batch=<b> ms=<n> ips=<n>`.
 """
@@ -46,7 +47,6 @@ def main(argv=None):
     )
 
     import keras_hourglass as kh
-    from keras_hourglass.inference import make_predict_function
 
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(0)
@@ -54,9 +54,9 @@ def main(argv=None):
         num_stacks=args.stacks,
         filters=args.filters,
         input_shape=(args.input_size, args.input_size, 3),
+        skeleton="mpii",
     )
-    codec = kh.HeatmapCodec(args.input_size, args.input_size // 4)
-    predict = make_predict_function(model, codec, None if args.no_flip else kh.MPII.flip_index)
+    predict = kh.crop_predictor(model, flip_test=not args.no_flip)
     print(f"device: {device_description()}", flush=True)
     rows = []
     for batch in args.batch:

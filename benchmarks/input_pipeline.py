@@ -1,9 +1,9 @@
-"""Throughput of the training input pipeline (decode, crop, augment, 8-stack heatmaps, batch).
+"""Throughput of the training input pipeline (decode, crop, augment, heatmap targets, batch).
 
     python benchmarks/input_pipeline.py --data-dir ../shared/data/lspet --images 2000
 
 Measures images/s of `make_dataset` from raw JPEGs and from a crop cache (built first if missing,
-its build time reported apart), of the TensorFlow-free executor (`pydata.PoseSequence`) with one
+its build time reported apart), of the TensorFlow-free executor (`inputs.numpy_data.PoseSequence`) with one
 worker (the per-core rate), with one thread per core and with one process per core, and of a
 per-image Python baseline doing the same work with OpenCV and NumPy in a pool of one process per
 core (what a PyTorch DataLoader with num_workers=cores over a cv2 dataset does). Each is warmed up
@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-SIZE, HEATMAP, STACKS, SIGMA = 256, 64, 8, 1.0
+SIZE, HEATMAP, SIGMA = 256, 64, 1.0
 
 
 def _baseline_sample(args):
@@ -90,7 +90,7 @@ def _batch(results, batch_size):
     samples = [next(results) for _ in range(batch_size)]
     images = np.stack([s[0] for s in samples])
     heatmaps = np.stack([s[1] for s in samples])
-    return images, {f"heatmaps_{s}": heatmaps for s in range(STACKS)}
+    return images, heatmaps
 
 
 def tf_throughput(ds, images, batch_size):
@@ -107,7 +107,7 @@ _FORKED = None
 
 def _forked_batch(index):
     images, targets = _FORKED[index]
-    return images, targets["heatmaps_0"]  # sent back as a process pool does (the baseline too)
+    return images, targets  # sent back as a process pool does (the baseline too)
 
 
 def numpy_throughput(records, codec, images, batch_size, workers, processes=False):
@@ -115,7 +115,7 @@ def numpy_throughput(records, codec, images, batch_size, workers, processes=Fals
     forked processes, each preparing whole batches."""
     import keras_hourglass as kh
     from keras_hourglass.inputs import batches
-    from keras_hourglass.pydata import PoseSequence
+    from keras_hourglass.inputs.numpy_data import PoseSequence
 
     n = images // batch_size + 1
     many = [records[i % len(records)] for i in range(n * batch_size)]
@@ -125,7 +125,6 @@ def numpy_throughput(records, codec, images, batch_size, workers, processes=Fals
         codec,
         batch_size,
         training=True,
-        num_stacks=STACKS,
         seed=0,
         repeat=False,
         shuffle=False,
@@ -191,14 +190,14 @@ def main(argv=None):
         import tensorflow as tf
 
         from keras_hourglass.cache import write_crop_cache
-        from keras_hourglass.pipeline import make_dataset
+        from keras_hourglass.inputs.tf_data import make_dataset
 
         version = tf.__version__
         start = time.perf_counter()
         write_crop_cache(records, args.cache_dir, kh.LSP, SIZE, verbose=False)
         print(f"crop cache build (or check): {time.perf_counter() - start:.1f} s")
-        raw = make_dataset(records, kh.LSP, codec, args.batch_size, True, STACKS, seed=0)
-        cached = make_dataset(args.cache_dir, kh.LSP, codec, args.batch_size, True, STACKS, seed=0)
+        raw = make_dataset(records, kh.LSP, codec, args.batch_size, True, seed=0)
+        cached = make_dataset(args.cache_dir, kh.LSP, codec, args.batch_size, True, seed=0)
         raw_ips = tf_throughput(raw, args.images, args.batch_size)
         cache_ips = tf_throughput(cached, args.images, args.batch_size)
     one = numpy_throughput(records, codec, min(args.images, 400), args.batch_size, 1)
@@ -211,7 +210,7 @@ def main(argv=None):
     print(
         f"\nmachine: {os.cpu_count()} cores ({cores} used), TensorFlow {version}; "
         f"{args.images} images of {len(records)}, batch {args.batch_size}, {SIZE}px crops, "
-        f"{STACKS} stacks of {HEATMAP}x{HEATMAP}x14 targets"
+        f"{HEATMAP}x{HEATMAP}x14 targets (one per image, whatever the stacks)"
     )
     print(f"{'variant':<44}{'images/s':>10}")
     print(f"{'tf.data from raw JPEGs':<44}{raw_ips:>10.0f}")

@@ -33,7 +33,8 @@ def main(argv=None):
 
     with open(os.path.join(args.run, "config.json")) as f:
         config = training.TrainConfig(**json.load(f))
-    train_records, val_records, skeleton = training.load_data(config)
+    data = training.load_data(config)
+    train_records, val_records, skeleton = data.train, data.val, data.skeleton
     size = config.input_size
 
     # (1) Mean pose of the training people in crop coordinates.
@@ -56,9 +57,8 @@ def main(argv=None):
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    codec = kh.HeatmapCodec(size, size // 4, config.sigma)
-    model = training.build_and_compile(config, skeleton, codec)
-    validation = PoseValidation(val_records, skeleton, codec, 32)
+    model = training.build_model(config, skeleton)
+    validation = PoseValidation(val_records, 32)
     validation.set_model(model)
     logs = {}
     validation.on_epoch_end(0, logs)
