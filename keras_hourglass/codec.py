@@ -46,6 +46,11 @@ class HeatmapCodec:
             integer stride (4 for the hourglass).
         sigma: standard deviation of the Gaussian in heatmap pixels (1.0 in the paper).
         shift: apply the paper's quarter-pixel shift toward the higher neighbour when decoding.
+        offset: the decoding convention of a model trained elsewhere, in heatmap pixels: a
+            heatmap position h means the input position `(h + offset + 0.5) * stride - 0.5`,
+            and targets are drawn `offset` heatmap pixels lower (0 for this project's models;
+            1 for bearpaw/pytorch-pose's, whose decoder reads arg-max + 1.5 where we read
+            arg-max + 0.5: see docs/pretrained.md).
 
     Encoding draws, for every annotated joint inside the crop, an un-normalised Gaussian
     `exp(-d^2 / (2 sigma^2))` centred on the joint's exact (sub-pixel) heatmap position, so its
@@ -62,7 +67,7 @@ class HeatmapCodec:
     paper's 256 -> 64).
     """
 
-    def __init__(self, input_size=256, heatmap_size=64, sigma=1.0, shift=True):
+    def __init__(self, input_size=256, heatmap_size=64, sigma=1.0, shift=True, offset=0.0):
         self.input_size = _pair(input_size, "input_size")
         self.heatmap_size = _pair(heatmap_size, "heatmap_size")
         strides = []
@@ -79,6 +84,10 @@ class HeatmapCodec:
             raise ValueError(f"`sigma` must be positive. Received: sigma={sigma}")
         self.sigma = sigma
         self.shift = bool(shift)
+        offset = float(offset)
+        if not abs(offset) < 1e3:
+            raise ValueError(f"`offset` must be a finite number. Received: offset={offset}")
+        self.offset = offset
 
     def get_config(self):
         return {
@@ -86,6 +95,7 @@ class HeatmapCodec:
             "heatmap_size": list(self.heatmap_size),
             "sigma": self.sigma,
             "shift": self.shift,
+            "offset": self.offset,
         }
 
     @classmethod
@@ -99,21 +109,22 @@ class HeatmapCodec:
     def __repr__(self):
         return (
             f"HeatmapCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-            f"sigma={self.sigma}, shift={self.shift})"
+            f"sigma={self.sigma}, shift={self.shift}, offset={self.offset})"
         )
 
     # --- coordinate maps -------------------------------------------------------------------
     def to_heatmap_coords(self, keypoints):
         """Input-pixel (x, y) -> heatmap-pixel (x, y); works on any array type."""
         sx, sy = self.stride[1], self.stride[0]
-        x = (keypoints[..., 0] + 0.5) / sx - 0.5
-        y = (keypoints[..., 1] + 0.5) / sy - 0.5
+        x = (keypoints[..., 0] + 0.5) / sx - 0.5 - self.offset
+        y = (keypoints[..., 1] + 0.5) / sy - 0.5 - self.offset
         return x, y
 
     def to_input_coords(self, x, y):
         """Heatmap-pixel x, y -> input-pixel (..., 2) keypoints (keras.ops)."""
         sx, sy = self.stride[1], self.stride[0]
-        return ops.stack([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5], axis=-1)
+        o = self.offset
+        return ops.stack([(x + o + 0.5) * sx - 0.5, (y + o + 0.5) * sy - 0.5], axis=-1)
 
     # --- encode (tf.data) ------------------------------------------------------------------
     def encode(self, keypoints, visible):
@@ -264,12 +275,15 @@ def flip_keypoints(keypoints, width, flip_index):
     return ops.take(mirrored, list(flip_index), axis=-2)
 
 
-def hourglass_codec(input_size, sigma=1.0):
+def hourglass_codec(input_size, sigma=1.0, offset=0.0):
     """The `HeatmapCodec` of a stacked hourglass whose input crops are `input_size` (an int or
     (height, width)) pixels: heatmaps a quarter of that, Gaussians of `sigma` heatmap pixels.
     A model's own codec is `model.codec`; this is for data without a model (show_batch)."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)[:2]
     height, width = (int(v) for v in size)
     return HeatmapCodec(
-        (height, width), (height // HOURGLASS_STRIDE, width // HOURGLASS_STRIDE), sigma
+        (height, width),
+        (height // HOURGLASS_STRIDE, width // HOURGLASS_STRIDE),
+        sigma,
+        offset=offset,
     )

@@ -36,6 +36,24 @@ def _batch_norm(name):
     return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
 
 
+@keras.saving.register_keras_serializable(package="keras_hourglass")
+class SubtractMean(layers.Layer):
+    """Subtracts a per-channel mean from the input images, inside the model (bearpaw's models
+    were trained on images in [0, 1] minus the MPII mean colour). Before the stem's zero padding,
+    so the padding stays zero as it was in training: folding the mean into the first
+    convolution's bias would be wrong at the padded border."""
+
+    def __init__(self, mean, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = [float(v) for v in mean]
+
+    def call(self, images):
+        return images - keras.ops.cast(keras.ops.convert_to_tensor(self.mean), images.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean}
+
+
 def apply_residual(x, filters, name):
     """Pre-activation bottleneck residual module (`Residual.lua`).
 
@@ -97,6 +115,14 @@ class StackedHourglass(keras.Model):
         sigma: the Gaussian sigma of its training targets, in heatmap pixels (1 in the paper).
         person_box_px: its crop convention: a crop shows the square person box of side
             `person_box_px * scale` centred on the person centre (200, pose-hg-train's).
+        stem_widths: the widths of the stem's 7x7 convolution and its three residuals; default
+            the paper's (64, 128, 128, filters); bearpaw/pytorch-pose's models have
+            (64, 128, filters, filters): a projecting second residual, an identity third.
+        input_mean: a per-channel mean subtracted from the [0, 1] input images inside the model
+            (`SubtractMean`), or None (the paper and the reference code subtract none).
+        heatmap_offset: the decoding convention of a model trained elsewhere: heatmap pixels
+            added to each decoded keypoint (and taken off targets) relative to this project's
+            pixel convention (`HeatmapCodec`'s `offset`; 0 for models trained here).
 
     The model describes itself: skeleton, codec (`model.codec`: input size, heatmap size, sigma)
     and crop convention are in its config, so they travel inside the `.keras` file and
@@ -122,6 +148,9 @@ class StackedHourglass(keras.Model):
         skeleton=None,
         sigma=1.0,
         person_box_px=PERSON_BOX_PX,
+        stem_widths=None,
+        input_mean=None,
+        heatmap_offset=0.0,
         **kwargs,
     ):
         skeleton = None if skeleton is None else get_skeleton(skeleton)
@@ -139,17 +168,33 @@ class StackedHourglass(keras.Model):
                     f"`{arg_name}` must be a positive number. Received: {arg_name}={value!r}"
                 )
         input_shape = tuple(int(d) for d in input_shape)
+        stem_widths = _check_stem(stem_widths, filters)
+        if input_mean is not None:
+            input_mean = [float(v) for v in input_mean]
+            if len(input_mean) != input_shape[-1] or not all(abs(v) < 1e3 for v in input_mean):
+                raise ValueError(
+                    f"`input_mean` must be one finite number per input channel. Received: "
+                    f"input_mean={input_mean!r}"
+                )
+        if not (isinstance(heatmap_offset, (int, float)) and abs(heatmap_offset) < 1e3):
+            raise ValueError(
+                f"`heatmap_offset` must be a number of heatmap pixels. Received: "
+                f"heatmap_offset={heatmap_offset!r}"
+            )
 
         # === Functional model ===
         images = keras.Input(shape=input_shape, name="images")
-        x = layers.ZeroPadding2D(3, name="stem_pad")(images)
-        x = layers.Conv2D(64, 7, strides=2, name="stem_conv")(x)
+        x = images
+        if input_mean is not None:
+            x = SubtractMean(input_mean, name="input_mean")(x)
+        x = layers.ZeroPadding2D(3, name="stem_pad")(x)
+        x = layers.Conv2D(stem_widths[0], 7, strides=2, name="stem_conv")(x)
         x = _batch_norm("stem_bn")(x)
         x = layers.ReLU(name="stem_relu")(x)
-        x = apply_residual(x, 128, name="stem_res1")
+        x = apply_residual(x, stem_widths[1], name="stem_res1")
         x = layers.MaxPooling2D(2, name="stem_pool")(x)
-        x = apply_residual(x, 128, name="stem_res2")
-        x = apply_residual(x, filters, name="stem_res3")
+        x = apply_residual(x, stem_widths[2], name="stem_res2")
+        x = apply_residual(x, stem_widths[3], name="stem_res3")
 
         outputs = {}
         for s in range(num_stacks):
@@ -184,12 +229,15 @@ class StackedHourglass(keras.Model):
         self.skeleton = skeleton
         self.sigma = float(sigma)
         self.person_box_px = float(person_box_px)
+        self.stem_widths = stem_widths
+        self.input_mean = input_mean
+        self.heatmap_offset = float(heatmap_offset)
 
     @property
     def codec(self):
         """The `HeatmapCodec` of its inputs and targets (input size, heatmaps a quarter of it,
         sigma; decoding with the paper's quarter-pixel shift): what every consumer decodes with."""
-        return hourglass_codec(self.image_shape[:2], self.sigma)
+        return hourglass_codec(self.image_shape[:2], self.sigma, self.heatmap_offset)
 
     # === Training: one target for every stack, the paper's compile defaults ===
     def compile(
@@ -273,11 +321,29 @@ class StackedHourglass(keras.Model):
             "skeleton": self.skeleton.get_config() if self.skeleton else None,
             "sigma": self.sigma,
             "person_box_px": self.person_box_px,
+            "stem_widths": list(self.stem_widths),
+            "input_mean": self.input_mean,
+            "heatmap_offset": self.heatmap_offset,
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _check_stem(stem_widths, filters):
+    widths = (64, 128, 128, filters) if stem_widths is None else tuple(stem_widths)
+    if (
+        len(widths) != 4
+        or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths)
+        or any(w % 2 for w in widths[1:])
+        or widths[3] != filters
+    ):
+        raise ValueError(
+            "`stem_widths` must be the 7x7 convolution's width and three even residual widths, "
+            f"the last one `filters`. Received: stem_widths={stem_widths!r}, filters={filters}"
+        )
+    return widths
 
 
 def _check_arguments(num_stacks, num_keypoints, filters, depth, input_shape):
@@ -321,6 +387,9 @@ def build_hourglass(
     skeleton=None,
     sigma=1.0,
     person_box_px=PERSON_BOX_PX,
+    stem_widths=None,
+    input_mean=None,
+    heatmap_offset=0.0,
 ):
     """Builds a stacked hourglass network; the defaults are the paper's 8-stack model.
 
@@ -337,6 +406,9 @@ def build_hourglass(
         skeleton=skeleton,
         sigma=sigma,
         person_box_px=person_box_px,
+        stem_widths=stem_widths,
+        input_mean=input_mean,
+        heatmap_offset=heatmap_offset,
         **kwargs,
     )
 

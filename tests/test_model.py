@@ -161,9 +161,7 @@ def test_one_target_supervises_every_stack_and_fits(tmp_path):
     x = rng.uniform(0, 1, (4, 32, 32, 3)).astype("float32")
     y = rng.uniform(0, 1, (4, 8, 8, 5)).astype("float32")
     single = model.evaluate(x, y, verbose=0, return_dict=True)
-    per_stack = model.evaluate(
-        x, {n: y for n in model.output_names}, verbose=0, return_dict=True
-    )
+    per_stack = model.evaluate(x, {n: y for n in model.output_names}, verbose=0, return_dict=True)
     predictions = model(x, training=False)
     for name in model.output_names:
         expected = np.mean((np.asarray(predictions[name]) - y) ** 2)

@@ -41,6 +41,7 @@ def test_skeleton_codec_and_crop_convention_travel_inside_the_keras_file(tmp_pat
         "heatmap_size": [16, 16],
         "sigma": 1.5,
         "shift": True,
+        "offset": 0.0,
     }
     assert loaded.person_box_px == 180.0
     # A custom table (not one of the four) survives too: the model stores it, not its name.
