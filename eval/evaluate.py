@@ -17,8 +17,10 @@ crop by centre and scale, flip test, quarter-pixel shift, back to image coordina
 `--no-shift` to measure their effect).
 
 Outputs in --out (every mode): summary.csv, per_joint.csv, curve.csv, predictions.csv (0-based
-pixels), curve.png and sheet.png (worst and best people, when images are at hand); COCO adds
-coco_results.json and AP/AR rows.
+pixels), curve.png and sheet.png (worst and best people, when images are at hand); with --model
+also preds.mat (`preds` N x K x 2 in the dataset's pixel base: 1-based for MPII, LSP and FLIC,
+as the MPII evaluation tools and the published prediction files; --preds reads it back); COCO
+adds coco_results.json and AP/AR rows.
 """
 
 import argparse
@@ -274,6 +276,13 @@ def evaluate_model(args):
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
     result = report(preds, gt, out, scores, args.threshold)
+    from keras_hourglass.evaluation import write_prediction_file
+
+    write_prediction_file(preds, os.path.join(out, "preds.mat"), entry.preds_base)
+    print(
+        f"Wrote preds.mat ({len(records)} people x {preds.shape[1]} joints, "
+        f"{entry.preds_base}-based: what --preds --dataset {args.dataset} reads back)"
+    )
     name, main = gt.metric
     column = f"{name}@{args.threshold or main:g}"
     mean = float(result.summary.set_index("group").loc["Mean", column])
@@ -313,15 +322,18 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
         CocoEvalError,
         coco_results,
         evaluate_keypoints,
+        scope,
         write_results,
     )
 
     annotations = records.source
+    scored = [r.record_id for r in records]
     try:
         results = coco_results(records, preds, scores, annotations)
         path = os.path.join(out, "coco_results.json")
         write_results(results, path)
-        stats = evaluate_keypoints(annotations, results)
+        stats = evaluate_keypoints(annotations, results, scored)
+        people, images, ignored = scope(annotations, scored)
     except CocoEvalError as error:
         raise SystemExit(f"error: {error}") from None
     rows = pd.DataFrame(
@@ -333,7 +345,9 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
     result.summary = pd.concat([result.summary, rows], ignore_index=True)
     files.write_csv(result.summary, os.path.join(out, "summary.csv"))
     print(
-        "\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box): "
+        "\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box; "
+        f"{people} people in {images} images scored, {ignored} other people of those images "
+        "not predicted (skipped or left out) and ignored): "
         + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
         + f"\nWrote {path}; the AP/AR rows are in summary.csv"
     )

@@ -8,7 +8,9 @@ Nothing is detected: the person is the whole image, or the box given with --box 
 in pixels and scale = box side / 200 px, MPII's convention; one --box for all images or one per
 image). Prediction uses the flip test. For each image it writes `<name>_pose.png` (the skeleton
 over the image: left limbs green, right red, centre yellow; joints below --threshold dimmed)
-and `<name>_pose.json` (named joints {"x", "y", "confidence"}, (x, y) in the image's pixels).
+and `<name>_pose.json` (named joints {"x", "y", "confidence"}, (x, y) in the image's pixels), and
+`preds.mat` of all the images in order (`preds` N x K x 2, 1-based: the layout of the MPII
+evaluation tools and the published prediction files).
 
 A `.keras` model runs the library's inference (`keras_hourglass.inference.estimate_poses`: NumPy
 crops, any Keras backend); a SavedModel version folder runs its own `predict_encoded` signatures,
@@ -460,6 +462,7 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     skeleton = predictor.skeleton
+    every = []
     for path, (data, (height, width)), box in zip(args.images, inputs, boxes):
         keypoints, scores = predictor(data, box)
         name = os.path.splitext(os.path.basename(path))[0]
@@ -492,6 +495,12 @@ def main(argv=None):
         files.write_json(target, result)
         confident = int((scores >= args.threshold).sum())
         print(f"{path}: {confident}/{len(scores)} joints above {args.threshold} -> {png}, {target}")
+        every.append(keypoints)
+    from keras_hourglass.evaluation import write_prediction_file
+
+    mat = os.path.join(args.out, "preds.mat")
+    write_prediction_file(np.stack(every), mat, base=1)
+    print(f"{mat}: `preds` {len(every)} x {len(every[0])} x 2, 1-based (MATLAB's, as MPII's tools)")
     return 0
 
 

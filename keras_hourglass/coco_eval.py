@@ -145,10 +145,16 @@ def check_results(results, image_ids, num_joints=17):
             raise CocoEvalError(f"result {i}: 'score' must be a finite number, got {score!r}")
 
 
-def evaluate_keypoints(annotation_path, results):
+def evaluate_keypoints(annotation_path, results, evaluated_ids=None):
     """AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (fractions in [0, 1]) of `results` (a
     list as `coco_results` makes, or the path of a results JSON) on a COCO keypoint annotation
-    file, with pycocotools' COCOeval(iouType="keypoints") over all its images."""
+    file, with pycocotools' COCOeval(iouType="keypoints").
+
+    `evaluated_ids`: the annotation ids of the people that were predicted (None: all). Only their
+    images are scored, and the other people of those images (skipped as malformed, held out,
+    left out by --samples) are marked as crowd, COCO's "ignore": a person never predicted is
+    not a miss. `scope(annotation_path, evaluated_ids)` says how many of each.
+    """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -161,12 +167,43 @@ def evaluate_keypoints(annotation_path, results):
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):
         gt = COCO(annotation_path)
-    check_results(results, set(gt.getImgIds()))
+    image_ids = sorted(gt.getImgIds())
+    if evaluated_ids is not None:
+        image_ids, ignored = _scope(gt, evaluated_ids)
+        for annotation_id in ignored:
+            gt.anns[annotation_id]["iscrowd"] = 1  # COCOeval ignores crowd regions
+    check_results(results, set(image_ids))
     with contextlib.redirect_stdout(quiet):
         dt = gt.loadRes([dict(r) for r in results])  # loadRes adds fields to its input
         evaluator = COCOeval(gt, dt, "keypoints")
-        evaluator.params.imgIds = sorted(gt.getImgIds())
+        evaluator.params.imgIds = image_ids
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     return dict(zip(STATS, (float(v) for v in evaluator.stats)))
+
+
+def _scope(gt, evaluated_ids):
+    """(sorted image ids of the evaluated people, ids of the other people in those images)."""
+    evaluated = {_annotation_key(i) for i in evaluated_ids}
+    unknown = sorted(map(str, evaluated - set(gt.anns)))
+    if unknown:
+        raise CocoEvalError(f"people {unknown[:5]} are not annotations of the file")
+    images = sorted({gt.anns[i]["image_id"] for i in evaluated})
+    others = [a for i in images for a in gt.getAnnIds(imgIds=[i]) if a not in evaluated]
+    return images, others
+
+
+def _annotation_key(record_id):
+    text = str(record_id)
+    return int(text) if text.lstrip("-").isdigit() else record_id
+
+
+def scope(annotation_path, evaluated_ids):
+    """(people scored, images scored, other people of those images ignored) of an evaluation."""
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(annotation_path)
+    images, others = _scope(gt, evaluated_ids)
+    return len(set(map(_annotation_key, evaluated_ids))), len(images), len(others)

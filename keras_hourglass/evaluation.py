@@ -21,7 +21,7 @@ import warnings
 import h5py
 import numpy as np
 import pandas as pd
-from scipy.io import loadmat
+from scipy.io import loadmat, savemat
 
 from keras_hourglass import files, geometry
 from keras_hourglass.datasets import (
@@ -45,6 +45,7 @@ __all__ = [
     "load_annotations",
     "load_mpii_official",
     "load_predictions",
+    "write_prediction_file",
     "write_prediction_sheet",
     "write_report",
 ]
@@ -118,6 +119,19 @@ def _load_predictions(path):
     if preds.ndim != 3 or preds.shape[-1] != 2:
         raise EvaluationError(f"{path}: `preds` must be (N, K, 2), got shape {preds.shape}")
     return preds
+
+
+def write_prediction_file(preds, path, base=1):
+    """Writes `preds` (N, K, 2, 0-based pixels) as a MATLAB file holding `preds` (N x K x 2,
+    float32) in the `base` convention: 1 for MATLAB-made datasets (the MPII evaluation tools'
+    `eval_PCKh.m` and the published MPII prediction files), 0 for COCO and custom data. What
+    `--preds` reads back (with `--preds-base auto`, the dataset's own base)."""
+    preds = np.asarray(preds, np.float64)
+    if preds.ndim != 3 or preds.shape[-1] != 2:
+        raise EvaluationError(f"predictions must be (N, K, 2), got {preds.shape}")
+    with files.atomic_path(path) as tmp:
+        savemat(tmp, {"preds": (preds + base).astype(np.float32)})
+    return path
 
 
 def check_predictions(preds, gt, source="predictions"):

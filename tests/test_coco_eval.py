@@ -154,3 +154,29 @@ def test_evaluate_py_writes_coco_results_and_ap_rows(coco, tmp_path, python_env,
     stats = evaluate_keypoints(path, str(tmp_path / "out/coco_results.json"))
     np.testing.assert_allclose(coco_rows["COCO OKS"], [round(100 * v, 2) for v in stats.values()])
     assert "Mean" in summary.group.tolist()
+
+
+def test_only_the_people_evaluated_are_scored(coco):
+    """A person never predicted (held out, skipped, left out) is not a miss: only the images of
+    the people evaluated count, and their other people are ignored."""
+    path, data = coco
+    people = [a for a in data["annotations"] if not a.get("iscrowd") and a["num_keypoints"] > 0]
+    image = max(
+        {a["image_id"] for a in people}, key=lambda i: sum(a["image_id"] == i for a in people)
+    )
+    chosen = [a for a in people if a["image_id"] == image][:1]
+    assert len([a for a in people if a["image_id"] == image]) > 1  # others share its image
+    results = [
+        {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+        for a in chosen
+    ]
+    stats = evaluate_keypoints(path, results, [a["id"] for a in chosen])
+    assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+    # Before: every image of the file scored, every other person a miss.
+    assert evaluate_keypoints(path, results)["AR"] < 0.5
+    from keras_hourglass.coco_eval import scope
+
+    scored, images, ignored = scope(path, [a["id"] for a in chosen])
+    assert (scored, images) == (1, 1) and ignored >= 1
+    with pytest.raises(CocoEvalError, match="not annotations of the file"):
+        evaluate_keypoints(path, results, [123456789])

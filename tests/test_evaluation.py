@@ -343,3 +343,15 @@ def test_prediction_sheet_draws_predictions_on_the_evaluation_crop(shared_data, 
         far = ~drawn
         same = np.abs(part[far] - crop[far]).max(-1) <= 1
         assert far.sum() > size * size // 4 and same.mean() > 0.9, same.mean()
+
+
+def test_prediction_files_written_here_reproduce_the_published_row(shared_data, tmp_path):
+    """preds.mat as evaluate.py and predict.py write it (N x K x 2, 1-based for MPII) is what
+    the published files are: bearpaw's predictions written back score the published row."""
+    gt = E.load_mpii_official(str(shared_data / "mpii_annot/detections_our_format.mat"))
+    published = E.load_predictions(str(shared_data / "mpii_preds/bearpaw-hg_s2_b1.mat"))
+    path = E.write_prediction_file(published - 1.0, str(tmp_path / "preds.mat"), base=1)
+    again = E.load_predictions(path)
+    np.testing.assert_allclose(again, published, atol=1e-4)
+    mean = E.evaluate(again, gt).summary.set_index("group").loc["Mean", "PCKh@0.5"]
+    assert mean == pytest.approx(PUBLISHED_S2["Mean"], abs=0.005)

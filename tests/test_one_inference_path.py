@@ -117,7 +117,19 @@ def test_savedmodel_estimate_poses_evaluate_and_predict_agree(shared_data, tmp_p
             table["confidence"].to_numpy().reshape(scores.shape), scores, atol=1e-4
         )
         # The predictions are the ground truth here: every joint is right (ties aside).
-        assert pd.read_csv(out / "summary.csv").set_index("group").loc["Mean", "PCK@0.2"] >= 97
+        summary = pd.read_csv(out / "summary.csv")
+        assert summary.set_index("group").loc["Mean", "PCK@0.2"] >= 97
+        # preds.mat round trip: scored again as a prediction file, the same tables.
+        again = run_command(
+            "eval/evaluate.py",
+            [
+                *("--preds", str(out / "preds.mat"), "--dataset", "custom"),
+                *("--annotations", str(folder / "test.json"), "--out", str(out / "again")),
+            ],
+            python_env,
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        pd.testing.assert_frame_equal(pd.read_csv(out / "again/summary.csv"), summary)
 
     # 4. predict.py with the .keras file and with the SavedModel, one --box per image.
     for model_path in (tmp_path / "m.keras", saved):
@@ -139,6 +151,10 @@ def test_savedmodel_estimate_poses_evaluate_and_predict_agree(shared_data, tmp_p
             got.append([[joints[j]["x"], joints[j]["y"]] for j in names])
             assert all(set(v) == {"x", "y", "confidence"} for v in joints.values())
         same(np.array(got))  # positions lie on a 0.5 px grid: the files' 0.01 px rounding is exact
+        from scipy.io import loadmat
+
+        mat = loadmat(out / "preds.mat")["preds"]  # 1-based, as MPII's tools read it
+        np.testing.assert_allclose(mat - 1, np.array(got), atol=1e-3)
 
 
 def test_the_compiled_predictor_is_made_once_per_model_and_reads_current_weights():
