@@ -1,9 +1,16 @@
 import os
 import pathlib
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The tests' own Keras home: the synthetic figures they render (the default synthetic data
+# folder is <KERAS_HOME>/datasets/...) go to a temporary folder kept between test sessions, never
+# into the user's ~/.keras. Set before Keras is imported; subprocesses inherit it.
+os.environ["KERAS_HOME"] = os.path.join(
+    tempfile.gettempdir(), f"keras-hourglass-tests-{os.getuid()}"
+)
 
 import pytest  # noqa: E402
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import numpy as np
+import pytest
 from conftest import PYTHON, randomize_weights
 
 import keras_hourglass as kh
@@ -28,6 +29,7 @@ print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
 
+@pytest.mark.slow
 def test_same_weights_give_the_same_outputs_on_tensorflow_and_jax(tmp_path, python_env):
     model = kh.build_hourglass(
         num_stacks=2, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)

@@ -99,6 +99,7 @@ def test_compile_hourglass_uses_it_and_it_survives_a_keras_file(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_mixed_precision_gradients_and_loss_scaling(dtype):
     """Under mixed precision the variables are float32 and gradients may arrive in a low
