@@ -55,16 +55,18 @@ class EvaluationError(ValueError):
     """Predictions and ground truth that do not fit together; the message says what disagrees."""
 
 
-def _load_annotations(path, dataset, image_dir=None):
+def _load_annotations(path, dataset, image_dir=None, skeleton=None):
     """Ground truth from an annotation file of the `DATASETS` entry `dataset`, read by the
     entry's reader for the file's suffix (MPII: the official `.mat`, pose-hg-train's `.h5`, the
     JSON; LSP: joints.mat; FLIC: examples.mat, its test split; COCO: the keypoints JSON; custom:
-    its JSON or CSV with the skeleton file beside it). The images are looked for in `image_dir`
-    (default: the file's folder)."""
+    its JSON or CSV with the skeleton file beside it, or `skeleton`). The images are looked for
+    in `image_dir` (default: the file's folder)."""
     if not os.path.isfile(path):
         raise EvaluationError(f"Annotation file {path!r} does not exist.")
     entry = get_dataset(dataset)
-    read = entry.annotations(path, image_dir or os.path.dirname(path), check_images=False)
+    read = entry.annotations(
+        path, image_dir or os.path.dirname(path), check_images=False, skeleton=skeleton
+    )
     if isinstance(read, GroundTruth):
         return read
     gt = ground_truth_from_records(read, normalizer=entry.normalizer, dataset=entry.name)

@@ -14,6 +14,7 @@ resumes a killed run at the epoch and step it reached (`runs.RunFolder`, `runs.r
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -74,7 +75,25 @@ class TrainConfig:
         choices=tuple(datasets.DATASETS),
     )
     data_dir: str = _setting(
-        "", "the dataset's folder (its usual layout; synthetic: a folder in ~/.keras by default)"
+        "",
+        "the dataset's folder (its usual layout; synthetic: a folder in ~/.keras by default); "
+        "with --annotations, the folder its image paths are relative to (custom data: by "
+        "default the annotation file's folder)",
+    )
+    annotations: str = _setting(
+        "",
+        "train on this annotation file instead of the folder's training split (custom: a .json "
+        "or .csv of named joints, docs/datasets.md; others: a file their reader takes)",
+    )
+    val_annotations: str = _setting(
+        "",
+        "validate on this annotation file (default: the people --val-count holds out of "
+        "--annotations)",
+    )
+    skeleton: str = _setting(
+        "",
+        "custom data: the skeleton file (YAML or JSON: joint names, flip pairs, limbs, PCK "
+        "normaliser; default: skeleton.yaml beside the annotations); the model carries it",
     )
     val_count: int = _setting(
         0,
@@ -229,10 +248,21 @@ def make_config(values):
     if config.input_size % (4 * 2**config.depth):
         raise ConfigError(f"input_size must be a multiple of 4 * 2**depth = {4 * 2**config.depth}")
     entry = datasets.get_dataset(dataset)
-    if not config.data_dir and entry.default_data_dir is None:
-        raise ConfigError(f"--dataset {dataset} needs --data-dir (the dataset's folder)")
+    if not config.data_dir and not config.annotations and entry.default_data_dir is None:
+        raise ConfigError(
+            f"--dataset {dataset} needs --data-dir (the dataset's folder)"
+            + (" or --annotations (a file of named joints)" if entry.skeleton is None else "")
+        )
     if config.data_dir and not os.path.isdir(os.path.expanduser(config.data_dir)):
         raise ConfigError(f"--data-dir {config.data_dir!r} does not exist")
+    for name in ("annotations", "val_annotations", "skeleton"):
+        path = getattr(config, name)
+        if path and not os.path.isfile(os.path.expanduser(path)):
+            raise ConfigError(f"--{name.replace('_', '-')} {path!r}: no such file")
+    if config.skeleton and entry.skeleton is not None:
+        raise ConfigError(
+            f"--skeleton is for custom data: {dataset} has its own joints ({entry.skeleton.name})"
+        )
     if not config.name:
         config.name = time.strftime(f"{dataset}-%Y%m%d-%H%M%S")
     check_run_name(config.name)
@@ -282,22 +312,40 @@ def load_data(config, max_pixels=None):
     first people of each. Every image is checked before training starts."""
     entry = datasets.get_dataset(config.dataset)
     data_dir = os.path.expanduser(config.data_dir) if config.data_dir else ""
+    read = functools.partial(
+        datasets.load_records,
+        config.dataset,
+        data_dir,
+        skeleton=config.skeleton or None,
+        skip_bad=config.skip_bad,
+        input_size=config.input_size,
+    )
     try:
         if data_dir and os.path.isfile(os.path.join(data_dir, "meta.json")):
             raise ConfigError(
                 f"{config.data_dir} is a crop cache: pass the dataset folder (validation needs the "
                 "original images); use the cache with make_dataset directly for now"
             )
-        data_dir = data_dir or entry.default_data_dir(config.input_size)
-        train = entry.records(data_dir, entry.train_split, skip_bad=config.skip_bad)
-        val = None
-        if entry.val_split and not config.val_count:
-            try:
-                val = entry.records(data_dir, entry.val_split, skip_bad=config.skip_bad)
-            except datasets.MissingSplit:
-                val = None
-            if val is not None and val.source == train.source:  # e.g. COCO as one .json
-                val = None
+        if config.val_annotations and not config.annotations:
+            raise ConfigError("--val-annotations needs --annotations (the training people)")
+        if config.annotations:
+            train = read(annotations=config.annotations)
+            val = read(annotations=config.val_annotations) if config.val_annotations else None
+        else:
+            train = read(split=entry.train_split)
+            val = None
+            if entry.val_split and not config.val_count:
+                try:
+                    val = read(split=entry.val_split)
+                except datasets.MissingSplit:
+                    val = None
+                if val is not None and val.source == train.source:  # e.g. COCO as one .json
+                    val = None
+        if val is not None and val.skeleton.joint_names != train.skeleton.joint_names:
+            raise ConfigError(
+                f"the validation people ({val.source}) have other joints than the training "
+                f"people ({train.source})"
+            )
         if val is None:
             held_out = config.val_count or entry.held_out or max(1, len(train) // 10)
             if held_out >= len(train):
@@ -482,6 +530,7 @@ def train(
     except ValueError as error:
         raise ConfigError(str(error)) from None
     shard, chief, verbose = _join_processes(config, cluster, verbose)
+    data = load_data(config, max_pixels)  # bad data stops the run before its folder is made
     try:
         run = RunFolder(config.runs_dir, config.name, chief)
         resume = run.latest_backup()
@@ -492,7 +541,6 @@ def train(
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.mixed_precision)
     strategy = make_strategy(config, logical_cpus)
-    data = load_data(config, max_pixels)
     with strategy.scope() if strategy else contextlib.nullcontext():
         if resume:
             model_path, state = resume

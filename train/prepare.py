@@ -17,19 +17,21 @@ os.environ.setdefault(
 
 
 def main(argv=None):
+    from keras_hourglass.cli import add_people_arguments
     from keras_hourglass.datasets import DATASETS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name")
-    parser.add_argument("--data-dir", required=True, help="the dataset's folder")
+    parser.add_argument("--data-dir", help="the dataset's folder")
     parser.add_argument("--out", required=True, help="cache folder to write")
     parser.add_argument(
         "--split",
         default=None,
         help="dataset split (mpii: train/valid; flic: train/test; coco: val2017...)",
     )
+    add_people_arguments(parser)
     parser.add_argument(
         "--crop-size",
         type=int,
@@ -45,10 +47,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_hourglass.cache import write_crop_cache
-    from keras_hourglass.datasets import DatasetError, check_image_files, read_dataset
+    from keras_hourglass.datasets import DatasetError, check_image_files, load_records
 
     try:
-        records = read_dataset(args.dataset, args.data_dir, args.split, skip_bad=args.skip_bad)
+        records = load_records(
+            args.dataset, args.data_dir, args.split, args.annotations, args.skeleton, args.skip_bad
+        )
         check_image_files(records)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None

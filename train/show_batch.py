@@ -17,19 +17,19 @@ os.environ.setdefault(
 
 
 def main(argv=None):
+    from keras_hourglass.cli import add_people_arguments
     from keras_hourglass.datasets import DATASETS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name")
-    parser.add_argument(
-        "--data-dir", required=True, help="dataset folder, or a crop cache folder (with --cache)"
-    )
+    parser.add_argument("--data-dir", help="dataset folder, or a crop cache folder (with --cache)")
     parser.add_argument(
         "--cache", action="store_true", help="--data-dir is a crop cache from train/prepare.py"
     )
     parser.add_argument("--split", default=None, help="dataset split")
+    add_people_arguments(parser)
     parser.add_argument("--out", default="batch.png", help="PNG to write (default: batch.png)")
     parser.add_argument("--count", type=int, default=16, help="crops to show (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="augmentation seed (default: 0)")
@@ -41,16 +41,25 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    from keras_hourglass.datasets import DatasetError, get_dataset
+    from keras_hourglass.datasets import DatasetError, get_dataset, load_records
     from keras_hourglass.drawing import show_batch
 
     entry = get_dataset(args.dataset)
     skeleton = entry.skeleton
     if args.cache:
+        if not args.data_dir:
+            parser.error("--cache needs --data-dir (the crop cache folder)")
         source = args.data_dir
     else:
         try:
-            source = entry.records(args.data_dir, args.split, skip_bad=args.skip_bad)
+            source = load_records(
+                args.dataset,
+                args.data_dir,
+                args.split,
+                args.annotations,
+                args.skeleton,
+                args.skip_bad,
+            )
         except DatasetError as error:
             raise SystemExit(f"error: {error}") from None
         skeleton = source.skeleton

@@ -48,7 +48,9 @@ from keras_hourglass.datasets.synthetic import make_synthetic_folder, synthetic_
 from keras_hourglass.datasets.table import (
     DATASETS,
     Dataset,
+    coco_files,
     get_dataset,
+    load_records,
     read_custom_file,
     read_dataset,
 )
@@ -72,9 +74,11 @@ __all__ = [
     "box_from_xywh",
     "check_image_files",
     "check_image_size",
+    "coco_files",
     "get_dataset",
     "ground_truth_from_records",
     "image_size",
+    "load_records",
     "load_mpii_official",
     "make_synthetic_folder",
     "metric_of",

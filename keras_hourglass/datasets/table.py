@@ -41,14 +41,21 @@ def read_lsp_folder(data_dir, split, skip_bad):
     )
 
 
-def read_coco_folder(data_dir, split, skip_bad):
+def coco_files(data_dir, split):
+    """(annotation file, image folder) of a COCO split in its folder: the official layout
+    (annotations/person_keypoints_<split>.json, images in <split>/) or one .json beside its
+    images."""
     annotations = os.path.join(data_dir, "annotations", f"person_keypoints_{split}.json")
     if os.path.isfile(annotations):
-        return read_coco(annotations, os.path.join(data_dir, split), skip_bad)
+        return annotations, os.path.join(data_dir, split)
     jsons = sorted(f for f in os.listdir(data_dir) if f.endswith(".json"))
     if len(jsons) == 1:
-        return read_coco(os.path.join(data_dir, jsons[0]), data_dir, skip_bad)
+        return os.path.join(data_dir, jsons[0]), data_dir
     raise MissingSplit(f"{data_dir}: no annotations/person_keypoints_{split}.json")
+
+
+def read_coco_folder(data_dir, split, skip_bad):
+    return read_coco(*coco_files(data_dir, split), skip_bad)
 
 
 def read_flic_folder(data_dir, split, skip_bad):
@@ -56,14 +63,14 @@ def read_flic_folder(data_dir, split, skip_bad):
     return read_flic(path, os.path.join(data_dir, "images"), split, skip_bad)
 
 
-def read_custom_folder(data_dir, split, skip_bad):
-    """A custom data set's folder: `skeleton.yaml` (or `.yml`, `.json`), the split's annotations
-    `<split>.json` or `<split>.csv` (`read_custom`'s formats), image paths relative to the
-    folder."""
+def read_custom_folder(data_dir, split, skip_bad, skeleton=None):
+    """A custom data set's folder: `skeleton.yaml` (or `.yml`, `.json`; or `skeleton`, a file or
+    `Skeleton`, given apart), the split's annotations `<split>.json` or `<split>.csv`
+    (`read_custom`'s formats), image paths relative to the folder."""
     for suffix in (".json", ".csv"):
         path = os.path.join(data_dir, split + suffix)
         if os.path.isfile(path):
-            return read_custom_file(path, data_dir, skip_bad)
+            return read_custom_file(path, data_dir, skip_bad, skeleton=skeleton)
     raise MissingSplit(f"{data_dir}: no {split}.json or {split}.csv (custom data layout)")
 
 
@@ -83,7 +90,7 @@ def read_custom_file(path, image_dir, skip_bad=False, check_images=True, skeleto
         skeleton = found[0]
     if not isinstance(skeleton, Skeleton):
         try:
-            skeleton = read_skeleton(skeleton)
+            skeleton = read_skeleton(os.path.expanduser(os.fspath(skeleton)))
         except ValueError as error:
             raise DatasetError(str(error), "bad skeleton") from None
     return read_custom(path, skeleton, image_dir, skip_bad, check_images)
@@ -145,16 +152,36 @@ class Dataset:
         normalizer = self.normalizer or (self.skeleton.normalizer if self.skeleton else None)
         return metric_of(normalizer) if normalizer else None
 
-    def records(self, data_dir, split=None, skip_bad=False):
-        """Reads `split` (default: `eval_split`) of the dataset from its folder."""
+    def _skeleton_arg(self, skeleton):
+        """{"skeleton": skeleton} for the readers of custom data; a skeleton given for a dataset
+        whose joints are fixed is an error."""
+        if skeleton is None:
+            return {}
+        if self.skeleton is not None:
+            raise DatasetError(
+                f"--skeleton is for custom data: {self.name} has its own joints "
+                f"({self.skeleton.name}, {self.skeleton.num_joints})",
+                "skeleton for a built-in dataset",
+            )
+        return {"skeleton": skeleton}
+
+    def records(self, data_dir, split=None, skip_bad=False, skeleton=None):
+        """Reads `split` (default: `eval_split`) of the dataset from its folder; `skeleton` (a
+        file or `Skeleton`, custom data only) instead of the folder's skeleton file."""
         data_dir = os.path.expanduser(os.fspath(data_dir))
         if not os.path.isdir(data_dir):
             raise DatasetError(f"Data folder {data_dir!r} does not exist.")
-        return self.read(data_dir, split or self.eval_split, skip_bad)
+        return self.read(
+            data_dir, split or self.eval_split, skip_bad, **self._skeleton_arg(skeleton)
+        )
 
-    def annotations(self, path, image_dir, skip_bad=False, check_images=True):
-        """Reads an annotation file of this dataset given on its own, by its suffix."""
-        suffix = os.path.splitext(os.fspath(path).lower())[1]
+    def annotations(self, path, image_dir, skip_bad=False, check_images=True, skeleton=None):
+        """Reads an annotation file of this dataset given on its own, by its suffix; `skeleton`
+        (custom data only) instead of the skeleton file beside it."""
+        path = os.path.expanduser(os.fspath(path))
+        image_dir = os.path.expanduser(os.fspath(image_dir))
+        extra = self._skeleton_arg(skeleton)
+        suffix = os.path.splitext(path.lower())[1]
         reader = self.annotation_readers.get(suffix)
         if reader is None:
             raise DatasetError(
@@ -162,7 +189,7 @@ class Dataset:
                 f"({', '.join(sorted(self.annotation_readers)) or 'none'} expected)",
                 "wrong file type",
             )
-        return reader(path, image_dir, skip_bad=skip_bad, check_images=check_images)
+        return reader(path, image_dir, skip_bad=skip_bad, check_images=check_images, **extra)
 
 
 _TORSO = ("joints", ("left_shoulder", "right_hip"))
@@ -250,7 +277,50 @@ def get_dataset(name):
         raise ValueError(f"Unknown dataset {name!r}; known datasets: {list(DATASETS)}") from None
 
 
-def read_dataset(name, data_dir, split=None, skip_bad=False):
+def read_dataset(name, data_dir, split=None, skip_bad=False, skeleton=None):
     """Reads a dataset in its usual folder layout (see each entry's `layout` in `DATASETS`); the
-    split defaults to the dataset's evaluation split (mpii: valid; coco: val2017; flic: test)."""
-    return get_dataset(name).records(data_dir, split, skip_bad)
+    split defaults to the dataset's evaluation split (mpii: valid; coco: val2017; flic: test).
+    `skeleton` (a YAML/JSON file or `Skeleton`): custom data's joints, instead of the folder's
+    skeleton file."""
+    return get_dataset(name).records(data_dir, split, skip_bad, skeleton)
+
+
+def load_records(
+    name,
+    data_dir=None,
+    split=None,
+    annotations=None,
+    skeleton=None,
+    skip_bad=False,
+    input_size=None,
+):
+    """The people a command works on, as its flags name them (`--dataset`, `--data-dir`,
+    `--split`, `--annotations`, `--skeleton`): the annotation file `annotations` when given
+    (images relative to `data_dir`; custom data: by default the annotation file's folder), else
+    `split` of the dataset's folder `data_dir` (the dataset's default folder for `input_size`
+    when it has one: the synthetic figures).
+    A file holding ground truth only (MPII's official .mat) is refused: it has no images."""
+    entry = get_dataset(name)
+    if annotations:
+        image_dir = data_dir or (
+            os.path.dirname(os.path.abspath(os.path.expanduser(annotations)))
+            if entry.skeleton is None
+            else ""
+        )
+        records = entry.annotations(annotations, image_dir, skip_bad, skeleton=skeleton)
+        if not hasattr(records, "subset"):
+            raise DatasetError(
+                f"--annotations {annotations!r} holds ground truth only (no images): score a "
+                "prediction file against it with evaluate.py --preds",
+                "ground truth only",
+            )
+        return records
+    if not data_dir:
+        if entry.default_data_dir is None or input_size is None:
+            raise DatasetError(
+                f"--dataset {name} needs --data-dir (its folder: {entry.layout})"
+                + (" or --annotations FILE (with --skeleton)" if entry.skeleton is None else ""),
+                "no data folder",
+            )
+        data_dir = entry.default_data_dir(input_size)
+    return entry.records(data_dir, split, skip_bad, skeleton)
