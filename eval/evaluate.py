@@ -70,7 +70,12 @@ def parse_args(argv=None):
         help="an annotation file of --dataset: the ground truth for --preds (MPII: "
         "detections_our_format.mat, a pose-hg-train .h5 or the JSON; LSP: joints.mat; FLIC: "
         "examples.mat; COCO: its JSON; custom: its JSON or CSV), or for --model an annotation file "
-        "whose images are in --data-dir",
+        "whose images are in --data-dir (custom: by default the file's folder)",
+    )
+    parser.add_argument(
+        "--skeleton",
+        help="custom data: the skeleton file (YAML or JSON) of --annotations or --data-dir "
+        "(default: skeleton.yaml beside the annotations)",
     )
     parser.add_argument(
         "--image-dir", default=None, help="images for the prediction sheet in --preds mode"
@@ -103,6 +108,26 @@ def parse_args(argv=None):
         type=float,
         default=None,
         help="the main PCK threshold (default: the protocol's, 0.5 for PCKh, 0.2 for PCK)",
+    )
+    parser.add_argument(
+        "--detections",
+        help="COCO with --model: score with a detector's boxes (COCO detection results JSON: "
+        "image_id, bbox, score) as the published top-down protocol does (box-score threshold, "
+        "rescoring, OKS NMS; docs/evaluation.md) instead of the ground-truth boxes",
+    )
+    parser.add_argument(
+        "--min-box-score",
+        type=float,
+        default=0.0,
+        help="--detections: boxes below this score are left out (default: 0.0, SimpleBaseline "
+        "and HRNet's)",
+    )
+    parser.add_argument(
+        "--oks-nms",
+        type=float,
+        default=0.9,
+        help="--detections: drop a pose whose OKS with a better-scoring one of its image is above "
+        "this (default: 0.9; 1 keeps every pose)",
     )
     parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
     parser.add_argument(
@@ -151,8 +176,17 @@ def parse_args(argv=None):
         parser.error(f"--model {args.model!r}: no such file or folder")
     args.dataset = args.dataset or "synthetic"
     entry = DATASETS[args.dataset]
-    if not args.data_dir and entry.default_data_dir is None:
-        parser.error(f"--dataset {args.dataset} needs --data-dir")
+    if args.detections:
+        if not entry.coco_oks:
+            parser.error("--detections is for --dataset coco (COCO's keypoint AP)")
+        if args.held_out:
+            parser.error("--detections scores whole images: use --samples N (the first N images)")
+    if not 0.0 <= args.min_box_score <= 1.0 or not 0.0 < args.oks_nms <= 1.0:
+        parser.error("--min-box-score must be in [0, 1] and --oks-nms in (0, 1]")
+    if not args.data_dir and not args.annotations and entry.default_data_dir is None:
+        parser.error(f"--dataset {args.dataset} needs --data-dir or --annotations")
+    if args.skeleton and entry.skeleton is not None:
+        parser.error(f"--skeleton is for custom data: {args.dataset} has its own joints")
     try:
         from keras_hourglass.inputs import resolve_executor
 
@@ -224,19 +258,17 @@ def crop_predictor_of(model, path, skeleton, flip_test=True, shift=True):
 def read_records(args):
     """The people to score: the dataset's split from its folder, or --annotations (with its
     images in --data-dir), then --held-out / --samples."""
-    from keras_hourglass.datasets import DatasetError, check_image_files
+    from keras_hourglass.datasets import DatasetError, check_image_files, load_records
 
-    entry = DATASETS[args.dataset]
-    if args.annotations:
-        records = entry.annotations(args.annotations, args.data_dir or "", args.skip_bad)
-        if not hasattr(records, "subset"):
-            raise DatasetError(
-                f"--annotations {args.annotations!r} holds ground truth only (no images): score "
-                "a prediction file against it with --preds"
-            )
-    else:
-        data_dir = args.data_dir or entry.default_data_dir(args.model_input_size)
-        records = entry.records(data_dir, args.split, skip_bad=args.skip_bad)
+    records = load_records(
+        args.dataset,
+        args.data_dir,
+        args.split,
+        args.annotations,
+        args.skeleton,
+        args.skip_bad,
+        args.model_input_size,
+    )
     if args.held_out:
         if args.held_out > len(records):
             raise DatasetError(
@@ -358,7 +390,9 @@ def evaluate_preds(args):
     from keras_hourglass.evaluation import EvaluationError, load_annotations, load_predictions
 
     try:
-        gt = load_annotations(args.annotations, args.dataset, image_dir=args.image_dir)
+        gt = load_annotations(
+            args.annotations, args.dataset, image_dir=args.image_dir, skeleton=args.skeleton
+        )
         preds = load_predictions(args.preds)
         base = args.preds_base
         if base == "auto":  # prediction files use their dataset's own convention
@@ -374,10 +408,128 @@ def evaluate_preds(args):
         raise SystemExit(f"error: {error}") from None
 
 
+def evaluate_detections(args):
+    """COCO keypoint AP with a detector's boxes: every box above --min-box-score predicted,
+    rescored and OKS-suppressed per image (`coco_eval.detection_results`), every image of the
+    annotation file scored (--samples N: the first N)."""
+    import numpy as np
+    import pandas as pd
+
+    from keras_hourglass import files
+    from keras_hourglass.boxes import BoxError, person_box, read_detections
+    from keras_hourglass.coco_eval import (
+        CocoEvalError,
+        annotation_images,
+        detection_results,
+        evaluate_keypoints,
+        write_results,
+    )
+    from keras_hourglass.datasets import (
+        DatasetError,
+        PersonRecord,
+        Records,
+        check_image_files,
+        coco_files,
+    )
+    from keras_hourglass.inference import predict_people
+
+    model = load_model(args.model)
+    entry = DATASETS[args.dataset]
+    try:
+        if args.annotations:
+            annotations = os.path.expanduser(args.annotations)
+            image_dir = args.data_dir or os.path.dirname(os.path.abspath(annotations))
+        else:
+            annotations, image_dir = coco_files(
+                os.path.expanduser(args.data_dir), args.split or entry.eval_split
+            )
+        images = annotation_images(annotations)
+        table = read_detections(args.detections, args.min_box_score)
+        if not table.coco:
+            raise BoxError(
+                f"{args.detections}: expected COCO detection results (a list of image_id, bbox, "
+                "score), the format detectors write for COCO"
+            )
+    except (DatasetError, BoxError, CocoEvalError, OSError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    unknown = sorted(map(str, table.keys() - set(images)))
+    if unknown:
+        raise SystemExit(
+            f"error: {args.detections}: image_id {', '.join(unknown[:5])} not in {annotations}"
+        )
+    scored = list(images)[: args.samples] if args.samples else list(images)
+    box_px = getattr(model, "person_box_px", 200.0)
+    k = entry.skeleton.num_joints
+    people, ids, box_scores, areas = [], [], [], []
+    for image_id in scored:
+        for n, (bbox, score) in enumerate(table.of("", image_id)):
+            cx, cy, scale = person_box(bbox, box_px)
+            people.append(
+                PersonRecord(
+                    os.path.join(image_dir, images[image_id]),
+                    np.zeros((k, 2)),
+                    np.zeros(k, bool),
+                    np.zeros(k, bool),
+                    np.array([cx, cy]),
+                    scale,
+                    float("nan"),
+                    f"{image_id}:{n}",
+                )
+            )
+            ids.append(image_id)
+            box_scores.append(score)
+            areas.append((scale * box_px) ** 2)
+    print(
+        f"{len(people)} detections with a score of at least {args.min_box_score} in "
+        f"{len(set(ids))} of the {len(scored)} images scored ({annotations})"
+    )
+    if not people:
+        raise SystemExit("error: no detection to predict: lower --min-box-score?")
+    records = Records(people, source=args.detections, skeleton=entry.skeleton)
+    try:
+        check_image_files(records, args.max_image_pixels)
+    except DatasetError as error:
+        raise SystemExit(f"error: {error}") from None
+    predictor = crop_predictor_of(
+        model, args.model, entry.skeleton, not args.no_flip, not args.no_shift
+    )
+    start = time.time()
+    preds, scores = predict_people(
+        predictor, records, args.batch_size, args.executor, progress=True
+    )
+    elapsed = time.time() - start
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    os.makedirs(out, exist_ok=True)
+    try:
+        results = detection_results(ids, preds, scores, box_scores, areas, args.oks_nms)
+        path = os.path.join(out, "coco_results.json")
+        write_results(results, path)
+        stats = evaluate_keypoints(annotations, results, image_ids=scored)
+    except CocoEvalError as error:
+        raise SystemExit(f"error: {error}") from None
+    summary = pd.DataFrame(
+        {
+            "group": [f"COCO {k}" for k in stats],
+            "COCO OKS": [round(100 * v, 2) for v in stats.values()],
+        }
+    )
+    files.write_csv(summary, os.path.join(out, "summary.csv"))
+    print(
+        f"\nCOCO keypoints with detector boxes (pycocotools, OKS; {len(people)} boxes, "
+        f"{len(results)} poses after OKS NMS at {args.oks_nms:g}, {len(scored)} images scored, "
+        f"{elapsed:.1f} s): "
+        + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
+        + f"\nWrote {path} and summary.csv to {out}"
+    )
+    return stats
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.preds:
         return evaluate_preds(args)
+    if args.detections:
+        return evaluate_detections(args)
     return evaluate_model(args)
 
 

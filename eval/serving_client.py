@@ -5,11 +5,16 @@
     python eval/serving_client.py photo.jpg --server localhost:8500             # gRPC
     python eval/serving_client.py photo.jpg --rest http://localhost:8501        # REST
     python eval/serving_client.py photo.jpg --server localhost:8500 --box 640,360,3.2
+    python eval/serving_client.py group.jpg --server localhost:8500 --bbox 40,20,200,380 --bbox 300,35,180,360
+    python eval/serving_client.py *.jpg --rest http://localhost:8501 --detections detections.json
 
-Sends the JPEG/PNG files as they are to the `predict_encoded` signature (`predict_encoded_boxes`
-with --box: person centre x, y in pixels and scale = box side / 200 px) and prints, per image,
-the named joints with (x, y) in the image's pixels and a confidence. `--print-request` shows
-the request instead of sending it.
+Sends the JPEG/PNG files as they are to the `predict_encoded` signature (the person is the
+whole image), or to `predict_encoded_boxes` with one row per person: --bbox x,y,w,h (repeatable,
+the same boxes in every image), --detections FILE (COCO detection results or {image: [boxes]},
+as eval/predict.py takes them; boxes below --min-box-score left out) or --box cx,cy,scale (MPII's
+convention, one per image). It prints, per image, {"people": [{"bbox", "box_score", "score",
+"joints"}]}: the named joints with (x, y) in the image's pixels and a confidence, the person's
+score as predict.py gives it. `--print-request` shows the request instead of sending it.
 
 The request builders and `check_request` are importable: `check_request` applies TF Serving's
 own rules (the request names exactly the signature's inputs, with its dtypes) plus the input
@@ -222,9 +227,27 @@ def main(argv=None):
         "--model", default="hourglass", help="model name in models.config (default: hourglass)"
     )
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
+    parser.add_argument(
+        "--bbox",
+        action="append",
+        help="a person's box x,y,w,h (top-left corner and size, pixels); repeat for several "
+        "people (the same boxes in every image)",
+    )
+    parser.add_argument(
+        "--detections",
+        help="a JSON of boxes per image: COCO detection results or {image: [[x, y, w, h], ...]}",
+    )
+    parser.add_argument(
+        "--min-box-score",
+        type=float,
+        default=0.3,
+        help="--detections: leave out boxes with a lower score (default: 0.3)",
+    )
     parser.add_argument("--box", action="append", help="cx,cy,scale per image (repeat per image)")
     parser.add_argument(
-        "--joints", help="the export's assets/hourglass.json, for joint names (default: MPII's 16)"
+        "--joints",
+        help="the export's assets/hourglass.json: joint names for servers whose model does not "
+        "send them, and its person box size (default: the names the server sends, else MPII's)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
     parser.add_argument(
@@ -233,6 +256,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
+        parser.error("give the people as --bbox, --detections or --box, one of them")
     if not (args.server or args.rest or args.print_request):
         parser.error("give --server host:port (gRPC), --rest URL, or --print-request")
     images = []
@@ -241,44 +266,110 @@ def main(argv=None):
             parser.error(f"{path}: no such file")
         with open(path, "rb") as f:
             images.append(f.read())
-    boxes = None
-    if args.box:
-        try:
-            boxes = [[float(v) for v in b.split(",")] for b in args.box]
-            boxes = _boxes_array(boxes, len(images), images)
-        except (ValueError, RequestError) as error:
-            parser.error(f"--box: {error} (one --box cx,cy,scale per image)")
+    meta = {}
     if args.joints:
         with open(args.joints) as f:
-            joint_names = json.load(f)["skeleton"]["joint_names"]
-    else:
-        from keras_hourglass.skeletons import MPII
-
-        joint_names = MPII.joint_names
+            meta = json.load(f)
     try:
         check_images(images)
     except RequestError as error:
         parser.error(str(error).replace("images[", "image ["))
+    try:
+        rows = people_rows(args, images, meta.get("person_box_px", 200.0))
+    except (ValueError, RequestError) as error:
+        parser.error(str(error))
+    if not rows:
+        parser.error("no person to predict: no box passed --min-box-score")
+    row_images = [images[i] for i, _ in rows]
+    boxes = None
+    if any(person["box"] is not None for _, person in rows):
+        try:
+            boxes = _boxes_array([p["box"] for _, p in rows], len(rows), row_images)
+        except RequestError as error:
+            parser.error(f"boxes: {error}")
     if args.rest:
-        body = rest_body(images, boxes)
+        body = rest_body(row_images, boxes)
         if args.print_request:
             print(json.dumps(body)[:2000])
             return 0
         outputs = _send_rest(args.rest, args.model, body, args.timeout)
     else:
-        request = predict_request(images, boxes, args.model, args.version)
+        request = predict_request(row_images, boxes, args.model, args.version)
         if args.print_request:
             print(request)
             return 0
         outputs = _send_grpc(args.server, request, args.timeout)
-    from keras_hourglass.skeletons import named_joints
+    from keras_hourglass.boxes import person_scores
+    from keras_hourglass.skeletons import MPII, named_joints
 
-    result = {
-        path: named_joints(joint_names, kp, sc, decimals=(2, 4))
-        for path, kp, sc in zip(args.images, outputs["keypoints"], outputs["scores"])
-    }
+    if "joint_names" in outputs:  # the model's own names, served with every answer
+        joint_names = [n.decode() if isinstance(n, bytes) else n for n in outputs["joint_names"][0]]
+    elif meta:
+        joint_names = meta["skeleton"]["joint_names"]
+    else:
+        joint_names = MPII.joint_names
+    scores = person_scores(outputs["scores"], [p["box_score"] for _, p in rows])
+    result = {path: {"people": []} for path in args.images}
+    for (i, person), kp, sc, score in zip(rows, outputs["keypoints"], outputs["scores"], scores):
+        result[args.images[i]]["people"].append(
+            {
+                "bbox": person["bbox"],
+                "box_score": round(person["box_score"], 6),
+                "score": round(float(score), 6),
+                "joints": named_joints(joint_names, kp, sc, decimals=(2, 4)),
+            }
+        )
     print(json.dumps(result, indent=2))
     return 0
+
+
+def people_rows(args, images, person_box_px=200.0):
+    """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
+    from --bbox, --detections or --box (none: each image whole)."""
+    from keras_hourglass.boxes import parse_bbox, person_box, read_detections
+    from keras_hourglass.datasets import image_size
+
+    if args.box:
+        if len(args.box) != len(images):
+            raise RequestError(
+                f"--box: one cx,cy,scale per image ({len(images)}), got {len(args.box)}"
+            )
+        rows = []
+        for i, text in enumerate(args.box):
+            try:
+                box = [float(v) for v in text.split(",")]
+            except ValueError:
+                raise RequestError(f"--box {text!r}: expected cx,cy,scale") from None
+            rows.append((i, {"box": box, "bbox": None, "box_score": 1.0}))
+        return rows
+    table = read_detections(args.detections, args.min_box_score) if args.detections else None
+    rows = []
+    for i, path in enumerate(args.images):
+        if table is not None:
+            found = [(d.bbox, d.score) for d in table.of(path)]
+        elif args.bbox:
+            found = [(parse_bbox(text), 1.0) for text in args.bbox]
+        else:
+            rows.append((i, {"box": None, "bbox": None, "box_score": 1.0}))
+            continue
+        width, height = image_size(images[i])
+        for bbox, score in found:
+            x, y, w, h = bbox
+            if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+                raise RequestError(
+                    f"{path}: the box {list(bbox)} lies outside the image ({width}x{height})"
+                )
+            rows.append(
+                (
+                    i,
+                    {
+                        "box": person_box(bbox, person_box_px),
+                        "bbox": list(bbox),
+                        "box_score": score,
+                    },
+                )
+            )
+    return rows
 
 
 if __name__ == "__main__":

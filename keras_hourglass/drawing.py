@@ -54,6 +54,21 @@ def draw_pose(
     return canvas
 
 
+def draw_box(image, bbox, label=None, width=2, colour=(80, 160, 255)):
+    """Draws an [x, y, w, h] box (pixel edges, COCO's convention) and an optional label above
+    its top-left corner on a copy of `image` (an array or PIL image); returns a PIL image."""
+    canvas = Image.fromarray(np.asarray(image)).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    x, y, w, h = (float(v) for v in bbox)
+    draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour, width=width)
+    if label:
+        left, top, right, bottom = draw.textbbox((x, y), label)
+        lift = bottom - top + 2
+        draw.rectangle([left, top - lift, right + 2, bottom - lift], fill=colour)
+        draw.text((x + 1, y - lift), label, fill=(0, 0, 0))
+    return canvas
+
+
 def grid(images, columns):
     """Tiles equally sized PIL images into one PIL image."""
     w, h = images[0].size

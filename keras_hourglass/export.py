@@ -232,10 +232,14 @@ class PoseServer(tf.Module):
         keypoints, scores, heatmaps = keypoints_of_crops(
             self.model, crops, self.codec, self.flip_index
         )
+        names = tf.constant(self.skeleton.joint_names, tf.string)
         return {
             "keypoints": crop_to_original(keypoints, centers, scales, self.size),
             "scores": scores,
             "heatmaps": heatmaps,
+            # The model's joint names with every answer (a row per person: TF Serving's REST row
+            # format needs every output batched), so clients name joints from the server.
+            "joint_names": tf.tile(names[None], [tf.shape(scores)[0], 1]),
         }
 
     def _map(self, fn, elements):
@@ -334,6 +338,7 @@ def metadata(server, flip_test):
         "keypoints": f"float32 [batch, {k}, 2] (x, y) in input-image pixels",
         "scores": f"float32 [batch, {k}] heatmap peak values",
         "heatmaps": f"float32 [batch, {size // 4}, {size // 4}, {k}] last stack",
+        "joint_names": f"string [batch, {k}] the model's joint names (the same in every row)",
     }
     box = server.box_factor * geometry.PERSON_BOX_PX
     boxes = (
@@ -369,7 +374,10 @@ def metadata(server, flip_test):
             },
             "predict_crops": {
                 "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
-                "outputs": dict(image_outputs, keypoints=f"float32 [batch, {k}, 2] crop pixels"),
+                "outputs": {
+                    **{n: v for n, v in image_outputs.items() if n != "joint_names"},
+                    "keypoints": f"float32 [batch, {k}, 2] crop pixels",
+                },
             },
         },
     }

@@ -180,3 +180,115 @@ def test_only_the_people_evaluated_are_scored(coco):
     assert (scored, images) == (1, 1) and ignored >= 1
     with pytest.raises(CocoEvalError, match="not annotations of the file"):
         evaluate_keypoints(path, results, [123456789])
+
+
+def _oks_nms_by_loops(keypoints, scores, areas, threshold):
+    """An independent float64 loop version of greedy OKS NMS (the reference's algorithm)."""
+    variances = (2 * COCO_SIGMAS) ** 2
+    remaining = sorted(range(len(scores)), key=lambda i: -scores[i])
+    keep = []
+    while remaining:
+        best = remaining.pop(0)
+        keep.append(best)
+        survivors = []
+        for j in remaining:
+            terms = []
+            for k in range(17):
+                d2 = sum((keypoints[best][k][c] - keypoints[j][k][c]) ** 2 for c in range(2))
+                terms.append(np.exp(-d2 / variances[k] / ((areas[best] + areas[j]) / 2) / 2))
+            if sum(terms) / 17 <= threshold:
+                survivors.append(j)
+        remaining = survivors
+    return keep
+
+
+def test_oks_nms_and_rescoring_against_loops():
+    from keras_hourglass.coco_eval import detection_results, oks_nms
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 200, (4, 17, 2))
+    # Each pose twice more: nearly the same (suppressed) and moved by 15 px (kept at 0.9).
+    poses = np.concatenate([base, base + rng.normal(0, 0.5, base.shape), base + 15])
+    scores = rng.uniform(0.1, 1, len(poses))
+    areas = rng.uniform(5000, 20000, len(poses))
+    for threshold in (0.9, 0.5, 0.99):
+        assert oks_nms(poses, scores, areas, threshold) == _oks_nms_by_loops(
+            poses, scores, areas, threshold
+        )
+    kept = oks_nms(poses, scores, areas, 0.9)
+    assert 4 <= len(kept) < 12
+    # detection_results: rescored (box x mean of joints above 0.2), per image, NMS'd.
+    joint_scores = rng.uniform(0, 1, (len(poses), 17))
+    box_scores = rng.uniform(0.5, 1, len(poses))
+    image_ids = [7] * 6 + [9] * 6
+    results = detection_results(image_ids, poses, joint_scores, box_scores, areas, 0.9)
+    person = np.array([b * s[s > 0.2].mean() for b, s in zip(box_scores, joint_scores)])
+    want = []
+    for image in (7, 9):
+        members = [i for i in range(12) if image_ids[i] == image]
+        keep = _oks_nms_by_loops(poses[members], person[members], areas[members], 0.9)
+        want += [members[i] for i in keep]
+    assert [r["image_id"] for r in results] == [image_ids[i] for i in want]
+    np.testing.assert_allclose([r["score"] for r in results], person[want], atol=1e-6)
+    got = np.array([r["keypoints"] for r in results]).reshape(-1, 17, 3)
+    np.testing.assert_allclose(got[..., :2], poses[want], atol=1e-3)
+    np.testing.assert_allclose(got[..., 2], joint_scores[want], atol=1e-3)
+
+
+def test_evaluate_py_with_detector_boxes(coco, tmp_path, python_env, shared_data):
+    """Detections = the ground-truth boxes (score 1), each again with score 0.5 (the same crop,
+    so the same pose: OKS NMS drops it) and a far-off box at 0.05 (below --min-box-score): the
+    poses are those of the ground-truth-box mode, one per person, and the AP rows are
+    pycocotools' on the written results over every image."""
+    import pandas as pd
+    from conftest import run_command
+
+    import keras_hourglass as kh
+
+    path, data = coco
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="coco", filters=16, depth=2, input_shape=(32, 32, 3)
+    )
+    model.save(tmp_path / "coco.keras")
+    people = _people(data)
+    detections = []
+    for a in people:
+        detections.append({"image_id": a["image_id"], "bbox": a["bbox"], "score": 1.0})
+        detections.append({"image_id": a["image_id"], "bbox": a["bbox"], "score": 0.5})
+        detections.append({"image_id": a["image_id"], "bbox": [0, 0, 9, 9], "score": 0.05})
+    (tmp_path / "dets.json").write_text(json.dumps(detections))
+    common = ["--model", str(tmp_path / "coco.keras"), "--dataset", "coco"]
+    common += ["--data-dir", str(shared_data / "coco_samples")]
+    result = run_command(
+        "eval/evaluate.py",
+        [*common, "--out", str(tmp_path / "gt")],
+        python_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_command(
+        "eval/evaluate.py",
+        [*common, "--out", str(tmp_path / "det"), "--detections", str(tmp_path / "dets.json")]
+        + ["--min-box-score", "0.1"],
+        python_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{2 * len(people)} detections" in result.stdout
+    det = json.loads((tmp_path / "det/coco_results.json").read_text())
+    gt = json.loads((tmp_path / "gt/coco_results.json").read_text())
+    assert len(det) == len(gt) == len(people)  # the duplicates suppressed
+    key = lambda r: (r["image_id"], r["keypoints"][:2])  # noqa: E731
+    for a, b in zip(sorted(det, key=key), sorted(gt, key=key)):
+        assert a["image_id"] == b["image_id"]
+        np.testing.assert_allclose(a["keypoints"], b["keypoints"], atol=2e-3)
+    summary = pd.read_csv(tmp_path / "det/summary.csv")
+    images = sorted(im["id"] for im in data["images"])
+    stats = evaluate_keypoints(path, det, image_ids=images)
+    np.testing.assert_allclose(summary["COCO OKS"], [round(100 * v, 2) for v in stats.values()])
+    # An image id the annotation file does not have is refused, naming it.
+    (tmp_path / "bad.json").write_text(json.dumps([{"image_id": 5, "bbox": [0, 0, 9, 9]}]))
+    result = run_command(
+        "eval/evaluate.py",
+        [*common, "--out", str(tmp_path / "bad"), "--detections", str(tmp_path / "bad.json")],
+        python_env,
+    )
+    assert result.returncode != 0 and "image_id 5 not in" in result.stderr

@@ -107,6 +107,7 @@ def test_saved_model_cli_show_lists_the_documented_signatures(exported):
             "keypoints": ("DT_FLOAT", "(-1, 16, 2)"),
             "scores": ("DT_FLOAT", "(-1, 16)"),
             "heatmaps": ("DT_FLOAT", "(-1, 16, 16, 16)"),
+            "joint_names": ("DT_STRING", "(-1, 16)"),
         }, name
 
 
@@ -342,7 +343,9 @@ def test_predict_command_with_keras_file_and_saved_model(
             name = path.rsplit("/", 1)[1][:-4]
             drawn = Image.open(out / f"{name}_pose.png")
             assert drawn.size == Image.open(path).size
-            results[kind, name] = json.loads((out / f"{name}_pose.json").read_text())
+            written = json.loads((out / f"{name}_pose.json").read_text())
+            assert len(written["people"]) == 1 and written["people"][0]["box"] == "whole image"
+            results[kind, name] = dict(written, joints=written["people"][0]["joints"])
     # A .keras file crops with NumPy/OpenCV, the SavedModel with TensorFlow (the one inference
     # path's only difference; equal crops give equal keypoints: test_one_inference_path.py):
     # the crops differ by ~0.004 on average, so every confidence agrees closely and positions
@@ -381,8 +384,10 @@ def test_predict_command_with_keras_file_and_saved_model(
     direct = loaded.signatures["predict_encoded_boxes"](
         images=tf.constant([open(images[1], "rb").read()]), boxes=tf.constant([[640.0, 360, 3]])
     )
-    got = np.array([[j["x"], j["y"]] for j in boxed["joints"].values()])
+    got = np.array([[j["x"], j["y"]] for j in boxed["people"][0]["joints"].values()])
     np.testing.assert_allclose(got, direct["keypoints"].numpy()[0], atol=0.01)
+    # The served answer names the model's joints (what the serving client labels them with).
+    assert [n.decode() for n in direct["joint_names"].numpy()[0]] == list(kh.MPII.joint_names)
 
     # Bad input: a text file, a truncated JPEG, an empty file, a box outside the image.
     (tmp_path / "notes.jpg").write_text("not an image")

@@ -146,7 +146,8 @@ def test_savedmodel_estimate_poses_evaluate_and_predict_agree(shared_data, tmp_p
         assert result.returncode == 0, result.stderr[-3000:]
         got = []
         for path in sources:
-            joints = json.loads((out / f"{path.stem}_pose.json").read_text())["joints"]
+            (person,) = json.loads((out / f"{path.stem}_pose.json").read_text())["people"]
+            joints = person["joints"]
             assert list(joints) == list(names)
             got.append([[joints[j]["x"], joints[j]["y"]] for j in names])
             assert all(set(v) == {"x", "y", "confidence"} for v in joints.values())

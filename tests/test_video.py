@@ -58,6 +58,7 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
             str(out),
             "--batch",
             "4",
+            "--no-track",  # every frame whole, as the pictures are
         ],
         python_env,
     )
@@ -81,7 +82,8 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
     assert result.returncode == 0, result.stderr[-3000:]
     same, total = 0, 0
     for i in range(6):
-        picture = json.loads((folder / "img" / f"frame{i % 5}_pose.json").read_text())["joints"]
+        written = json.loads((folder / "img" / f"frame{i % 5}_pose.json").read_text())
+        picture = written["people"][0]["joints"]
         for joint, value in lines[i]["joints"].items():
             total += 1
             assert value["confidence"] == pytest.approx(picture[joint]["confidence"], abs=2e-4)
@@ -151,3 +153,151 @@ def test_broken_and_truncated_videos(clip, python_env):
         args = (["--video", str(video)] if "--video" not in bad else []) + args + bad
         result = _predict(args, python_env)
         assert result.returncode != 0 and message in result.stderr, result.stderr[-1000:]
+
+
+def _predict_module():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("predict_command", ROOT / "eval/predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _FakeCamera:
+    """A camera that shows a bright square moving right by 10 px a frame (BGR frames)."""
+
+    def __init__(self, frames=8, shape=(120, 160)):
+        self.frames, self.shape, self.read_count, self.released = frames, shape, 0, False
+
+    def read(self):
+        if self.read_count >= self.frames:
+            return False, None
+        frame = np.zeros((*self.shape, 3), np.uint8)
+        x = 20 + 10 * self.read_count
+        frame[40:80, x : x + 20] = 255
+        self.read_count += 1
+        return True, frame
+
+    def release(self):
+        self.released = True
+
+
+class _PoseOfTheSquare:
+    """A stand-in predictor: the 'pose' is the square's four corners (confidence 1), or nothing
+    (confidence 0) on the frames listed in `lost`; records the box it was given per call."""
+
+    person_box_px = 200.0
+    skeleton = kh.Skeleton(
+        "square",
+        ("a", "b", "c", "d"),
+        flip_pairs=(),
+        limbs=(("a", "b"),),
+        groups=(("All", ("a", "b", "c", "d")),),
+        normalizer=("joints", ("a", "c")),
+    )
+
+    def __init__(self, lost=()):
+        self.lost, self.boxes, self.seen = set(lost), [], 0
+
+    def frames(self, frames, box=None):
+        self.boxes.append(box)
+        keypoints, scores = [], []
+        for frame in frames:
+            ys, xs = np.nonzero(frame[..., 0] > 128)
+            corners = [[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.max(), ys.max()]]
+            keypoints.append(corners + [[xs.min(), ys.max()]])
+            scores.append([0.0] * 4 if self.seen in self.lost else [1.0] * 4)
+            self.seen += 1
+        return np.array(keypoints, np.float64), np.array(scores)
+
+
+class _FakeWindow:
+    def __init__(self, keys):
+        self.keys, self.shown, self.waited, self.closed = dict(keys), [], 0, False
+
+    def show(self, frame):
+        self.shown.append(frame.copy())
+        return self.keys.get(len(self.shown) - 1, -1)
+
+    def wait(self):
+        self.waited += 1
+        return ord("x")  # any key resumes
+
+    def close(self):
+        self.closed = True
+
+
+def _video_args(module, tmp_path, *extra):
+    parsed = module.argparse.Namespace(
+        video="0",
+        out=str(tmp_path),
+        batch=1,
+        smooth=0.0,
+        threshold=0.2,
+        box=None,
+        max_frames=0,
+        max_image_pixels=None,
+        show=True,
+        track=True,
+    )
+    for key, value in extra:
+        setattr(parsed, key, value)
+    return parsed
+
+
+def test_live_loop_follows_the_person_pauses_and_quits(tmp_path):
+    """The camera loop with a fake camera, predictor and window: the box of each frame is the
+    square around the last pose (x 1.25), the whole frame after a lost pose; space pauses
+    (waits for a key), q quits and keeps what was written."""
+    module = _predict_module()
+    camera, predictor = _FakeCamera(frames=8), _PoseOfTheSquare(lost=[3])
+    window = _FakeWindow({1: ord(" "), 5: ord("q")})
+    done = module.predict_video(
+        _video_args(module, tmp_path), predictor, (camera, "camera0", 30.0, 0), window
+    )
+    assert done == 6 and camera.released and window.closed and window.waited == 1
+    assert len(window.shown) == 6 and window.shown[0].shape == (120, 160, 3)
+    lines = [json.loads(x) for x in (tmp_path / "camera0_pose.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and (tmp_path / "camera0_pose.mp4").is_file()
+    # Frame 0: the whole frame. Frame t: around frame t-1's square (x from 20 + 10 (t - 1)),
+    # the side 1.25 x the square's 39 px extent, but at least 160 / 8 = 20 px.
+    assert predictor.boxes[0] is None and lines[0]["box"] == "whole frame"
+    for t in (1, 2, 3, 5):
+        left = 20 + 10 * (t - 1)
+        cx, cy, scale = predictor.boxes[t]
+        assert (cx, cy) == pytest.approx((left + 9.5, 59.5))
+        assert scale * 200 == pytest.approx(39 * 1.25)
+        assert lines[t]["box"]["center"] == pytest.approx([left + 9.5, 59.5], abs=0.01)
+    assert predictor.boxes[4] is None  # frame 3's pose was lost: frame 4 sees the whole frame
+
+
+def test_follow_keeps_the_box_inside_sensible_limits():
+    module = _predict_module()
+    keypoints = np.array([[10.0, 10], [12, 10], [12, 12], [10, 12]])
+    # A tiny pose: the box is at least an eighth of the frame's longer side.
+    cx, cy, scale = module.follow(keypoints, np.ones(4), (100, 400), 0.2, 200.0)
+    assert (cx, cy) == (11, 11) and scale * 200 == pytest.approx(50)
+    assert module.follow(keypoints, [1, 0.1, 0.1, 0.1], (100, 400), 0.2, 200.0) is None
+    assert module.follow(keypoints - 50, np.ones(4), (100, 400), 0.2, 200.0) is None  # outside
+    # In a model whose person box is 100 px, the same box is twice the scale.
+    assert module.follow(keypoints, np.ones(4), (100, 400), 0.2, 100.0)[2] == pytest.approx(
+        2 * scale
+    )
+
+
+def test_show_without_window_support_says_what_to_install(tmp_path):
+    """This machine's OpenCV is the headless build: --show refuses with what to install."""
+    import cv2
+
+    module = _predict_module()
+    try:
+        cv2.namedWindow("probe")
+        cv2.destroyWindow("probe")
+        pytest.skip("this OpenCV has window support")
+    except cv2.error:
+        pass
+    with pytest.raises(module.InputError, match="install opencv-python instead"):
+        module.Window("x")

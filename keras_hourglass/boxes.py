@@ -1,0 +1,193 @@
+"""People boxes from outside: `--bbox x,y,w,h` and files of detections per image.
+
+    boxes = parse_bbox("120,40,200,380")                     # (x, y, w, h) in image pixels
+    table = read_detections("detections.json", min_score=0.3)
+    found = table.of("photos/000000397133.jpg")              # [Detection(bbox, score), ...]
+    cx, cy, scale = person_box(found[0].bbox)                # the crop of that person
+
+A box is `[x, y, w, h]`, COCO's convention: the top-left corner and the size in pixels. The
+crop around it is the top-down convention of the published COCO pipelines (SimpleBaseline and
+HRNet, `_xywh2cs` in leoxiaobin/deep-high-resolution-net.pytorch lib/dataset/coco.py): a square
+of the longer side, enlarged 1.25x, centred on the box (`datasets.box_from_xywh`).
+
+A detections file is JSON, either
+- COCO's detection results, what detectors write for COCO: a list of
+  `{"image_id": 397133, "bbox": [x, y, w, h], "score": 0.98, "category_id": 1}` (entries of
+  other categories than 1, person, are left out); an image matches an `image_id` by its file
+  name (`000000397133.jpg` is image 397133) or by the id given in a COCO annotation file, or
+- a mapping of image file names (or paths) to lists of boxes, each `[x, y, w, h]` or
+  `{"bbox": [x, y, w, h], "score": s}`.
+A box without a score has score 1. Every entry is checked: a malformed one is an error naming
+the file and the entry.
+"""
+
+import collections
+import json
+import math
+import os
+
+import numpy as np
+
+from keras_hourglass.datasets.records import box_from_xywh
+from keras_hourglass.geometry import PERSON_BOX_PX
+
+__all__ = [
+    "BoxError",
+    "Detection",
+    "Detections",
+    "parse_bbox",
+    "person_box",
+    "person_scores",
+    "read_detections",
+]
+
+PERSON_CATEGORY = 1  # COCO's category id of people
+
+Detection = collections.namedtuple("Detection", ["bbox", "score"])
+
+
+class BoxError(ValueError):
+    """A box or detections file that cannot be used; the message says where and why."""
+
+
+def _bbox(values, where):
+    """A checked (x, y, w, h) of finite floats with w, h > 0."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != 4:
+        raise BoxError(f"{where}: a box is [x, y, w, h], got {values!r:.80}")
+    try:
+        box = tuple(float(v) for v in values)
+        if any(isinstance(v, bool) for v in values):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise BoxError(f"{where}: a box is four numbers [x, y, w, h], got {values!r:.80}") from None
+    if not all(math.isfinite(v) for v in box):
+        raise BoxError(f"{where}: the box {list(box)} has a NaN or infinite value")
+    if box[2] <= 0 or box[3] <= 0:
+        raise BoxError(f"{where}: the box {list(box)} needs a positive width and height")
+    return box
+
+
+def _score(value, where):
+    if value is None:
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BoxError(f"{where}: 'score' must be a finite number, got {value!r:.40}")
+    return float(value)
+
+
+def parse_bbox(text):
+    """`--bbox x,y,w,h` -> (x, y, w, h) floats; a clear error for anything else."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise BoxError(
+            f"--bbox {text!r}: expected x,y,w,h (top-left corner and size), e.g. 40,20,200,380"
+        )
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise BoxError(f"--bbox {text!r}: x,y,w,h must be numbers") from None
+    return _bbox(values, f"--bbox {text!r}")
+
+
+def person_box(bbox, person_box_px=PERSON_BOX_PX):
+    """The person box (centre x, centre y, scale) of the crop around an [x, y, w, h] box, the
+    top-down convention (a square of the longer side x 1.25), in a model's boxes of
+    `person_box_px` (crop side = `person_box_px` * scale)."""
+    center, scale = box_from_xywh(bbox)
+    return [float(center[0]), float(center[1]), float(scale * PERSON_BOX_PX / person_box_px)]
+
+
+class Detections:
+    """The boxes of a detections file by image (`read_detections`)."""
+
+    def __init__(self, path, by_key, coco):
+        self.path = path
+        self.by_key = by_key  # image_id (COCO results) or file name / path -> [Detection]
+        self.coco = coco  # COCO detection results: keyed by image_id
+
+    def __len__(self):
+        return sum(len(v) for v in self.by_key.values())
+
+    def of(self, image_path, image_id=None):
+        """The detections of an image, by its COCO `image_id` when given, else by its path, file
+        name, or (COCO results) the number its file name is."""
+        if self.coco:
+            if image_id is None:
+                stem = os.path.splitext(os.path.basename(image_path))[0]
+                digits = stem.rsplit("_", 1)[-1]  # COCO_val2014_000000397133 as well
+                image_id = int(digits) if digits.isdigit() else stem
+            return list(self.by_key.get(image_id, []))
+        for key in (image_path, os.path.normpath(image_path), os.path.basename(image_path)):
+            if key in self.by_key:
+                return list(self.by_key[key])
+        return []
+
+    def keys(self):
+        return set(self.by_key)
+
+
+def read_detections(path, min_score=0.0):
+    """Reads a detections file (either format of the module's docstring), keeping boxes with a
+    score of at least `min_score`. Raises `BoxError` naming the file and entry."""
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.isfile(path):
+        raise BoxError(f"detections file {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BoxError(f"{path}: not a JSON file of detections ({error})") from None
+    by_key = collections.defaultdict(list)
+    if isinstance(data, list):  # COCO detection results
+        for i, entry in enumerate(data):
+            where = f"{path}, entry {i}"
+            if not isinstance(entry, dict):
+                raise BoxError(f"{where}: expected an object with image_id, bbox, score")
+            if "image_id" not in entry or "bbox" not in entry:
+                raise BoxError(f"{where}: needs 'image_id' and 'bbox' (COCO detection results)")
+            image_id = entry["image_id"]
+            if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
+                raise BoxError(f"{where}: 'image_id' must be a number or a string")
+            category = entry.get("category_id", PERSON_CATEGORY)
+            box, score = _bbox(entry["bbox"], where), _score(entry.get("score"), where)
+            if category == PERSON_CATEGORY and score >= min_score:
+                by_key[image_id].append(Detection(box, score))
+        return Detections(path, dict(by_key), coco=True)
+    if isinstance(data, dict):
+        for image, boxes in data.items():
+            if not isinstance(boxes, list):
+                raise BoxError(f"{path}, image {image!r}: expected a list of boxes")
+            for i, entry in enumerate(boxes):
+                where = f"{path}, image {image!r}, box {i}"
+                if isinstance(entry, dict):
+                    if "bbox" not in entry:
+                        raise BoxError(f"{where}: needs 'bbox': [x, y, w, h]")
+                    box, score = _bbox(entry["bbox"], where), _score(entry.get("score"), where)
+                else:
+                    box, score = _bbox(entry, where), 1.0
+                if score >= min_score:
+                    by_key[os.path.normpath(image)].append(Detection(box, score))
+        return Detections(path, dict(by_key), coco=False)
+    raise BoxError(
+        f"{path}: expected COCO detection results (a list) or a mapping of images to boxes, "
+        f"got a JSON {type(data).__name__}"
+    )
+
+
+def person_scores(scores, box_scores=1.0, joint_threshold=0.2):
+    """Each person's score, as the published top-down COCO pipelines rescore their detections
+    (SimpleBaseline/HRNet `COCODataset.evaluate`, mmpose's top-down datasets): the mean of the
+    joint confidences above `joint_threshold` (0 where none is), times the box's score.
+
+    Args:
+        scores: (P, K) joint confidences.
+        box_scores: (P,) or a number, the detector's scores (1 for given boxes).
+    """
+    scores = np.asarray(scores, np.float64).reshape(len(scores), -1)
+    confident = scores > joint_threshold
+    mean = np.where(
+        confident.any(axis=1),
+        (scores * confident).sum(axis=1) / np.maximum(confident.sum(axis=1), 1),
+        0.0,
+    )
+    return mean * np.asarray(box_scores, np.float64)

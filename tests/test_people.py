@@ -1,0 +1,250 @@
+"""Several people per image: boxes from --bbox and detection files, every person predicted,
+drawn and written with its box and score."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import randomize_weights, run_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import keras_hourglass as kh
+from keras_hourglass import boxes, inference
+from keras_hourglass.datasets import synthetic
+
+
+def test_person_box_is_the_top_down_convention():
+    # A 60 x 120 box at (10, 20): the square of the longer side x 1.25 around its centre.
+    cx, cy, scale = boxes.person_box((10, 20, 60, 120))
+    assert (cx, cy) == (10 + 30 - 0.5, 20 + 60 - 0.5)  # pixel centres at integers
+    assert scale == pytest.approx(120 * 1.25 / 200)
+    # In a model whose person box is 100 px, the same crop is twice the scale.
+    assert boxes.person_box((10, 20, 60, 120), 100.0)[2] == pytest.approx(2 * scale)
+
+
+def test_person_scores_rescore_as_the_published_pipelines():
+    scores = np.array([[0.9, 0.1, 0.5, 0.3], [0.1, 0.2, 0.15, 0.0], [0.8, 0.8, 0.8, 0.8]])
+    got = boxes.person_scores(scores, [0.5, 1.0, 0.25])
+    # Mean of the joints above 0.2 (strictly), times the box score; none above: 0.
+    assert got == pytest.approx([0.5 * (0.9 + 0.5 + 0.3) / 3, 0.0, 0.25 * 0.8])
+
+
+def test_parse_bbox_and_detection_files(tmp_path):
+    assert boxes.parse_bbox("1,2.5,30,40") == (1.0, 2.5, 30.0, 40.0)
+    for text, message in [
+        ("1,2,3", "expected x,y,w,h"),
+        ("1,2,a,4", "must be numbers"),
+        ("1,2,0,4", "positive width and height"),
+        ("1,2,nan,4", "NaN or infinite"),
+    ]:
+        with pytest.raises(boxes.BoxError, match=message):
+            boxes.parse_bbox(text)
+    coco = tmp_path / "dets.json"
+    coco.write_text(
+        json.dumps(
+            [
+                {"image_id": 42, "bbox": [0, 0, 10, 20], "score": 0.9, "category_id": 1},
+                {"image_id": 42, "bbox": [5, 5, 10, 20], "score": 0.2, "category_id": 1},
+                {"image_id": 42, "bbox": [5, 5, 10, 20], "score": 0.9, "category_id": 3},
+                {"image_id": 7, "bbox": [1, 1, 5, 5], "score": 0.95},
+            ]
+        )
+    )
+    table = boxes.read_detections(coco, min_score=0.3)
+    assert len(table) == 2  # the low score and the other category left out
+    # Image 42 is COCO's 000000000042.jpg (and COCO_val2014_000000000042.jpg).
+    assert table.of("x/000000000042.jpg") == [boxes.Detection((0, 0, 10, 20), 0.9)]
+    assert table.of("COCO_val2014_000000000042.jpg") == table.of("000000000042.png")
+    assert table.of("000000000043.jpg") == [] and len(table.of("7.jpg")) == 1
+    mapping = tmp_path / "boxes.json"
+    mapping.write_text(json.dumps({"a.jpg": [[0, 0, 4, 4], {"bbox": [1, 1, 2, 2], "score": 0.5}]}))
+    table = boxes.read_detections(mapping)
+    assert table.of("photos/a.jpg") == [
+        boxes.Detection((0, 0, 4, 4), 1.0),
+        boxes.Detection((1, 1, 2, 2), 0.5),
+    ]
+    for content, message in [
+        ([{"image_id": 1, "bbox": [0, 0, 1]}], r"dets.json, entry 0: a box is \[x, y, w, h\]"),
+        ([{"bbox": [0, 0, 1, 1]}], "entry 0: needs 'image_id' and 'bbox'"),
+        ([{"image_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}], "'score' must be a finite"),
+        ({"a.jpg": {"bbox": [0, 0, 1, 1]}}, "image 'a.jpg': expected a list of boxes"),
+        ({"a.jpg": [{"box": [0, 0, 1, 1]}]}, "box 0: needs 'bbox'"),
+        ("boxes", "expected COCO detection results"),
+    ]:
+        coco.write_text(json.dumps(content))
+        with pytest.raises(boxes.BoxError, match=message):
+            boxes.read_detections(coco)
+    coco.write_text("[{")
+    with pytest.raises(boxes.BoxError, match="not a JSON file"):
+        boxes.read_detections(coco)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_box = st.lists(st.floats() | st.integers(-5, 50) | st.text(max_size=2), min_size=3, max_size=5)
+_detection = st.fixed_dictionaries(
+    {"image_id": st.integers(0, 3) | st.text(max_size=3), "bbox": _box},
+    optional={
+        "score": st.floats() | st.none() | st.text(max_size=2),
+        "category_id": st.integers(0, 2),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.one_of(
+        _json,
+        st.lists(_detection | _json, max_size=5),
+        st.dictionaries(st.text(max_size=4), st.lists(_box | _detection | _json, max_size=3)),
+    )
+)
+def test_fuzz_detection_files(tmp_path_factory, data):
+    """Whatever the JSON, read_detections returns boxes with finite, positive sizes and finite
+    scores, or raises BoxError; never another exception."""
+    path = tmp_path_factory.mktemp("dets") / "d.json"
+    path.write_text(json.dumps(data))
+    try:
+        table = boxes.read_detections(path)
+    except boxes.BoxError:
+        return
+    for found in table.by_key.values():
+        for bbox, score in found:
+            assert np.all(np.isfinite(bbox)) and bbox[2] > 0 and bbox[3] > 0
+            assert np.isfinite(score)
+
+
+@pytest.mark.slow
+def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env):
+    """Two stick figures side by side in one image, given as --bbox twice and as COCO detection
+    results: every person is predicted from its own box, exactly as the library predicts that
+    box alone; scores, drawing and preds.mat follow."""
+    size = 64
+    canvas = np.zeros((size, 2 * size + 16, 3), np.uint8)
+    canvas[:, :size] = synthetic.person(3, 0, size)[1]
+    canvas[:, size + 16 :] = synthetic.person(3, 1, size)[1]
+    image = tmp_path / "000000000042.png"
+    Image.fromarray(canvas).save(image)
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)
+    )
+    randomize_weights(model, np.random.default_rng(5), scale=0.3)
+    model.save(tmp_path / "m.keras")
+    bboxes = [(2, 4, 60, 56), (size + 18, 0, 58, 64)]
+
+    # What the library predicts for each box alone.
+    want_kp, want_sc = inference.estimate_keypoints(
+        inference.crop_predictor(model),
+        [canvas, canvas],
+        [boxes.person_box(b) for b in bboxes],
+    )
+
+    def check(out, box_scores):
+        written = json.loads((out / "000000000042_pose.json").read_text())
+        assert len(written["people"]) == 2
+        for person, bbox, kp, sc, box_score in zip(
+            written["people"], bboxes, want_kp, want_sc, box_scores
+        ):
+            assert person["bbox"] == list(map(float, bbox)) and person["box_score"] == box_score
+            got = np.array([[j["x"], j["y"]] for j in person["joints"].values()])
+            np.testing.assert_allclose(got, kp, atol=0.01)
+            confidences = np.array([j["confidence"] for j in person["joints"].values()])
+            np.testing.assert_allclose(confidences, sc, atol=1e-4)
+            above = sc[sc > 0.2]
+            want = box_score * (above.mean() if above.size else 0.0)
+            assert person["score"] == pytest.approx(want, abs=1e-5)
+        from scipy.io import loadmat
+
+        mat = loadmat(out / "preds.mat")["preds"]
+        np.testing.assert_allclose(mat - 1, want_kp, atol=1e-3)
+        drawn = np.asarray(Image.open(out / "000000000042_pose.png").convert("RGB"))
+        # The box outline (blue) along the top edge of the first box.
+        assert np.all(drawn[bboxes[0][1], 10:50] == (80, 160, 255))
+
+    out = tmp_path / "bbox"
+    args = ["--model", str(tmp_path / "m.keras"), "--out", str(out)]
+    result = run_command(
+        "eval/predict.py",
+        [str(image), *args] + [a for b in bboxes for a in ("--bbox", ",".join(map(str, b)))],
+        python_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 people" in result.stdout
+    check(out, [1.0, 1.0])
+
+    detections = tmp_path / "dets.json"
+    detections.write_text(
+        json.dumps(
+            [
+                {"image_id": 42, "bbox": list(bboxes[0]), "score": 0.9, "category_id": 1},
+                {"image_id": 42, "bbox": [0, 0, 10, 10], "score": 0.1, "category_id": 1},
+                {"image_id": 42, "bbox": list(bboxes[1]), "score": 0.6, "category_id": 1},
+                {"image_id": 43, "bbox": [0, 0, 10, 10], "score": 0.99, "category_id": 1},
+            ]
+        )
+    )
+    out = tmp_path / "dets"
+    result = run_command(
+        "eval/predict.py",
+        [str(image), "--model", str(tmp_path / "m.keras"), "--out", str(out)]
+        + ["--detections", str(detections)],
+        python_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    check(out, [0.9, 0.6])  # the 0.1 box is below --min-box-score 0.3; image 43 is another
+
+    # A box outside the image, and --bbox with --box, are refused clearly.
+    for extra, message in [
+        (["--bbox", "500,0,10,10"], "lies outside the image"),
+        (["--bbox", "0,0,10,10", "--box", "5,5,1"], "one of them"),
+        (["--bbox", "0,0,-1,10"], "positive width and height"),
+    ]:
+        result = run_command("eval/predict.py", [str(image), *args, *extra], python_env)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_serving_client_sends_one_row_per_person(tmp_path, capsys):
+    """--bbox twice: a REST body of two rows, the image in each, the boxes as predict.py crops
+    them; --detections picks each image's boxes; a box outside the image is refused."""
+    import base64
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "eval"))
+    import serving_client
+
+    image = tmp_path / "000000000042.png"
+    Image.fromarray(np.zeros((64, 144, 3), np.uint8)).save(image)
+    data = image.read_bytes()
+    bboxes = ["2,4,60,56", "82,0,58,64"]
+    argv = [str(image), "--rest", "http://localhost:1", "--print-request"]
+    assert serving_client.main(argv + [a for b in bboxes for a in ("--bbox", b)]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["signature_name"] == "predict_encoded_boxes" and len(body["instances"]) == 2
+    for row, text in zip(body["instances"], bboxes):
+        assert base64.b64decode(row["images"]["b64"]) == data
+        want = boxes.person_box(boxes.parse_bbox(text))
+        np.testing.assert_allclose(row["boxes"], want, rtol=1e-6)
+    detections = tmp_path / "dets.json"
+    detections.write_text(
+        json.dumps(
+            [
+                {"image_id": 42, "bbox": [2, 4, 60, 56], "score": 0.8},
+                {"image_id": 42, "bbox": [82, 0, 58, 64], "score": 0.1},
+            ]
+        )
+    )
+    assert serving_client.main(argv + ["--detections", str(detections)]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["instances"]) == 1  # the 0.1 box is below --min-box-score 0.3
+    with pytest.raises(SystemExit):
+        serving_client.main(argv + ["--bbox", "500,0,10,10"])
+    assert "lies outside the image" in capsys.readouterr().err
