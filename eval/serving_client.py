@@ -107,8 +107,9 @@ def rest_body(images, boxes=None):
     return {"signature_name": signature_name(boxes is not None), "instances": instances}
 
 
-def predict_request(images, boxes=None, model_name="hourglass", version=None):
-    """A gRPC `PredictRequest` for `predict_encoded` (or `predict_encoded_boxes`)."""
+def predict_request(images, boxes=None, model_name="hourglass", version=None, outputs=None):
+    """A gRPC `PredictRequest` for `predict_encoded` (or `predict_encoded_boxes`); `outputs`:
+    the outputs to send back (TF Serving's `output_filter`; None: all of them)."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -118,6 +119,8 @@ def predict_request(images, boxes=None, model_name="hourglass", version=None):
     request.model_spec.signature_name = signature_name(boxes is not None)
     if version is not None:
         request.model_spec.version.value = int(version)
+    if outputs:
+        request.output_filter.extend(outputs)
     request.inputs["images"].CopyFrom(
         tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)])
     )
@@ -187,30 +190,76 @@ def check_request(request, signature):
     _check_inputs(given, signature, f"PredictRequest for {request.model_spec.signature_name!r}")
 
 
+class ServerError(RuntimeError):
+    """The server could not be reached or answered with an error; the message is one line."""
+
+
 def _send_grpc(server, request, timeout):
+    """Sends a `PredictRequest`; {output name: array}, or `ServerError` in one line."""
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    with grpc.insecure_channel(server) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        response = stub.Predict(request, timeout)
+    try:
+        with grpc.insecure_channel(server) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            response = stub.Predict(request, timeout)
+    except grpc.RpcError as error:
+        code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            raise ServerError(
+                f"cannot reach the gRPC server {server} ({error.details()})"
+            ) from None
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise ServerError(f"no answer from {server} within {timeout:g} s (--timeout)") from None
+        raise ServerError(f"the server {server} answered {code.name}: {error.details()}") from None
     import tensorflow as tf
 
     return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
 
-def _send_rest(url, model, body, timeout):
+def rest_url(url, model, version=None):
+    """TF Serving's REST predict URL, of one version when given (api_rest: `/v1/models/<model>
+    [/versions/<version>]:predict`)."""
+    version_part = f"/versions/{int(version)}" if version is not None else ""
+    return f"{url.rstrip('/')}/v1/models/{model}{version_part}:predict"
+
+
+def _send_rest(url, model, body, timeout, version=None):
+    """POSTs a REST body; {output name: array}, or `ServerError` in one line (TF Serving answers
+    errors as {"error": message} with an HTTP error status)."""
+    import socket
+    import urllib.error
     import urllib.request
 
     import numpy as np
 
+    target = rest_url(url, model, version)
     request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/models/{model}:predict",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        target, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        predictions = json.load(response)["predictions"]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:
+        text = error.read().decode("utf-8", "replace")
+        try:
+            text = json.loads(text).get("error", text)
+        except (ValueError, AttributeError):
+            pass
+        detail = " ".join(str(text).split())[:500] or error.reason
+        raise ServerError(f"{target} answered HTTP {error.code}: {detail}") from None
+    except (socket.timeout, TimeoutError):
+        raise ServerError(f"no answer from {target} within {timeout:g} s (--timeout)") from None
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            raise ServerError(f"no answer from {target} within {timeout:g} s (--timeout)") from None
+        raise ServerError(f"cannot reach {target} ({reason})") from None
+    except ValueError:
+        raise ServerError(f"{target} did not answer with JSON") from None
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list) or not predictions:
+        raise ServerError(f"{target} answered without predictions: {str(answer)[:200]}")
     return {k: np.array([p[k] for p in predictions]) for k in predictions[0]}
 
 
@@ -249,6 +298,12 @@ def main(argv=None):
         help="the export's assets/hourglass.json: joint names for servers whose model does not "
         "send them, and its person box size (default: the names the server sends, else MPII's)",
     )
+    parser.add_argument(
+        "--heatmaps",
+        action="store_true",
+        help="gRPC: also send the heatmaps back (default: keypoints, scores and joint names "
+        "only; 262 KB less per person for the paper's model)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
     parser.add_argument(
         "--print-request", action="store_true", help="print the request, do not send"
@@ -268,8 +323,16 @@ def main(argv=None):
             images.append(f.read())
     meta = {}
     if args.joints:
-        with open(args.joints) as f:
-            meta = json.load(f)
+        try:
+            with open(args.joints, encoding="utf-8") as f:
+                meta = json.load(f)
+            meta["skeleton"]["joint_names"]
+        except FileNotFoundError:
+            parser.error(f"--joints {args.joints!r}: no such file")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(
+                f"--joints {args.joints!r}: not an export's assets/hourglass.json ({error!r:.80})"
+            )
     try:
         check_images(images)
     except RequestError as error:
@@ -292,13 +355,16 @@ def main(argv=None):
         if args.print_request:
             print(json.dumps(body)[:2000])
             return 0
-        outputs = _send_rest(args.rest, args.model, body, args.timeout)
+        outputs = send(_send_rest, args.rest, args.model, body, args.timeout, args.version)
     else:
-        request = predict_request(row_images, boxes, args.model, args.version)
+        wanted = None
+        if not args.heatmaps:  # names come from --joints when given (older exports lack them)
+            wanted = ["keypoints", "scores"] + ([] if args.joints else ["joint_names"])
+        request = predict_request(row_images, boxes, args.model, args.version, wanted)
         if args.print_request:
             print(request)
             return 0
-        outputs = _send_grpc(args.server, request, args.timeout)
+        outputs = send(_send_grpc, args.server, request, args.timeout)
     from keras_hourglass.boxes import person_scores
     from keras_hourglass.skeletons import MPII, named_joints
 
@@ -306,8 +372,16 @@ def main(argv=None):
         joint_names = [n.decode() if isinstance(n, bytes) else n for n in outputs["joint_names"][0]]
     elif meta:
         joint_names = meta["skeleton"]["joint_names"]
-    else:
-        joint_names = MPII.joint_names
+    else:  # an export made before models sent their names, and no --joints: say so
+        joint_names = [f"joint_{i}" for i in range(outputs["keypoints"].shape[1])]
+        if len(joint_names) == MPII.num_joints:
+            joint_names = list(MPII.joint_names)
+        print(
+            "note: the server does not send joint names (an older export): "
+            + ("MPII's 16 names assumed" if joint_names == list(MPII.joint_names) else "numbered")
+            + "; pass --joints <export>/assets/hourglass.json to be sure",
+            file=sys.stderr,
+        )
     scores = person_scores(outputs["scores"], [p["box_score"] for _, p in rows])
     result = {path: {"people": []} for path in args.images}
     for (i, person), kp, sc, score in zip(rows, outputs["keypoints"], outputs["scores"], scores):
@@ -321,6 +395,14 @@ def main(argv=None):
         )
     print(json.dumps(result, indent=2))
     return 0
+
+
+def send(function, *args):
+    """Calls a sender; a `ServerError` ends the command with its one line."""
+    try:
+        return function(*args)
+    except ServerError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def people_rows(args, images, person_box_px=200.0):

@@ -383,24 +383,110 @@ def metadata(server, flip_test):
     }
 
 
+POLICY_FILE = "version_policy.json"  # beside the versions: the policy models.config serves
+
+
+def parse_version_policy(text):
+    """`latest:N` (the N newest versions), `all`, or `specific:1,3` -> (kind, numbers); raises
+    ValueError saying what is expected."""
+    kind, _, rest = str(text).strip().partition(":")
+    try:
+        if kind == "all" and not rest:
+            return "all", ()
+        numbers = tuple(int(v) for v in rest.split(",")) if rest else ()
+    except ValueError:
+        numbers = ()
+    if kind == "latest" and len(numbers) == 1 and numbers[0] >= 1:
+        return "latest", numbers
+    if kind == "specific" and numbers and all(n >= 1 for n in numbers):
+        return "specific", tuple(sorted(set(numbers)))
+    raise ValueError(
+        f"version policy {text!r}: expected latest:N (N >= 1), all, or specific:V1,V2,..."
+    )
+
+
+def _policy_text(kind, numbers):
+    if kind == "all":
+        return "model_version_policy { all {} }"
+    if kind == "latest":
+        return f"model_version_policy {{ latest {{ num_versions: {numbers[0]} }} }}"
+    return (
+        "model_version_policy { specific { " + " ".join(f"versions: {v}" for v in numbers) + " } }"
+    )
+
+
+def set_version_policy(base_dir, policy):
+    """Records which versions of the model in `base_dir` TF Serving serves (`policy` as
+    `parse_version_policy` takes it) and rewrites models.config beside it."""
+    kind, numbers = parse_version_policy(policy)
+    os.makedirs(base_dir, exist_ok=True)
+    files.write_json(os.path.join(base_dir, POLICY_FILE), {"policy": policy})
+    return write_models_config(os.path.dirname(os.path.abspath(base_dir)))
+
+
 def write_models_config(root):
     """Writes `root/models.config` for `tensorflow_model_server --model_config_file`: one entry
     per model folder under `root` that holds numbered versions, with base paths as seen inside
-    the tensorflow/serving container when `root` is mounted at /models."""
+    the tensorflow/serving container when `root` is mounted at /models, and each model's version
+    policy (its `version_policy.json`, `set_version_policy`; default latest:1, TF Serving's own
+    default, written out)."""
     names = sorted(
         n
         for n in os.listdir(root)
         if os.path.isdir(os.path.join(root, n))
         and any(re.fullmatch(r"\d+", v) for v in os.listdir(os.path.join(root, n)))
     )
-    entries = "".join(
-        f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
-        f'    model_platform: "tensorflow"\n  }}\n'
-        for n in names
-    )
+    entries = []
+    for n in names:
+        policy = "latest:1"
+        path = os.path.join(root, n, POLICY_FILE)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                policy = json.load(f)["policy"]
+        entries.append(
+            f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
+            f'    model_platform: "tensorflow"\n    {_policy_text(*parse_version_policy(policy))}\n'
+            f"  }}\n"
+        )
     path = os.path.join(root, "models.config")
-    files.write_text(path, f"model_config_list {{\n{entries}}}\n")
+    files.write_text(path, f"model_config_list {{\n{''.join(entries)}}}\n")
     return path
+
+
+def warmup_requests(server, model_name="hourglass"):
+    """TF Serving's warm-up records for an export: one `PredictionLog` per serving signature (a
+    mid-grey 64x64 image, JPEG for the encoded signatures, a box at its centre), serialized, for
+    `assets.extra/tf_serving_warmup_requests`. Serving runs them when it loads a version, so the
+    first user request does not pay for tracing and memory set-up. None when
+    tensorflow-serving-api (the `serving` extra) is not installed."""
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError:
+        return None
+    image = tf.fill([1, 64, 64, 3], tf.constant(128, tf.uint8))
+    encoded = tf.io.encode_jpeg(image[0]).numpy()
+    inputs = {
+        "serving_default": {"images": image},
+        "serving_boxes": {"images": image, "boxes": tf.constant([[31.5, 31.5, 0.32]])},
+        "predict_encoded": {"images": tf.constant([encoded])},
+        "predict_encoded_boxes": {
+            "images": tf.constant([encoded]),
+            "boxes": tf.constant([[31.5, 31.5, 0.32]]),
+        },
+        "predict_crops": {"crops": tf.fill([1, server.size, server.size, 3], 0.5)},
+    }
+    records = []
+    for name in SIGNATURES:
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name)
+        )
+        for key, value in inputs[name].items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        log = prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)
+        )
+        records.append(log.SerializeToString())
+    return records
 
 
 def export_for_serving(
@@ -442,6 +528,14 @@ def export_for_serving(
     try:
         archive.write_out(staging, verbose=False)
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
+        warmup = warmup_requests(server, os.path.basename(os.path.abspath(base_dir)))
+        if warmup is not None:
+            os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
+            with tf.io.TFRecordWriter(
+                os.path.join(staging, "assets.extra", "tf_serving_warmup_requests")
+            ) as writer:
+                for record in warmup:
+                    writer.write(record)
         while True:
             files.write_json(
                 os.path.join(staging, "assets", "hourglass.json"), metadata(server, flip_test)

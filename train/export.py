@@ -6,8 +6,11 @@
 writes saved_models/hourglass/<next version>/ with the signatures `serving_default` (uint8
 images), `serving_boxes` (images + person boxes), `predict_encoded` and `predict_encoded_boxes`
 (JPEG/PNG bytes), and `predict_crops` (evaluation): keypoints in the input images' pixels,
-scores and heatmaps out, cropping, flip test and decoding (the model's own codec) inside. Also
-writes saved_models/models.config for `tensorflow_model_server --model_config_file`. The model's
+scores, heatmaps and the joint names out, cropping, flip test and decoding (the model's own
+codec) inside; `assets.extra/tf_serving_warmup_requests` (one request per signature, which TF
+Serving runs when it loads the version, so the first user does not wait for the set-up); and
+saved_models/models.config for `tensorflow_model_server --model_config_file`, with each model's
+version policy (--serve-versions latest:2 keeps the two newest served). The model's
 skeleton, codec and crop convention come from the .keras file; --skeleton is only for files saved
 before models described themselves.
 
@@ -60,6 +63,13 @@ def parse_args(argv=None):
         "--out (default saved_models/hourglass.onnx / .tflite)",
     )
     parser.add_argument(
+        "--serve-versions",
+        default=None,
+        help="which versions TF Serving serves, written to models.config: latest:N (the N "
+        "newest), all, or specific:V1,V2 (default: as before for this model, else latest:1, TF "
+        "Serving's own default)",
+    )
+    parser.add_argument(
         "--max-image-pixels",
         type=int,
         default=None,
@@ -76,6 +86,15 @@ def parse_args(argv=None):
             args.out = f"saved_models/hourglass.{args.format}"
     if not os.path.isfile(args.model):
         parser.error(f"--model {args.model!r}: no such file")
+    if args.serve_versions is not None:
+        from keras_hourglass.export import parse_version_policy
+
+        try:
+            parse_version_policy(args.serve_versions)
+        except ValueError as error:
+            parser.error(f"--serve-versions: {error}")
+        if args.format != "savedmodel":
+            parser.error("--serve-versions is for --format savedmodel (TF Serving's layout)")
     if args.version is not None and args.version < 1:
         parser.error(f"--version must be a positive integer, got {args.version}")
     return args
@@ -127,6 +146,10 @@ def main(argv=None):
         )
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"error: {error}") from None
+    if args.serve_versions:
+        from keras_hourglass.export import set_version_policy
+
+        set_version_policy(args.out, args.serve_versions)
     root = os.path.dirname(os.path.abspath(args.out))
     print(
         f"Exported {args.model} to {path} ({name} skeleton, flip test "
