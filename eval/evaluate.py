@@ -84,8 +84,8 @@ def parse_args(argv=None):
         "--preds-base",
         default="auto",
         choices=["auto", "0", "1"],
-        help="pixel base of --preds: auto = the dataset's own (1 for MPII, LSP, FLIC; 0 for COCO, "
-        "custom and this project's predictions.csv)",
+        help="pixel base of --preds: auto = 0 for a .csv (this project's predictions.csv), else "
+        "the dataset's own (1 for MPII, LSP, FLIC .mat/.h5 files; 0 for COCO and custom)",
     )
     parser.add_argument(
         "--samples",
@@ -157,6 +157,8 @@ def parse_args(argv=None):
         parser.error("--held-out and --samples must not be negative")
     if args.batch_size < 1:
         parser.error("--batch-size must be positive")
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} is a file; name a folder for the tables and plots")
     if args.preds:
         if args.model:
             parser.error("use either --model or --preds, not both")
@@ -176,6 +178,14 @@ def parse_args(argv=None):
         parser.error(f"--model {args.model!r}: no such file or folder")
     args.dataset = args.dataset or "synthetic"
     entry = DATASETS[args.dataset]
+    if entry.coco_oks:  # say it before predicting, not after
+        try:
+            import pycocotools.cocoeval  # noqa: F401
+        except ImportError:
+            parser.error(
+                f"--dataset {args.dataset} scores COCO's AP with pycocotools, which is not "
+                "installed: pip install 'keras-hourglass[coco]' (or pycocotools)"
+            )
     if args.detections:
         if not entry.coco_oks:
             parser.error("--detections is for --dataset coco (COCO's keypoint AP)")
@@ -395,8 +405,9 @@ def evaluate_preds(args):
         )
         preds = load_predictions(args.preds)
         base = args.preds_base
-        if base == "auto":  # prediction files use their dataset's own convention
-            base = str(DATASETS[args.dataset].preds_base)
+        if base == "auto":  # .mat/.h5: their dataset's own convention; .csv: ours, 0-based
+            csv = args.preds.lower().endswith(".csv")
+            base = "0" if csv else str(DATASETS[args.dataset].preds_base)
         shift = int(base) - int(gt.one_based)
         if shift:
             print(

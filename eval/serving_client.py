@@ -304,11 +304,20 @@ def main(argv=None):
         help="gRPC: also send the heatmaps back (default: keypoints, scores and joint names "
         "only; 262 KB less per person for the paper's model)",
     )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="refuse images above this many pixels before sending (default: 50,000,000, the "
+        "export's own default limit)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
     parser.add_argument(
         "--print-request", action="store_true", help="print the request, do not send"
     )
     args = parser.parse_args(argv)
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        parser.error("--max-image-pixels must be positive")
     if not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
@@ -333,10 +342,11 @@ def main(argv=None):
             parser.error(
                 f"--joints {args.joints!r}: not an export's assets/hourglass.json ({error!r:.80})"
             )
-    try:
-        check_images(images)
-    except RequestError as error:
-        parser.error(str(error).replace("images[", "image ["))
+    for path, data in zip(args.images, images):
+        try:
+            check_images([data], args.max_image_pixels)
+        except RequestError as error:
+            parser.error(str(error).replace("images[0]", path))
     try:
         rows = people_rows(args, images, meta.get("person_box_px", 200.0))
     except (ValueError, RequestError) as error:

@@ -238,15 +238,16 @@ def evaluate(preds, gt, scores=None, thresholds=None):
     curve = pd.DataFrame(curve_rows).round(2)
 
     n, k = gt.keypoints.shape[:2]
+    base = 1.0 if gt.one_based else 0.0  # predictions.csv is 0-based whatever the ground truth
     predictions = pd.DataFrame(
         {
             "record": np.repeat(gt.record_ids, k),
             "joint": np.tile(skeleton.joint_names, n),
-            "x": preds[..., 0].ravel(),
-            "y": preds[..., 1].ravel(),
+            "x": preds[..., 0].ravel() - base,
+            "y": preds[..., 1].ravel() - base,
             "confidence": np.full(n * k, np.nan) if scores is None else np.asarray(scores).ravel(),
-            "gt_x": gt.keypoints[..., 0].ravel(),
-            "gt_y": gt.keypoints[..., 1].ravel(),
+            "gt_x": gt.keypoints[..., 0].ravel() - base,
+            "gt_y": gt.keypoints[..., 1].ravel() - base,
             "annotated": gt.annotated.ravel(),
             "error": errors.ravel(),
         }

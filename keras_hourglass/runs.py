@@ -83,7 +83,7 @@ class RunFolder:
     """
 
     def __init__(self, runs_dir, name, chief=True):
-        self.path = os.path.join(runs_dir, name)
+        self.path = os.path.join(os.path.expanduser(runs_dir), name)
         self.chief = chief
         os.makedirs(self.path, exist_ok=True)
         self.lock = None

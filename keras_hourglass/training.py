@@ -135,6 +135,21 @@ class TrainConfig:
     backup_every: int = _setting(
         500, "back the run up every this many batches (and at every epoch end)", demo=50
     )
+    executor: str = _setting(
+        "auto",
+        "input pipeline: tf.data, or numpy (keras PyDataset with Pillow/OpenCV; no TensorFlow "
+        "needed); auto takes tf.data when TensorFlow imports (config.json records the one used: "
+        "their random augmentations differ)",
+        choices=("auto", "tf.data", "numpy"),
+    )
+    workers: int = _setting(
+        0, "threads preparing batches for the numpy executor (0: the machine's cores)"
+    )
+    max_image_pixels: int = _setting(
+        0,
+        "refuse images above this many pixels, read from their headers before training "
+        "(0: 50,000,000)",
+    )
     max_minutes: float = _setting(
         0.0,
         "wall-clock budget in minutes: once spent, training ends cleanly after the current "
@@ -236,7 +251,15 @@ def make_config(values):
     for name in ("stacks", "filters", "depth", "input_size", "batch_size", "epochs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be a positive integer, got {getattr(config, name)}")
-    for name in ("steps_per_epoch", "val_count", "backup_every", "train_samples", "val_samples"):
+    for name in (
+        "steps_per_epoch",
+        "val_count",
+        "backup_every",
+        "train_samples",
+        "val_samples",
+        "workers",
+        "max_image_pixels",
+    ):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative, got {getattr(config, name)}")
     for name in ("learning_rate", "sigma"):
@@ -521,14 +544,18 @@ def train(
             several processes (JAX); process 0 writes the run folder, the others write the
             same files to a scratch folder they delete at the end.
         executor, workers: the input pipeline (`keras_hourglass.inputs`; "auto" takes tf.data
-            when TensorFlow imports).
-        max_pixels: refuse images above this many pixels (read from their headers).
+            when TensorFlow imports); default: the config's.
+        max_pixels: refuse images above this many pixels (read from their headers); default:
+            the config's.
     """
     started = time.time()
+    workers = workers or config.workers or None
+    max_pixels = max_pixels or config.max_image_pixels or None
     try:
-        executor = inputs.resolve_executor(executor)
+        executor = inputs.resolve_executor(executor or config.executor)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    config.executor = executor  # config.json records the pipeline used (its draws differ)
     shard, chief, verbose = _join_processes(config, cluster, verbose)
     data = load_data(config, max_pixels)  # bad data stops the run before its folder is made
     try:

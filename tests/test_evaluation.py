@@ -65,6 +65,21 @@ def test_prediction_file_mode_reproduces_the_published_pckh_row(shared_data, tmp
     assert curve.Mean.is_monotonic_increasing
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 2958 * 16
+    # predictions.csv (0-based) read back as --preds with the default --preds-base auto: the
+    # same table (an MPII .mat is 1-based, our CSV is not; auto once shifted the CSV by 1 px).
+    again = _evaluate_cli(
+        [
+            *("--preds", str(out / "predictions.csv"), "--dataset", "mpii"),
+            *("--annotations", str(shared_data / "mpii_annot/detections_our_format.mat")),
+            *("--out", str(out / "again")),
+        ],
+        python_env,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "again/summary.csv"), summary)
+    # --out naming a file: a usage error, not a traceback.
+    result = _evaluate_cli(["--preds", "x.mat", "--out", str(out / "summary.csv")], python_env)
+    assert result.returncode == 2 and "is a file; name a folder" in result.stderr
 
 
 def test_other_published_figures_and_the_weighted_mean(shared_data):
@@ -115,7 +130,7 @@ def test_csv_predictions_round_trip(shared_data, tmp_path):
     report = E.evaluate(preds, gt)
     report.predictions[["record", "joint", "x", "y"]].to_csv(tmp_path / "p.csv", index=False)
     again = E.load_predictions(str(tmp_path / "p.csv"))
-    np.testing.assert_allclose(again, preds, atol=1e-4)
+    np.testing.assert_allclose(again, preds - 1, atol=1e-4)  # the CSV is 0-based, the .mat not
 
 
 def test_bad_prediction_files_are_explained(shared_data):

@@ -195,6 +195,14 @@ def test_own_keypoints_through_train_evaluate_show_prepare_export_predict(
     assert result.returncode == 0, result.stderr[-3000:]
     meta = json.loads((tmp_path / "cache/meta.json").read_text())
     assert meta["num_records"] == 8 and meta["num_joints"] == 7 and meta["skeleton"] == "arms"
+    # The image size limit reaches prepare.py too (the 32x32 figures are 1,024 pixels).
+    result = run_command(
+        "train/prepare.py",
+        [*people, "--annotations", str(arms["test"]), "--max-image-pixels", "1000"]
+        + ["--out", str(tmp_path / "cache2")],
+        python_env,
+    )
+    assert result.returncode == 1 and "001000.png" in result.stderr and "1000" in result.stderr
 
     # 4. export.py and predict.py name the joints from the model, with no further flag.
     result = run_command(
@@ -214,3 +222,41 @@ def test_own_keypoints_through_train_evaluate_show_prepare_export_predict(
         assert result.returncode == 0, result.stderr[-3000:]
         written = json.loads((poses / "001000_pose.json").read_text())
         assert list(written["people"][0]["joints"]) == names
+
+
+def test_prepare_caches_the_training_split_by_default(arms, tmp_path):
+    """A folder with train (40 people) and test (8) splits: prepare.py without --split caches the
+    training people, not the evaluation split."""
+    import importlib.util
+    import shutil
+
+    folder = tmp_path / "folder"
+    shutil.copytree(arms["train"].parent, folder)
+    shutil.copy(arms["skeleton"], folder / "skeleton.json")
+    (folder / "people0.json").rename(folder / "train.json")
+    (folder / "people1000.csv").rename(folder / "test.csv")
+    spec = importlib.util.spec_from_file_location("prepare_command", ROOT / "train/prepare.py")
+    command = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(command)
+    out = tmp_path / "cache"
+    argv = ["--dataset", "custom", "--data-dir", str(folder), "--crop-size", "32"]
+    command.main(argv + ["--out", str(out)])
+    assert json.loads((out / "meta.json").read_text())["num_records"] == 40
+    command.main(argv + ["--split", "test", "--out", str(tmp_path / "test-cache")])
+    assert json.loads((tmp_path / "test-cache/meta.json").read_text())["num_records"] == 8
+
+
+def test_paths_with_a_tilde_are_the_users_home(arms, monkeypatch):
+    """`~` in paths that reach the library (config files, Python callers) is the home folder, as
+    a shell would expand it: read_dataset, load_records, the skeleton file, make_config."""
+    from keras_hourglass.training import make_config
+
+    monkeypatch.setenv("HOME", str(arms["root"]))
+    records = kh.datasets.load_records(
+        "custom", annotations="~/data/people1000.csv", skeleton="~/skeletons/arms.json"
+    )
+    assert len(records) == 8
+    config = make_config(
+        {"dataset": "custom", "annotations": "~/data/people0.json", "data_dir": "~/data"}
+    )
+    assert config.annotations == "~/data/people0.json"  # kept as given, expanded where used

@@ -683,7 +683,7 @@ def test_more_careless_command_lines(tmp_path, python_env, shared_data):
             ],
             "would both write 004645041_pose.png",
         ),
-        ("train/train.py", ["--workers", "0"], "--workers must be at least 1"),
+        ("train/train.py", ["--workers", "-1"], "workers must not be negative"),
         (
             "eval/evaluate.py",
             ["--model", str(a), "--threshold", "0"],

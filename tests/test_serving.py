@@ -263,3 +263,6 @@ def test_client_refuses_a_missing_joints_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         serving_client.main([str(image), "--print-request", "--joints", str(tmp_path / "no.json")])
     assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # 64 pixels against a limit of 50
+        serving_client.main([str(image), "--print-request", "--max-image-pixels", "50"])
+    assert "a.png" in capsys.readouterr().err

@@ -27,7 +27,10 @@ def _train(args, env, **kwargs):
 
 @pytest.mark.slow
 def test_config_file_flags_and_help(tmp_path, python_env):
-    (tmp_path / "run.yaml").write_text("stacks: 3\nlearning_rate: 0.002\nbatch_size: 8\n")
+    (tmp_path / "run.yaml").write_text(
+        "stacks: 3\nlearning_rate: 0.002\nbatch_size: 8\nexecutor: numpy\nworkers: 2\n"
+        "max_image_pixels: 1000000\n"
+    )
     result = _train(
         [
             "--config",
@@ -61,6 +64,9 @@ def test_config_file_flags_and_help(tmp_path, python_env):
     assert config["batch_size"] == 4  # the flag wins
     assert config["depth"] == 2 and config["epochs"] == 1
     assert config["dataset"] == "synthetic"
+    # The input pipeline's settings come from the file too, and config.json records them.
+    assert config["executor"] == "numpy" and config["workers"] == 2
+    assert config["max_image_pixels"] == 1000000
     # The run can be repeated exactly from its resolved config.
     (tmp_path / "again.json").write_text(json.dumps(dict(config, name="again")))
     again = _train(["--config", str(tmp_path / "again.json")], python_env)

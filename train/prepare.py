@@ -2,8 +2,12 @@
 
     python train/prepare.py --dataset lspet --data-dir ~/data/lspet --out cache/lspet
 
-Training then reads `--data-dir cache/lspet` (or `make_dataset("cache/lspet", ...)`) with the
-same augmentations as from raw images, several times faster. Interrupted runs resume.
+The library's tf.data pipeline reads it, `make_dataset("cache/lspet", ...)`, with the same
+augmentations as from raw images, without decoding the photos again: worth it for large photos
+(MPII's are 1280x720 and larger); on LSPET's small images the raw pipeline is faster
+(docs/BENCHMARKS.md). The commands (train.py, evaluate.py) read the dataset folder. Without
+--split it caches the dataset's training split (mpii: train, coco: train2017). Interrupted runs
+resume.
 """
 
 import argparse
@@ -17,7 +21,7 @@ os.environ.setdefault(
 
 
 def main(argv=None):
-    from keras_hourglass.cli import add_people_arguments
+    from keras_hourglass.cli import add_image_limit, add_people_arguments, check_image_limit
     from keras_hourglass.datasets import DATASETS
 
     parser = argparse.ArgumentParser(
@@ -29,9 +33,11 @@ def main(argv=None):
     parser.add_argument(
         "--split",
         default=None,
-        help="dataset split (mpii: train/valid; flic: train/test; coco: val2017...)",
+        help="dataset split (default: the training split; mpii: train/valid; flic: train/test; "
+        "coco: train2017/val2017)",
     )
     add_people_arguments(parser)
+    add_image_limit(parser)
     parser.add_argument(
         "--crop-size",
         type=int,
@@ -45,15 +51,17 @@ def main(argv=None):
         "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
     )
     args = parser.parse_args(argv)
+    check_image_limit(parser, args)
 
     from keras_hourglass.cache import write_crop_cache
     from keras_hourglass.datasets import DatasetError, check_image_files, load_records
 
     try:
+        split = args.split or (None if args.annotations else DATASETS[args.dataset].train_split)
         records = load_records(
-            args.dataset, args.data_dir, args.split, args.annotations, args.skeleton, args.skip_bad
+            args.dataset, args.data_dir, split, args.annotations, args.skeleton, args.skip_bad
         )
-        check_image_files(records)
+        check_image_files(records, args.max_image_pixels)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     print(records.summary())

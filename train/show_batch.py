@@ -17,7 +17,7 @@ os.environ.setdefault(
 
 
 def main(argv=None):
-    from keras_hourglass.cli import add_people_arguments
+    from keras_hourglass.cli import add_image_limit, add_people_arguments, check_image_limit
     from keras_hourglass.datasets import DATASETS
 
     parser = argparse.ArgumentParser(
@@ -30,6 +30,7 @@ def main(argv=None):
     )
     parser.add_argument("--split", default=None, help="dataset split")
     add_people_arguments(parser)
+    add_image_limit(parser)
     parser.add_argument("--out", default="batch.png", help="PNG to write (default: batch.png)")
     parser.add_argument("--count", type=int, default=16, help="crops to show (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="augmentation seed (default: 0)")
@@ -40,8 +41,14 @@ def main(argv=None):
         "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
     )
     args = parser.parse_args(argv)
+    check_image_limit(parser, args)
 
-    from keras_hourglass.datasets import DatasetError, get_dataset, load_records
+    from keras_hourglass.datasets import (
+        DatasetError,
+        check_image_files,
+        get_dataset,
+        load_records,
+    )
     from keras_hourglass.drawing import show_batch
 
     entry = get_dataset(args.dataset)
@@ -60,6 +67,7 @@ def main(argv=None):
                 args.skeleton,
                 args.skip_bad,
             )
+            check_image_files(source, args.max_image_pixels)
         except DatasetError as error:
             raise SystemExit(f"error: {error}") from None
         skeleton = source.skeleton

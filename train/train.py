@@ -86,27 +86,6 @@ def parse_args(argv=None):
         "the run folder (default: 0)",
     )
     parser.add_argument(
-        "--executor",
-        default=None,
-        choices=["auto", "tf.data", "numpy"],
-        help="input pipeline: tf.data, or numpy (keras PyDataset with Pillow/"
-        "OpenCV; no TensorFlow needed); auto (default) takes tf.data when "
-        "TensorFlow imports",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="threads preparing batches for the numpy executor (default: the machine's cores)",
-    )
-    parser.add_argument(
-        "--max-image-pixels",
-        type=int,
-        default=None,
-        help="refuse images above this many pixels, read from their headers "
-        "before training (default: 50,000,000)",
-    )
-    parser.add_argument(
         "--verbose",
         type=int,
         default=1,
@@ -114,10 +93,6 @@ def parse_args(argv=None):
         help="Keras fit verbosity (default: 1, a progress bar)",
     )
     args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
-    if args.max_image_pixels is not None and args.max_image_pixels < 1:
-        parser.error("--max-image-pixels must be positive")
     try:
         config = resolve_config(args)
     except ConfigError as error:
@@ -144,15 +119,7 @@ def main(argv=None):
     except DistributedConfigError as error:
         raise SystemExit(f"error: {error}") from None
     try:
-        train(
-            config,
-            args.verbose,
-            args.logical_cpus,
-            cluster,
-            args.executor,
-            args.workers,
-            args.max_image_pixels,
-        )
+        train(config, args.verbose, args.logical_cpus, cluster)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None
     except OSError as error:
