@@ -1,88 +1,14 @@
-"""Write a PNG grid of augmented training crops with their keypoints and skeleton drawn.
+"""`hourglass-show-batch` as a script; the code and its documentation: keras_hourglass/commands/show_batch.py
+(`python train/show_batch.py --help`)."""
 
-    python train/show_batch.py --dataset lspet --data-dir ~/data/lspet --skip-bad --out batch.png
-
-The keypoints drawn are decoded from the heatmap targets the model is trained on, so a person can
-check that the augmentation moved image and targets together (left limbs green, right red).
-"""
-
-import argparse
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault(
-    "KERAS_HOURGLASS_QUIET", "1"
-)  # TensorFlow's start-up noise: keras_hourglass.quiet
+os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: quiet.py
 
-
-def main(argv=None):
-    from keras_hourglass.cli import add_image_limit, add_people_arguments, check_image_limit
-    from keras_hourglass.datasets import DATASETS
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name")
-    parser.add_argument("--data-dir", help="dataset folder, or a crop cache folder (with --cache)")
-    parser.add_argument(
-        "--cache", action="store_true", help="--data-dir is a crop cache from train/prepare.py"
-    )
-    parser.add_argument("--split", default=None, help="dataset split")
-    add_people_arguments(parser)
-    add_image_limit(parser)
-    parser.add_argument("--out", default="batch.png", help="PNG to write (default: batch.png)")
-    parser.add_argument("--count", type=int, default=16, help="crops to show (default: 16)")
-    parser.add_argument("--seed", type=int, default=0, help="augmentation seed (default: 0)")
-    parser.add_argument(
-        "--no-augment", action="store_true", help="show evaluation crops (no augmentation)"
-    )
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
-    )
-    args = parser.parse_args(argv)
-    check_image_limit(parser, args)
-
-    from keras_hourglass.datasets import (
-        DatasetError,
-        check_image_files,
-        get_dataset,
-        load_records,
-    )
-    from keras_hourglass.drawing import show_batch
-
-    entry = get_dataset(args.dataset)
-    skeleton = entry.skeleton
-    if args.cache:
-        if not args.data_dir:
-            parser.error("--cache needs --data-dir (the crop cache folder)")
-        source = args.data_dir
-    else:
-        try:
-            source = load_records(
-                args.dataset,
-                args.data_dir,
-                args.split,
-                args.annotations,
-                args.skeleton,
-                args.skip_bad,
-            )
-            check_image_files(source, args.max_image_pixels)
-        except DatasetError as error:
-            raise SystemExit(f"error: {error}") from None
-        skeleton = source.skeleton
-        print(source.summary())
-    show_batch(
-        source,
-        skeleton,
-        args.out,
-        args.count,
-        seed=args.seed,
-        training=not args.no_augment,
-        augmentation=None if entry.augment else False,
-    )
-    print(f"Wrote {args.out}")
-
+from keras_hourglass.commands.show_batch import *  # noqa: E402, F403  (what tests and users import)
+from keras_hourglass.commands.show_batch import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

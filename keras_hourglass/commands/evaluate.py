@@ -1,0 +1,538 @@
+"""Evaluate pose predictions with the published protocols and write CSVs and plots.
+
+Three ways in:
+
+    # the demo: a model on the held-out synthetic figures (rendered on first use, no download)
+    python eval/evaluate.py --model runs/demo/best.keras
+    # a model (.keras or an exported SavedModel) on a dataset
+    python eval/evaluate.py --model runs/x/best.keras --dataset mpii --data-dir ~/data/mpii --out results/x
+    # a prediction file from any implementation against a dataset's ground truth
+    python eval/evaluate.py --preds preds.mat --dataset mpii --annotations detections_our_format.mat --out results/y
+
+MPII is scored with the official PCKh (0.6 x head-box diagonal, threshold 0.5, Mean over the 14
+joints other than pelvis and thorax; also the count-weighted Mean and PCKh@0.1); LSP, FLIC, COCO,
+custom data and the synthetic figures with PCK@0.2 of the torso (left shoulder to right hip; a
+custom skeleton names its own). Inference is the paper's, through the model's own codec:
+crop by centre and scale, flip test, quarter-pixel shift, back to image coordinates (`--no-flip`,
+`--no-shift` to measure their effect).
+
+Outputs in --out (every mode): summary.csv, per_joint.csv, curve.csv, predictions.csv (0-based
+pixels), curve.png and sheet.png (worst and best people, when images are at hand); with --model
+also preds.mat (`preds` N x K x 2 in the dataset's pixel base: 1-based for MPII, LSP and FLIC,
+as the MPII evaluation tools and the published prediction files; --preds reads it back); COCO
+adds coco_results.json and AP/AR rows.
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+from keras_hourglass.datasets import DATASETS
+from keras_hourglass.inputs import EXECUTORS
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="a .keras file or an exported SavedModel version folder")
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        choices=list(DATASETS),
+        help="the people to score: with --model, the dataset to predict (default: synthetic, "
+        "the demo's held-out figures); with --preds, the dataset whose ground truth "
+        "--annotations is (needed)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="the dataset's folder (synthetic: a folder in ~/.keras by default), or the images of "
+        "--annotations",
+    )
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="dataset split (default: the dataset's evaluation split: mpii valid, coco val2017, "
+        "flic test, synthetic and custom test)",
+    )
+    parser.add_argument(
+        "--preds", help="prediction file (.mat/.h5 with `preds` N x K x 2, or .csv)"
+    )
+    parser.add_argument(
+        "--annotations",
+        help="an annotation file of --dataset: the ground truth for --preds (MPII: "
+        "detections_our_format.mat, a pose-hg-train .h5 or the JSON; LSP: joints.mat; FLIC: "
+        "examples.mat; COCO: its JSON; custom: its JSON or CSV), or for --model an annotation file "
+        "whose images are in --data-dir (custom: by default the file's folder)",
+    )
+    parser.add_argument(
+        "--skeleton",
+        help="custom data: the skeleton file (YAML or JSON) of --annotations or --data-dir "
+        "(default: skeleton.yaml beside the annotations)",
+    )
+    parser.add_argument(
+        "--image-dir", default=None, help="images for the prediction sheet in --preds mode"
+    )
+    parser.add_argument(
+        "--preds-base",
+        default="auto",
+        choices=["auto", "0", "1"],
+        help="pixel base of --preds: auto = 0 for a .csv (this project's predictions.csv), else "
+        "the dataset's own (1 for MPII, LSP, FLIC .mat/.h5 files; 0 for COCO and custom)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="score only the first N people (default: 0, all; the synthetic test split holds 256)",
+    )
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=0,
+        help="score only the last N people of the dataset: the people train.py "
+        "holds out with --val-count N (lsp/lspet: 1000)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="inference batch size (default: 16)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="the main PCK threshold (default: the protocol's, 0.5 for PCKh, 0.2 for PCK)",
+    )
+    parser.add_argument(
+        "--detections",
+        help="COCO with --model: score with a detector's boxes (COCO detection results JSON: "
+        "image_id, bbox, score) as the published top-down protocol does (box-score threshold, "
+        "rescoring, OKS NMS; docs/evaluation.md) instead of the ground-truth boxes",
+    )
+    parser.add_argument(
+        "--min-box-score",
+        type=float,
+        default=0.0,
+        help="--detections: boxes below this score are left out (default: 0.0, SimpleBaseline "
+        "and HRNet's)",
+    )
+    parser.add_argument(
+        "--oks-nms",
+        type=float,
+        default=0.9,
+        help="--detections: drop a pose whose OKS with a better-scoring one of its image is above "
+        "this (default: 0.9; 1 keeps every pose)",
+    )
+    parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
+    parser.add_argument(
+        "--no-shift", action="store_true", help="switch the quarter-pixel shift off"
+    )
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="refuse images above this many pixels, read from their headers (default: 50,000,000)",
+    )
+    parser.add_argument("--out", default=None, help="output folder (default: the model's folder)")
+    parser.add_argument(
+        "--executor",
+        default=None,
+        choices=EXECUTORS,
+        help="input pipeline for --model: tf.data, or numpy (no TensorFlow needed); auto "
+        "(default) takes tf.data when TensorFlow imports",
+    )
+    args = parser.parse_args(argv)
+    if args.threshold is not None and not 0.0 < args.threshold < float("inf"):
+        parser.error(f"--threshold must be a positive number, got {args.threshold}")
+    if args.held_out < 0 or args.samples < 0:
+        parser.error("--held-out and --samples must not be negative")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be positive")
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} is a file; name a folder for the tables and plots")
+    if args.preds:
+        if args.model:
+            parser.error("use either --model or --preds, not both")
+        if not args.annotations:
+            parser.error("--preds needs --annotations (the ground truth to score against)")
+        if not args.dataset:
+            parser.error(
+                "--preds needs --dataset, the dataset whose ground truth --annotations is "
+                f"(one of {', '.join(n for n in DATASETS if n != 'synthetic')})"
+            )
+        if not args.out:
+            parser.error("--preds needs --out")
+        return args
+    if not args.model:
+        parser.error("give --model (with --dataset) or --preds with --dataset and --annotations")
+    if not os.path.exists(args.model):
+        parser.error(f"--model {args.model!r}: no such file or folder")
+    args.dataset = args.dataset or "synthetic"
+    entry = DATASETS[args.dataset]
+    if entry.coco_oks:  # say it before predicting, not after
+        try:
+            import pycocotools.cocoeval  # noqa: F401
+        except ImportError:
+            parser.error(
+                f"--dataset {args.dataset} scores COCO's AP with pycocotools, which is not "
+                "installed: pip install 'keras-hourglass[coco]' (or pycocotools)"
+            )
+    if args.detections:
+        if not entry.coco_oks:
+            parser.error("--detections is for --dataset coco (COCO's keypoint AP)")
+        if args.held_out:
+            parser.error("--detections scores whole images: use --samples N (the first N images)")
+    if not 0.0 <= args.min_box_score <= 1.0 or not 0.0 < args.oks_nms <= 1.0:
+        parser.error("--min-box-score must be in [0, 1] and --oks-nms in (0, 1]")
+    if not args.data_dir and not args.annotations and entry.default_data_dir is None:
+        parser.error(f"--dataset {args.dataset} needs --data-dir or --annotations")
+    if args.skeleton and entry.skeleton is not None:
+        parser.error(f"--skeleton is for custom data: {args.dataset} has its own joints")
+    try:
+        from keras_hourglass.inputs import resolve_executor
+
+        args.executor = resolve_executor(args.executor)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def load_model(path):
+    """A .keras model, or an exported SavedModel's `predict_crops` (`export.SavedModelCrops`)."""
+    import keras
+
+    import keras_hourglass  # noqa: F401  (registers the model class for loading)
+
+    if os.path.isdir(path):
+        from keras_hourglass.export import SavedModelCrops, ServingModelError
+
+        try:
+            return SavedModelCrops(path)
+        except ServingModelError as error:
+            raise SystemExit(f"error: {error}") from None
+        except Exception as error:
+            raise SystemExit(f"error: could not load the SavedModel {path!r}: {error}") from None
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # report which file failed, whatever the loader raised
+        raise SystemExit(f"error: could not load the model {path!r}: {error}") from None
+
+
+def input_size_of(model):
+    if hasattr(model, "input_size"):  # an exported model
+        return model.input_size
+    return int(model.inputs[0].shape[1])
+
+
+def crop_predictor_of(model, path, skeleton, flip_test=True, shift=True):
+    """The crop predictor of a loaded model for people of `skeleton`: a .keras model's
+    (`inference.crop_predictor`, with the model's own codec; a file saved before models carried
+    their skeleton takes the data's, when the joint counts agree), or the SavedModel's own (its
+    flip test and shift fixed at export)."""
+    from keras_hourglass.inference import crop_predictor
+
+    own = getattr(model, "skeleton", None)
+    joints = model.num_joints if hasattr(model, "num_joints") else model.outputs[-1].shape[-1]
+    if own is None and joints != skeleton.num_joints:
+        raise SystemExit(
+            f"error: the model {path!r} predicts {joints} joints, but {skeleton.name} has "
+            f"{skeleton.num_joints}."
+        )
+    if own is not None and own.joint_names != skeleton.joint_names:
+        raise SystemExit(
+            f"error: the model {path!r} predicts the {own.name} joints, but the evaluation "
+            f"data has the {skeleton.name} joints."
+        )
+    if hasattr(model, "signature"):  # an exported model
+        if model.flip_test != flip_test or not shift:
+            warnings.warn(
+                "A SavedModel's flip test and shift are fixed at export; --no-flip/--no-shift "
+                "are ignored."
+            )
+        return model
+    if own is None:
+        model.skeleton = skeleton  # an older file: the data says which joints it predicts
+    codec = model.codec if shift else model.codec.replace(shift=False)
+    return crop_predictor(model, flip_test, codec)
+
+
+def read_records(args):
+    """The people to score: the dataset's split from its folder, or --annotations (with its
+    images in --data-dir), then --held-out / --samples."""
+    from keras_hourglass.datasets import DatasetError, check_image_files, load_records
+
+    records = load_records(
+        args.dataset,
+        args.data_dir,
+        args.split,
+        args.annotations,
+        args.skeleton,
+        args.skip_bad,
+        args.model_input_size,
+    )
+    if args.held_out:
+        if args.held_out > len(records):
+            raise DatasetError(
+                f"--held-out {args.held_out}: the dataset has only {len(records)} people"
+            )
+        records = records.subset(-args.held_out, None)
+    if args.samples:
+        records = records.subset(None, args.samples)
+    check_image_files(records, args.max_image_pixels)
+    return records
+
+
+def evaluate_model(args):
+    """A model's predictions on a dataset's people, scored with the dataset's protocol."""
+    from keras_hourglass.datasets import DatasetError, ground_truth_from_records
+    from keras_hourglass.inference import predict_people
+
+    model = load_model(args.model)
+    args.model_input_size = input_size_of(model)
+    try:
+        records = read_records(args)
+    except DatasetError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(records.summary())
+    predictor = crop_predictor_of(
+        model, args.model, records.skeleton, not args.no_flip, not args.no_shift
+    )
+    entry = DATASETS[args.dataset]
+    start = time.time()
+    try:
+        preds, scores = predict_people(
+            predictor, records, args.batch_size, args.executor, progress=True
+        )
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    elapsed = time.time() - start
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
+    result = report(preds, gt, out, scores, args.threshold)
+    from keras_hourglass.evaluation import write_prediction_file
+
+    write_prediction_file(preds, os.path.join(out, "preds.mat"), entry.preds_base)
+    print(
+        f"Wrote preds.mat ({len(records)} people x {preds.shape[1]} joints, "
+        f"{entry.preds_base}-based: what --preds --dataset {args.dataset} reads back)"
+    )
+    name, main = gt.metric
+    column = f"{name}@{args.threshold or main:g}"
+    mean = float(result.summary.set_index("group").loc["Mean", column])
+    print(
+        f"\n{column} mean over {len(records)} people of {args.dataset}: {mean:.2f}% (flip test "
+        f"{'on' if predictor.flip_test else 'off'}, shift {'off' if args.no_shift else 'on'}, "
+        f"{elapsed:.1f} s)"
+    )
+    if entry.coco_oks:
+        coco_keypoint_metrics(records, preds, scores, out, result)
+    return result
+
+
+def report(preds, gt, out, scores=None, threshold=None):
+    """Scores with the ground truth's protocol and writes every table: the one PCK path of the
+    commands (datasets, prediction files and the demo's synthetic figures alike)."""
+    from keras_hourglass.evaluation import evaluate as score
+    from keras_hourglass.evaluation import format_summary, write_prediction_sheet, write_report
+
+    thresholds = None if threshold is None else tuple(dict.fromkeys((threshold, 0.1)))
+    result = score(preds, gt, scores, thresholds)
+    write_report(result, out)
+    sheet = write_prediction_sheet(result, gt, preds, os.path.join(out, "sheet.png"))
+    print(format_summary(result))
+    written = "summary.csv, per_joint.csv, curve.csv, predictions.csv, curve.png"
+    print(f"\nWrote {written}{', sheet.png' if sheet else ''} to {out}")
+    return result
+
+
+def coco_keypoint_metrics(records, preds, scores, out, result):
+    """COCO's own metric next to PCK: writes coco_results.json, adds AP/AR rows (column
+    `COCO OKS`, percent) to summary.csv and prints them."""
+    import pandas as pd
+
+    from keras_hourglass import files
+    from keras_hourglass.coco_eval import (
+        CocoEvalError,
+        coco_results,
+        evaluate_keypoints,
+        scope,
+        write_results,
+    )
+
+    annotations = records.source
+    scored = [r.record_id for r in records]
+    try:
+        results = coco_results(records, preds, scores, annotations)
+        path = os.path.join(out, "coco_results.json")
+        write_results(results, path)
+        stats = evaluate_keypoints(annotations, results, scored)
+        people, images, ignored = scope(annotations, scored)
+    except CocoEvalError as error:
+        raise SystemExit(f"error: {error}") from None
+    rows = pd.DataFrame(
+        {
+            "group": [f"COCO {k}" for k in stats],
+            "COCO OKS": [round(100 * v, 2) for v in stats.values()],
+        }
+    )
+    result.summary = pd.concat([result.summary, rows], ignore_index=True)
+    files.write_csv(result.summary, os.path.join(out, "summary.csv"))
+    print(
+        "\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box; "
+        f"{people} people in {images} images scored, {ignored} other people of those images "
+        "not predicted (skipped or left out) and ignored): "
+        + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
+        + f"\nWrote {path}; the AP/AR rows are in summary.csv"
+    )
+
+
+def evaluate_preds(args):
+    """A prediction file scored against an annotation file of `--dataset`."""
+    from keras_hourglass.evaluation import EvaluationError, load_annotations, load_predictions
+
+    try:
+        gt = load_annotations(
+            args.annotations, args.dataset, image_dir=args.image_dir, skeleton=args.skeleton
+        )
+        preds = load_predictions(args.preds)
+        base = args.preds_base
+        if base == "auto":  # .mat/.h5: their dataset's own convention; .csv: ours, 0-based
+            csv = args.preds.lower().endswith(".csv")
+            base = "0" if csv else str(DATASETS[args.dataset].preds_base)
+        shift = int(base) - int(gt.one_based)
+        if shift:
+            print(
+                f"Predictions are {base}-based, the ground truth {int(gt.one_based)}-based: "
+                f"shifting predictions by {-shift} px."
+            )
+        return report(preds - shift, gt, args.out, threshold=args.threshold)
+    except EvaluationError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def evaluate_detections(args):
+    """COCO keypoint AP with a detector's boxes: every box above --min-box-score predicted,
+    rescored and OKS-suppressed per image (`coco_eval.detection_results`), every image of the
+    annotation file scored (--samples N: the first N)."""
+    import numpy as np
+    import pandas as pd
+
+    from keras_hourglass import files
+    from keras_hourglass.boxes import BoxError, person_box, read_detections
+    from keras_hourglass.coco_eval import (
+        CocoEvalError,
+        annotation_images,
+        detection_results,
+        evaluate_keypoints,
+        write_results,
+    )
+    from keras_hourglass.datasets import (
+        DatasetError,
+        PersonRecord,
+        Records,
+        check_image_files,
+        coco_files,
+    )
+    from keras_hourglass.inference import predict_people
+
+    model = load_model(args.model)
+    entry = DATASETS[args.dataset]
+    try:
+        if args.annotations:
+            annotations = os.path.expanduser(args.annotations)
+            image_dir = args.data_dir or os.path.dirname(os.path.abspath(annotations))
+        else:
+            annotations, image_dir = coco_files(
+                os.path.expanduser(args.data_dir), args.split or entry.eval_split
+            )
+        images = annotation_images(annotations)
+        table = read_detections(args.detections, args.min_box_score)
+        if not table.coco:
+            raise BoxError(
+                f"{args.detections}: expected COCO detection results (a list of image_id, bbox, "
+                "score), the format detectors write for COCO"
+            )
+    except (DatasetError, BoxError, CocoEvalError, OSError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    unknown = sorted(map(str, table.keys() - set(images)))
+    if unknown:
+        raise SystemExit(
+            f"error: {args.detections}: image_id {', '.join(unknown[:5])} not in {annotations}"
+        )
+    scored = list(images)[: args.samples] if args.samples else list(images)
+    box_px = getattr(model, "person_box_px", 200.0)
+    k = entry.skeleton.num_joints
+    people, ids, box_scores, areas = [], [], [], []
+    for image_id in scored:
+        for n, (bbox, score) in enumerate(table.of("", image_id)):
+            cx, cy, scale = person_box(bbox, box_px)
+            people.append(
+                PersonRecord(
+                    os.path.join(image_dir, images[image_id]),
+                    np.zeros((k, 2)),
+                    np.zeros(k, bool),
+                    np.zeros(k, bool),
+                    np.array([cx, cy]),
+                    scale,
+                    float("nan"),
+                    f"{image_id}:{n}",
+                )
+            )
+            ids.append(image_id)
+            box_scores.append(score)
+            areas.append((scale * box_px) ** 2)
+    print(
+        f"{len(people)} detections with a score of at least {args.min_box_score} in "
+        f"{len(set(ids))} of the {len(scored)} images scored ({annotations})"
+    )
+    if not people:
+        raise SystemExit("error: no detection to predict: lower --min-box-score?")
+    records = Records(people, source=args.detections, skeleton=entry.skeleton)
+    try:
+        check_image_files(records, args.max_image_pixels)
+    except DatasetError as error:
+        raise SystemExit(f"error: {error}") from None
+    predictor = crop_predictor_of(
+        model, args.model, entry.skeleton, not args.no_flip, not args.no_shift
+    )
+    start = time.time()
+    preds, scores = predict_people(
+        predictor, records, args.batch_size, args.executor, progress=True
+    )
+    elapsed = time.time() - start
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    os.makedirs(out, exist_ok=True)
+    try:
+        results = detection_results(ids, preds, scores, box_scores, areas, args.oks_nms)
+        path = os.path.join(out, "coco_results.json")
+        write_results(results, path)
+        stats = evaluate_keypoints(annotations, results, image_ids=scored)
+    except CocoEvalError as error:
+        raise SystemExit(f"error: {error}") from None
+    summary = pd.DataFrame(
+        {
+            "group": [f"COCO {k}" for k in stats],
+            "COCO OKS": [round(100 * v, 2) for v in stats.values()],
+        }
+    )
+    files.write_csv(summary, os.path.join(out, "summary.csv"))
+    print(
+        f"\nCOCO keypoints with detector boxes (pycocotools, OKS; {len(people)} boxes, "
+        f"{len(results)} poses after OKS NMS at {args.oks_nms:g}, {len(scored)} images scored, "
+        f"{elapsed:.1f} s): "
+        + ", ".join(f"{k} {100 * v:.2f}" for k, v in stats.items())
+        + f"\nWrote {path} and summary.csv to {out}"
+    )
+    return stats
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.preds:
+        return evaluate_preds(args)
+    if args.detections:
+        return evaluate_detections(args)
+    return evaluate_model(args)

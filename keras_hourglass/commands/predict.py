@@ -1,0 +1,743 @@
+"""Predict the pose in your photos and look at it.
+
+    python eval/predict.py photo.jpg other.png --model runs/demo/best.keras --out poses/
+    python eval/predict.py photo.jpg --model saved_models/hourglass/1 --out poses/
+    python eval/predict.py group.jpg --model M --bbox 40,20,200,380 --bbox 300,35,180,360 --out poses/
+    python eval/predict.py *.jpg --model M --detections detections.json --out poses/
+
+The network is single-person (top-down): it estimates the pose of the person in a box. The
+people are the whole image (the default), the boxes given with --bbox x,y,w,h (repeatable: the
+people of the image), a detector's boxes per image with --detections (COCO's detection-results
+JSON, or {image: [boxes]}; boxes below --min-box-score left out), or --box cx,cy,scale (MPII's
+convention: centre and box side / 200 px; once for all images or once per image). Every person
+is predicted, --batch people per network call, with the flip test. For each image it writes
+`<name>_pose.png` (each skeleton over the image: left limbs green, right red, centre yellow;
+joints below --threshold dimmed; each given box drawn with the person's score) and
+`<name>_pose.json` ({"people": [{"box", "bbox", "box_score", "score", "joints"}]}: named
+joints {"x", "y", "confidence"} in the image's pixels; `score`, the person's, is the mean
+confidence of the joints above 0.2 times the box's score, the published COCO pipelines'), and
+`preds.mat` of every person, images in order (`preds` N x K x 2, 1-based: the layout of the MPII
+evaluation tools and the published prediction files).
+
+A `.keras` model runs the library's inference (`keras_hourglass.inference.estimate_poses`: NumPy
+crops, any Keras backend); a SavedModel version folder runs its own `predict_encoded` signatures,
+which call the same inference inside the graph, so both give the same keypoints.
+
+Videos and cameras:
+
+    python eval/predict.py --video clip.mp4 --model runs/demo/best.keras --out poses/
+    python eval/predict.py --video 0 --model M --out poses/ --show    # camera 0, live window
+
+Every frame (any format OpenCV reads) goes through the same inference as an image, --batch
+frames per call (default 8; 1 for a camera or --show), and is written to `<name>_pose.mp4`
+(the skeleton and the person box drawn) and `<name>_pose.jsonl` (one line per frame: frame
+number, time, the box used, named joints). The person box follows the person: each frame's box
+is the square around the last frame's confident joints (above --threshold) enlarged 1.25x, and
+the whole frame when fewer than half the joints are confident (the pose is lost) or with
+--no-track; --box fixes one box for all frames. --show opens a window with the overlay and the
+frames per second (q or Esc quits, space or p pauses; it needs OpenCV with window support:
+opencv-python rather than the -headless build the requirements pin). --smooth A averages each
+joint's position over frames (exponential moving average, A = the past's weight; 0, the
+default, is off: jitter falls but fast motion lags). A progress line shows frames per second.
+A video that ends early (a truncated file, a camera unplugged, Ctrl-C, q) keeps what was
+written. The model is compiled once, at the first frame.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from keras_hourglass import files
+from keras_hourglass.boxes import (
+    BoxError,
+    parse_bbox,
+    person_box,
+    person_scores,
+    read_detections,
+)
+from keras_hourglass.skeletons import SKELETONS, named_joints
+
+
+class InputError(ValueError):
+    pass
+
+
+def read_image(path, max_pixels=None):
+    """(file bytes, (height, width)) after checking the file is a whole JPEG or PNG image of at
+    most `max_pixels` pixels (read from its header before decoding)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); expected a JPEG or PNG image")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        check_image_size(*image_size(path), path, max_pixels)
+    except DatasetError as error:
+        raise InputError(str(error)) from None
+    except ValueError:
+        pass  # not a JPEG/PNG header: Pillow says what it is below
+    try:
+        with Image.open(path) as image:
+            kind = image.format
+            image.load()  # decodes everything: a truncated file fails here
+            width, height = image.size
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image (expected a JPEG or PNG file)") from None
+    except Image.DecompressionBombError as error:
+        raise InputError(f"{path}: {error}") from None
+    except (OSError, SyntaxError) as error:
+        raise InputError(
+            f"{path}: a broken or truncated image ({error}); expected a whole JPEG or PNG file"
+        ) from None
+    if kind not in ("JPEG", "PNG"):
+        raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
+    if width == 0 or height == 0:
+        raise InputError(f"{path}: the image has zero size ({width}x{height})")
+    return data, (height, width)
+
+
+def parse_box(text, path, size):
+    try:
+        cx, cy, scale = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(
+            f"--box {text!r}: expected centre x, centre y and scale, e.g. 640,360,3.2"
+        ) from None
+    height, width = size
+    if not scale > 0:
+        raise InputError(f"--box {text!r}: the scale (box side / 200 px) must be positive")
+    if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+        raise InputError(
+            f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} ({width}x{height})"
+        )
+    return [cx, cy, scale]
+
+
+class Predictor:
+    """Images (+ optional boxes) -> keypoints (N, K, 2) in image pixels and scores (N, K), with a
+    `.keras` file (the library's `estimate_keypoints`) or a SavedModel version folder (its
+    serving signatures)."""
+
+    def __init__(self, model_path, skeleton_name=None, flip_test=True):
+        self.saved_model = os.path.isdir(model_path)
+        if self.saved_model:
+            from keras_hourglass.export import (
+                ServingModelError,
+                load_serving_model,
+                skeleton_of_metadata,
+            )
+
+            try:
+                loaded, meta = load_serving_model(
+                    model_path,
+                    need=(
+                        "predict_encoded",
+                        "predict_encoded_boxes",
+                        "serving_default",
+                        "serving_boxes",
+                    ),
+                )
+            except ServingModelError as error:
+                raise InputError(f"--model: {error}") from None
+            except Exception as error:  # a corrupt SavedModel
+                raise InputError(
+                    f"--model {model_path!r}: cannot load the SavedModel "
+                    f"({str(error).splitlines()[0]})"
+                ) from None
+            self.signatures = loaded.signatures
+            self.skeleton = skeleton_of_metadata(meta)
+            self.person_box_px = float(meta.get("person_box_px", 200.0))
+            self.flip_test = bool(meta["export"]["flip_test"])
+            if not flip_test:
+                print("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
+            return
+        if not os.path.isfile(model_path):
+            raise InputError(f"--model {model_path!r}: no such .keras file or SavedModel folder")
+        import keras
+
+        from keras_hourglass.export import model_skeleton
+        from keras_hourglass.inference import crop_predictor
+
+        if not model_path.endswith(".keras"):
+            raise InputError(
+                f"--model {model_path!r}: expected a .keras file from "
+                "train/train.py or a SavedModel version folder"
+            )
+        try:
+            model = keras.saving.load_model(model_path, compile=False)
+        except Exception as error:  # a corrupt zip, an unknown class
+            raise InputError(
+                f"--model {model_path!r}: not a loadable .keras model "
+                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            ) from None
+        try:
+            self.skeleton = model_skeleton(model, skeleton_name)
+        except ValueError as error:
+            raise InputError(f"--model {model_path!r}: {error}") from None
+        if model.skeleton is None:  # a file saved before models carried their skeleton
+            model.skeleton = self.skeleton
+        self.model = model
+        self.person_box_px = model.person_box_px
+        self.predictor = crop_predictor(model, flip_test)
+        self.flip_test = flip_test
+
+    def frames(self, frames, box=None):
+        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one box (or
+        the whole frame) for all."""
+        boxes = None if box is None else [box] * len(frames)
+        if not self.saved_model:
+            from keras_hourglass.inference import estimate_keypoints
+
+            return estimate_keypoints(
+                self.predictor, list(frames), boxes, self.model.person_box_px, len(frames)
+            )
+        import tensorflow as tf
+
+        images = tf.constant(frames, tf.uint8)
+        if box is None:
+            out = self.signatures["serving_default"](images=images)
+        else:
+            out = self.signatures["serving_boxes"](
+                images=images, boxes=tf.constant(boxes, tf.float32)
+            )
+        return out["keypoints"].numpy(), out["scores"].numpy()
+
+    def people(self, data, pixels, boxes, batch=8):
+        """One image's people: `data` its JPEG/PNG bytes, `pixels` (H, W, 3) uint8, `boxes` a
+        list of (centre x, centre y, scale) or [None] (the whole image) -> keypoints (P, K, 2),
+        scores (P, K), `batch` people per network call."""
+        if not self.saved_model:
+            from keras_hourglass.inference import estimate_keypoints
+
+            whole = boxes == [None]
+            return estimate_keypoints(
+                self.predictor,
+                [pixels] * len(boxes),
+                None if whole else boxes,
+                self.person_box_px,
+                batch,
+            )
+        import tensorflow as tf
+
+        keypoints, scores = [], []
+        for start in range(0, len(boxes), batch):
+            part = boxes[start : start + batch]
+            images = tf.constant([data] * len(part))
+            if part == [None]:
+                out = self.signatures["predict_encoded"](images=images)
+            else:
+                out = self.signatures["predict_encoded_boxes"](
+                    images=images, boxes=tf.constant(part, tf.float32)
+                )
+            keypoints.append(out["keypoints"].numpy())
+            scores.append(out["scores"].numpy())
+        return np.concatenate(keypoints), np.concatenate(scores)
+
+
+def joints_json(skeleton, keypoints, scores):
+    """One person's named joints as the JSON outputs hold them (`skeletons.named_joints`,
+    positions to 0.01 px, confidences to 1e-4)."""
+    return named_joints(skeleton.joint_names, keypoints, scores, decimals=(2, 4))
+
+
+def open_video(source):
+    """(cv2.VideoCapture, name, frames per second, frame count or 0) of a file or camera index."""
+    import cv2
+
+    camera = source.isdigit()
+    if not camera and not os.path.isfile(source):
+        raise InputError(f"--video {source!r}: no such file")
+    capture = cv2.VideoCapture(int(source) if camera else source)
+    if not capture.isOpened():
+        raise InputError(
+            f"--video {source!r}: cannot open it ({'no such camera' if camera else 'not a video OpenCV can decode'})"
+        )
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and 0 < fps < 1000 else 30.0
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not camera else 0
+    name = f"camera{source}" if camera else os.path.splitext(os.path.basename(source))[0]
+    return capture, name, fps, max(count, 0)
+
+
+def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
+    """The next frame's person box from this frame's pose: the square around the joints whose
+    confidence is at least `threshold`, enlarged 1.25x (the data's joint-box convention), as
+    (centre x, centre y, scale in `person_box_px` boxes); None (the whole frame) when the pose is
+    lost: fewer than `min_joints` confident joints (default: half of them) or a box centre
+    outside the frame. The box is at least an eighth of the frame's longer side."""
+    from keras_hourglass.datasets import box_from_joints
+
+    confident = np.asarray(scores) >= threshold
+    needed = min_joints or max(2, (len(confident) + 1) // 2)
+    if confident.sum() < needed:
+        return None
+    center, scale = box_from_joints(np.asarray(keypoints, np.float64), confident)
+    height, width = shape[:2]
+    if not (0 <= center[0] <= width - 1 and 0 <= center[1] <= height - 1):
+        return None
+    side = max(scale * 200.0, max(height, width) / 8)
+    return [float(center[0]), float(center[1]), side / person_box_px]
+
+
+class Window:
+    """The live view of `--show`: OpenCV's window (cv2.imshow); `show(frame)` returns the key
+    pressed (-1: none)."""
+
+    def __init__(self, title):
+        import cv2
+
+        self.cv2, self.title = cv2, title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as error:
+            raise InputError(
+                "--show needs OpenCV with window support (this one has none: "
+                f"{str(error).strip().splitlines()[-1]}); install opencv-python instead of "
+                "opencv-python-headless (docs/serving.md, 'A live camera')"
+            ) from None
+
+    def show(self, frame_bgr):
+        self.cv2.imshow(self.title, frame_bgr)
+        return self.cv2.waitKey(1)
+
+    def wait(self):
+        return self.cv2.waitKey(0)
+
+    def close(self):
+        self.cv2.destroyWindow(self.title)
+
+
+QUIT_KEYS = (ord("q"), 27)  # q, Esc
+PAUSE_KEYS = (ord(" "), ord("p"))
+
+
+def predict_video(args, predictor, source=None, window=None):
+    """Every frame through the model, `--batch` frames per call; writes <name>_pose.mp4 and
+    <name>_pose.jsonl, and with `--show` draws each frame in `window` (q or Esc quits, space or p
+    pauses). The person box follows the person: each batch's box comes from the last pose
+    (`follow`), or is --box, or (--no-track, or the pose lost) the whole frame. `source`: (a
+    capture with read() and release(), name, fps, frame count) instead of opening --video (tests
+    pass a fake camera). Returns the number of frames."""
+    import time
+
+    import cv2
+
+    from keras_hourglass.datasets import DatasetError, check_image_size
+    from keras_hourglass.drawing import draw_box, draw_pose
+
+    capture, name, fps, count = source or open_video(args.video)
+    if args.show and window is None:
+        window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
+    os.makedirs(args.out, exist_ok=True)
+    video_path = os.path.join(args.out, f"{name}_pose.mp4")
+    lines_path = os.path.join(args.out, f"{name}_pose.jsonl")
+    tmp_video = os.path.join(args.out, f".{name}_pose.tmp.mp4")
+    skeleton = predictor.skeleton
+    box = fixed = None
+    writer, smoothed, done, pending = None, None, 0, []
+    start = time.time()
+    interrupted = quit_asked = False
+
+    def flush(batch):
+        nonlocal writer, smoothed, done, box, quit_asked
+        frames = np.stack(batch)
+        used = box if fixed is None else fixed
+        keypoints, scores = predictor.frames(frames, used)
+        for frame, kp, sc in zip(frames, keypoints, scores):
+            if args.smooth:
+                smoothed = (
+                    kp if smoothed is None else args.smooth * smoothed + (1 - args.smooth) * kp
+                )
+                kp = smoothed
+            height, width = frame.shape[:2]
+            drawn = draw_pose(
+                frame,
+                kp,
+                skeleton,
+                scores=sc,
+                threshold=args.threshold,
+                radius=max(3, round(max(height, width) / 150)),
+                width=max(2, round(max(height, width) / 250)),
+            )
+            if used is not None:
+                side = used[2] * predictor.person_box_px
+                corner = (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2)
+                drawn = draw_box(drawn, (*corner, side, side), width=1)
+            drawn = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)
+            if writer is None:
+                writer = cv2.VideoWriter(
+                    tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+                )
+                if not writer.isOpened():
+                    raise InputError(f"cannot write {video_path} (OpenCV's mp4v encoder)")
+            writer.write(drawn)
+            record = {
+                "frame": done,
+                "time_s": round(done / fps, 4),
+                "box": (
+                    "whole frame"
+                    if used is None
+                    else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
+                ),
+                "joints": joints_json(skeleton, kp, sc),
+            }
+            lines.write(json.dumps(record) + "\n")
+            done += 1
+            rate = done / max(time.time() - start, 1e-9)
+            if window is not None and not quit_asked:
+                cv2.putText(
+                    drawn,
+                    f"{rate:.1f} fps",
+                    (8, 24),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.7,
+                    (255, 255, 255),
+                    2,
+                    cv2.LINE_AA,
+                )
+                key = window.show(drawn)
+                if key in PAUSE_KEYS:
+                    key = window.wait()  # any key resumes; q or Esc quits
+                quit_asked = key in QUIT_KEYS
+        if args.track and fixed is None:
+            box = follow(
+                keypoints[-1], scores[-1], frames[-1].shape, args.threshold, predictor.person_box_px
+            )
+        lines.flush()
+        total = f"/{min(count, args.max_frames or count)}" if count else ""
+        print(f"\r  frame {done}{total}, {rate:.1f} frames/s", end="", file=sys.stderr, flush=True)
+
+    with open(lines_path, "w") as lines:
+        try:
+            while not quit_asked and (not args.max_frames or done + len(pending) < args.max_frames):
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if fixed is None and args.box:
+                    fixed = parse_box(args.box[0], args.video, frame.shape[:2])
+                if done + len(pending) == 0:
+                    try:
+                        check_image_size(
+                            frame.shape[1],
+                            frame.shape[0],
+                            f"--video {args.video}",
+                            args.max_image_pixels,
+                        )
+                    except DatasetError as error:
+                        raise InputError(str(error)) from None
+                pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                if len(pending) == args.batch:
+                    flush(pending)
+                    pending = []
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if pending and not quit_asked:
+                flush(pending)
+            capture.release()
+            if window is not None:
+                window.close()
+            if writer is not None:
+                writer.release()
+                os.replace(tmp_video, video_path)
+    print(file=sys.stderr)
+    if done == 0:
+        os.remove(lines_path)
+        raise InputError(f"--video {args.video!r}: no frame could be read (empty or broken video)")
+    elapsed = time.time() - start
+    ended = ""
+    if quit_asked:
+        ended = " (quit: kept what was read)"
+    elif count and done < min(count, args.max_frames or count) and not interrupted:
+        ended = f" (the video ended after {done} of {count} frames: kept what was read)"
+    elif interrupted:
+        ended = " (interrupted: kept what was read)"
+    print(
+        f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
+        f"-> {video_path}, {lines_path}"
+    )
+    return done
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("images", nargs="*", help="JPEG or PNG files, any size")
+    parser.add_argument(
+        "--video",
+        help="a video file (any format OpenCV reads) or a camera "
+        "index (0, 1, ...) instead of images",
+    )
+    parser.add_argument(
+        "--show",
+        action="store_true",
+        help="video: show the overlay live in a window with the frames per second (q or Esc "
+        "quits, space or p pauses); needs OpenCV with window support (opencv-python)",
+    )
+    parser.add_argument(
+        "--no-track",
+        dest="track",
+        action="store_false",
+        help="video: predict every frame on the whole frame (default: the person box follows "
+        "the last pose, the whole frame when the pose is lost)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="people (images) or video frames per network call (default: 8; 1 for a camera or "
+        "--show, for the least delay)",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        help="video: exponential moving average of joint positions, the past's "
+        "weight in [0, 1) (default: 0, off)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=0,
+        help="video: stop after this many frames (0: the whole video; a camera runs until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--model", required=True, help="a .keras file or a SavedModel version folder"
+    )
+    parser.add_argument(
+        "--out", required=True, help="folder for <name>_pose.png and <name>_pose.json"
+    )
+    people = parser.add_argument_group(
+        "people (default: one, the whole image)",
+        "Boxes of several people per image: --bbox (repeatable) or --detections; every person "
+        "is predicted (in batches of --batch), drawn with its box and written with its box and "
+        "score. Or MPII's convention: --box cx,cy,scale.",
+    )
+    people.add_argument(
+        "--bbox",
+        action="append",
+        help="a person's box x,y,w,h (top-left corner and size in pixels, COCO's convention; "
+        "the crop is the square of the longer side x 1.25); repeat it for several people "
+        "(with several images: the same boxes in each)",
+    )
+    people.add_argument(
+        "--detections",
+        help="a JSON of boxes per image: COCO detection results (what detectors write: "
+        "image_id, bbox, score; image 397133 is 000000397133.jpg) or {image file name: "
+        "[[x, y, w, h] or {bbox, score}, ...]}",
+    )
+    people.add_argument(
+        "--min-box-score",
+        type=float,
+        default=0.3,
+        help="--detections: boxes with a lower score are left out (default: 0.3, mmpose's "
+        "top-down demo)",
+    )
+    people.add_argument(
+        "--box",
+        action="append",
+        help="one person box cx,cy,scale (pixels; scale = side / the model's 200 px person "
+        "box, MPII's convention): once for all images or once per image",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.2,
+        help="joints with a lower confidence are drawn dimmed (default: 0.2)",
+    )
+    parser.add_argument(
+        "--skeleton",
+        choices=sorted(SKELETONS),
+        help=".keras only: the joint table (default: the one saved in the model; needed only "
+        "for models saved before they carried it)",
+    )
+    parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        help="refuse images above this many pixels, read from the header before "
+        "decoding (default: 50,000,000)",
+    )
+    args = parser.parse_args(argv)
+    if bool(args.images) == bool(args.video):
+        parser.error("give image files or --video (a file or camera index), not both or neither")
+    if args.batch is None:
+        args.batch = 1 if args.video and (args.show or args.video.isdigit()) else 8
+    if args.show and not args.video:
+        parser.error("--show is for --video (a file or a camera)")
+    if args.batch < 1 or args.max_frames < 0:
+        parser.error("--batch must be at least 1 and --max-frames not negative")
+    if not 0.0 <= args.smooth < 1.0:
+        parser.error(f"--smooth must be in [0, 1), got {args.smooth}")
+    if args.video and args.box and len(args.box) != 1:
+        parser.error("a video takes one --box for all frames")
+    if not 0.0 <= args.threshold <= 1.0:
+        parser.error(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        parser.error("--max-image-pixels must be positive")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
+    if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
+        parser.error("give the people as --bbox, --detections or --box, one of them")
+    if args.video and (args.bbox or args.detections):
+        parser.error(
+            "a video takes one --box (or none: the person is followed from frame to frame)"
+        )
+    if not 0.0 <= args.min_box_score <= 1.0:
+        parser.error(f"--min-box-score must be between 0 and 1, got {args.min_box_score}")
+    if args.box and len(args.box) not in (1, len(args.images)):
+        parser.error(
+            f"give one --box for all images or one per image ({len(args.images)}), "
+            f"not {len(args.box)}"
+        )
+    if args.detections:
+        try:
+            args.detections_table = read_detections(args.detections, args.min_box_score)
+        except BoxError as error:
+            parser.error(str(error))
+    names = {}
+    for path in args.images:
+        name = os.path.splitext(os.path.basename(path))[0]
+        if name in names:
+            parser.error(
+                f"{names[name]} and {path} would both write {name}_pose.png and "
+                f"{name}_pose.json into --out; predict them in separate runs or rename one"
+            )
+        names[name] = path
+    if args.video:
+        try:
+            predictor = Predictor(args.model, args.skeleton, not args.no_flip)
+            predict_video(args, predictor)
+            return 0
+        except InputError as error:
+            raise SystemExit(f"error: {error}") from None
+    try:
+        inputs = [read_image(p, args.max_image_pixels) for p in args.images]
+        predictor = Predictor(args.model, args.skeleton, not args.no_flip)
+        people = [
+            people_of(args, path, size, predictor.person_box_px)
+            for path, (_, size) in zip(args.images, inputs)
+        ]
+    except (InputError, BoxError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+    from PIL import Image
+
+    from keras_hourglass.drawing import draw_box, draw_pose
+
+    os.makedirs(args.out, exist_ok=True)
+    skeleton = predictor.skeleton
+    every = []
+    for path, (data, (height, width)), persons in zip(args.images, inputs, people):
+        name = os.path.splitext(os.path.basename(path))[0]
+        with Image.open(path) as image:
+            drawn = image.convert("RGB")
+        if persons:
+            keypoints, scores = predictor.people(
+                data, np.asarray(drawn), [p["box"] for p in persons], args.batch
+            )
+        else:
+            keypoints = np.zeros((0, skeleton.num_joints, 2))
+            scores = np.zeros((0, skeleton.num_joints))
+        overall = person_scores(scores, [p["box_score"] for p in persons])
+        size = max(height, width)
+        written = []
+        for person, kp, sc, score in zip(persons, keypoints, scores, overall):
+            drawn = draw_pose(
+                drawn,
+                kp,
+                skeleton,
+                scores=sc,
+                threshold=args.threshold,
+                radius=max(3, round(size / 150)),
+                width=max(2, round(size / 250)),
+            )
+            if person["bbox"] is not None:
+                drawn = draw_box(drawn, person["bbox"], f"{score:.2f}", max(2, round(size / 400)))
+            written.append(
+                {
+                    "box": (
+                        "whole image"
+                        if person["box"] is None
+                        else {"center": person["box"][:2], "scale": person["box"][2]}
+                    ),
+                    "bbox": person["bbox"],
+                    "box_score": round(person["box_score"], 6),
+                    "score": round(float(score), 6),
+                    "joints": joints_json(skeleton, kp, sc),
+                }
+            )
+        png = os.path.join(args.out, f"{name}_pose.png")
+        with files.atomic_path(png) as tmp:
+            drawn.save(tmp, format="PNG")
+        result = {
+            "image": os.path.abspath(path),
+            "width": width,
+            "height": height,
+            "model": os.path.abspath(args.model),
+            "skeleton": skeleton.name,
+            "flip_test": predictor.flip_test,
+            "threshold": args.threshold,
+            "people": written,
+        }
+        target = os.path.join(args.out, f"{name}_pose.json")
+        files.write_json(target, result)
+        confident = int((scores >= args.threshold).sum())
+        print(
+            f"{path}: {len(written)} {'person' if len(written) == 1 else 'people'}, "
+            f"{confident}/{scores.size} joints above {args.threshold} -> {png}, {target}"
+        )
+        every.extend(keypoints)
+    from keras_hourglass.evaluation import write_prediction_file
+
+    mat = os.path.join(args.out, "preds.mat")
+    if every:
+        write_prediction_file(np.stack(every), mat, base=1)
+        print(
+            f"{mat}: `preds` {len(every)} x {skeleton.num_joints} x 2 (every person, images in "
+            "order), 1-based (MATLAB's, as MPII's tools)"
+        )
+    return 0
+
+
+def people_of(args, path, size, person_box_px):
+    """One image's people from the flags: [{"box": (cx, cy, scale) or None (the whole image),
+    "bbox": [x, y, w, h] or None, "box_score"}]."""
+    if args.bbox:
+        boxes = [(parse_bbox(text), 1.0) for text in args.bbox]
+    elif args.detections:
+        found = args.detections_table.of(path)
+        boxes = [(d.bbox, d.score) for d in found]
+        if not boxes:
+            print(
+                f"note: {path}: no box in {args.detections} with a score of at least "
+                f"{args.min_box_score}; nothing predicted"
+            )
+    elif args.box:
+        index = args.images.index(path)
+        text = args.box[0] if len(args.box) == 1 else args.box[index]
+        return [{"box": parse_box(text, path, size), "bbox": None, "box_score": 1.0}]
+    else:
+        return [{"box": None, "bbox": None, "box_score": 1.0}]
+    height, width = size
+    people = []
+    for bbox, score in boxes:
+        x, y, w, h = bbox
+        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+            raise InputError(
+                f"{path}: the box {list(bbox)} (x, y, w, h) lies outside the image ({width}x{height})"
+            )
+        people.append(
+            {"box": person_box(bbox, person_box_px), "bbox": list(bbox), "box_score": score}
+        )
+    return people

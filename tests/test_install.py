@@ -1,0 +1,123 @@
+"""The project as users install it: a wheel with every subpackage, the LICENSE and the console
+commands, installed into a fresh virtual environment and run from outside the repository."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import pytest
+from conftest import ROOT
+
+COMMANDS = (
+    "hourglass-train",
+    "hourglass-evaluate",
+    "hourglass-export",
+    "hourglass-predict",
+    "hourglass-serve-client",
+    "hourglass-convert",
+    "hourglass-prepare",
+    "hourglass-show-batch",
+)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (path,) = out.glob("keras_hourglass-*.whl")
+    return path
+
+
+def test_the_wheel_holds_every_module_the_license_and_the_commands(wheel):
+    import keras_hourglass
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    here = ROOT / "keras_hourglass"
+    modules = {str(p.relative_to(ROOT)) for p in here.rglob("*.py")}
+    assert modules <= names, sorted(modules - names)  # subpackages too (datasets, inputs, ...)
+    assert "hourglass_commands.py" in names
+    info = f"keras_hourglass-{keras_hourglass.__version__}.dist-info"
+    assert f"{info}/licenses/LICENSE" in names  # the version is the package's own
+    entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
+    for command in COMMANDS:
+        assert f"{command} = hourglass_commands:" in entry_points, command
+
+
+@pytest.mark.slow
+def test_installed_commands_run_outside_the_repository(wheel, tmp_path):
+    """A fresh venv with the wheel (its dependencies made visible from this environment, as
+    'already available'); every command's --help, and the demo's evaluation of a model, run from
+    a folder outside the checkout with the installed package, not the repository's."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # This environment's packages (the pinned dependencies) after the venv's own.
+    (pathlib.Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    result = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    where = subprocess.run(
+        [python, "-c", "import keras_hourglass; print(keras_hourglass.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+    )
+    assert where.stdout.strip().startswith(site), where.stdout + where.stderr
+    for command in COMMANDS:
+        result = subprocess.run(
+            [venv / "bin" / command, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=outside,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode == 0 and "usage:" in result.stdout, (command, result.stderr)
+
+    # The demo's evaluation (the held-out synthetic figures) with the installed command.
+    import keras
+
+    import keras_hourglass as kh
+
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)
+    )
+    model.save(outside / "m.keras")
+    result = subprocess.run(
+        [venv / "bin" / "hourglass-evaluate", "--model", "m.keras", "--samples", "8"]
+        + ["--out", "results"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "PCK@0.2 mean over 8 people of synthetic" in result.stdout
+    assert (outside / "results/summary.csv").is_file()
+    assert keras.saving.load_model(outside / "m.keras").count_params() == model.count_params()
