@@ -25,10 +25,16 @@ COMMANDS = (
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    import shutil
+
     out = tmp_path_factory.mktemp("dist")
+    # A copy of the checkout: setuptools builds in the source tree (build/, *.egg-info).
+    source = tmp_path_factory.mktemp("source") / "keras-hourglass"
+    skip = (".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", "saved_models")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip, ".whl", "gpu_data"))
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(out), str(ROOT)],
+        + ["-w", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
