@@ -272,6 +272,10 @@ def test_live_loop_follows_the_person_pauses_and_quits(tmp_path):
         assert scale * 200 == pytest.approx(39 * 1.25)
         assert lines[t]["box"]["center"] == pytest.approx([left + 9.5, 59.5], abs=0.01)
     assert predictor.boxes[4] is None  # frame 3's pose was lost: frame 4 sees the whole frame
+    av = pytest.importorskip("av")
+    with av.open(str(tmp_path / "camera0_pose.mp4")) as video:  # H.264, every frame kept on q
+        assert video.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in video.decode(video=0)) == 6
 
 
 def test_follow_keeps_the_box_inside_sensible_limits():
@@ -301,3 +305,22 @@ def test_show_without_window_support_says_what_to_install(tmp_path):
         pass
     with pytest.raises(module.InputError, match="install opencv-python instead"):
         module.Window("x")
+
+
+def test_the_overlay_is_h264_that_decodes_back(tmp_path):
+    """The overlay video is H.264 in MP4 (what browsers play): decoded back with PyAV, every frame
+    is there, at the padded even size, close to what was written (lossy)."""
+    av = pytest.importorskip("av")
+    module = _predict_module()
+    frames = [np.full((33, 47, 3), 40 * i, np.uint8) for i in range(5)]
+    writer = module.VideoWriter(str(tmp_path / "o.mp4"), 10.0, 47, 33)
+    for frame in frames:
+        writer.write(frame)
+    writer.close()
+    with av.open(str(tmp_path / "o.mp4")) as video:
+        stream = video.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (48, 34)
+        decoded = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    assert len(decoded) == 5
+    for got, want in zip(decoded, frames):
+        assert np.abs(got[:33, :47].astype(int) - want).mean() < 4

@@ -287,6 +287,63 @@ def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
     return [float(center[0]), float(center[1]), side / person_box_px]
 
 
+class VideoWriter:
+    """The overlay video: H.264 in MP4 (yuv420p), what browsers play, through PyAV (which ships
+    FFmpeg with its H.264 encoder; requirements.txt pins it, the `video` extra installs it);
+    without PyAV, OpenCV's MPEG-4 Part 2 (mp4v) with a note. Odd frame sizes are padded by a
+    black row or column (H.264's 4:2:0 needs even sides)."""
+
+    def __init__(self, path, fps, width, height):
+        self.width, self.height = width + width % 2, height + height % 2
+        try:
+            import av
+        except ImportError:
+            av = None
+        if av is None:
+            import cv2
+
+            print(
+                "note: PyAV is not installed: the overlay is MPEG-4 Part 2 (mp4v), which "
+                "browsers do not play; pip install av for H.264",
+                file=sys.stderr,
+            )
+            self.av, self.cv2 = None, cv2
+            self.out = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            if not self.out.isOpened():
+                raise InputError(f"cannot write {path} (OpenCV's mp4v encoder)")
+            return
+        import fractions
+
+        self.av = av
+        self.out = av.open(path, "w", format="mp4")
+        self.stream = self.out.add_stream(
+            "libx264", rate=fractions.Fraction(fps).limit_denominator(1001)
+        )
+        self.stream.width, self.stream.height = self.width, self.height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": "23", "preset": "veryfast"}
+
+    def write(self, rgb):
+        """One (H, W, 3) uint8 RGB frame."""
+        if self.av is None:
+            self.out.write(self.cv2.cvtColor(rgb, self.cv2.COLOR_RGB2BGR))
+            return
+        height, width = rgb.shape[:2]
+        if (height, width) != (self.height, self.width):
+            rgb = np.pad(rgb, ((0, self.height - height), (0, self.width - width), (0, 0)))
+        frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.out.mux(packet)
+
+    def close(self):
+        if self.av is None:
+            self.out.release()
+            return
+        for packet in self.stream.encode():  # flush the encoder's delayed frames
+            self.out.mux(packet)
+        self.out.close()
+
+
 class Window:
     """The live view of `--show`: OpenCV's window (cv2.imshow); `show(frame)` returns the key
     pressed (-1: none)."""
@@ -371,14 +428,10 @@ def predict_video(args, predictor, source=None, window=None):
                 side = used[2] * predictor.person_box_px
                 corner = (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2)
                 drawn = draw_box(drawn, (*corner, side, side), width=1)
-            drawn = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)
             if writer is None:
-                writer = cv2.VideoWriter(
-                    tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
-                )
-                if not writer.isOpened():
-                    raise InputError(f"cannot write {video_path} (OpenCV's mp4v encoder)")
-            writer.write(drawn)
+                writer = VideoWriter(tmp_video, fps, width, height)
+            writer.write(np.asarray(drawn))
+            drawn = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)  # the window's order
             record = {
                 "frame": done,
                 "time_s": round(done / fps, 4),
@@ -446,7 +499,7 @@ def predict_video(args, predictor, source=None, window=None):
             if window is not None:
                 window.close()
             if writer is not None:
-                writer.release()
+                writer.close()
                 os.replace(tmp_video, video_path)
     print(file=sys.stderr)
     if done == 0:
