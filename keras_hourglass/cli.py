@@ -1,6 +1,15 @@
 """What several commands share in their flags: the people a command reads."""
 
-__all__ = ["add_image_limit", "add_people_arguments", "check_image_limit"]
+import logging
+import sys
+
+__all__ = [
+    "add_image_limit",
+    "add_logging",
+    "add_people_arguments",
+    "check_image_limit",
+    "configure_logging",
+]
 
 
 def add_people_arguments(parser):
@@ -34,3 +43,27 @@ def add_image_limit(parser):
 def check_image_limit(parser, args):
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
+
+
+def add_logging(parser):
+    """`-q/--quiet`: only warnings and errors from the library's logging."""
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only warnings and errors (the library's progress and summaries are logged)",
+    )
+
+
+def configure_logging(quiet=False):
+    """The commands' logging: the library's loggers (`keras_hourglass.*`) print their messages
+    as they are to stdout, INFO and up (WARNING and up with `quiet`). From Python nothing is
+    printed unless the caller configures logging (`logging.basicConfig(level=logging.INFO)`)."""
+    logger = logging.getLogger("keras_hourglass")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False

@@ -15,8 +15,6 @@ Decoding uses the model's own codec (`model.codec`) and the flip test its skelet
 permutation: a model whose codec differs decodes with its own rule everywhere.
 """
 
-import sys
-import time
 import weakref
 
 import keras
@@ -284,7 +282,7 @@ def predict_people(predictor, records, batch_size=16, executor=None, workers=Non
         records: `datasets.Records` (their skeleton must be the predictor's).
         batch_size: crops per network call.
         executor, workers: the input executor that crops (`inputs.pose_dataset`).
-        progress: print people per second to stderr.
+        progress: show Keras' progress bar (people and people per second).
     """
     skeleton = records.skeleton or predictor.skeleton
     if skeleton.num_joints != predictor.num_joints:
@@ -304,16 +302,14 @@ def predict_people(predictor, records, batch_size=16, executor=None, workers=Non
     )
     keypoints = np.zeros((len(records), skeleton.num_joints, 2))
     scores = np.zeros((len(records), skeleton.num_joints))
-    done, start = 0, time.time()
+    bar = keras.utils.Progbar(len(records), unit_name="person") if progress else None
+    done = 0
     for crops, _, meta in batches(ds):
         kp, sc = predictor(crops)
         index = meta["index"]
         keypoints[index] = np.asarray(crop_to_original(kp, meta["center"], meta["scale"], size))
         scores[index] = sc
         done += len(index)
-        if progress:
-            rate = done / max(time.time() - start, 1e-9)
-            print(f"\r  {done}/{len(records)} people, {rate:.1f}/s", end="", file=sys.stderr)
-    if progress:
-        print(file=sys.stderr)
+        if bar is not None:
+            bar.update(done)
     return keypoints, scores

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import shutil
 import socket
@@ -19,8 +20,12 @@ import time
 from keras_hourglass import files
 from keras_hourglass.callbacks import latest_backup
 
-# Settings a resumed run may change: how long it goes on, and what it is called.
-RESUMABLE_CHANGES = ("epochs", "name", "max_minutes")
+# Settings a resumed run may change: how long it goes on, what it is called, and what does not
+# change its numbers (the numpy executor's thread count, the image size limit).
+RESUMABLE_CHANGES = ("epochs", "name", "max_minutes", "workers", "max_image_pixels")
+
+
+log = logging.getLogger(__name__)
 
 
 class RunError(ValueError):
@@ -91,7 +96,9 @@ class RunFolder:
             self.lock = RunLock(self.path)  # held until the process ends
             stale = remove_stale_temporaries(self.path)
             if stale:
-                print(f"Removed {len(stale)} temporary file(s) a killed write left in {self.path}")
+                log.info(
+                    f"Removed {len(stale)} temporary file(s) a killed write left in {self.path}"
+                )
             self.out = self.path
         else:
             self.out = tempfile.mkdtemp(prefix="hourglass-process-")

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import time
@@ -33,6 +34,10 @@ from keras_hourglass.callbacks import (
 )
 from keras_hourglass.model import build_hourglass, compile_hourglass
 from keras_hourglass.runs import RunError, RunFolder, resumable_fit
+
+# Progress and the end summary, as logging (the commands print INFO to stdout; -q silences it;
+# from Python: logging.getLogger("keras_hourglass").setLevel(...)).
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEMO",
@@ -384,7 +389,7 @@ def load_data(config, max_pixels=None):
     except datasets.DatasetError as error:
         raise ConfigError(str(error)) from None
     kept = f" (the first {len(val)} of {held_out})" if len(val) < held_out else ""
-    print(f"train: {train.summary()}\nvalidation: {len(val)} people{kept}")
+    log.info(f"train: {train.summary()}\nvalidation: {len(val)} people{kept}")
     return TrainData(
         train,
         val,
@@ -518,7 +523,7 @@ def _callbacks(config, run, data, codec, state, steps, started, executor, worker
         callbacks.append(keras.callbacks.TensorBoard(tensorboard))
         callbacks.append(TensorBoardImages(os.path.join(tensorboard, "images"), sample))
     else:
-        print(
+        log.info(
             f"TensorBoard logs are written on the TensorFlow backend only (this run: "
             f"{keras.backend.backend()}, input pipeline: {executor}); log.csv has every epoch."
         )
@@ -573,14 +578,14 @@ def train(
             model_path, state = resume
             model = keras.saving.load_model(model_path)
             _check_resumable(model, config, model_path)
-            print(
+            log.info(
                 f"Resuming {run.path} at epoch {state['epoch'] + 1}, step "
                 f"{state['step_in_epoch']} (global step {state['global_step']})"
             )
         else:
             model, state = build_model(config, data.skeleton), None
     steps = config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size)
-    print(
+    log.info(
         f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
         f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
         f"{config.input_size // 4}x{data.skeleton.num_joints}, {model.count_params():,} "
@@ -624,7 +629,7 @@ def train(
     )
     elapsed = time.time() - start
     if budget.stopped_at is not None:
-        print(
+        log.info(
             f"\nThe --max-minutes budget ({config.max_minutes:g} min) was spent after "
             f"{budget.stopped_at / 60:.1f} min at global step {backup.global_step}: stopped "
             "cleanly; running the same command again resumes from there."
@@ -643,7 +648,7 @@ def train(
         "weights_sha256": distributed.weights_digest(model),
     }
     run.finish(summary)
-    print(
+    log.info(
         f"\nDone in {elapsed / 60:.1f} min. Best {best.monitor}: {summary['best']}\n"
         f"Best model: {summary['best_model']}\nLogs: {run.path}/log.csv, {run.path}/tensorboard\n"
         f"Weights SHA-256: {summary['weights_sha256']}"

@@ -5,6 +5,7 @@ The people are the embedded stick figures, re-annotated with 7 of their joints u
 (so the images are real renders with exact joints, and no download is needed).
 """
 
+import importlib
 import json
 import pathlib
 
@@ -163,63 +164,57 @@ def test_own_keypoints_through_train_evaluate_show_prepare_export_predict(
     assert config["annotations"] == str(arms["train"])
     assert config["skeleton"] == str(arms["skeleton"])
 
+    # The other commands run in this process (their main(argv), what the scripts and console
+    # commands call; a process each would cost TensorFlow's start-up every time).
+    def command(name, argv):
+        module = importlib.import_module(f"keras_hourglass.commands.{name}")
+        try:
+            return module.main(argv)
+        except SystemExit as stopped:
+            return stopped.code
+
     # 2. evaluate.py on the CSV: per-joint rows by the custom names, the skeleton's groups.
     out = tmp_path / "eval"
-    result = run_command(
-        "eval/evaluate.py",
+    command(
+        "evaluate",
         [*people, "--model", str(model_path), "--annotations", str(arms["test"])]
         + ["--out", str(out)],
-        python_env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     predictions = pd.read_csv(out / "predictions.csv")
     assert list(predictions["joint"][:7]) == names and len(predictions) == 8 * 7
     summary = pd.read_csv(out / "summary.csv").set_index("group")
     assert {"Crown", "Arms", "Mean"} <= set(summary.index) and "PCK@0.2" in summary.columns
 
     # 3. show_batch.py and prepare.py read the same people.
-    result = run_command(
-        "train/show_batch.py",
+    command(
+        "show_batch",
         [*people, "--annotations", str(arms["train"]), "--count", "4"]
         + ["--out", str(tmp_path / "batch.png")],
-        python_env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert Image.open(tmp_path / "batch.png").size[0] > 0
-    result = run_command(
-        "train/prepare.py",
+    command(
+        "prepare",
         [*people, "--annotations", str(arms["test"]), "--crop-size", "32"]
         + ["--out", str(tmp_path / "cache")],
-        python_env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     meta = json.loads((tmp_path / "cache/meta.json").read_text())
     assert meta["num_records"] == 8 and meta["num_joints"] == 7 and meta["skeleton"] == "arms"
     # The image size limit reaches prepare.py too (the 32x32 figures are 1,024 pixels).
-    result = run_command(
-        "train/prepare.py",
+    code = command(
+        "prepare",
         [*people, "--annotations", str(arms["test"]), "--max-image-pixels", "1000"]
         + ["--out", str(tmp_path / "cache2")],
-        python_env,
     )
-    assert result.returncode == 1 and "001000.png" in result.stderr and "1000" in result.stderr
+    assert "001000.png" in str(code) and "1000" in str(code)
 
     # 4. export.py and predict.py name the joints from the model, with no further flag.
-    result = run_command(
-        "train/export.py",
-        ["--model", str(model_path), "--out", str(tmp_path / "served/arms")],
-        python_env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    command("export", ["--model", str(model_path), "--out", str(tmp_path / "served/arms")])
     assets = json.loads((tmp_path / "served/arms/1/assets/hourglass.json").read_text())
     assert assets["skeleton"]["joint_names"] == names
     image = arms["test"].parent / "images" / "001000.png"
     for source in (model_path, tmp_path / "served/arms/1"):
         poses = tmp_path / f"poses-{source.name}"
-        result = run_command(
-            "eval/predict.py", [str(image), "--model", str(source), "--out", str(poses)], python_env
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert command("predict", [str(image), "--model", str(source), "--out", str(poses)]) == 0
         written = json.loads((poses / "001000_pose.json").read_text())
         assert list(written["people"][0]["joints"]) == names
 
@@ -260,3 +255,37 @@ def test_paths_with_a_tilde_are_the_users_home(arms, monkeypatch):
         {"dataset": "custom", "annotations": "~/data/people0.json", "data_dir": "~/data"}
     )
     assert config.annotations == "~/data/people0.json"  # kept as given, expanded where used
+
+
+def test_the_library_logs_instead_of_printing(arms, capsys):
+    """From Python the library prints nothing of its own (its messages go to logging); the
+    commands' configure_logging prints them to stdout, and quiet keeps warnings only."""
+    import logging
+
+    from keras_hourglass.cli import configure_logging
+    from keras_hourglass.training import load_data, make_config
+
+    logger = logging.getLogger("keras_hourglass")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    config = make_config(
+        {
+            "dataset": "custom",
+            "annotations": str(arms["train"]),
+            "skeleton": str(arms["skeleton"]),
+            "val_count": 4,
+        }
+    )
+    try:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = False
+        load_data(config)
+        assert capsys.readouterr().out == ""
+        configure_logging()
+        load_data(config)
+        assert "train: 36 people" in capsys.readouterr().out
+        configure_logging(quiet=True)
+        load_data(config)
+        assert capsys.readouterr().out == ""
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved

@@ -122,7 +122,7 @@ def test_fuzz_detection_files(tmp_path_factory, data):
 
 
 @pytest.mark.slow
-def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env):
+def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env, capsys):
     """Two stick figures side by side in one image, given as --bbox twice and as COCO detection
     results: every person is predicted from its own box, exactly as the library predicts that
     box alone; scores, drawing and preds.mat follow."""
@@ -190,14 +190,13 @@ def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env):
             ]
         )
     )
+    # The rest in this process: the command's main(argv) (a process each costs TensorFlow's
+    # start-up).
+    from keras_hourglass.commands import predict
+
     out = tmp_path / "dets"
-    result = run_command(
-        "eval/predict.py",
-        [str(image), "--model", str(tmp_path / "m.keras"), "--out", str(out)]
-        + ["--detections", str(detections)],
-        python_env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    argv = [str(image), "--model", str(tmp_path / "m.keras"), "--out", str(out)]
+    assert predict.main(argv + ["--detections", str(detections)]) == 0
     check(out, [0.9, 0.6])  # the 0.1 box is below --min-box-score 0.3; image 43 is another
 
     # A box outside the image, and --bbox with --box, are refused clearly.
@@ -206,8 +205,11 @@ def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env):
         (["--bbox", "0,0,10,10", "--box", "5,5,1"], "one of them"),
         (["--bbox", "0,0,-1,10"], "positive width and height"),
     ]:
-        result = run_command("eval/predict.py", [str(image), *args, *extra], python_env)
-        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stopped:
+            predict.main([str(image), *args, *extra])
+        said = str(stopped.value.code) + capsys.readouterr().err
+        assert stopped.value.code not in (0, None) and message in said, said[-2000:]
 
 
 def test_serving_client_sends_one_row_per_person(tmp_path, capsys):

@@ -19,6 +19,7 @@ need no other flag. Where to download the checkpoints and what they reach: docs/
 import argparse
 import os
 
+from keras_hourglass.cli import add_logging, configure_logging
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -44,7 +45,9 @@ def main(argv=None):
     parser.add_argument(
         "--input-size", type=int, default=256, help="input crop side (default: 256)"
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     if not args.out.endswith(".keras"):
         parser.error(f"--out {args.out!r}: the file name must end in .keras")
     if os.path.isdir(args.out):

@@ -28,6 +28,7 @@ import os
 import time
 import warnings
 
+from keras_hourglass.cli import add_logging, configure_logging
 from keras_hourglass.datasets import DATASETS
 from keras_hourglass.inputs import EXECUTORS
 
@@ -144,7 +145,9 @@ def parse_args(argv=None):
         help="input pipeline for --model: tf.data, or numpy (no TensorFlow needed); auto "
         "(default) takes tf.data when TensorFlow imports",
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     if args.threshold is not None and not 0.0 < args.threshold < float("inf"):
         parser.error(f"--threshold must be a positive number, got {args.threshold}")
     if args.held_out < 0 or args.samples < 0:

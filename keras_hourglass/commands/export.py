@@ -23,6 +23,7 @@ write the crop-level predictor (the SavedModel's `predict_crops`) as one ONNX or
 import argparse
 import os
 
+from keras_hourglass.cli import add_logging, configure_logging
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -69,7 +70,9 @@ def parse_args(argv=None):
         help="the SavedModel refuses encoded images whose header claims more "
         "pixels (default: 50,000,000)",
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
     if args.format != "savedmodel":

@@ -58,6 +58,7 @@ from keras_hourglass.boxes import (
     person_scores,
     read_detections,
 )
+from keras_hourglass.cli import add_logging, configure_logging
 from keras_hourglass.skeletons import SKELETONS, named_joints
 
 
@@ -386,6 +387,7 @@ def predict_video(args, predictor, source=None, window=None):
     import time
 
     import cv2
+    import keras
 
     from keras_hourglass.datasets import DatasetError, check_image_size
     from keras_hourglass.drawing import draw_box, draw_pose
@@ -402,6 +404,8 @@ def predict_video(args, predictor, source=None, window=None):
     writer, smoothed, done, pending = None, None, 0, []
     start = time.time()
     interrupted = quit_asked = False
+    total = min(count, args.max_frames or count) if count else None  # a camera: no end
+    progress = keras.utils.Progbar(total, unit_name="frame")
 
     def flush(batch):
         nonlocal writer, smoothed, done, box, quit_asked
@@ -465,8 +469,7 @@ def predict_video(args, predictor, source=None, window=None):
                 keypoints[-1], scores[-1], frames[-1].shape, args.threshold, predictor.person_box_px
             )
         lines.flush()
-        total = f"/{min(count, args.max_frames or count)}" if count else ""
-        print(f"\r  frame {done}{total}, {rate:.1f} frames/s", end="", file=sys.stderr, flush=True)
+        progress.update(done)
 
     with open(lines_path, "w") as lines:
         try:
@@ -501,7 +504,6 @@ def predict_video(args, predictor, source=None, window=None):
             if writer is not None:
                 writer.close()
                 os.replace(tmp_video, video_path)
-    print(file=sys.stderr)
     if done == 0:
         os.remove(lines_path)
         raise InputError(f"--video {args.video!r}: no frame could be read (empty or broken video)")
@@ -621,7 +623,9 @@ def main(argv=None):
         help="refuse images above this many pixels, read from the header before "
         "decoding (default: 50,000,000)",
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     if bool(args.images) == bool(args.video):
         parser.error("give image files or --video (a file or camera index), not both or neither")
     if args.batch is None:

@@ -12,6 +12,8 @@ resume.
 
 import argparse
 
+from keras_hourglass.cli import add_logging, configure_logging
+
 
 def main(argv=None):
     from keras_hourglass.cli import add_image_limit, add_people_arguments, check_image_limit
@@ -43,7 +45,9 @@ def main(argv=None):
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     check_image_limit(parser, args)
 
     from keras_hourglass.cache import write_crop_cache

@@ -27,6 +27,8 @@ import json
 import os
 import sys
 
+from keras_hourglass.cli import add_logging, configure_logging
+
 
 class RequestError(ValueError):
     pass
@@ -310,7 +312,9 @@ def main(argv=None):
     parser.add_argument(
         "--print-request", action="store_true", help="print the request, do not send"
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
     if not args.timeout > 0:

@@ -8,6 +8,8 @@ check that the augmentation moved image and targets together (left limbs green, 
 
 import argparse
 
+from keras_hourglass.cli import add_logging, configure_logging
+
 
 def main(argv=None):
     from keras_hourglass.cli import add_image_limit, add_people_arguments, check_image_limit
@@ -33,7 +35,9 @@ def main(argv=None):
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     check_image_limit(parser, args)
 
     from keras_hourglass.datasets import (

@@ -19,6 +19,7 @@ import dataclasses
 import os
 import sys
 
+from keras_hourglass.cli import add_logging, configure_logging
 from keras_hourglass.training import (
     ConfigError,
     TrainConfig,
@@ -87,7 +88,9 @@ def parse_args(argv=None):
         choices=[0, 1, 2],
         help="Keras fit verbosity (default: 1, a progress bar)",
     )
+    add_logging(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.quiet)
     try:
         config = resolve_config(args)
     except ConfigError as error:
