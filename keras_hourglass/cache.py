@@ -29,7 +29,7 @@ from keras_hourglass.inputs.tf_data import (
     warp,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: meta.json lists the cached people (record_ids)
 
 
 def cache_geometry(crop_size, augmentation=None):
@@ -75,6 +75,7 @@ def write_crop_cache(
         "crop_size": crop_size,
         "cache_side": side,
         "source": getattr(records, "source", ""),
+        "record_ids": [str(r.record_id) for r in records],
     }
     meta_path = os.path.join(out_dir, "meta.json")
     if os.path.isfile(meta_path):

@@ -100,6 +100,12 @@ class TrainConfig:
         "custom data: the skeleton file (YAML or JSON: joint names, flip pairs, limbs, PCK "
         "normaliser; default: skeleton.yaml beside the annotations); the model carries it",
     )
+    cache: str = _setting(
+        "",
+        "decode the training images once into this crop cache folder (written on the first run, "
+        "reused after; it must hold exactly this run's training people) and train from it "
+        "(tf.data pipeline); worth it for large photos such as MPII's",
+    )
     val_count: int = _setting(
         0,
         "people held out for validation from the end of the training list (0: the dataset's "
@@ -287,6 +293,11 @@ def make_config(values):
         path = getattr(config, name)
         if path and not os.path.isfile(os.path.expanduser(path)):
             raise ConfigError(f"--{name.replace('_', '-')} {path!r}: no such file")
+    if config.cache and config.executor == "numpy":
+        raise ConfigError(
+            "--cache is read by the tf.data pipeline: use --executor tf.data (the numpy executor "
+            "decodes the images itself)"
+        )
     if config.skeleton and entry.skeleton is not None:
         raise ConfigError(
             f"--skeleton is for custom data: {dataset} has its own joints ({entry.skeleton.name})"
@@ -351,8 +362,8 @@ def load_data(config, max_pixels=None):
     try:
         if data_dir and os.path.isfile(os.path.join(data_dir, "meta.json")):
             raise ConfigError(
-                f"{config.data_dir} is a crop cache: pass the dataset folder (validation needs the "
-                "original images); use the cache with make_dataset directly for now"
+                f"{config.data_dir} is a crop cache: pass the dataset folder as --data-dir "
+                "(validation needs the original images) and the cache as --cache"
             )
         if config.val_annotations and not config.annotations:
             raise ConfigError("--val-annotations needs --annotations (the training people)")
@@ -530,6 +541,43 @@ def _callbacks(config, run, data, codec, state, steps, started, executor, worker
     return callbacks, best, backup, budget
 
 
+def _training_cache(config, data, executor, chief):
+    """The crop cache folder of the training people: written on first use (process 0), else
+    checked to hold exactly these people, in this order."""
+    from keras_hourglass.cache import write_crop_cache
+
+    if executor != "tf.data":
+        raise ConfigError(
+            "--cache is read by the tf.data pipeline: use --executor tf.data (the numpy "
+            "executor decodes the images itself)"
+        )
+    folder = os.path.expanduser(config.cache)
+    wanted = [str(r.record_id) for r in data.train]
+    meta_path = os.path.join(folder, "meta.json")
+    if os.path.isfile(meta_path):
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        if meta.get("record_ids") != wanted or meta.get("crop_size") != config.input_size:
+            raise ConfigError(
+                f"--cache {config.cache}: the cache holds other people or another crop size "
+                f"({meta.get('num_records')} people at {meta.get('crop_size')} px; this run trains "
+                f"{len(wanted)} at {config.input_size} px): name a new folder"
+            )
+        log.info(f"Training crops from the cache {folder} ({len(wanted)} people)")
+        return folder
+    if not chief:
+        raise ConfigError(f"--cache {config.cache}: process 0 writes it; run it once first")
+    log.info(f"Writing the training crops once into the cache {folder} ({len(wanted)} people)")
+    write_crop_cache(
+        data.train,
+        folder,
+        data.skeleton,
+        config.input_size,
+        augmentation=data.augmentation or None,
+    )
+    return folder
+
+
 def train(
     config,
     verbose=1,
@@ -563,6 +611,7 @@ def train(
     config.executor = executor  # config.json records the pipeline used (its draws differ)
     shard, chief, verbose = _join_processes(config, cluster, verbose)
     data = load_data(config, max_pixels)  # bad data stops the run before its folder is made
+    source = _training_cache(config, data, executor, chief) if config.cache else data.train
     try:
         run = RunFolder(config.runs_dir, config.name, chief)
         resume = run.latest_backup()
@@ -603,7 +652,7 @@ def train(
 
     def batches(start_batch):
         return inputs.pose_dataset(
-            data.train,
+            source,
             data.skeleton,
             model.codec,
             config.batch_size,

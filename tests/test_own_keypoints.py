@@ -289,3 +289,42 @@ def test_the_library_logs_instead_of_printing(arms, capsys):
         assert capsys.readouterr().out == ""
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.mark.slow
+def test_training_from_a_crop_cache_of_exactly_its_people(arms, tmp_path, capsys):
+    """train.py --cache DIR decodes the training people once into a crop cache and trains from
+    it; a later run with the same people reuses it; other people (a different hold-out) or the
+    numpy executor are refused before any run folder is made."""
+    from keras_hourglass.commands import train as command
+
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    flags = [
+        *("--dataset", "custom", "--annotations", str(arms["train"])),
+        *("--skeleton", str(arms["skeleton"]), "--cache", str(cache), "--runs-dir", str(runs)),
+        *tiny_train_flags(),
+        *("--epochs", "1", "--steps-per-epoch", "2"),
+    ]
+    command.main(flags + ["--name", "first", "--val-count", "4"])
+    said = capsys.readouterr().out
+    assert "Writing the training crops once into the cache" in said
+    meta = json.loads((cache / "meta.json").read_text())
+    held_out = kh.datasets.load_records(
+        "custom", annotations=str(arms["train"]), skeleton=str(arms["skeleton"])
+    )
+    assert meta["record_ids"] == [str(r.record_id) for r in held_out[:-4]]  # not the 4 held out
+    written = (cache / "meta.json").stat().st_mtime_ns
+    summary = json.loads((runs / "first/summary.json").read_text())
+    assert summary["global_step"] == 2
+    command.main(flags + ["--name", "second", "--val-count", "4"])
+    assert "Training crops from the cache" in capsys.readouterr().out
+    assert (cache / "meta.json").stat().st_mtime_ns == written
+    for extra, message in [
+        (["--val-count", "8"], "the cache holds other people"),
+        (["--val-count", "4", "--executor", "numpy"], "--cache is read by the tf.data"),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            command.main(flags + ["--name", "third", *extra])
+        said = str(stopped.value.code) + capsys.readouterr().err
+        assert message in said, said[-2000:]
+        assert not (runs / "third").exists()

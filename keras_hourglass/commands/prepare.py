@@ -5,9 +5,10 @@
 The library's tf.data pipeline reads it, `make_dataset("cache/lspet", ...)`, with the same
 augmentations as from raw images, without decoding the photos again: worth it for large photos
 (MPII's are 1280x720 and larger); on LSPET's small images the raw pipeline is faster
-(docs/BENCHMARKS.md). The commands (train.py, evaluate.py) read the dataset folder. Without
---split it caches the dataset's training split (mpii: train, coco: train2017). Interrupted runs
-resume.
+(docs/BENCHMARKS.md). For training, `train.py --cache DIR` writes the cache of exactly its
+training people itself (the people it holds out for validation left out) and reuses it on later
+runs; meta.json lists the people a cache holds. Without --split, prepare.py caches the dataset's
+training split (mpii: train, coco: train2017). Interrupted runs resume.
 """
 
 import argparse
