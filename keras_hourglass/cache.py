@@ -11,11 +11,11 @@ an interrupted run resumes where it stopped and a half-written cache is never re
 """
 
 import json
+import logging
 import math
 import os
-import sys
-import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -28,6 +28,8 @@ from keras_hourglass.inputs.tf_data import (
     transform_keypoints,
     warp,
 )
+
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # 2: meta.json lists the cached people (record_ids)
 
@@ -86,7 +88,7 @@ def write_crop_cache(
                 f"{out_dir} already holds a different cache ({existing}); choose another --out."
             )
         if verbose:
-            print(f"{out_dir}: cache already complete ({len(records)} records).")
+            log.info(f"{out_dir}: cache already complete ({len(records)} records).")
         return meta
 
     center = tf.constant([(side - 1) / 2.0, (side - 1) / 2.0])
@@ -102,7 +104,7 @@ def write_crop_cache(
         )
         return data, transform_keypoints(keypoints, a, c, side)
 
-    start = time.time()
+    bar = keras.utils.Progbar(len(records), unit_name="crop") if verbose else None
     for shard in range(num_shards):
         path = os.path.join(out_dir, f"shard-{shard:05d}-of-{num_shards:05d}.tfrecord")
         if os.path.isfile(path):
@@ -129,13 +131,7 @@ def write_crop_cache(
                 }
                 example = tf.train.Example(features=tf.train.Features(feature=features))
                 writer.write(example.SerializeToString())
-        if verbose:
-            done = min((shard + 1) * shard_size, len(records))
-            print(
-                f"  shard {shard + 1}/{num_shards}: {done}/{len(records)} crops, "
-                f"{time.time() - start:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+        if bar is not None:
+            bar.update(min((shard + 1) * shard_size, len(records)))
     files.write_json(meta_path, meta)
     return meta

@@ -46,24 +46,34 @@ def check_image_limit(parser, args):
 
 
 def add_logging(parser):
-    """`-q/--quiet`: only warnings and errors from the library's logging."""
-    parser.add_argument(
+    """`-q/--quiet`: only warnings and errors from the library's logging; `-v/--debug`: its
+    debug messages too (the settings resolved, the input pipeline chosen, what is compiled)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
         "-q",
         "--quiet",
         action="store_true",
         help="print only warnings and errors (the library's progress and summaries are logged)",
     )
+    group.add_argument(
+        "-v",
+        "--debug",
+        action="store_true",
+        help="print the library's debug messages too (resolved settings, the input pipeline "
+        "chosen, what is compiled)",
+    )
 
 
-def configure_logging(quiet=False):
+def configure_logging(quiet=False, debug=False):
     """The commands' logging: the library's loggers (`keras_hourglass.*`) print their messages
-    as they are to stdout, INFO and up (WARNING and up with `quiet`). From Python nothing is
-    printed unless the caller configures logging (`logging.basicConfig(level=logging.INFO)`)."""
+    as they are to stdout, INFO and up (WARNING and up with `quiet`, DEBUG with `debug`). From
+    Python nothing is printed unless the caller configures logging
+    (`logging.basicConfig(level=logging.INFO)`)."""
     logger = logging.getLogger("keras_hourglass")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
     logger.propagate = False

@@ -15,6 +15,7 @@ Decoding uses the model's own codec (`model.codec`) and the flip test its skelet
 permutation: a model whose codec differs decodes with its own rule everywhere.
 """
 
+import logging
 import weakref
 
 import keras
@@ -26,6 +27,8 @@ from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.geometry import crop_to_original
 from keras_hourglass.inputs import batches, pose_dataset
 from keras_hourglass.skeletons import named_joints
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CropPredictor",
@@ -186,6 +189,10 @@ def crop_predictor(model, flip_test=True, codec=None):
     key = (bool(flip_test), repr(codec.get_config()), keras.backend.backend())
     cache = _PREDICTORS.setdefault(model, {})
     if key not in cache:
+        log.debug(
+            f"crop predictor for {model.name}: flip test {'on' if flip_test else 'off'}, "
+            f"{codec.input_size} px crops, {keras.backend.backend()} backend (compiled once)"
+        )
         cache[key] = CropPredictor(model, flip_test, codec)
     return cache[key]
 

@@ -609,6 +609,7 @@ def train(
     except ValueError as error:
         raise ConfigError(str(error)) from None
     config.executor = executor  # config.json records the pipeline used (its draws differ)
+    log.debug(f"settings: {json.dumps(dataclasses.asdict(config), sort_keys=True)}")
     shard, chief, verbose = _join_processes(config, cluster, verbose)
     data = load_data(config, max_pixels)  # bad data stops the run before its folder is made
     source = _training_cache(config, data, executor, chief) if config.cache else data.train

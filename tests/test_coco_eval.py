@@ -292,3 +292,17 @@ def test_evaluate_py_with_detector_boxes(coco, tmp_path, python_env, shared_data
         python_env,
     )
     assert result.returncode != 0 and "image_id 5 not in" in result.stderr
+
+
+def test_coco_without_pycocotools_is_said_before_predicting(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from keras_hourglass.commands import evaluate
+
+    monkeypatch.setitem(sys.modules, "pycocotools.cocoeval", None)  # as if not installed
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"not read: the check comes first")
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.parse_args(["--model", str(model), "--dataset", "coco", "--data-dir", "x"])
+    assert stopped.value.code == 2
+    assert "pip install 'keras-hourglass[coco]'" in capsys.readouterr().err

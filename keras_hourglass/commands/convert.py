@@ -47,7 +47,7 @@ def main(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     if not args.out.endswith(".keras"):
         parser.error(f"--out {args.out!r}: the file name must end in .keras")
     if os.path.isdir(args.out):

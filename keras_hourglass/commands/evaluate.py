@@ -147,7 +147,7 @@ def parse_args(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     if args.threshold is not None and not 0.0 < args.threshold < float("inf"):
         parser.error(f"--threshold must be a positive number, got {args.threshold}")
     if args.held_out < 0 or args.samples < 0:

@@ -625,7 +625,7 @@ def main(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     if bool(args.images) == bool(args.video):
         parser.error("give image files or --video (a file or camera index), not both or neither")
     if args.batch is None:

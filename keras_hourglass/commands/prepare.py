@@ -48,7 +48,7 @@ def main(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     check_image_limit(parser, args)
 
     from keras_hourglass.cache import write_crop_cache

@@ -314,7 +314,7 @@ def main(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
     if not args.timeout > 0:

@@ -37,7 +37,7 @@ def main(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     check_image_limit(parser, args)
 
     from keras_hourglass.datasets import (

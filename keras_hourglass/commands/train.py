@@ -90,7 +90,7 @@ def parse_args(argv=None):
     )
     add_logging(parser)
     args = parser.parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.debug)
     try:
         config = resolve_config(args)
     except ConfigError as error:

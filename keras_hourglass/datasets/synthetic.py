@@ -16,12 +16,11 @@ rendering one split at once both end with the same files.
 
 import concurrent.futures
 import json
+import logging
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
-import time
 
 import numpy as np
 from PIL import Image
@@ -32,6 +31,8 @@ from keras_hourglass.datasets.records import DatasetError, MissingSplit
 from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.skeletons import MPII
 from keras_hourglass.synthetic import render_stick_figure
+
+log = logging.getLogger(__name__)
 
 # Bumped whenever render_stick_figure draws differently, so old folders are not reused.
 RENDERER_VERSION = 1
@@ -143,7 +144,12 @@ def render_split(data_dir, split, size, count, seed, workers=None, verbose=True)
     staging = tempfile.mkdtemp(prefix=files.TEMPORARY_PREFIX, dir=data_dir)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     chunks = [range(i, min(i + 500, count)) for i in range(0, count, 500)]
-    started = time.time()
+    import keras
+
+    bar = None
+    if verbose:
+        log.info(f"Rendering {count} synthetic figures ({split}, {size} px) into {data_dir}, once")
+        bar = keras.utils.Progbar(count, unit_name="figure")
     people = []
     try:
         if workers > 1 and len(chunks) > 1:
@@ -155,11 +161,11 @@ def render_split(data_dir, split, size, count, seed, workers=None, verbose=True)
                 ]
                 for done, future in enumerate(futures, 1):
                     people.extend(future.result())
-                    _progress(verbose, split, done * 500, count, started)
+                    _progress(bar, done * 500, count)
         else:
             for done, chunk in enumerate(chunks, 1):
                 people.extend(_render_chunk(staging, seed, size, chunk))
-                _progress(verbose, split, done * 500, count, started)
+                _progress(bar, done * 500, count)
         for annotation in people:
             annotation["image"] = f"{split}/{annotation['image']}"
         try:
@@ -171,17 +177,8 @@ def render_split(data_dir, split, size, count, seed, workers=None, verbose=True)
             files.write_json(annotations, people, indent=None)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if verbose:
-        print(file=sys.stderr)
 
 
-def _progress(verbose, split, done, count, started):
-    if verbose:
-        done = min(done, count)
-        print(
-            f"\rRendering synthetic figures ({split}): {done}/{count}, "
-            f"{time.time() - started:.0f} s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+def _progress(bar, done, count):
+    if bar is not None:
+        bar.update(min(done, count))

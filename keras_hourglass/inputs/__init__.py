@@ -11,6 +11,7 @@ every command. Both yield the batches `inputs.spec` describes; only the crop res
 
 import concurrent.futures
 import functools
+import logging
 import os
 
 import numpy as np
@@ -18,6 +19,8 @@ import numpy as np
 from keras_hourglass.inputs.numpy_data import PoseSequence
 
 EXECUTORS = ("auto", "tf.data", "numpy")
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,7 +39,11 @@ def resolve_executor(executor=None):
     if executor not in EXECUTORS:
         raise ValueError(f"unknown input executor {executor!r}; choose one of {list(EXECUTORS)}")
     if executor == "auto":
-        return "tf.data" if tensorflow_available() else "numpy"
+        chosen = "tf.data" if tensorflow_available() else "numpy"
+        log.debug(
+            f"input pipeline: {chosen} (auto: TensorFlow {'imports' if chosen == 'tf.data' else 'does not import'})"
+        )
+        return chosen
     if executor == "tf.data" and not tensorflow_available():
         raise ValueError(
             "the tf.data executor needs TensorFlow, which does not import here; "
