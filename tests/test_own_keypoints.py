@@ -192,6 +192,12 @@ def test_own_keypoints_through_train_evaluate_show_prepare_export_predict(
         + ["--out", str(tmp_path / "batch.png")],
     )
     assert Image.open(tmp_path / "batch.png").size[0] > 0
+    code = command(
+        "show_batch",
+        [*people, "--annotations", str(arms["train"]), "--max-image-pixels", "1000"]
+        + ["--out", str(tmp_path / "batch2.png")],
+    )
+    assert "000000.png" in str(code) and not (tmp_path / "batch2.png").exists()
     command(
         "prepare",
         [*people, "--annotations", str(arms["test"]), "--crop-size", "32"]
