@@ -35,6 +35,7 @@ __all__ = [
     "BoxError",
     "Detection",
     "Detections",
+    "check_inside",
     "parse_bbox",
     "person_box",
     "person_scores",
@@ -95,6 +96,16 @@ def person_box(bbox, person_box_px=PERSON_BOX_PX):
     `person_box_px` (crop side = `person_box_px` * scale)."""
     center, scale = box_from_xywh(bbox)
     return [float(center[0]), float(center[1]), float(scale * PERSON_BOX_PX / person_box_px)]
+
+
+def check_inside(bbox, width, height, where):
+    """Raises `BoxError` when an [x, y, w, h] box does not overlap its `width` x `height`
+    image (`where` names the image)."""
+    x, y, w, h = bbox
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise BoxError(
+            f"{where}: the box {list(bbox)} (x, y, w, h) lies outside the image ({width}x{height})"
+        )
 
 
 class Detections:

@@ -53,6 +53,7 @@ import numpy as np
 from keras_hourglass import files
 from keras_hourglass.boxes import (
     BoxError,
+    check_inside,
     parse_bbox,
     person_box,
     person_scores,
@@ -789,11 +790,7 @@ def people_of(args, path, size, person_box_px):
     height, width = size
     people = []
     for bbox, score in boxes:
-        x, y, w, h = bbox
-        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-            raise InputError(
-                f"{path}: the box {list(bbox)} (x, y, w, h) lies outside the image ({width}x{height})"
-            )
+        check_inside(bbox, width, height, path)
         people.append(
             {"box": person_box(bbox, person_box_px), "bbox": list(bbox), "box_score": score}
         )

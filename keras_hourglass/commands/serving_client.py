@@ -417,7 +417,7 @@ def send(function, *args):
 def people_rows(args, images, person_box_px=200.0):
     """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
     from --bbox, --detections or --box (none: each image whole)."""
-    from keras_hourglass.boxes import parse_bbox, person_box, read_detections
+    from keras_hourglass.boxes import check_inside, parse_bbox, person_box, read_detections
     from keras_hourglass.datasets import image_size
 
     if args.box:
@@ -445,11 +445,7 @@ def people_rows(args, images, person_box_px=200.0):
             continue
         width, height = image_size(images[i])
         for bbox, score in found:
-            x, y, w, h = bbox
-            if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-                raise RequestError(
-                    f"{path}: the box {list(bbox)} lies outside the image ({width}x{height})"
-                )
+            check_inside(bbox, width, height, path)
             rows.append(
                 (
                     i,
