@@ -322,7 +322,22 @@ def test_training_from_a_crop_cache_of_exactly_its_people(arms, tmp_path, capsys
     written = (cache / "meta.json").stat().st_mtime_ns
     summary = json.loads((runs / "first/summary.json").read_text())
     assert summary["global_step"] == 2
-    command.main(flags + ["--name", "second", "--val-count", "4"])
+    # A later run with the same people reuses it (the check train() makes, without training).
+    from keras_hourglass.cli import configure_logging
+    from keras_hourglass.training import _training_cache, load_data, make_config
+
+    values = {
+        "dataset": "custom",
+        "annotations": str(arms["train"]),
+        "skeleton": str(arms["skeleton"]),
+        "cache": str(cache),
+        "val_count": 4,
+        "input_size": 32,
+        "depth": 2,
+    }
+    configure_logging()
+    config = make_config(values)
+    assert _training_cache(config, load_data(config), "tf.data", True) == str(cache)
     assert "Training crops from the cache" in capsys.readouterr().out
     assert (cache / "meta.json").stat().st_mtime_ns == written
     for extra, message in [
