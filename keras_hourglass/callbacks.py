@@ -248,6 +248,67 @@ class TimeBudget(keras.callbacks.Callback):
             logs["minutes"] = round((time.time() - self.start) / 60.0, 2)
 
 
+class CosineSchedule(keras.callbacks.Callback):
+    """Cosine decay of the learning rate from its starting value to 0 over the run: over the
+    wall-clock budget when there is one (`minutes` > 0: progress = time since `start` / budget,
+    so the rate reaches 0 when `TimeBudget` stops the run, validation time included), else
+    over `total_steps` batches. Unlike `ReduceLROnPlateau`, it cannot spend the end of a
+    budget at a collapsed rate, nor stop early.
+
+    The rate is set before a batch whenever it has moved by more than `tolerance` (relative)
+    since it was last set, so a run sets it a few hundred times; on JAX the trainer's state is
+    synced first (its step function holds the optimizer's variables between epochs).
+
+    Args:
+        base_rate: the starting learning rate.
+        minutes, start: the budget and its clock (as `TimeBudget`'s).
+        total_steps: the run's batches, when `minutes` is 0.
+        initial_step: the global step a resumed run starts at (step schedules only; a resumed
+            budget run starts a new budget, as `TimeBudget` does).
+    """
+
+    def __init__(
+        self, base_rate, minutes=0.0, start=None, total_steps=0, initial_step=0, tolerance=0.02
+    ):
+        super().__init__()
+        if minutes <= 0 and total_steps <= 0:
+            raise ValueError("CosineSchedule needs a budget (minutes > 0) or total_steps > 0")
+        self.base_rate = float(base_rate)
+        self.seconds = 60.0 * minutes
+        self.start = time.time() if start is None else start
+        self.total_steps, self.step = total_steps, initial_step
+        self.tolerance = tolerance
+        self._set = None
+
+    def progress(self):
+        if self.seconds > 0:
+            fraction = (time.time() - self.start) / self.seconds
+        else:
+            fraction = self.step / self.total_steps
+        return min(max(fraction, 0.0), 1.0)
+
+    def rate(self):
+        return self.base_rate * 0.5 * (1.0 + math.cos(math.pi * self.progress()))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        rate = self.rate()
+        if self._set is not None and abs(rate - self._set) <= self.tolerance * self._set:
+            return
+        if keras.backend.backend() == "jax" and hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        self.model.optimizer.learning_rate = rate
+        self._set = rate
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
+
+
 class TensorBoardImages(keras.callbacks.Callback):
     """Writes a few validation crops with the predicted skeleton drawn, and the last stack's
     heatmaps (maximum over joints), to TensorBoard at each epoch end (TensorFlow backend)."""

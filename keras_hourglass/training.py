@@ -26,6 +26,7 @@ import keras
 from keras_hourglass import datasets, distributed, inputs
 from keras_hourglass.callbacks import (
     AtomicModelCheckpoint,
+    CosineSchedule,
     PoseValidation,
     ResumableCheckpoint,
     ResumableReduceLROnPlateau,
@@ -129,6 +130,13 @@ class TrainConfig:
     learning_rate: float = _setting(2.5e-4, "RMSprop learning rate (paper: 2.5e-4)", demo=1e-3)
     plateau_patience: int = _setting(
         5, "epochs without improvement before the rate is divided by 5", demo=3
+    )
+    lr_schedule: str = _setting(
+        "plateau",
+        "plateau: divide the rate by 5 after --plateau-patience epochs without improvement "
+        "(the paper's); cosine: decay it to 0 over the --max-minutes budget (or over "
+        "--epochs without one), which spends a fixed budget without a collapsed rate at its end",
+        choices=("plateau", "cosine"),
     )
     train_samples: int = _setting(0, "train on the first N training people only (0: all)")
     val_samples: int = _setting(0, "validate on the first N validation people only (0: all)")
@@ -513,10 +521,20 @@ def _callbacks(config, run, data, codec, state, steps, started, executor, worker
         stateful={"best": best, "plateau": plateau},
     )
     budget = TimeBudget(config.max_minutes, started)
+    if config.lr_schedule == "cosine":
+        schedule = CosineSchedule(
+            config.learning_rate,
+            config.max_minutes,
+            started,
+            total_steps=config.epochs * steps,
+            initial_step=global_step,
+        )
+    else:
+        schedule = plateau
     callbacks = [
         validation,
         budget,
-        plateau,
+        schedule,
         best,
         AtomicModelCheckpoint(run.file("last.keras"), verbose=0),
         keras.callbacks.CSVLogger(run.file("log.csv"), append=bool(state)),

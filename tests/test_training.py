@@ -393,3 +393,65 @@ def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, py
     for flag, value in (("--max-minutes", "-1"), ("--learning-rate", "nan"), ("--sigma", "inf")):
         bad = _train(TINY + [flag, value, "--runs-dir", str(runs)], python_env)
         assert bad.returncode != 0 and flag[2:].replace("-", "_") in bad.stderr, bad.stderr[-500:]
+
+
+# The cosine schedule's rate reaches the optimizer on this backend: with total_steps=1 the rate
+# is the base rate for the first batch and 0 after, so 3 batches move the weights exactly as 1.
+COSINE = r"""
+import sys
+import keras, numpy as np
+import keras_hourglass as kh
+from keras_hourglass.callbacks import CosineSchedule
+
+def fit(steps, schedule):
+    keras.utils.set_random_seed(0)
+    model = kh.build_hourglass(num_stacks=1, filters=8, depth=2, input_shape=(32, 32, 3),
+                               skeleton=kh.LSP)
+    model.compile(optimizer=kh.TorchRMSprop(1e-2))
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 32, 32, 3), np.float32)
+    y = rng.random((4, 8, 8, 14), np.float32)
+    callbacks = [CosineSchedule(1e-2, total_steps=1)] if schedule else []
+    model.fit(x, y, batch_size=1, epochs=1, steps_per_epoch=steps, verbose=0,
+              callbacks=callbacks, shuffle=False)
+    # trainable weights only: the batch norms' moving statistics follow every batch at any rate
+    return [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
+
+one, three, constant = fit(1, False), fit(3, True), fit(3, False)
+same = all(np.allclose(a, b, atol=1e-7) for a, b in zip(one, three))
+moved = not all(np.allclose(a, b, atol=1e-7) for a, b in zip(one, constant))
+print(keras.backend.backend(), same, moved)
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_cosine_schedule_sets_the_rate_the_step_uses(backend, python_env):
+    words = _script_on(backend, COSINE, python_env)
+    assert words[-3:] == [backend, "True", "True"], words
+
+
+def _script_on(backend, script, python_env):
+    """Runs `script` on `backend` in a fresh process; the words of its output."""
+    result = subprocess.run(
+        [PYTHON, "-c", script],
+        env=dict(python_env, KERAS_BACKEND=backend),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()
+
+
+def test_cosine_schedule_follows_the_budget_clock():
+    from keras_hourglass.callbacks import CosineSchedule
+
+    start = time.time()
+    schedule = CosineSchedule(1e-3, minutes=10, start=start - 300)  # half the budget spent
+    assert math.isclose(schedule.rate(), 0.5e-3, rel_tol=1e-3)
+    schedule = CosineSchedule(1e-3, minutes=10, start=start - 900)  # past the budget: 0
+    assert schedule.rate() == 0.0
+    schedule = CosineSchedule(1e-3, total_steps=100, initial_step=25)  # a resumed step schedule
+    assert math.isclose(schedule.rate(), 1e-3 * 0.5 * (1 + math.cos(math.pi / 4)))
+    with pytest.raises(ValueError, match="budget"):
+        CosineSchedule(1e-3)
