@@ -209,7 +209,16 @@ def _image_box(image, box, person_box_px, index):
     return np.array([cx, cy]), scale * person_box_px / geometry.PERSON_BOX_PX
 
 
-def estimate_poses(model, images, boxes=None, flip_test=True, batch_size=16, predictor=None):
+def estimate_poses(
+    model,
+    images,
+    boxes=None,
+    flip_test=True,
+    batch_size=16,
+    predictor=None,
+    runtime="auto",
+    precision="auto",
+):
     """Named keypoints of one person per image, in the image's own pixels.
 
     The person box is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the
@@ -224,7 +233,14 @@ def estimate_poses(model, images, boxes=None, flip_test=True, batch_size=16, pre
             (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
         flip_test: average with the mirrored crop.
         batch_size: crops per network call.
-        predictor: a `CropPredictor` to use (default: `crop_predictor(model, flip_test)`).
+        predictor: a crop predictor to use (default: `runtimes.predictor(model, flip_test,
+            runtime, precision)`).
+        runtime: where the network runs: "keras" (this backend, float32: `crop_predictor`),
+            "openvino" (converted once per model and weights; the fastest on CPUs), or "auto"
+            (default): the environment's `KERAS_HOURGLASS_RUNTIME` if set, else openvino when
+            it is installed and the backend is TensorFlow, else keras (docs/runtimes.md).
+        precision: OpenVINO's: "bf16", "fp32", or "auto" (`KERAS_HOURGLASS_PRECISION` if set,
+            else bf16 where the CPU computes it natively).
 
     Returns:
         a list, per image, of {joint name: {"x", "y", "confidence"}} (`skeletons.named_joints`).
@@ -235,7 +251,10 @@ def estimate_poses(model, images, boxes=None, flip_test=True, batch_size=16, pre
             "This model was saved without its skeleton: rebuild it with `skeleton=` (or use the "
             "commands' --skeleton) to name its keypoints."
         )
-    predictor = predictor or crop_predictor(model, flip_test)
+    if predictor is None:
+        from keras_hourglass import runtimes
+
+        predictor = runtimes.predictor(model, flip_test, runtime, precision)
     keypoints, scores = estimate_keypoints(
         predictor,
         images,

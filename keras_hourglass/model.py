@@ -298,16 +298,22 @@ class StackedHourglass(keras.Model):
             return predictor(crops)
         return tuple(np.concatenate(p) for p in zip(*parts))
 
-    def estimate_poses(self, images, boxes=None, flip_test=True, batch_size=16):
+    def estimate_poses(
+        self, images, boxes=None, flip_test=True, batch_size=16, runtime="auto", precision="auto"
+    ):
         """Named keypoints of one person per image, in the image's own pixels.
 
-        The paper's inference on any Keras backend (NumPy crops, no TensorFlow needed): see
-        `keras_hourglass.inference.estimate_poses` for the arguments.
+        The paper's inference on any Keras backend (NumPy crops, no TensorFlow needed), the
+        network on the fastest runtime installed (`runtime`, `precision`: OpenVINO in bfloat16
+        where the CPU has it, docs/runtimes.md): see `keras_hourglass.inference.estimate_poses`
+        for the arguments.
 
         Returns:
             a list, per image, of {joint name: {"x": x, "y": y, "confidence": score}}.
         """
-        return inference.estimate_poses(self, images, boxes, flip_test, batch_size)
+        return inference.estimate_poses(
+            self, images, boxes, flip_test, batch_size, runtime=runtime, precision=precision
+        )
 
     def get_config(self):
         return {

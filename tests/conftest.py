@@ -5,6 +5,10 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The suite compares inference paths to each other exactly (float32 Keras everywhere); the
+# OpenVINO runtime that "auto" picks for users is tested on its own (tests/test_runtimes.py), with
+# this variable removed where "auto" itself is the subject.
+os.environ.setdefault("KERAS_HOURGLASS_RUNTIME", "keras")
 # The tests' own Keras home: the synthetic figures they render (the default synthetic data
 # folder is <KERAS_HOME>/datasets/...) go to a temporary folder kept between test sessions, never
 # into the user's ~/.keras. Set before Keras is imported; subprocesses inherit it.

@@ -18,6 +18,15 @@ before models described themselves.
     python train/export.py --model M.keras --format tflite   # saved_models/hourglass.tflite
 
 write the crop-level predictor (the SavedModel's `predict_crops`) as one ONNX or TFLite file.
+
+    python train/export.py --model M.keras --format openvino                 # fp32
+    python train/export.py --model M.keras --format openvino --precision int8 \
+        --calibration-dataset lspet --calibration-data-dir ~/data/lspet
+
+write it as an OpenVINO model (saved_models/hourglass.xml + .bin + .xml.json), the fastest CPU
+runtime here (docs/runtimes.md): float32 weights, float16 weights (--precision fp16: half the
+file), or int8 (NNCF post-training quantisation, calibrated on the first --calibration-count
+people of the calibration data: use the model's training people). predict.py takes the .xml.
 """
 
 import argparse
@@ -50,11 +59,39 @@ def parse_args(argv=None):
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
     parser.add_argument(
         "--format",
-        choices=["savedmodel", "onnx", "tflite"],
+        choices=["savedmodel", "onnx", "tflite", "openvino"],
         default="savedmodel",
-        help="savedmodel (TF Serving, default); onnx or tflite: one file of the "
+        help="savedmodel (TF Serving, default); onnx, tflite or openvino: one file of the "
         "crop-level predictor (crops in, keypoints in crop pixels out) at "
-        "--out (default saved_models/hourglass.onnx / .tflite)",
+        "--out (default saved_models/hourglass.onnx / .tflite / .xml)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        default="fp32",
+        help="--format openvino: fp32 (default), fp16 (weights stored in float16) or int8 "
+        "(quantised; needs --calibration-dataset)",
+    )
+    parser.add_argument(
+        "--calibration-dataset",
+        help="int8: the dataset whose people calibrate the quantisation (use the model's "
+        "training data), read as evaluate.py reads --dataset",
+    )
+    parser.add_argument("--calibration-data-dir", help="int8: the calibration dataset's folder")
+    parser.add_argument(
+        "--calibration-split",
+        default=None,
+        help="int8: the calibration split (default: the dataset's training split)",
+    )
+    parser.add_argument(
+        "--calibration-annotations",
+        help="int8: an annotation file to calibrate on instead of the folder's split",
+    )
+    parser.add_argument(
+        "--calibration-count",
+        type=int,
+        default=300,
+        help="int8: people to calibrate on, the first of the split (default: 300)",
     )
     parser.add_argument(
         "--serve-versions",
@@ -75,11 +112,25 @@ def parse_args(argv=None):
     configure_logging(args.quiet, args.debug)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         parser.error("--max-image-pixels must be positive")
+    if args.precision != "fp32" and args.format != "openvino":
+        parser.error("--precision is for --format openvino")
+    if args.precision == "int8" and not args.calibration_dataset:
+        parser.error(
+            "--precision int8 needs --calibration-dataset (real people to calibrate on: the "
+            "model's training data)"
+        )
+    if args.calibration_dataset and args.precision != "int8":
+        parser.error("--calibration-dataset is for --precision int8")
+    if args.calibration_count < 1:
+        parser.error("--calibration-count must be positive")
     if args.format != "savedmodel":
         if args.version is not None:
             parser.error("--version is for --format savedmodel (TF Serving's layout)")
         if args.out == "saved_models/hourglass":
-            args.out = f"saved_models/hourglass.{args.format}"
+            suffix = "xml" if args.format == "openvino" else args.format
+            args.out = f"saved_models/hourglass.{suffix}"
+        if args.format == "openvino" and not args.out.endswith(".xml"):
+            parser.error(f"--out {args.out!r}: an OpenVINO model is an .xml file (and its .bin)")
     if not os.path.isfile(args.model):
         parser.error(f"--model {args.model!r}: no such file")
     if args.serve_versions is not None:
@@ -114,6 +165,8 @@ def main(argv=None):
     except ValueError as error:
         raise SystemExit(f"error: --model {args.model}: {error}") from None
     name = skeleton.name
+    if args.format == "openvino":
+        return export_openvino_command(args, model, skeleton)
     if args.format != "savedmodel":
         try:
             path = export_edge(
@@ -152,5 +205,55 @@ def main(argv=None):
         f"{'off' if args.no_flip else 'on'}); signatures: {', '.join(SIGNATURES)}\n"
         f"Serve: docker run -p 8500:8500 -p 8501:8501 -v {root}:/models tensorflow/serving "
         f"--model_config_file=/models/models.config"
+    )
+    return path
+
+
+def export_openvino_command(args, model, skeleton):
+    from keras_hourglass.runtimes import calibration_crops, export_openvino, resolve_runtime
+
+    resolve_runtime("openvino")
+    calibration = None
+    if args.precision == "int8":
+        from keras_hourglass.datasets import DATASETS, DatasetError, load_records
+
+        try:
+            split = args.calibration_split or (
+                None
+                if args.calibration_annotations
+                else DATASETS[args.calibration_dataset].train_split
+            )
+            records = load_records(
+                args.calibration_dataset,
+                args.calibration_data_dir,
+                split,
+                args.calibration_annotations,
+                skip_bad=True,
+            )
+        except (DatasetError, KeyError) as error:
+            raise SystemExit(f"error: --calibration-dataset: {error}") from None
+        if records.skeleton is not None and records.skeleton.num_joints != skeleton.num_joints:
+            raise SystemExit(
+                f"error: --calibration-dataset {args.calibration_dataset}: its people have "
+                f"{records.skeleton.num_joints} joints, the model {skeleton.num_joints}"
+            )
+        calibration = calibration_crops(model, records, args.calibration_count)
+        print(f"Calibrating on {len(calibration)} people of {args.calibration_dataset}")
+    try:
+        path = export_openvino(
+            model,
+            args.out,
+            skeleton,
+            flip_test=not args.no_flip,
+            precision=args.precision,
+            calibration=calibration,
+        )
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(
+        f"Exported {args.model} to {path} (+ .bin) and {path}.json (openvino, {args.precision}: "
+        f"crops [batch, S, S, 3] float32 in [0, 1] -> keypoints in crop pixels, scores, "
+        f"heatmaps; flip test {'off' if args.no_flip else 'on'}); predict with "
+        f"eval/predict.py --model {path}"
     )
     return path

@@ -128,8 +128,17 @@ class Predictor:
     `.keras` file (the library's `estimate_keypoints`) or a SavedModel version folder (its
     serving signatures)."""
 
-    def __init__(self, model_path, skeleton_name=None, flip_test=True):
+    def __init__(
+        self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto"
+    ):
         self.saved_model = os.path.isdir(model_path)
+        self.runtime, self.precision = "tensorflow", "fp32"
+        if self.saved_model and runtime == "openvino":
+            raise InputError(
+                f"--model {model_path!r} is a SavedModel, which runs on TensorFlow: for "
+                "--runtime openvino pass the .keras file or its export (train/export.py "
+                "--format openvino)"
+            )
         if self.saved_model:
             from keras_hourglass.export import (
                 ServingModelError,
@@ -162,16 +171,42 @@ class Predictor:
                 print("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
             return
         if not os.path.isfile(model_path):
-            raise InputError(f"--model {model_path!r}: no such .keras file or SavedModel folder")
+            raise InputError(
+                f"--model {model_path!r}: no such .keras file, OpenVINO .xml or SavedModel folder"
+            )
+        from keras_hourglass import runtimes
+
+        if model_path.endswith(".xml"):
+            if runtime not in ("auto", "openvino"):
+                raise InputError(f"--model {model_path!r} is an OpenVINO model: --runtime openvino")
+            try:
+                runtimes.resolve_runtime("openvino")
+                self.predictor = runtimes.OpenVINOPredictor.from_file(model_path, precision)
+            except runtimes.RuntimeChoiceError as error:
+                raise InputError(f"--model: {error}") from None
+            except Exception as error:  # a corrupt .xml or .bin
+                raise InputError(
+                    f"--model {model_path!r}: cannot load the OpenVINO model "
+                    f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+                ) from None
+            self.skeleton = self.predictor.skeleton
+            self.person_box_px = self.predictor.person_box_px
+            self.flip_test = self.predictor.flip_test
+            self.runtime, self.precision = "openvino", self.predictor.precision
+            if not flip_test:
+                print(
+                    "note: an exported model's flip test is fixed at export; --no-flip is ignored"
+                )
+            return
         import keras
 
         from keras_hourglass.export import model_skeleton
-        from keras_hourglass.inference import crop_predictor
 
         if not model_path.endswith(".keras"):
             raise InputError(
                 f"--model {model_path!r}: expected a .keras file from "
-                "train/train.py or a SavedModel version folder"
+                "train/train.py, an OpenVINO .xml from train/export.py or a SavedModel version "
+                "folder"
             )
         try:
             model = keras.saving.load_model(model_path, compile=False)
@@ -188,7 +223,12 @@ class Predictor:
             model.skeleton = self.skeleton
         self.model = model
         self.person_box_px = model.person_box_px
-        self.predictor = crop_predictor(model, flip_test)
+        try:
+            self.runtime = runtimes.resolve_runtime(runtime)
+            self.precision = runtimes.resolve_precision(precision, self.runtime)
+            self.predictor = runtimes.predictor(model, flip_test, self.runtime, self.precision)
+        except runtimes.RuntimeChoiceError as error:
+            raise InputError(f"--runtime/--precision: {error}") from None
         self.flip_test = flip_test
 
     def frames(self, frames, box=None):
@@ -199,7 +239,7 @@ class Predictor:
             from keras_hourglass.inference import estimate_keypoints
 
             return estimate_keypoints(
-                self.predictor, list(frames), boxes, self.model.person_box_px, len(frames)
+                self.predictor, list(frames), boxes, self.person_box_px, len(frames)
             )
         import tensorflow as tf
 
@@ -567,7 +607,25 @@ def main(argv=None):
         help="video: stop after this many frames (0: the whole video; a camera runs until Ctrl-C)",
     )
     parser.add_argument(
-        "--model", required=True, help="a .keras file or a SavedModel version folder"
+        "--model",
+        required=True,
+        help="a .keras file, an OpenVINO .xml (train/export.py --format openvino) or a "
+        "SavedModel version folder",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "keras", "openvino"],
+        default="auto",
+        help=".keras: where the network runs: openvino (converted once at start-up, the "
+        "fastest on CPUs) or keras (the Keras backend, float32); auto: openvino when it is "
+        "installed and the backend is TensorFlow (default; env KERAS_HOURGLASS_RUNTIME)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="openvino: computation in bf16 (CPUs with AMX or AVX512-BF16) or fp32; auto: bf16 "
+        "where the CPU has it (default; env KERAS_HOURGLASS_PRECISION)",
     )
     parser.add_argument(
         "--out", required=True, help="folder for <name>_pose.png and <name>_pose.json"
@@ -674,14 +732,18 @@ def main(argv=None):
         names[name] = path
     if args.video:
         try:
-            predictor = Predictor(args.model, args.skeleton, not args.no_flip)
+            predictor = Predictor(
+                args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
+            )
             predict_video(args, predictor)
             return 0
         except InputError as error:
             raise SystemExit(f"error: {error}") from None
     try:
         inputs = [read_image(p, args.max_image_pixels) for p in args.images]
-        predictor = Predictor(args.model, args.skeleton, not args.no_flip)
+        predictor = Predictor(
+            args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
+        )
         people = [
             people_of(args, path, size, predictor.person_box_px)
             for path, (_, size) in zip(args.images, inputs)
@@ -745,6 +807,8 @@ def main(argv=None):
             "model": os.path.abspath(args.model),
             "skeleton": skeleton.name,
             "flip_test": predictor.flip_test,
+            "runtime": predictor.runtime,
+            "precision": predictor.precision,
             "threshold": args.threshold,
             "people": written,
         }

@@ -1,0 +1,276 @@
+"""The OpenVINO runtime (keras_hourglass.runtimes): the converted crop path computes what Keras
+computes (float32 to 1e-4; bfloat16 within its rounding), exported files carry their description
+and load without TensorFlow, the commands choose it by default and say so, and bad choices are
+refused with the flag or variable named."""
+
+import json
+import os
+import subprocess
+
+import keras
+import numpy as np
+import pytest
+from conftest import PYTHON, randomize_weights, run_command
+
+import keras_hourglass as kh
+from keras_hourglass import geometry, runtimes
+from keras_hourglass.inference import crop_predictor
+
+pytestmark = pytest.mark.skipif(
+    not runtimes.openvino_installed(), reason="OpenVINO is not installed"
+)
+
+
+def _tiny(seed=0, stacks=1, size=64):
+    keras.utils.set_random_seed(seed)
+    model = kh.build_hourglass(
+        num_stacks=stacks, filters=16, depth=3, input_shape=(size, size, 3), skeleton=kh.MPII
+    )
+    randomize_weights(model, np.random.default_rng(seed))
+    return model
+
+
+def _real_crops(shared_data, size):
+    """Crops of the MPII sample images' people (real photographs), as the pipeline makes them."""
+    from PIL import Image
+
+    folder = shared_data / "mpii_samples"
+    crops = []
+    for path in sorted(folder.glob("*.jpg"))[:4]:
+        image = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255.0
+        h, w = image.shape[:2]
+        center, scale = geometry.whole_image_box(float(h), float(w))
+        crops.append(geometry.crop_person(image, center, scale, size))
+    return np.stack(crops)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _tiny()
+
+
+def test_openvino_fp32_equals_keras_on_real_crops(model, shared_data):
+    crops = _real_crops(shared_data, 64)
+    for flip in (True, False):
+        ref = crop_predictor(model, flip)(crops, return_heatmaps=True)
+        ov = runtimes.predictor(model, flip, "openvino", "fp32")(crops, return_heatmaps=True)
+        scale = np.abs(ref[2]).max()
+        np.testing.assert_allclose(ov[2], ref[2], atol=1e-4 * scale)
+        np.testing.assert_allclose(ov[1], ref[1], atol=1e-4 * scale)
+        np.testing.assert_allclose(ov[0], ref[0], atol=1e-3)
+
+
+def test_openvino_bf16_within_bfloat16_rounding(model, shared_data):
+    if not runtimes.cpu_has_bf16():
+        pytest.skip("this CPU has no native bfloat16")
+    crops = _real_crops(shared_data, 64)
+    ref = crop_predictor(model, True)(crops, return_heatmaps=True)
+    ov = runtimes.predictor(model, True, "openvino", "bf16")(crops, return_heatmaps=True)
+    scale = np.abs(ref[2]).max()
+    error = np.abs(ov[2] - ref[2]).max() / scale
+    # bfloat16 keeps 8 bits of mantissa (2^-8 = 0.4% per rounding); through 3 residual levels
+    # the errors add up to about 1-2%, never the size of the signal.
+    assert 1e-5 < error < 5e-2, error
+
+
+def test_the_converted_predictor_follows_the_weights(model, shared_data):
+    crops = _real_crops(shared_data, 64)[:2]
+    first = runtimes.predictor(model, True, "openvino", "fp32")
+    assert runtimes.predictor(model, True, "openvino", "fp32") is first  # converted once
+    other = _tiny(seed=1)
+    saved = model.get_weights()
+    try:
+        model.set_weights(other.get_weights())
+        again = runtimes.predictor(model, True, "openvino", "fp32")
+        assert again is not first
+        np.testing.assert_allclose(
+            again(crops, return_heatmaps=True)[2],
+            crop_predictor(other, True)(crops, return_heatmaps=True)[2],
+            atol=1e-4,
+        )
+    finally:
+        model.set_weights(saved)
+
+
+def test_estimate_poses_on_openvino_equals_keras(model, shared_data):
+    from PIL import Image
+
+    image = np.asarray(Image.open(sorted((shared_data / "mpii_samples").glob("*.jpg"))[0]))
+    box = (image.shape[1] / 2, image.shape[0] / 2, image.shape[0] / 200)
+    a = model.estimate_poses(image, box, runtime="keras")[0]
+    b = model.estimate_poses(image, box, runtime="openvino", precision="fp32")[0]
+    assert set(a) == set(b) == set(kh.MPII.joint_names)
+    for joint in a:
+        assert abs(a[joint]["x"] - b[joint]["x"]) < 0.05
+        assert abs(a[joint]["confidence"] - b[joint]["confidence"]) < 1e-4
+
+
+def test_auto_resolution_and_its_overrides(monkeypatch):
+    monkeypatch.delenv("KERAS_HOURGLASS_RUNTIME", raising=False)
+    monkeypatch.delenv("KERAS_HOURGLASS_PRECISION", raising=False)
+    expected = "openvino" if keras.backend.backend() == "tensorflow" else "keras"
+    assert runtimes.resolve_runtime("auto") == expected
+    assert runtimes.resolve_precision("auto", "openvino") == (
+        "bf16" if runtimes.cpu_has_bf16() else "fp32"
+    )
+    assert runtimes.resolve_precision("auto", "keras") == "fp32"
+    monkeypatch.setenv("KERAS_HOURGLASS_RUNTIME", "keras")
+    assert runtimes.resolve_runtime("auto") == "keras"
+    assert runtimes.resolve_runtime("openvino") == "openvino"  # an argument beats the variable
+    monkeypatch.setenv("KERAS_HOURGLASS_RUNTIME", "tpu")
+    with pytest.raises(runtimes.RuntimeChoiceError, match="KERAS_HOURGLASS_RUNTIME"):
+        runtimes.resolve_runtime("auto")
+    monkeypatch.setenv("KERAS_HOURGLASS_PRECISION", "fp32")
+    assert runtimes.resolve_precision("auto", "openvino") == "fp32"
+    with pytest.raises(runtimes.RuntimeChoiceError, match="keras runtime predicts in float32"):
+        runtimes.resolve_precision("bf16", "keras")
+    with pytest.raises(runtimes.RuntimeChoiceError, match="precision must be one of"):
+        runtimes.resolve_precision("int4", "openvino")
+
+
+def test_exported_files_load_and_predict_as_converted(model, shared_data, tmp_path):
+    crops = _real_crops(shared_data, 64)
+    ref = runtimes.predictor(model, True, "openvino", "fp32")(crops, return_heatmaps=True)
+    fp32 = runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    fp16 = runtimes.export_openvino(model, str(tmp_path / "h.xml"), precision="fp16")
+    int8 = runtimes.export_openvino(
+        model, str(tmp_path / "q.xml"), precision="int8", calibration=crops
+    )
+    sizes = {p: os.path.getsize(p[:-4] + ".bin") for p in (fp32, fp16, int8)}
+    assert sizes[fp16] < 0.6 * sizes[fp32] and sizes[int8] < 0.6 * sizes[fp32], sizes
+    meta = json.loads((tmp_path / "q.xml.json").read_text())
+    assert meta["export"]["precision"] == "int8" and meta["export"]["calibration_crops"] == 4
+    check = meta["export"]["int8_check"]  # how far int8 moved the calibration people's joints
+    assert check["people"] == 4 and 0 <= check["within_1px"] <= 1 and check["median"] >= 0
+    assert meta["skeleton"]["name"] == "mpii" and meta["codec"] == model.codec.get_config()
+    loaded = runtimes.OpenVINOPredictor.from_file(fp32, "fp32")
+    assert loaded.flip_test and loaded.skeleton.joint_names == kh.MPII.joint_names
+    out = loaded(crops, return_heatmaps=True)
+    np.testing.assert_array_equal(out[2], ref[2])
+    half = runtimes.OpenVINOPredictor.from_file(fp16, "fp32")(crops, return_heatmaps=True)
+    np.testing.assert_allclose(half[2], ref[2], atol=1e-2 * np.abs(ref[2]).max())
+    quant = runtimes.OpenVINOPredictor.from_file(int8, "fp32")(crops, return_heatmaps=True)
+    error = np.abs(quant[2] - ref[2]).max() / np.abs(ref[2]).max()
+    assert 0 < error < 0.2, error  # quantised, and still the same heatmaps in outline
+    with pytest.raises(ValueError, match="needs calibration crops"):
+        runtimes.export_openvino(model, str(tmp_path / "x.xml"), precision="int8")
+    with pytest.raises(ValueError, match=r"\.xml file"):
+        runtimes.export_openvino(model, str(tmp_path / "x.onnx"))
+    (tmp_path / "bad.xml").write_bytes((tmp_path / "m.xml").read_bytes())
+    (tmp_path / "bad.xml.json").write_text('{"codec": {}}')
+    with pytest.raises(runtimes.RuntimeChoiceError, match="bad.xml.json"):
+        runtimes.OpenVINOPredictor.from_file(str(tmp_path / "bad.xml"))
+    (tmp_path / "bare.xml").write_bytes((tmp_path / "m.xml").read_bytes())
+    with pytest.raises(runtimes.RuntimeChoiceError, match="no description"):
+        runtimes.OpenVINOPredictor.from_file(str(tmp_path / "bare.xml"))
+
+
+# Loads an exported .xml where `import tensorflow` fails, on the JAX backend, and predicts crops.
+NO_TF = r"""
+import sys, json
+sys.modules["tensorflow"] = None
+import numpy as np
+from keras_hourglass import runtimes
+p = runtimes.load_predictor(sys.argv[1], precision="fp32")
+crops = np.load(sys.argv[2])
+keypoints, scores = p(crops)
+print(json.dumps({"keypoints": keypoints.tolist(), "runtime": type(p).__name__}))
+"""
+
+
+def test_an_exported_model_predicts_without_tensorflow(model, shared_data, tmp_path, python_env):
+    crops = _real_crops(shared_data, 64)
+    path = runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    np.save(tmp_path / "crops.npy", crops)
+    env = dict(python_env, KERAS_BACKEND="jax")
+    result = subprocess.run(
+        [PYTHON, "-c", NO_TF, path, str(tmp_path / "crops.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["runtime"] == "OpenVINOPredictor"
+    np.testing.assert_allclose(out["keypoints"], crop_predictor(model, True)(crops)[0], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_predict_py_runs_openvino_by_default_and_takes_the_xml(
+    model, shared_data, tmp_path, python_env
+):
+    model_path = tmp_path / "m.keras"
+    model.save(model_path)
+    image = sorted((shared_data / "mpii_samples").glob("*.jpg"))[0]
+    env = {k: v for k, v in python_env.items() if not k.startswith("KERAS_HOURGLASS_")}
+    outputs = {}
+    for name, args in {
+        "auto": ["--model", str(model_path)],
+        "keras": ["--model", str(model_path), "--runtime", "keras"],
+        "xml": ["--model", str(tmp_path / "m.xml"), "--precision", "fp32"],
+    }.items():
+        if name == "xml":
+            exported = run_command(
+                "train/export.py",
+                [
+                    "--model",
+                    str(model_path),
+                    "--format",
+                    "openvino",
+                    "--out",
+                    str(tmp_path / "m.xml"),
+                ],
+                env,
+            )
+            assert exported.returncode == 0, exported.stderr[-2000:]
+        result = run_command(
+            "eval/predict.py", [str(image), *args, "--out", str(tmp_path / name)], env
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        outputs[name] = json.loads((tmp_path / name / f"{image.stem}_pose.json").read_text())
+    bf16 = "bf16" if runtimes.cpu_has_bf16() else "fp32"
+    assert (outputs["auto"]["runtime"], outputs["auto"]["precision"]) == ("openvino", bf16)
+    assert (outputs["keras"]["runtime"], outputs["keras"]["precision"]) == ("keras", "fp32")
+    assert (outputs["xml"]["runtime"], outputs["xml"]["precision"]) == ("openvino", "fp32")
+    joints = [outputs[n]["people"][0]["joints"] for n in ("keras", "xml")]
+    for joint in kh.MPII.joint_names:
+        assert abs(joints[0][joint]["x"] - joints[1][joint]["x"]) < 0.05
+        assert abs(joints[0][joint]["y"] - joints[1][joint]["y"]) < 0.05
+    refused = run_command(
+        "train/export.py",
+        ["--model", str(model_path), "--format", "openvino", "--precision", "int8"],
+        env,
+    )
+    assert refused.returncode == 2 and "--calibration-dataset" in refused.stderr
+    refused = run_command(
+        "train/export.py", ["--model", str(model_path), "--precision", "fp16"], env
+    )
+    assert refused.returncode == 2 and "--precision is for --format openvino" in refused.stderr
+    refused = run_command(
+        "eval/predict.py",
+        [
+            str(image),
+            "--model",
+            str(tmp_path / "m.xml"),
+            "--runtime",
+            "keras",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        env,
+    )
+    assert refused.returncode != 0 and "--runtime openvino" in refused.stderr
+
+
+def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):
+    from keras_hourglass.commands.predict import InputError, Predictor
+
+    (tmp_path / "1").mkdir()
+    with pytest.raises(InputError, match="is a SavedModel, which runs on TensorFlow"):
+        Predictor(str(tmp_path / "1"), runtime="openvino")
+    (tmp_path / "m.xml").write_text("<net/>")
+    with pytest.raises(InputError, match="is an OpenVINO model: --runtime openvino"):
+        Predictor(str(tmp_path / "m.xml"), runtime="keras")
+    with pytest.raises(InputError, match="no description"):
+        Predictor(str(tmp_path / "m.xml"))
