@@ -327,12 +327,7 @@ class OpenVINOPredictor:
     def __init__(self, converted, codec, skeleton, flip_test, precision="fp32", threads=0):
         import openvino as ov
 
-        if precision not in _OV_PRECISION:
-            raise RuntimeChoiceError(f"OpenVINO precision must be fp32 or bf16, got {precision!r}")
-        if precision == "bf16" and not cpu_has_bf16():
-            raise RuntimeChoiceError(
-                "precision 'bf16': this CPU has no native bfloat16 (AMX or AVX512-BF16); use fp32"
-            )
+        precision = resolve_precision(precision, "openvino")  # checks bf16 against the CPU
         self.codec, self.skeleton, self.flip_test = codec, skeleton, bool(flip_test)
         self.precision = precision
         self.input_size = int(codec.input_size[0])
