@@ -2,7 +2,7 @@
 # One prepared GPU session (see ../shared/GPU.md): the 8-stack model's training throughput and the
 # full predict path's latency/throughput on the JAX backend. Run on the device machine with
 # `.whl` carried; results land in $OUT as JSON plus a log.
-#   TRAIN_BATCHES="128" INFER_BATCHES="1 256" bash benchmarks/gpu_check.sh
+#   TRAIN_BATCHES="128" REMAT_BATCHES="128" INFER_BATCHES="1 256" bash benchmarks/gpu_check.sh
 set -u
 . benchmarks/gpu_env.sh
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -10,5 +10,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm 
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
 timeout "${TRAIN_LIMIT:-300}" python3 benchmarks/train_throughput.py --stacks 8 \
   --precision mixed_bfloat16 --batch ${TRAIN_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/train.log"
+# The memory knob (issue #25 item 3): the same step with --remat (its time and peak memory).
+timeout "${REMAT_LIMIT:-150}" python3 benchmarks/train_throughput.py --stacks 8 --remat \
+  --precision mixed_bfloat16 --batch ${REMAT_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/remat.log"
 timeout "${INFER_LIMIT:-200}" python3 benchmarks/inference.py --stacks 8 \
   --precision mixed_bfloat16 --batch ${INFER_BATCHES:-1 256} --windows 5 --steps 20 2>&1 | tee "$OUT/inference.log"

@@ -6,7 +6,8 @@ Feeds device-resident synthetic arrays (the tf.data pipeline is measured apart),
 XLA (`jit_compile=True`), warms up (compile time reported separately), then times windows of
 `train_on_batch` steps and reports the median. Several `--batch` values run in one process (each
 compiles once). On a CPU, `--stacks 1 --filters 16 --input-size 64` checks the script cheaply.
-Last line per configuration: `train_throughput stacks=<s> precision=<p> batch=<b> ips=<n>`.
+Last line per configuration: `train_throughput stacks=<s> precision=<p> remat=<0|1> batch=<b>
+ips=<n> peak_gib=<g>` (`--remat`: recompute each stack in the backward pass).
 """
 
 import argparse
@@ -29,6 +30,9 @@ def main(argv=None):
         "--precision",
         default="mixed_bfloat16",
         choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
+    parser.add_argument(
+        "--remat", action="store_true", help="recompute each stack in the backward pass"
     )
     parser.add_argument("--windows", type=int, default=5, help="timed windows (median reported)")
     parser.add_argument("--steps", type=int, default=10, help="steps per window")
@@ -56,6 +60,7 @@ def main(argv=None):
             filters=args.filters,
             input_shape=(args.input_size, args.input_size, 3),
         )
+        model.remat = args.remat
         model.compile(jit_compile=True)
         rng = np.random.default_rng(0)
         hm = args.input_size // 4
@@ -76,6 +81,7 @@ def main(argv=None):
             "stacks": args.stacks,
             "filters": args.filters,
             "precision": args.precision,
+            "remat": args.remat,
             "batch": batch,
             "compile_s": round(compile_s, 1),
             "ips": round(ips, 1),
@@ -104,7 +110,9 @@ def main(argv=None):
         )
     for r in rows:
         print(
-            f"train_throughput stacks={r['stacks']} precision={r['precision']} batch={r['batch']} ips={r['ips']:.0f}"
+            f"train_throughput stacks={r['stacks']} precision={r['precision']} "
+            f"remat={int(r['remat'])} batch={r['batch']} ips={r['ips']:.0f} "
+            f"peak_gib={'-' if r['peak_gib'] is None else round(r['peak_gib'], 1)}"
         )
 
 

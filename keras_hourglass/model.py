@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_hourglass import inference
+from keras_hourglass import inference, remat
 from keras_hourglass.codec import hourglass_codec
 from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.optimizers import TorchRMSprop
@@ -232,6 +232,28 @@ class StackedHourglass(keras.Model):
         self.stem_widths = stem_widths
         self.input_mean = input_mean
         self.heatmap_offset = float(heatmap_offset)
+        self._remat = False
+
+    @property
+    def remat(self):
+        """Whether training recomputes each stack in the backward pass instead of keeping its
+        activations (`keras_hourglass.remat`: about one stack's activation memory, for about one
+        more forward pass). A training setting, not saved with the model."""
+        return self._remat
+
+    @remat.setter
+    def remat(self, value):
+        if not isinstance(value, bool):
+            raise ValueError(f"`remat` must be True or False. Received: remat={value!r}")
+        if value != self._remat:
+            # Keras compiled its step functions with the other forward pass.
+            self.train_function = None
+        self._remat = value
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        if self._remat and training:
+            return remat.call_rematerialised(self, inputs, training)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     @property
     def codec(self):
