@@ -1,5 +1,6 @@
 """train/train.py: configuration, resuming after SIGKILL, MirroredStrategy, bad input."""
 
+import dataclasses
 import json
 import math
 import os
@@ -26,10 +27,10 @@ def _train(args, env, **kwargs):
 
 
 @pytest.mark.slow
-def test_config_file_flags_and_help(tmp_path, python_env):
+def test_config_file_flags_and_help(tmp_path, python_env, capsys):
     (tmp_path / "run.yaml").write_text(
         "stacks: 3\nlearning_rate: 0.002\nbatch_size: 8\nexecutor: numpy\nworkers: 2\n"
-        "max_image_pixels: 1000000\n"
+        "max_image_pixels: 1000000\nremat: true\n"
     )
     result = _train(
         [
@@ -64,14 +65,22 @@ def test_config_file_flags_and_help(tmp_path, python_env):
     assert config["batch_size"] == 4  # the flag wins
     assert config["depth"] == 2 and config["epochs"] == 1
     assert config["dataset"] == "synthetic"
-    # The input pipeline's settings come from the file too, and config.json records them.
+    # The input pipeline's settings come from the file too, and config.json records them; the
+    # run trained with remat (recomputing its 3 stacks; tests/test_remat.py for the numbers).
     assert config["executor"] == "numpy" and config["workers"] == 2
-    assert config["max_image_pixels"] == 1000000
-    # The run can be repeated exactly from its resolved config.
+    assert config["max_image_pixels"] == 1000000 and config["remat"] is True
+    # The run can be repeated exactly from its resolved config: read back as train.py reads
+    # --config, it is the same settings table, value for value.
+    from keras_hourglass.training import load_config_file, make_config
+
     (tmp_path / "again.json").write_text(json.dumps(dict(config, name="again")))
-    again = _train(["--config", str(tmp_path / "again.json")], python_env)
-    assert again.returncode == 0, again.stderr[-3000:]
-    helptext = _train(["--help"], python_env).stdout
+    again = make_config(load_config_file(str(tmp_path / "again.json")))
+    assert dataclasses.asdict(again) == dict(config, name="again")
+    command = _train_command()
+    with pytest.raises(SystemExit) as stopped:
+        command.main(["--help"])
+    assert stopped.value.code == 0
+    helptext = capsys.readouterr().out
     for flag in (
         "--dataset",
         "--data-dir",
@@ -84,6 +93,7 @@ def test_config_file_flags_and_help(tmp_path, python_env):
         "--input-size",
         "--sigma",
         "--mixed-precision",
+        "--remat",
         "--seed",
         "--name",
         "--config",
@@ -91,6 +101,17 @@ def test_config_file_flags_and_help(tmp_path, python_env):
     ):
         assert flag in helptext, flag
     assert "default: 8; synthetic: 2" in " ".join(helptext.split())
+
+
+def _train_command():
+    """train/train.py as a module, to call its main() in this process (a subprocess costs
+    10 s of start-up)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_command", ROOT / "train/train.py")
+    command = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(command)
+    return command
 
 
 @pytest.mark.parametrize(
@@ -126,11 +147,7 @@ def test_config_file_flags_and_help(tmp_path, python_env):
 )
 def test_bad_settings_stop_before_training(args, message, tmp_path, capsys):
     """train.py's own main() in this process (a subprocess per case cost 10 s of start-up)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_command", ROOT / "train/train.py")
-    command = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(command)
+    command = _train_command()
     with pytest.raises(SystemExit) as stopped:
         command.main(args + ["--runs-dir", str(tmp_path)])
     said = str(stopped.value.code) + capsys.readouterr().err
