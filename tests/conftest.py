@@ -42,6 +42,21 @@ def python_env():
 PYTHON = sys.executable
 
 
+def script_on(backend, script, env, timeout=600):
+    """Runs Python `script` on Keras `backend` in a fresh process; the words of its output."""
+    import subprocess
+
+    result = subprocess.run(
+        [PYTHON, "-c", script],
+        env=dict(env, KERAS_BACKEND=backend),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()
+
+
 def run_command(script, args, env, timeout=600, **kwargs):
     """Runs one of the project's command scripts (e.g. "train/train.py") as a user would."""
     import subprocess

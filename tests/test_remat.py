@@ -2,11 +2,9 @@
 numbers as without it, keeps less for the backward pass, and the compiler does not undo it.
 train.py's --remat is tested through the command in tests/test_training.py (config file)."""
 
-import subprocess
-
 import numpy as np
 import pytest
-from conftest import PYTHON
+from conftest import script_on
 
 import keras_hourglass as kh
 
@@ -46,15 +44,9 @@ print(keras.backend.backend(), segments, *moved, diff)
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_remat_trains_to_the_same_numbers(backend, python_env):
-    result = subprocess.run(
-        [PYTHON, "-c", SAME_NUMBERS],
-        env=dict(python_env, KERAS_BACKEND=backend),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    name, segments, least_moved, median_moved, diff = result.stdout.split()[-5:]
+    name, segments, least_moved, median_moved, diff = script_on(backend, SAME_NUMBERS, python_env)[
+        -5:
+    ]
     assert name == backend
     assert int(segments) == 3  # the stem and two stacks, each recomputed on its own
     # Every kernel and moving statistic took part in the steps, most of them by far more than
@@ -65,7 +57,7 @@ def test_remat_trains_to_the_same_numbers(backend, python_env):
     assert float(diff) < 1e-5, diff
 
 
-def test_remat_keeps_a_stack_instead_of_all_of_them():
+def test_remat_keeps_a_stack_instead_of_all_of_them(python_env):
     """What the training step keeps from its forward pass for the backward pass, per image:
     with remat only the segments' inputs and outputs (measured by JAX on the model's vjp)."""
     pytest.importorskip("jax")
@@ -87,22 +79,14 @@ def kept_per_image(remat):
     return (sizes[1] - sizes[0]) / 2
 print(kept_per_image(False), kept_per_image(True))
 """
-    result = subprocess.run(
-        [PYTHON, "-c", script],
-        env=dict(__import__("os").environ, KERAS_BACKEND="jax"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    plain, remat = (float(w) for w in result.stdout.split()[-2:])
+    plain, remat = (float(w) for w in script_on("jax", script, python_env)[-2:])
     # Without remat every layer's output of 4 stacks; with it the stem's and the stacks'
     # outputs only (the features between stacks, the heatmaps): far less than one stack.
     assert remat < plain / 8, (plain, remat)
 
 
 @pytest.mark.slow
-def test_the_compiled_step_keeps_the_recomputation():
+def test_the_compiled_step_keeps_the_recomputation(python_env):
     """XLA's CPU compiler merges `jax.checkpoint`'s recomputation back into the forward pass
     (same convolutions, same memory as without); ours must survive compilation: more
     convolutions in the compiled step, and less memory planned for it."""
@@ -127,16 +111,8 @@ def compiled(remat):
 (c0, m0), (c1, m1) = compiled(False), compiled(True)
 print(c0, c1, m0, m1)
 """
-    result = subprocess.run(
-        [PYTHON, "-c", script],
-        env=dict(__import__("os").environ, KERAS_BACKEND="jax"),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
     convs_plain, convs_remat, memory_plain, memory_remat = (
-        int(w) for w in result.stdout.split()[-4:]
+        int(w) for w in script_on("jax", script, python_env, timeout=900)[-4:]
     )
     assert convs_remat > convs_plain, (convs_plain, convs_remat)
     assert memory_remat < 0.6 * memory_plain, (memory_plain, memory_remat)

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT, run_command, tiny_train_flags
+from conftest import PYTHON, ROOT, run_command, script_on, tiny_train_flags
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
@@ -443,21 +443,8 @@ print(keras.backend.backend(), same, moved)
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_cosine_schedule_sets_the_rate_the_step_uses(backend, python_env):
-    words = _script_on(backend, COSINE, python_env)
+    words = script_on(backend, COSINE, python_env, timeout=300)
     assert words[-3:] == [backend, "True", "True"], words
-
-
-def _script_on(backend, script, python_env):
-    """Runs `script` on `backend` in a fresh process; the words of its output."""
-    result = subprocess.run(
-        [PYTHON, "-c", script],
-        env=dict(python_env, KERAS_BACKEND=backend),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.split()
 
 
 def test_cosine_schedule_follows_the_budget_clock():
