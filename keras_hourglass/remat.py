@@ -142,7 +142,7 @@ def _segment_function(segment, training):
 
 
 def _recompute_in_backward(f, num_states):
-    """`keras.remat(f)` for f(values, inputs) -> (outputs, states), with the recomputation
+    """Checkpoints f(values, inputs) -> (outputs, states) like `keras.remat`, with the recomputation
     made to wait for the gradient of f's outputs: a scheduler could otherwise run it as soon as
     its inputs exist (during the forward pass), which keeps everything alive again."""
     backend = keras.backend.backend()
@@ -211,7 +211,8 @@ def _recompute_tf(f, num_states):
 
 
 def call_rematerialised(model, inputs, training):
-    """The model's forward pass (training mode) with each segment under `keras.remat`."""
+    """The model's forward pass (training mode) with each segment recomputed in the backward
+    pass (`_recompute_in_backward`)."""
     segments = _plan(model)
     flat = keras.tree.flatten(inputs)
     tensors = {id(t): x for t, x in zip(model.inputs, flat)}
