@@ -88,7 +88,7 @@ print(kept_per_image(False), kept_per_image(True))
 @pytest.mark.slow
 def test_the_compiled_step_keeps_the_recomputation(python_env):
     """XLA's CPU compiler merges `jax.checkpoint`'s recomputation back into the forward pass
-    (same convolutions, same memory as without); ours must survive compilation: more
+    (no less memory than without it, measured); ours must survive compilation: more
     convolutions in the compiled step, and less memory planned for it."""
     pytest.importorskip("jax")
     script = """
