@@ -504,9 +504,8 @@ def _join_processes(config, cluster, verbose):
 def _callbacks(config, run, data, codec, state, steps, started, executor, workers, verbose):
     """The run's callbacks, in the order they see each epoch end, and the three whose state
     the summary reads: (callbacks, best checkpoint, backup, time budget)."""
-    validation = PoseValidation(
-        data.val, max(config.batch_size, 16), data.normalizer, executor, workers
-    )
+    validation_batch = max(config.batch_size, 16)
+    validation = PoseValidation(data.val, validation_batch, data.normalizer, executor, workers)
     monitor = validation.name
     best = AtomicModelCheckpoint(
         run.file("best.keras"), monitor=monitor, mode="max", save_best_only=True, verbose=verbose
@@ -556,7 +555,11 @@ def _callbacks(config, run, data, codec, state, steps, started, executor, worker
         )[0]
         tensorboard = os.path.join(run.path, "tensorboard")
         callbacks.append(keras.callbacks.TensorBoard(tensorboard))
-        callbacks.append(TensorBoardImages(os.path.join(tensorboard, "images"), sample))
+        # Its crops go through the predictor in the validation's batch size (no second compile).
+        images = TensorBoardImages(
+            os.path.join(tensorboard, "images"), sample, batch=min(validation_batch, len(data.val))
+        )
+        callbacks.append(images)
     else:
         log.info(
             f"TensorBoard logs are written on the TensorFlow backend only (this run: "

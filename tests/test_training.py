@@ -459,3 +459,38 @@ def test_cosine_schedule_follows_the_budget_clock():
     assert math.isclose(schedule.rate(), 1e-3 * 0.5 * (1 + math.cos(math.pi / 4)))
     with pytest.raises(ValueError, match="budget"):
         CosineSchedule(1e-3)
+
+
+def test_tensorboard_images_reuse_the_validation_predictor(tmp_path):
+    """The TensorBoard crops go through the predictor compiled for the validation's batch
+    (padded with zeros), not a second compilation, and draw that predictor's keypoints."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorBoard images are written on the TensorFlow backend")
+    import tensorflow as tf
+    from conftest import randomize_weights
+
+    import keras_hourglass as kh
+    from keras_hourglass.callbacks import TensorBoardImages
+    from keras_hourglass.inference import crop_predictor
+
+    model = kh.build_hourglass(
+        num_stacks=1, filters=16, depth=2, input_shape=(32, 32, 3), skeleton="lsp"
+    )
+    randomize_weights(model, np.random.default_rng(3))
+    crops = np.random.default_rng(4).uniform(0, 1, (8, 32, 32, 3)).astype("float32")
+    predictor = crop_predictor(model, flip_test=False)
+    validation = predictor(crops)  # what validation compiles: batches of 8
+    images = TensorBoardImages(str(tmp_path), crops, max_images=4, batch=8)
+    images.set_model(model)
+    images.on_epoch_end(0)
+    assert predictor._run.experimental_get_tracing_count() == 1
+    tags = [
+        value.tag
+        for path in tmp_path.iterdir()
+        for record in tf.data.TFRecordDataset(str(path))
+        for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value
+    ]
+    assert sorted(tags) == ["heatmaps", "predictions"]
+    # Padding does not change the first crops' keypoints.
+    padded = predictor(np.concatenate([crops[:4], np.zeros_like(crops[:4])]))
+    np.testing.assert_allclose(padded[0][:4], validation[0][:4], atol=1e-4)
