@@ -143,6 +143,10 @@ def _train_command():
             ["--num-processes", "2", "--process-id", "0", "--coordinator", "127.0.0.1:1"],
             "needs the JAX backend",
         ),
+        # Bad numbers.
+        (["--max-minutes", "-1"], "max_minutes"),
+        (["--learning-rate", "nan"], "learning_rate"),
+        (["--sigma", "inf"], "sigma"),
     ],
 )
 def test_bad_settings_stop_before_training(args, message, tmp_path, capsys):
@@ -406,10 +410,6 @@ def test_max_minutes_ends_training_cleanly_with_the_best_checkpoint(tmp_path, py
     assert summary["stopped_by_budget"] and summary["global_step"] == 1
     assert (runs / "budget/best.keras").is_file()
     assert pd.read_csv(runs / "budget/log.csv").epoch.tolist() == [0]
-    # Bad numbers are refused before training.
-    for flag, value in (("--max-minutes", "-1"), ("--learning-rate", "nan"), ("--sigma", "inf")):
-        bad = _train(TINY + [flag, value, "--runs-dir", str(runs)], python_env)
-        assert bad.returncode != 0 and flag[2:].replace("-", "_") in bad.stderr, bad.stderr[-500:]
 
 
 # The cosine schedule's rate reaches the optimizer on this backend: with total_steps=1 the rate
