@@ -296,11 +296,13 @@ class StackedHourglass(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def make_train_function(self, force=False):
-        self._build_training_state()
+        if self.train_function is None or force:  # train_on_batch asks at every batch
+            self._build_training_state()
         return super().make_train_function(force)
 
     def make_test_function(self, force=False):
-        self._build_training_state()
+        if self.test_function is None or force:
+            self._build_training_state()
         return super().make_test_function(force)
 
     def _build_training_state(self):
