@@ -311,7 +311,7 @@ class StackedHourglass(keras.Model):
         On TensorFlow without a distribution strategy Keras defers this to the first trace of
         the step; variables created inside a `tf.function`'s first trace make TensorFlow trace
         it a second time, so every `fit` started by tracing the whole training step twice (12 s
-        of a 35 s tiny run on 2 cores; minutes for the paper's model). Keras builds the same
+        of a 35 s tiny fit on 2 cores; docs/BENCHMARKS.md). Keras builds the same
         state up front under a strategy (`_symbolic_build` with a data batch); here it is built
         from the model's own input and target shapes (one target, as `compute_loss` takes it).
         Other backends already build it before tracing."""
