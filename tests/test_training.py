@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT, run_command, script_on, tiny_train_flags
+from conftest import PYTHON, ROOT, randomize_weights, run_command, script_on, tiny_train_flags
 
 import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
@@ -467,7 +467,6 @@ def test_tensorboard_images_reuse_the_validation_predictor(tmp_path):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("TensorBoard images are written on the TensorFlow backend")
     import tensorflow as tf
-    from conftest import randomize_weights
 
     import keras_hourglass as kh
     from keras_hourglass.callbacks import TensorBoardImages
