@@ -25,8 +25,9 @@ write the crop-level predictor (the SavedModel's `predict_crops`) as one ONNX or
 
 write it as an OpenVINO model (saved_models/hourglass.xml + .bin + .xml.json), the fastest CPU
 runtime here (docs/runtimes.md): float32 weights, float16 weights (--precision fp16: half the
-file), or int8 (NNCF post-training quantisation, calibrated on the first --calibration-count
-people of the calibration data: use the model's training people). predict.py takes the .xml.
+file), or int8 (NNCF post-training quantisation of the network, the decoding kept in float,
+calibrated on the first --calibration-count people of the calibration data: use the model's
+training people). predict.py takes the .xml.
 """
 
 import argparse
