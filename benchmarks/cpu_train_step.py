@@ -41,6 +41,7 @@ def child(args):
     """One configuration, in this process; prints a JSON line with the step times."""
     import keras
     import numpy as np
+    from _common import time_windows
 
     from keras_hourglass import training
     from keras_hourglass.skeletons import get_skeleton
@@ -63,18 +64,14 @@ def child(args):
     rng = np.random.default_rng(0)
     size, heat = args.input_size, args.input_size // 4
     x = rng.uniform(0, 1, (args.batch, size, size, 3)).astype("float32")
-    y = rng.uniform(0, 0.1, (args.batch, heat, heat, model.output_shape[0][-1])).astype("float32")
-    times = []
+    y = rng.uniform(0, 0.1, (args.batch, heat, heat, model.outputs[0].shape[-1])).astype("float32")
     with training.onednn_bfloat16(config.onednn_bf16):
         start = time.perf_counter()
         for _ in range(3):
-            loss = model.train_on_batch(x, y)
+            model.train_on_batch(x, y)
         first_s = time.perf_counter() - start
-        for _ in range(args.windows):
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                loss = model.train_on_batch(x, y)
-            times.append((time.perf_counter() - start) / args.steps)
+        times = time_windows(lambda: model.train_on_batch(x, y), args.windows, args.steps)
+        loss = model.train_on_batch(x, y)
     loss = float(np.ravel(loss)[0])
     print(json.dumps({"times": times, "first_s": first_s, "loss": loss}), flush=True)
 

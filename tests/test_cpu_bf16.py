@@ -11,19 +11,11 @@ from conftest import randomize_weights
 
 from keras_hourglass import training
 from keras_hourglass.inference import crop_predictor
+from keras_hourglass.runtimes import cpu_has_bf16
 from keras_hourglass.skeletons import get_skeleton
 
 tf = pytest.importorskip("tensorflow")
 KEY = "auto_mixed_precision_onednn_bfloat16"
-
-
-def _native_bf16():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _tiny(seed=0):
@@ -60,7 +52,7 @@ def test_rewrite_is_scoped_and_refused_off_tensorflow(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _native_bf16(), reason="the CPU has no native bfloat16 (AVX512-BF16/AMX)")
+@pytest.mark.skipif(not cpu_has_bf16(), reason="the CPU has no native bfloat16 (AVX512-BF16/AMX)")
 def test_rewrite_reaches_the_training_step_not_the_predictor():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (4, 32, 32, 3)).astype("float32")
