@@ -13,10 +13,13 @@ float32), OpenVINO (the library's runtime: float32, bfloat16, and the int8 NNCF 
 models are calibrated on random crops here: speed only (accuracy: benchmarks/cpu_accuracy.py).
 
 Also counts the network's arithmetic (multiply-adds of the convolutions, x2 FLOPs, x2 with the
-flip test) and gives each figure as a fraction of the peak of the cores used: AVX-512 float32
-(64 FLOP/cycle/core: 2 FMA units x 16 lanes), AMX bfloat16 (1,024) and int8 (2,048 ops), at
-the nominal clock read from /proc/cpuinfo (turbo would raise the peak, so these fractions are
-upper bounds).
+flip test) and gives each figure as a fraction of the peak of the cores used, for the processor
+/proc/cpuinfo describes (`peak_flop_per_cycle`): float32 64 FLOP/cycle/core with AVX-512 on two
+512-bit FMA units (Intel Xeon, AMD Zen 5), 32 on AMD Zen 4 (its AVX-512 runs on two 256-bit
+units) or AVX2; bfloat16 1,024 with AMX, twice float32 with AVX512-BF16 alone (a dot product
+of pairs per lane), else float32's; int8 2,048 ops with AMX, four times float32 with VNNI, else
+float32's; at the nominal clock read from /proc/cpuinfo (turbo would raise the peak, so these
+fractions are upper bounds).
 
 Each configuration: 2 untimed calls, then `--windows` windows of `--steps` calls, the median.
 Lines: `cpu_inference stacks=<s> flip=<0|1> batch=<b> runtime=<name> precision=<p>
@@ -37,7 +40,54 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEAK_FLOP_PER_CYCLE = {"fp32": 64, "bf16": 1024, "int8": 2048}
+def cpu_description(path="/proc/cpuinfo"):
+    """(vendor, family, flags) of the first processor in /proc/cpuinfo; ("", 0, set()) if none."""
+    vendor, family, flags = "", 0, set()
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "vendor_id" and not vendor:
+                    vendor = value
+                elif key == "cpu family" and not family:
+                    family = int(value)
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return vendor, family, flags
+
+
+def peak_flop_per_cycle(vendor, family, flags):
+    """Peak multiply-add arithmetic per cycle and core, as FLOP (2 per multiply-add), by precision.
+
+    float32: 16 lanes x 2 FMA units x 2 with AVX-512 on 512-bit units, half that on AMD Zen 4
+    (family 25: AVX-512 instructions run on two 256-bit units) and with AVX2. bfloat16: AMX's
+    tile unit does 512 multiply-adds a cycle; AVX512-BF16's `vdpbf16ps` does two products per
+    float32 lane, so twice float32. int8: AMX 1,024 multiply-adds; VNNI's `vpdpbusd` four
+    products per lane, so four times float32. A precision without native instructions gets
+    float32's peak (the runtime converts).
+    """
+    if "avx512f" in flags:
+        fp32 = 32 if vendor == "AuthenticAMD" and family == 25 else 64
+    elif "avx2" in flags:
+        fp32 = 32
+    else:
+        fp32 = 16
+    if "amx_bf16" in flags:
+        bf16 = 1024
+    elif "avx512_bf16" in flags:
+        bf16 = 2 * fp32
+    else:
+        bf16 = fp32
+    if "amx_int8" in flags:
+        int8 = 2048
+    elif "avx512_vnni" in flags or "avx_vnni" in flags:
+        int8 = 4 * fp32
+    else:
+        int8 = fp32
+    return {"fp32": fp32, "bf16": bf16, "int8": int8}
 
 
 def timed(call, windows, steps):
@@ -173,10 +223,11 @@ def main(argv=None):
 
     hz = clock_hz()
     cores = os.cpu_count()
+    peaks = peak_flop_per_cycle(*cpu_description())
     print(
         f"CPU: {cores} cores at {hz / 1e9 if hz else float('nan'):.2f} GHz nominal, bf16 "
-        f"native: {runtimes.cpu_has_bf16()}; TensorFlow {tf.__version__}, Keras "
-        f"{keras.__version__}",
+        f"native: {runtimes.cpu_has_bf16()}, peak FLOP/cycle/core {peaks}; TensorFlow "
+        f"{tf.__version__}, Keras {keras.__version__}",
         flush=True,
     )
     rows = []
@@ -262,7 +313,7 @@ def main(argv=None):
                     for (runtime, precision), seconds in measured.items():
                         ms = 1000 * seconds / batch
                         flops = gflop * 1e9 * (2 if flip else 1) / (seconds / batch)
-                        peak = PEAK_FLOP_PER_CYCLE[precision] * cores * hz if hz else None
+                        peak = peaks[precision] * cores * hz if hz else None
                         row = {
                             "stacks": stacks,
                             "flip": flip,
