@@ -40,6 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def cpu_description(path="/proc/cpuinfo"):
     """(vendor, family, flags) of the first processor in /proc/cpuinfo; ("", 0, set()) if none."""
     vendor, family, flags = "", 0, set()
