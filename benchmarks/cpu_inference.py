@@ -18,8 +18,9 @@ flip test) and gives each figure as a fraction of the peak of the cores used, fo
 512-bit FMA units (Intel Xeon, AMD Zen 5), 32 on AMD Zen 4 (its AVX-512 runs on two 256-bit
 units) or AVX2; bfloat16 1,024 with AMX, twice float32 with AVX512-BF16 alone (a dot product
 of pairs per lane), else float32's; int8 2,048 ops with AMX, four times float32 with VNNI, else
-float32's; at the nominal clock read from /proc/cpuinfo (turbo would raise the peak, so these
-fractions are upper bounds).
+float32's; at the clock /proc/cpuinfo reports (cores that boost above it have a higher peak,
+so a fraction above 1 says they ran faster than that clock: the Zen 4 machine's float32 rows
+did, docs/BENCHMARKS.md).
 
 Each configuration: 2 untimed calls, then `--windows` windows of `--steps` calls, the median.
 Lines: `cpu_inference stacks=<s> flip=<0|1> batch=<b> runtime=<name> precision=<p>
