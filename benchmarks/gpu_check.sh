@@ -3,15 +3,20 @@
 # full predict path's latency/throughput on the JAX backend. Run on the device machine with
 # `.whl` carried; results land in $OUT as JSON plus a log.
 #   TRAIN_BATCHES="128" REMAT_BATCHES="128" INFER_BATCHES="1 256" bash benchmarks/gpu_check.sh
+# Tried on the CPU with a tiny model (no wheels needed there):
+#   STACKS=1 FILTERS=16 SIZE=64 PRECISION=float32 TRAIN_BATCHES=4 REMAT_BATCHES=4 \
+#     INFER_BATCHES="1 4" OUT=/tmp/gc bash benchmarks/gpu_check.sh
 set -u
 . benchmarks/gpu_env.sh
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+model="--stacks ${STACKS:-8} --filters ${FILTERS:-256} --input-size ${SIZE:-256} --precision ${PRECISION:-mixed_bfloat16}"
+command -v nvidia-smi >/dev/null && nvidia-smi \
+  --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-timeout "${TRAIN_LIMIT:-300}" python3 benchmarks/train_throughput.py --stacks 8 \
-  --precision mixed_bfloat16 --batch ${TRAIN_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/train.log"
+timeout "${TRAIN_LIMIT:-300}" python3 benchmarks/train_throughput.py $model \
+  --batch ${TRAIN_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/train.log"
 # The memory knob (issue #25 item 3): the same step with --remat (its time and peak memory).
-timeout "${REMAT_LIMIT:-150}" python3 benchmarks/train_throughput.py --stacks 8 --remat \
-  --precision mixed_bfloat16 --batch ${REMAT_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/remat.log"
-timeout "${INFER_LIMIT:-200}" python3 benchmarks/inference.py --stacks 8 \
-  --precision mixed_bfloat16 --batch ${INFER_BATCHES:-1 256} --windows 5 --steps 20 2>&1 | tee "$OUT/inference.log"
+timeout "${REMAT_LIMIT:-150}" python3 benchmarks/train_throughput.py $model --remat \
+  --batch ${REMAT_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/remat.log"
+timeout "${INFER_LIMIT:-200}" python3 benchmarks/inference.py $model \
+  --batch ${INFER_BATCHES:-1 256} --windows 5 --steps 20 2>&1 | tee "$OUT/inference.log"

@@ -13,8 +13,9 @@
 #
 # Writes under $OUT: log.csv (the per-epoch curve: losses, held-out val_pck without flip test,
 # learning rate), summary.json, config.json, train.log, heldout/ (evaluate.py's CSVs with the
-# flip test), gpu.txt. The model files stay in $RUNS (too large to bring back). Last line:
-#   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p>
+# flip test), input.log (the input pipeline alone, one thread per core, before training), gpu.txt.
+# The model files stay in $RUNS (too large to bring back). Last line:
+#   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p> input_ips=<n> cores=<c>
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 RUNS=${RUNS:-/tmp/gpu_learning_runs}
@@ -25,6 +26,9 @@ MINUTES=${MINUTES:-6} STEPS=${STEPS:-200} PRECISION=${PRECISION:-mixed_bfloat16}
 WORKERS=${WORKERS:-0}
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+# The input pipeline alone (256 px crops, one thread per core, as fit runs it): can it feed the GPU?
+timeout 60 python3 benchmarks/input_pipeline.py --data-dir "$DATA" --images 2000 --no-tf 2>&1 \
+  | tail -7 | tee "$OUT/input.log"
 rm -rf "$RUNS/gpu-learning"
 start=$(date +%s)
 python3 train/train.py --dataset lspet --data-dir "$DATA" --skip-bad --val-count 1000 \
@@ -41,13 +45,17 @@ train_minutes=$(python3 -c "print(round(($(date +%s) - $start) / 60, 1))")
 python3 eval/evaluate.py --model "$run/best.keras" --dataset lspet --data-dir "$DATA" --skip-bad \
   --held-out 1000 --batch-size 64 --executor numpy --out "$OUT/heldout" 2>&1 | tail -15 | tee "$OUT/eval.log"
 python3 - "$OUT" "$STACKS" "$train_minutes" <<'PY'
-import csv, json, sys
+import csv, json, re, sys
 out, stacks, minutes = sys.argv[1:]
+log = open(f"{out}/input.log").read()
+ips = re.search(r"numpy_ips=(\S+)", log)
+cores = re.search(r"cores=(\d+)", log)
 summary = json.load(open(f"{out}/summary.json"))
 config = json.load(open(f"{out}/config.json"))
 rows = {r["group"]: r for r in csv.DictReader(open(f"{out}/heldout/summary.csv"))}
 metric = [k for k in rows["Mean"] if k.startswith("PCK@0.2")][0]
 print(f"gpu_learning stacks={stacks} minutes={minutes} "
       f"images_seen={summary['global_step'] * config['batch_size']} "
-      f"heldout_pck={float(rows['Mean'][metric]):.2f}")
+      f"heldout_pck={float(rows['Mean'][metric]):.2f} "
+      f"input_ips={ips.group(1) if ips else '-'} cores={cores.group(1) if cores else '-'}")
 PY
