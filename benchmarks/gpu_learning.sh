@@ -1,50 +1,62 @@
 #!/usr/bin/env bash
-# One prepared GPU call (issue #12): train build_hourglass() defaults (8 stacks, 256 features,
-# 256x256, mixed_bfloat16) on LSPET's first 3,000 people for a fixed wall-clock budget with the
-# TensorFlow-free input pipeline, then score the held-out last 1,000 with the flip test.
+# One prepared GPU call (issues #12, #42): train a hourglass on LSPET's people for a fixed
+# wall-clock budget with the TensorFlow-free input pipeline, then score the held-out last 1,000
+# with the flip test. Defaults: build_hourglass()'s (8 stacks, 256 features, 256x256,
+# mixed_bfloat16), the plateau schedule.
 #
 # Prepare on the CPU machine (once):
 #   bash ../shared/gpu/fetch_wheels.sh && python benchmarks/pack_gpu_data.py
 # Run on the device machine (run tool: carry [".whl", "gpu_data"], timeout_s 560):
 #   bash benchmarks/gpu_learning.sh
+# The shipped 256 px model (issue #42 item 1; brings the .keras file back as $OUT/model.keras):
+#   STACKS=4 FILTERS=128 MINUTES=5 STEPS=400 LR_SCHEDULE=cosine KEEP_MODEL=1 \
+#     bash benchmarks/gpu_learning.sh
 # Try it on the CPU first with a tiny model (no wheels needed there):
-#   STACKS=1 FILTERS=16 SIZE=64 BATCH=8 MINUTES=0.5 STEPS=5 PRECISION=float32 \
-#     DATA=../shared/data/lspet OUT=/tmp/gpu_learning bash benchmarks/gpu_learning.sh
+#   STACKS=1 FILTERS=16 SIZE=64 BATCH=8 MINUTES=0.5 STEPS=5 PRECISION=float32 KEEP_MODEL=1 \
+#     DATA=gpu_data/lspet OUT=/tmp/gpu_learning bash benchmarks/gpu_learning.sh
 #
-# Writes under $OUT: log.csv (the per-epoch curve: losses, held-out val_pck without flip test,
-# learning rate), summary.json, config.json, train.log, heldout/ (evaluate.py's CSVs with the
-# flip test), input.log (the input pipeline alone, one thread per core, before training), gpu.txt.
-# The model files stay in $RUNS (too large to bring back). Last line:
+# $OUT receives at most three files (a device call brings back 8): results.tar.gz (log.csv: the
+# per-epoch curve - losses, held-out val_pck without flip test, learning rate, minutes;
+# summary.json, config.json, train.log, eval.log, heldout/: evaluate.py's CSVs with the flip
+# test, input.log: the input pipeline alone, one thread per core, before training, gpu.txt),
+# model.keras with KEEP_MODEL=1 (the best checkpoint; keep it under 16 MiB), and summary.txt.
+# Last line:
 #   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p> input_ips=<n> cores=<c>
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+WORK="$OUT/work"; rm -rf "$WORK"; mkdir -p "$WORK"
 RUNS=${RUNS:-/tmp/gpu_learning_runs}
 . benchmarks/gpu_env.sh
 DATA=${DATA:-gpu_data/lspet}
 STACKS=${STACKS:-8} FILTERS=${FILTERS:-256} SIZE=${SIZE:-256} BATCH=${BATCH:-64} LR=${LR:-1e-3}
 MINUTES=${MINUTES:-6} STEPS=${STEPS:-200} PRECISION=${PRECISION:-mixed_bfloat16}
-WORKERS=${WORKERS:-0}
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+WORKERS=${WORKERS:-0} LR_SCHEDULE=${LR_SCHEDULE:-plateau} KEEP_MODEL=${KEEP_MODEL:-0}
+INPUT_SECONDS=${INPUT_SECONDS:-60}
+bundle() {  # everything small into one archive (the device call brings back 8 files at most)
+  tar czf "$OUT/results.tar.gz" -C "$WORK" . && rm -rf "$WORK"
+}
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$WORK/gpu.txt"
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
 # The input pipeline alone (256 px crops, one thread per core, as fit runs it): can it feed the GPU?
-timeout 60 python3 benchmarks/input_pipeline.py --data-dir "$DATA" --images 2000 --no-tf 2>&1 \
-  | tail -7 | tee "$OUT/input.log"
+timeout "$INPUT_SECONDS" python3 benchmarks/input_pipeline.py --data-dir "$DATA" --images 2000 --no-tf 2>&1 \
+  | tail -7 | tee "$WORK/input.log"
 rm -rf "$RUNS/gpu-learning"
 start=$(date +%s)
 python3 train/train.py --dataset lspet --data-dir "$DATA" --skip-bad --val-count 1000 \
   --stacks "$STACKS" --filters "$FILTERS" --input-size "$SIZE" --batch-size "$BATCH" \
-  --learning-rate "$LR" --steps-per-epoch "$STEPS" --epochs 10000 --plateau-patience 3 \
-  --max-minutes "$MINUTES" --mixed-precision "$PRECISION" --executor numpy \
+  --learning-rate "$LR" --lr-schedule "$LR_SCHEDULE" --steps-per-epoch "$STEPS" --epochs 10000 \
+  --plateau-patience 3 --max-minutes "$MINUTES" --mixed-precision "$PRECISION" --executor numpy \
   $( [ "$WORKERS" -gt 0 ] && echo --workers "$WORKERS" ) \
-  --name gpu-learning --runs-dir "$RUNS" --verbose 2 2>&1 | tee "$OUT/train.log"
+  --name gpu-learning --runs-dir "$RUNS" --verbose 2 2>&1 | tee "$WORK/train.log"
 status=${PIPESTATUS[0]}
 run="$RUNS/gpu-learning"
-cp "$run/log.csv" "$run/summary.json" "$run/config.json" "$OUT/" 2>/dev/null
-[ "$status" -eq 0 ] || { echo "training failed ($status)"; exit "$status"; }
+cp "$run/log.csv" "$run/summary.json" "$run/config.json" "$WORK/" 2>/dev/null
+[ "$KEEP_MODEL" = 1 ] && cp "$run/best.keras" "$OUT/model.keras" 2>/dev/null
+[ "$status" -eq 0 ] || { echo "training failed ($status)"; bundle; exit "$status"; }
 train_minutes=$(python3 -c "print(round(($(date +%s) - $start) / 60, 1))")
 python3 eval/evaluate.py --model "$run/best.keras" --dataset lspet --data-dir "$DATA" --skip-bad \
-  --held-out 1000 --batch-size 64 --executor numpy --out "$OUT/heldout" 2>&1 | tail -15 | tee "$OUT/eval.log"
-python3 - "$OUT" "$STACKS" "$train_minutes" <<'PY'
+  --held-out 1000 --batch-size 64 --executor numpy --out "$WORK/heldout" 2>&1 | tail -15 | tee "$WORK/eval.log"
+python3 - "$WORK" "$STACKS" "$train_minutes" <<'PY' | tee "$OUT/summary.txt"
 import csv, json, re, sys
 out, stacks, minutes = sys.argv[1:]
 log = open(f"{out}/input.log").read()
@@ -59,3 +71,4 @@ print(f"gpu_learning stacks={stacks} minutes={minutes} "
       f"heldout_pck={float(rows['Mean'][metric]):.2f} "
       f"input_ips={ips.group(1) if ips else '-'} cores={cores.group(1) if cores else '-'}")
 PY
+bundle
