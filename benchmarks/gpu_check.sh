@@ -13,10 +13,11 @@ model="--stacks ${STACKS:-8} --filters ${FILTERS:-256} --input-size ${SIZE:-256}
 command -v nvidia-smi >/dev/null && nvidia-smi \
   --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-timeout "${TRAIN_LIMIT:-300}" python3 benchmarks/train_throughput.py $model \
-  --batch ${TRAIN_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/train.log"
+[ -n "${TRAIN_BATCHES-128}" ] && timeout "${TRAIN_LIMIT:-300}" python3 benchmarks/train_throughput.py \
+  $model --batch ${TRAIN_BATCHES-128} --windows 5 --steps 10 2>&1 | tee "$OUT/train.log"
 # The memory knob (issue #25 item 3): the same step with --remat (its time and peak memory).
-timeout "${REMAT_LIMIT:-150}" python3 benchmarks/train_throughput.py $model --remat \
-  --batch ${REMAT_BATCHES:-128} --windows 5 --steps 10 2>&1 | tee "$OUT/remat.log"
-timeout "${INFER_LIMIT:-200}" python3 benchmarks/inference.py $model \
-  --batch ${INFER_BATCHES:-1 256} --windows 5 --steps 20 2>&1 | tee "$OUT/inference.log"
+# REMAT_BATCHES="" (or TRAIN_BATCHES="", INFER_BATCHES="") skips that part.
+[ -n "${REMAT_BATCHES-128}" ] && timeout "${REMAT_LIMIT:-150}" python3 benchmarks/train_throughput.py \
+  $model --remat --batch ${REMAT_BATCHES-128} --windows 5 --steps 10 2>&1 | tee "$OUT/remat.log"
+[ -n "${INFER_BATCHES-1 256}" ] && timeout "${INFER_LIMIT:-200}" python3 benchmarks/inference.py \
+  $model --batch ${INFER_BATCHES-1 256} --windows 5 --steps 20 2>&1 | tee "$OUT/inference.log"
