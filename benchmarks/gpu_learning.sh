@@ -6,14 +6,14 @@
 #
 # Prepare on the CPU machine (once):
 #   bash ../shared/gpu/fetch_wheels.sh && python benchmarks/pack_gpu_data.py
-# Run on the device machine (run tool: carry [".whl", "gpu_data"], timeout_s 560):
+# Run on the device machine (run tool: carry [".whl", "gpu_data/lspet.zip"], timeout_s 560):
 #   bash benchmarks/gpu_learning.sh
 # The shipped 256 px model (issue #42 item 1; brings the .keras file back as $OUT/model.keras):
 #   STACKS=4 FILTERS=128 MINUTES=5 STEPS=400 LR_SCHEDULE=cosine KEEP_MODEL=1 \
 #     bash benchmarks/gpu_learning.sh
 # Try it on the CPU first with a tiny model (no wheels needed there):
 #   STACKS=1 FILTERS=16 SIZE=64 BATCH=8 MINUTES=0.5 STEPS=5 PRECISION=float32 KEEP_MODEL=1 \
-#     DATA=gpu_data/lspet OUT=/tmp/gpu_learning bash benchmarks/gpu_learning.sh
+#     OUT=/tmp/gpu_learning bash benchmarks/gpu_learning.sh
 #
 # $OUT receives at most three files (a device call brings back 8): results.tar.gz (log.csv: the
 # per-epoch curve - losses, held-out val_pck without flip test, learning rate, minutes;
@@ -27,7 +27,12 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 WORK="$OUT/work"; rm -rf "$WORK"; mkdir -p "$WORK"
 RUNS=${RUNS:-/tmp/gpu_learning_runs}
 . benchmarks/gpu_env.sh
-DATA=${DATA:-gpu_data/lspet}
+DATA=${DATA:-gpu_data/lspet.zip}
+if [ "${DATA%.zip}" != "$DATA" ]; then  # the carried archive (pack_gpu_data.py) -> /tmp
+  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
+    "$DATA" /tmp/gpu_data || exit 1
+  DATA=/tmp/gpu_data/$(basename "$DATA" .zip)
+fi
 STACKS=${STACKS:-8} FILTERS=${FILTERS:-256} SIZE=${SIZE:-256} BATCH=${BATCH:-64} LR=${LR:-1e-3}
 MINUTES=${MINUTES:-6} STEPS=${STEPS:-200} PRECISION=${PRECISION:-mixed_bfloat16}
 WORKERS=${WORKERS:-0} LR_SCHEDULE=${LR_SCHEDULE:-plateau} KEEP_MODEL=${KEEP_MODEL:-0}

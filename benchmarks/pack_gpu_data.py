@@ -2,6 +2,11 @@
 
     python benchmarks/pack_gpu_data.py                      # ../shared/data/lspet -> gpu_data/lspet
     python benchmarks/pack_gpu_data.py --quality 60         # one JPEG quality instead of the search
+    python benchmarks/pack_gpu_data.py --zip-only           # gpu_data/lspet -> gpu_data/lspet.zip
+
+The device call carries `gpu_data/lspet.zip` (ZIP_STORED: one file, about 100 bytes of overhead
+per image where a folder of 9,000 small files or a tar's 512-byte blocks count several MiB more
+towards the carry limit); `benchmarks/gpu_learning.sh` unpacks it into /tmp.
 
 Everything carried to the GPU machine (`.whl`, the checkout and this folder) must stay under
 64 MiB, and LSPET's 9,000 present images take 130 MiB. Each person is cut out of its photo with
@@ -20,6 +25,7 @@ git-ignored; the folder is written under a temporary name and renamed when compl
 
 import argparse
 import io
+import zipfile
 import os
 import shutil
 import subprocess
@@ -83,7 +89,12 @@ def main(argv=None):
         help="refuse when the packed folder + .whl + tracked files exceed this (the carry "
         "limit is 64; the default leaves 2 for files made before the call)",
     )
+    parser.add_argument(
+        "--zip-only", action="store_true", help="only (re)write <out>.zip from the packed folder"
+    )
     args = parser.parse_args(argv)
+    if args.zip_only:
+        return write_zip(args.out)
     sys.path.insert(0, os.getcwd())
     from keras_hourglass.augmentation import Augmentation
     from keras_hourglass.datasets import DatasetError, check_image_files, read_lsp
@@ -156,6 +167,25 @@ def main(argv=None):
     )
     for reason, ids in sorted(skipped.items()):
         print(f"  not packed ({reason}): {len(ids)} records, first {ids[:3]}")
+    write_zip(args.out)
+
+
+def write_zip(folder):
+    """<folder>.zip, stored (JPEGs do not compress), paths relative to the folder's parent."""
+    parent, name = os.path.split(os.path.normpath(folder))
+    target = os.path.normpath(folder) + ".zip"
+    with zipfile.ZipFile(target + ".tmp", "w", zipfile.ZIP_STORED) as archive:
+        for root, _, files in sorted(os.walk(folder)):
+            for f in sorted(files):
+                path = os.path.join(root, f)
+                archive.write(path, os.path.relpath(path, parent or "."))
+    os.replace(target + ".tmp", target)
+    others = tracked_bytes() + (folder_bytes(".whl") if os.path.isdir(".whl") else 0)
+    size = os.path.getsize(target)
+    print(
+        f"wrote {target}: {size / 2**20:.1f} MiB; with .whl and the tracked files "
+        f"{(size + others) / 2**20:.1f} MiB of 64"
+    )
 
 
 if __name__ == "__main__":
