@@ -413,6 +413,11 @@ def load_data(config, max_pixels=None):
                 f"the validation people ({val.source}) have other joints than the training "
                 f"people ({train.source})"
             )
+        # Before the split, so a record the image checks skip (--skip-bad) is left out as a
+        # missing image is: the held-out people are the last ones present and usable.
+        train = datasets.check_image_files(train, max_pixels, config.skip_bad)
+        if val is not None:
+            val = datasets.check_image_files(val, max_pixels, config.skip_bad)
         if val is None:
             held_out = config.val_count or entry.held_out or max(1, len(train) // 10)
             if held_out >= len(train):
@@ -423,8 +428,6 @@ def load_data(config, max_pixels=None):
             train = train.subset(None, config.train_samples)
         if config.val_samples:
             val = val.subset(None, config.val_samples)
-        datasets.check_image_files(train, max_pixels)
-        datasets.check_image_files(val, max_pixels)
     except datasets.DatasetError as error:
         raise ConfigError(str(error)) from None
     kept = f" (the first {len(val)} of {held_out})" if len(val) < held_out else ""

@@ -54,14 +54,15 @@ def test_mpii_json_and_h5_readers_agree_on_the_five_samples(shared_data):
 
 
 def test_lspet_reader_on_the_shared_subset(shared_data):
+    # ../shared holds 9,000 of LSPET's 10,000 images: im04001-im05000 are kept outside on purpose.
     with pytest.raises(D.DatasetError, match=r"record 4000: image .*im04001.jpg.* does not exist"):
         D.read_lsp(str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"))
     records = D.read_lsp(
         str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
     )
-    assert len(records) == 4000
-    assert records.skipped == {"image does not exist": list(range(4000, 10000))}
-    assert "skipped 6000" in records.summary()
+    assert len(records) == 9000
+    assert records.skipped == {"image does not exist": list(range(4000, 5000))}
+    assert "skipped 1000" in records.summary()
     from scipy.io import loadmat
 
     joints = loadmat(str(shared_data / "lspet/joints.mat"))["joints"]
@@ -260,6 +261,39 @@ def test_image_checks_name_truncated_and_non_image_files(tmp_path, shared_data):
     ):
         with pytest.raises(D.DatasetError, match=f"record {name}: image .*{name}.* {message}"):
             D.check_image_files([record("ok.jpg"), record(name)])
+    # With skip_bad each is left out and listed under its reason, as a missing image is.
+    kept = D.check_image_files(
+        [record("ok.jpg"), record("cut.jpg"), record("text.jpg"), record("empty.jpg")],
+        skip_bad=True,
+    )
+    assert [r.record_id for r in kept] == ["ok.jpg"]
+    assert kept.skipped == {
+        "truncated image": ["cut.jpg"],
+        "not a JPEG or PNG image": ["text.jpg"],
+        "empty image": ["empty.jpg"],
+    }
+    with pytest.raises(D.DatasetError, match="no usable people"):
+        D.check_image_files([record("cut.jpg")], skip_bad=True)
+
+
+def test_lspet_record_8074_is_skipped_and_listed_with_skip_bad(shared_data):
+    """LSPET record 8074 (im08075.jpg, 241 x 161) has an annotated joint 145 px right of its image:
+    an error without --skip-bad, with it a skipped record listed beside the missing images, and
+    the held-out people stay the last 1,000 present."""
+    records = D.read_lsp(
+        str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True
+    )
+    with pytest.raises(D.DatasetError, match=r"record 8074: annotated joints .* far outside"):
+        D.check_image_files(records)
+    kept = D.check_image_files(records, skip_bad=True)
+    assert len(kept) == 8999 and "8074" not in {r.record_id for r in kept}
+    assert kept.skipped == {
+        "image does not exist": list(range(4000, 5000)),
+        "coordinates far outside the image": ["8074"],
+    }
+    assert "skipped 1 (coordinates far outside the image): 8074" in kept.summary()
+    assert kept.source == records.source and kept.skeleton is records.skeleton
+    assert [r.record_id for r in kept.subset(-1000, None)] == [str(i) for i in range(9000, 10000)]
 
 
 # --- custom data: a skeleton file and a folder -------------------------------------------------

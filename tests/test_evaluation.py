@@ -35,6 +35,38 @@ def _evaluate_cli(args, env):
     )
 
 
+def test_skip_bad_lists_lspet_record_8074_in_evaluate_and_show_batch(
+    shared_data, tmp_path, python_env
+):
+    """A record whose joint lies far outside its image stops evaluate and show_batch with its
+    record named; with --skip-bad it is skipped and listed like a missing image, and
+    --held-out takes the last people present and usable."""
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="lsp", filters=16, depth=4, input_shape=(64, 64, 3)
+    )
+    model.save(tmp_path / "m.keras")
+    lspet = ["--dataset", "lspet", "--data-dir", str(shared_data / "lspet")]
+    result = _evaluate_cli(
+        ["--model", str(tmp_path / "m.keras"), *lspet, "--skip-bad", "--held-out", "8"]
+        + ["--out", str(tmp_path / "e")],
+        python_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipped 1 (coordinates far outside the image): 8074" in result.stdout
+    assert "skipped 1000 (image does not exist)" in result.stdout
+    ids = pd.read_csv(tmp_path / "e/predictions.csv")["record"].astype(str).unique()
+    assert sorted(ids, key=int) == [str(i) for i in range(9992, 10000)]
+    show = [PYTHON, str(ROOT / "train/show_batch.py"), *lspet, "--out", str(tmp_path / "b.png")]
+    refused = subprocess.run(show, env=python_env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "record 4000" in refused.stderr  # the missing images
+    shown = subprocess.run(
+        show + ["--skip-bad"], env=python_env, capture_output=True, text=True, timeout=600
+    )
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert "skipped 1 (coordinates far outside the image): 8074" in shown.stdout
+    assert (tmp_path / "b.png").is_file()
+
+
 def test_prediction_file_mode_reproduces_the_published_pckh_row(shared_data, tmp_path, python_env):
     out = tmp_path / "s2"
     result = _evaluate_cli(

@@ -84,6 +84,8 @@ def test_train_resume_and_evaluate_without_tensorflow(tmp_path, jax_env, shared_
     assert "val_pck" in log and np.isfinite(log.val_pck).all()
     # --val-count holds 16 people out; the tiny flags' --val-samples 8 validates on 8 of them.
     assert "validation: 8 people (the first 8 of 16)" in lspet.stdout
+    # LSPET record 8074's joint lies far outside its image: skipped and listed, not fatal.
+    assert "skipped 1 (coordinates far outside the image): 8074" in lspet.stdout
 
     # evaluate.py on the 5 real MPII images (the synthetic model predicts MPII's 16 joints).
     out = tmp_path / "eval"

@@ -276,6 +276,8 @@ def read_records(args):
         args.skip_bad,
         args.model_input_size,
     )
+    # Before --held-out, as training does: the held-out people are the last present and usable.
+    records = check_image_files(records, args.max_image_pixels, args.skip_bad)
     if args.held_out:
         if args.held_out > len(records):
             raise DatasetError(
@@ -284,7 +286,6 @@ def read_records(args):
         records = records.subset(-args.held_out, None)
     if args.samples:
         records = records.subset(None, args.samples)
-    check_image_files(records, args.max_image_pixels)
     return records
 
 

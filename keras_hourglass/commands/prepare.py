@@ -59,7 +59,7 @@ def main(argv=None):
         records = load_records(
             args.dataset, args.data_dir, split, args.annotations, args.skeleton, args.skip_bad
         )
-        check_image_files(records, args.max_image_pixels)
+        records = check_image_files(records, args.max_image_pixels, args.skip_bad)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     print(records.summary())

@@ -64,7 +64,7 @@ def main(argv=None):
                 args.skeleton,
                 args.skip_bad,
             )
-            check_image_files(source, args.max_image_pixels)
+            source = check_image_files(source, args.max_image_pixels, args.skip_bad)
         except DatasetError as error:
             raise SystemExit(f"error: {error}") from None
         skeleton = source.skeleton

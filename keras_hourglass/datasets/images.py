@@ -75,34 +75,60 @@ def check_image_size(width, height, where, max_pixels=None):
         )
 
 
-def check_image_files(records, max_pixels=None):
+def check_image_files(records, max_pixels=None, skip_bad=False):
     """Cheap checks of every image before any training or evaluation starts.
 
     Reads each file's first and last bytes and its header: a zero-size file, an unknown format,
     a JPEG without its end marker (truncated), a PNG without IEND, an image above `max_pixels`
     (default `MAX_IMAGE_PIXELS`) and an annotated joint farther than `MAX_OUTSIDE_IMAGE` image
-    sides outside its image raise `DatasetError` naming the file and record.
+    sides outside its image raise `DatasetError` naming the file and record. With `skip_bad`
+    such a record is left out instead and listed under its reason in the result's `skipped`,
+    as the readers list a missing image (LSPET record 8074 has a joint 145 px right of its
+    241 px image).
+
+    Returns the records kept, as `Records` (the input's source, skeleton and skipped lists,
+    plus what this check skipped).
     """
-    seen = {}
+    from keras_hourglass.datasets.records import Records
+
+    kept, skipped, seen = [], {}, {}
     for record in records:
-        path = record.image_path
-        if path not in seen:
-            seen[path] = _check_image_file(record, path, max_pixels)
-        width, height = seen[path]
-        margin = MAX_OUTSIDE_IMAGE * max(width, height)
-        xy = np.asarray(record.keypoints)[np.asarray(record.annotated, bool)]
-        outside = (
-            (xy[:, 0] < -margin)
-            | (xy[:, 0] > width - 1 + margin)
-            | (xy[:, 1] < -margin)
-            | (xy[:, 1] > height - 1 + margin)
+        try:
+            _check_record(record, seen, max_pixels)
+        except DatasetError as error:
+            if not skip_bad:
+                raise
+            skipped.setdefault(error.reason or "unusable image", []).append(record.record_id)
+            continue
+        kept.append(record)
+    merged = {reason: list(ids) for reason, ids in getattr(records, "skipped", {}).items()}
+    for reason, ids in skipped.items():
+        merged.setdefault(reason, []).extend(ids)
+    source = getattr(records, "source", "")
+    if not kept and skipped:
+        raise DatasetError(f"{source or 'the records'}: no usable people (skipped: {skipped})")
+    return Records(kept, merged, source, getattr(records, "skeleton", None))
+
+
+def _check_record(record, seen, max_pixels):
+    path = record.image_path
+    if path not in seen:  # successes only: a bad image shared by people is named for each
+        seen[path] = _check_image_file(record, path, max_pixels)
+    width, height = seen[path]
+    margin = MAX_OUTSIDE_IMAGE * max(width, height)
+    xy = np.asarray(record.keypoints)[np.asarray(record.annotated, bool)]
+    outside = (
+        (xy[:, 0] < -margin)
+        | (xy[:, 0] > width - 1 + margin)
+        | (xy[:, 1] < -margin)
+        | (xy[:, 1] > height - 1 + margin)
+    )
+    if outside.any():
+        raise DatasetError(
+            f"record {record.record_id}: annotated joints at {xy[outside].tolist()} lie "
+            f"far outside its image {path!r} ({width} x {height}): corrupt coordinates?",
+            "coordinates far outside the image",
         )
-        if outside.any():
-            raise DatasetError(
-                f"record {record.record_id}: annotated joints at {xy[outside].tolist()} lie "
-                f"far outside its image {path!r} ({width} x {height}): corrupt coordinates?",
-                "coordinates far outside the image",
-            )
 
 
 def _check_image_file(record, path, max_pixels):
@@ -114,25 +140,32 @@ def _check_image_file(record, path, max_pixels):
             tail = f.read()
     except OSError as error:
         raise DatasetError(
-            f"record {record.record_id}: cannot read image {path!r}: {error}"
+            f"record {record.record_id}: cannot read image {path!r}: {error}", "unreadable image"
         ) from None
     if size == 0:
-        raise DatasetError(f"record {record.record_id}: image {path!r} is empty")
+        raise DatasetError(f"record {record.record_id}: image {path!r} is empty", "empty image")
     if head[:3] == b"\xff\xd8\xff":
         if b"\xff\xd9" not in tail:
             raise DatasetError(
-                f"record {record.record_id}: image {path!r} is a truncated JPEG (no end marker)"
+                f"record {record.record_id}: image {path!r} is a truncated JPEG (no end marker)",
+                "truncated image",
             )
     elif head == b"\x89PNG\r\n\x1a\n":
         if b"IEND" not in tail:
-            raise DatasetError(f"record {record.record_id}: image {path!r} is a truncated PNG")
+            raise DatasetError(
+                f"record {record.record_id}: image {path!r} is a truncated PNG", "truncated image"
+            )
     else:
-        raise DatasetError(f"record {record.record_id}: image {path!r} is neither JPEG nor PNG")
+        raise DatasetError(
+            f"record {record.record_id}: image {path!r} is neither JPEG nor PNG",
+            "not a JPEG or PNG image",
+        )
     try:
         width, height = image_size(path)
     except ValueError as error:
         raise DatasetError(
-            f"record {record.record_id}: image {path!r} has a corrupt header ({error})"
+            f"record {record.record_id}: image {path!r} has a corrupt header ({error})",
+            "corrupt image header",
         ) from None
     check_image_size(width, height, f"record {record.record_id}: image {path!r}", max_pixels)
     return width, height
