@@ -19,7 +19,8 @@
 # per-epoch curve - losses, held-out val_pck without flip test, learning rate, minutes;
 # summary.json, config.json, train.log, eval.log, heldout/: evaluate.py's CSVs with the flip
 # test, input.log: the input pipeline alone, one thread per core, before training, gpu.txt),
-# model.keras with KEEP_MODEL=1 (the best checkpoint; keep it under 16 MiB), and summary.txt.
+# model.keras with KEEP_MODEL=1 (the best checkpoint without the optimizer's state; keep it under
+# 16 MiB), and summary.txt.
 # Last line:
 #   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p> input_ips=<n> cores=<c>
 set -u
@@ -56,7 +57,10 @@ python3 train/train.py --dataset lspet --data-dir "$DATA" --skip-bad --val-count
 status=${PIPESTATUS[0]}
 run="$RUNS/gpu-learning"
 cp "$run/log.csv" "$run/summary.json" "$run/config.json" "$WORK/" 2>/dev/null
-[ "$KEEP_MODEL" = 1 ] && cp "$run/best.keras" "$OUT/model.keras" 2>/dev/null
+# The best checkpoint without the optimizer's state (RMSprop keeps one mean square per weight,
+# which would double the file past the 16 MiB a device call brings back).
+[ "$KEEP_MODEL" = 1 ] && python3 -c "import sys, keras, keras_hourglass
+keras.saving.load_model(sys.argv[1], compile=False).save(sys.argv[2])" "$run/best.keras" "$OUT/model.keras"
 [ "$status" -eq 0 ] || { echo "training failed ($status)"; bundle; exit "$status"; }
 train_minutes=$(python3 -c "print(round(($(date +%s) - $start) / 60, 1))")
 python3 eval/evaluate.py --model "$run/best.keras" --dataset lspet --data-dir "$DATA" --skip-bad \

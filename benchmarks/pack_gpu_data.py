@@ -25,12 +25,12 @@ git-ignored; the folder is written under a temporary name and renamed when compl
 
 import argparse
 import io
-import zipfile
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import scipy.io

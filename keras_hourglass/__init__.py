@@ -20,6 +20,13 @@ from keras_hourglass.inference import (  # noqa: E402
 from keras_hourglass.model import StackedHourglass, build_hourglass, compile_hourglass  # noqa: E402
 from keras_hourglass.optimizers import TorchRMSprop  # noqa: E402
 from keras_hourglass.pck_metric import HeatmapPCK  # noqa: E402
+from keras_hourglass.pretrained import (  # noqa: E402
+    default_pretrained,
+    list_pretrained,
+    load_pretrained,
+    pretrained_info,
+    pretrained_path,
+)
 from keras_hourglass.skeletons import (  # noqa: E402
     COCO,
     FLIC,
@@ -50,12 +57,17 @@ __all__ = [
     "compile_hourglass",
     "crop_predictor",
     "crop_to_original",
+    "default_pretrained",
     "estimate_poses",
     "flip_keypoints",
     "get_skeleton",
     "hourglass_codec",
     "keypoints_of_crops",
+    "list_pretrained",
+    "load_pretrained",
     "named_joints",
+    "pretrained_info",
+    "pretrained_path",
     "read_skeleton",
     "render_stick_figure",
     "synthetic_arrays",

@@ -4,12 +4,31 @@ import logging
 import sys
 
 __all__ = [
+    "MODEL_HELP",
     "add_image_limit",
     "add_logging",
     "add_people_arguments",
     "check_image_limit",
     "configure_logging",
+    "resolve_model_arg",
 ]
+
+MODEL_HELP = "or the name of a shipped model (docs/models.md; default: the best one shipped)"
+
+
+def resolve_model_arg(parser, args, attr="model"):
+    """Resolves `args.<attr>` in place: a file or folder as it is, a shipped model's name to its
+    file, nothing to the default shipped model; `args.model_name` gets the shipped name (or
+    None). An unknown value is a one-line parser error that lists the shipped names."""
+    from keras_hourglass.pretrained import PretrainedError, resolve_model
+
+    try:
+        path, name = resolve_model(getattr(args, attr), "--" + attr.replace("_", "-"))
+    except PretrainedError as error:
+        parser.error(str(error))
+    setattr(args, attr, path)
+    args.model_name = name
+    return name
 
 
 def add_people_arguments(parser):

@@ -479,9 +479,13 @@ def predictor(model, flip_test=True, runtime="auto", precision="auto", codec=Non
 
 def load_predictor(path, runtime="auto", precision="auto", flip_test=True):
     """A crop predictor from a file: a `.keras` model (on `runtime`), an exported OpenVINO
-    `.xml`, or a SavedModel version folder (its `predict_crops`, TensorFlow). Returns the
-    predictor; `.person_box_px` is set on it."""
+    `.xml`, a SavedModel version folder (its `predict_crops`, TensorFlow), or a shipped model's
+    name (`keras_hourglass.pretrained`). Returns the predictor; `.person_box_px` is set on it."""
     path = os.path.expanduser(str(path))
+    if not os.path.exists(path):
+        from keras_hourglass.pretrained import resolve_model
+
+        path, _ = resolve_model(path, "load_predictor:")
     if os.path.isdir(path):
         from keras_hourglass.export import SavedModelCrops
 

@@ -52,6 +52,11 @@ def test_the_wheel_holds_every_module_the_license_and_the_commands(wheel):
     modules = {str(p.relative_to(ROOT)) for p in here.rglob("*.py")}
     assert modules <= names, sorted(modules - names)  # subpackages too (datasets, inputs, ...)
     assert "hourglass_commands.py" in names
+    # The shipped models travel in the wheel (keras_hourglass.pretrained loads them by name).
+    for name in keras_hourglass.list_pretrained():
+        info = keras_hourglass.pretrained_info(name)
+        assert f"keras_hourglass/weights/{info['file']}" in names
+    assert "keras_hourglass/weights/index.json" in names
     info = f"keras_hourglass-{keras_hourglass.__version__}.dist-info"
     assert f"{info}/licenses/LICENSE" in names  # the version is the package's own
     entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
@@ -127,3 +132,17 @@ def test_installed_commands_run_outside_the_repository(wheel, tmp_path):
     assert "PCK@0.2 mean over 8 people of synthetic" in result.stdout
     assert (outside / "results/summary.csv").is_file()
     assert keras.saving.load_model(outside / "m.keras").count_params() == model.count_params()
+
+    # The shipped model, from the installed wheel: a photo's pose with no --model at all.
+    photo = ROOT / "docs/images/coco_000000000785.jpg"
+    result = subprocess.run(
+        [venv / "bin" / "hourglass-predict", str(photo), "--bbox", "281,45,219,347"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"model: {kh.default_pretrained()}, shipped with keras-hourglass" in result.stdout
+    assert (outside / "poses/coco_000000000785_pose.json").is_file()

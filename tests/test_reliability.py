@@ -557,11 +557,19 @@ def test_predict_refuses_an_image_above_the_pixel_limit(tmp_path, python_env):
     _png_header_only(tmp_path / "bomb.png", 60000, 60000)
     result = _command(
         "eval/predict.py",
-        [str(tmp_path / "bomb.png"), "--model", "x.keras", "--out", str(tmp_path / "o")],
+        [str(tmp_path / "bomb.png"), "--out", str(tmp_path / "o")],  # the shipped model
         python_env,
     )
     assert result.returncode != 0 and "above the limit of 50,000,000" in result.stderr
     assert "Traceback" not in result.stderr
+    # A --model that is neither a file nor a shipped name is refused before anything loads.
+    result = _command(
+        "eval/predict.py",
+        [str(tmp_path / "bomb.png"), "--model", "x.keras", "--out", str(tmp_path / "o")],
+        python_env,
+    )
+    assert result.returncode == 2 and "--model 'x.keras': no such file or folder" in result.stderr
+    assert "shipped: lspet-hg2-128" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_serving_client_checks_values_and_counts(shared_data):

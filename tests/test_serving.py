@@ -130,8 +130,9 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
         server.paths.append(self.path)
         time.sleep(server.delay)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        match = re.fullmatch(r"/v1/models/(\w+)(?:/versions/(\d+))?:predict", self.path)
-        if not match or match.group(1) != "hourglass":
+        match = re.fullmatch(r"/v1/models/([\w.-]+)(?:/versions/(\d+))?:predict", self.path)
+        # The server serves the shipped model's name, which the client asks for by default.
+        if not match or match.group(1) != kh.default_pretrained():
             name = match.group(1) if match else self.path
             return self._answer(404, {"error": f"Servable not found for request: Latest({name})"})
         signature = server.loaded.signatures.get(body.get("signature_name", "serving_default"))
@@ -183,7 +184,7 @@ def test_rest_client_against_a_local_server(served, capsys):
         np.testing.assert_allclose(got, direct["keypoints"].numpy()[0], atol=0.01)
         # --version names the version in the URL (TF Serving's /versions/<v>).
         _client([image, "--rest", url, "--version", "3"], capsys)
-        assert server.paths[-1] == "/v1/models/hourglass/versions/3:predict"
+        assert server.paths[-1] == f"/v1/models/{kh.default_pretrained()}/versions/3:predict"
         # An error answer is one line with the server's message, no traceback.
         with pytest.raises(SystemExit) as stopped:
             _client([image, "--rest", url, "--model", "other"], capsys)
@@ -217,7 +218,7 @@ def test_grpc_client_against_a_local_prediction_service(served, capsys):
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
             filters.append(list(request.output_filter))
-            if request.model_spec.name != "hourglass":
+            if request.model_spec.name != kh.default_pretrained():
                 context.abort(grpc.StatusCode.NOT_FOUND, "Servable not found for request")
             signature = served["loaded"].signatures[request.model_spec.signature_name]
             rows = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
@@ -266,3 +267,16 @@ def test_client_refuses_a_missing_joints_file(tmp_path, capsys):
     with pytest.raises(SystemExit):  # 64 pixels against a limit of 50
         serving_client.main([str(image), "--print-request", "--max-image-pixels", "50"])
     assert "a.png" in capsys.readouterr().err
+
+
+def test_local_mode_refuses_what_is_not_a_saved_model(tmp_path, shared_data, capsys):
+    image = str(shared_data / "mpii_samples/004645041.jpg")
+    for argv, message in (
+        ([image, "--local", str(tmp_path)], "holds no SavedModel"),
+        ([image, "--local", "no-such-model"], "no shipped model"),
+        ([image, "--local", str(tmp_path), "--rest", "http://x"], "one of --server, --rest"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            serving_client.main(argv)
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err

@@ -28,7 +28,7 @@ import os
 import time
 import warnings
 
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, resolve_model_arg
 from keras_hourglass.datasets import DATASETS
 from keras_hourglass.inputs import EXECUTORS
 
@@ -37,7 +37,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", help="a .keras file or an exported SavedModel version folder")
+    parser.add_argument(
+        "--model",
+        help="a .keras file or an exported SavedModel version folder, " + MODEL_HELP,
+    )
     parser.add_argument(
         "--dataset",
         default=None,
@@ -169,10 +172,14 @@ def parse_args(argv=None):
         if not args.out:
             parser.error("--preds needs --out")
         return args
-    if not args.model:
-        parser.error("give --model (with --dataset) or --preds with --dataset and --annotations")
-    if not os.path.exists(args.model):
-        parser.error(f"--model {args.model!r}: no such file or folder")
+    if not args.model and not args.dataset:
+        parser.error(
+            "give --dataset (and --data-dir) to score the shipped model on, --model with "
+            "--dataset, or --preds with --dataset and --annotations"
+        )
+    name = resolve_model_arg(parser, args)
+    if name and not args.out:
+        args.out = os.path.join("results", name)  # not into the installed package
     args.dataset = args.dataset or "synthetic"
     entry = DATASETS[args.dataset]
     if entry.coco_oks:  # say it before predicting, not after

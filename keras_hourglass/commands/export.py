@@ -33,7 +33,7 @@ training people). predict.py takes the .xml.
 import argparse
 import os
 
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, resolve_model_arg
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -41,12 +41,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="a .keras file from train/train.py")
+    parser.add_argument("--model", help="a .keras file from train/train.py, " + MODEL_HELP)
     parser.add_argument(
         "--out",
-        default="saved_models/hourglass",
-        help="TF Serving model folder; its name is the served model's name "
-        "(default: saved_models/hourglass)",
+        default=None,
+        help="TF Serving model folder; its name is the served model's name (default: "
+        "saved_models/<the shipped model's name> for a shipped model, else saved_models/hourglass)",
     )
     parser.add_argument(
         "--version", type=int, default=None, help="version number (default: the next free one)"
@@ -124,16 +124,19 @@ def parse_args(argv=None):
         parser.error("--calibration-dataset is for --precision int8")
     if args.calibration_count < 1:
         parser.error("--calibration-count must be positive")
+    name = resolve_model_arg(parser, args)
+    if args.out is None:
+        args.out = os.path.join("saved_models", name or "hourglass")
     if args.format != "savedmodel":
         if args.version is not None:
             parser.error("--version is for --format savedmodel (TF Serving's layout)")
-        if args.out == "saved_models/hourglass":
+        if args.out == os.path.join("saved_models", name or "hourglass"):
             suffix = "xml" if args.format == "openvino" else args.format
-            args.out = f"saved_models/hourglass.{suffix}"
+            args.out = f"{args.out}.{suffix}"
         if args.format == "openvino" and not args.out.endswith(".xml"):
             parser.error(f"--out {args.out!r}: an OpenVINO model is an .xml file (and its .bin)")
     if not os.path.isfile(args.model):
-        parser.error(f"--model {args.model!r}: no such file")
+        parser.error(f"--model {args.model!r}: not a .keras file")
     if args.serve_versions is not None:
         from keras_hourglass.export import parse_version_policy
 

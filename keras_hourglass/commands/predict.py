@@ -59,7 +59,7 @@ from keras_hourglass.boxes import (
     person_scores,
     read_detections,
 )
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, resolve_model_arg
 from keras_hourglass.skeletons import SKELETONS, named_joints
 
 
@@ -608,9 +608,8 @@ def main(argv=None):
     )
     parser.add_argument(
         "--model",
-        required=True,
-        help="a .keras file, an OpenVINO .xml (train/export.py --format openvino) or a "
-        "SavedModel version folder",
+        help="a .keras file, an OpenVINO .xml (train/export.py --format openvino), a "
+        "SavedModel version folder, " + MODEL_HELP,
     )
     parser.add_argument(
         "--runtime",
@@ -628,7 +627,9 @@ def main(argv=None):
         "where the CPU has it (default; env KERAS_HOURGLASS_PRECISION)",
     )
     parser.add_argument(
-        "--out", required=True, help="folder for <name>_pose.png and <name>_pose.json"
+        "--out",
+        default="poses",
+        help="folder for <name>_pose.png and <name>_pose.json (default: poses)",
     )
     people = parser.add_argument_group(
         "people (default: one, the whole image)",
@@ -703,6 +704,8 @@ def main(argv=None):
         parser.error("--max-image-pixels must be positive")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
+    if resolve_model_arg(parser, args) and not args.quiet:
+        print(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
     if args.video and (args.bbox or args.detections):
@@ -804,7 +807,7 @@ def main(argv=None):
             "image": os.path.abspath(path),
             "width": width,
             "height": height,
-            "model": os.path.abspath(args.model),
+            "model": args.model_name or os.path.abspath(args.model),
             "skeleton": skeleton.name,
             "flip_test": predictor.flip_test,
             "runtime": predictor.runtime,

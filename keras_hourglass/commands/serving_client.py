@@ -7,6 +7,8 @@
     python eval/serving_client.py photo.jpg --server localhost:8500 --box 640,360,3.2
     python eval/serving_client.py group.jpg --server localhost:8500 --bbox 40,20,200,380 --bbox 300,35,180,360
     python eval/serving_client.py *.jpg --rest http://localhost:8501 --detections detections.json
+    python eval/serving_client.py photo.jpg --local saved_models/lspet-hg2-128  # no server
+    python eval/serving_client.py photo.jpg --local lspet-hg2-128               # a shipped model
 
 Sends the JPEG/PNG files as they are to the `predict_encoded` signature (the person is the
 whole image), or to `predict_encoded_boxes` with one row per person: --bbox x,y,w,h (repeatable,
@@ -15,6 +17,10 @@ as eval/predict.py takes them; boxes below --min-box-score left out) or --box cx
 convention, one per image). It prints, per image, {"people": [{"bbox", "box_score", "score",
 "joints"}]}: the named joints with (x, y) in the image's pixels and a confidence, the person's
 score as predict.py gives it. `--print-request` shows the request instead of sending it.
+`--local` sends nothing: it loads a SavedModel (a version folder, or a model folder: its newest
+version) in this process and calls the same signature with the same inputs, which is what a
+server would run; a shipped model's name is exported once into a cache folder
+(~/.cache/keras_hourglass, or $KERAS_HOURGLASS_CACHE) and loaded from there.
 
 The request builders and `check_request` are importable: `check_request` applies TF Serving's
 own rules (the request names exactly the signature's inputs, with its dtypes) plus the input
@@ -270,7 +276,15 @@ def main(argv=None):
     )
     parser.add_argument("--rest", help="REST base URL (e.g. http://localhost:8501)")
     parser.add_argument(
-        "--model", default="hourglass", help="model name in models.config (default: hourglass)"
+        "--local",
+        help="no server: run this SavedModel (version or model folder) or shipped model's name "
+        "in this process, with the same request",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model name in models.config (default: the shipped model's name, as "
+        "saved_models/models.config serves it)",
     )
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
     parser.add_argument(
@@ -321,8 +335,22 @@ def main(argv=None):
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
-    if not (args.server or args.rest or args.print_request):
-        parser.error("give --server host:port (gRPC), --rest URL, or --print-request")
+    if sum(map(bool, (args.server, args.rest, args.local))) > 1:
+        parser.error("give one of --server, --rest and --local")
+    if not (args.server or args.rest or args.local or args.print_request):
+        parser.error(
+            "give --server host:port (gRPC), --rest URL, --local SAVEDMODEL|NAME, or "
+            "--print-request"
+        )
+    if args.model is None:
+        from keras_hourglass.pretrained import default_pretrained
+
+        args.model = default_pretrained() or "hourglass"
+    if args.local:
+        try:
+            args.local = local_saved_model(args.local)
+        except RequestError as error:
+            parser.error(f"--local: {error}")
     images = []
     for path in args.images:
         if not os.path.isfile(path):
@@ -359,7 +387,9 @@ def main(argv=None):
             boxes = _boxes_array([p["box"] for _, p in rows], len(rows), row_images)
         except RequestError as error:
             parser.error(f"boxes: {error}")
-    if args.rest:
+    if args.local:
+        outputs = send(_send_local, args.local, row_images, boxes)
+    elif args.rest:
         body = rest_body(row_images, boxes)
         if args.print_request:
             print(json.dumps(body)[:2000])
@@ -404,6 +434,50 @@ def main(argv=None):
         )
     print(json.dumps(result, indent=2))
     return 0
+
+
+def local_saved_model(value):
+    """The SavedModel version folder `--local` names: a version folder as it is, a model folder's
+    newest numbered version, or a shipped model's name exported once into the cache folder."""
+    if os.path.isfile(os.path.join(value, "saved_model.pb")):
+        return value
+    if os.path.isdir(value):
+        versions = [int(v) for v in os.listdir(value) if v.isdigit()]
+        versions = [
+            v for v in versions if os.path.isfile(os.path.join(value, str(v), "saved_model.pb"))
+        ]
+        if not versions:
+            raise RequestError(f"{value!r} holds no SavedModel (no saved_model.pb, no version)")
+        return os.path.join(value, str(max(versions)))
+    from keras_hourglass.pretrained import PretrainedError, cached_saved_model
+
+    try:
+        return cached_saved_model(value)
+    except PretrainedError as error:
+        raise RequestError(str(error)) from None
+
+
+def _send_local(saved_model_dir, images, boxes):
+    """Runs the request's signature of a SavedModel in this process; outputs as NumPy."""
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(saved_model_dir)
+    except (OSError, ValueError, RuntimeError) as error:
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ServerError(f"cannot load {saved_model_dir!r}: {problem}") from None
+    name = signature_name(boxes is not None)
+    if name not in loaded.signatures:
+        raise ServerError(f"{saved_model_dir!r} has no signature {name!r}")
+    check_images(images)
+    inputs = {"images": tf.constant(list(images), tf.string)}
+    if boxes is not None:
+        inputs["boxes"] = tf.constant(_boxes_array(boxes, len(images), images))
+    try:
+        outputs = loaded.signatures[name](**inputs)
+    except tf.errors.InvalidArgumentError as error:
+        raise ServerError(f"{saved_model_dir!r}: {error.message.splitlines()[0]}") from None
+    return {key: value.numpy() for key, value in outputs.items()}
 
 
 def send(function, *args):
