@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import keras
@@ -115,7 +114,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"step-{self.global_step:09d}"
         target = os.path.join(self.backup_dir, name)
-        staging = tempfile.mkdtemp(prefix=files.TEMPORARY_PREFIX, dir=self.backup_dir)
+        staging = files.temporary_folder(dir=self.backup_dir)
         try:
             self.model.save(os.path.join(staging, "model.keras"))
             state = {

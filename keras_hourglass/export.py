@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 
 import keras
@@ -524,7 +523,7 @@ def export_for_serving(
     for name in SIGNATURES:
         function = getattr(server, name)
         archive.add_endpoint(name, function, input_signature=function.input_signature)
-    staging = tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=base_dir)
+    staging = files.temporary_folder(prefix=f".export-{os.getpid()}-", dir=base_dir)
     try:
         archive.write_out(staging, verbose=False)
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
@@ -660,7 +659,7 @@ def export_edge(
         raise ValueError(f"format must be one of {EDGE_FORMATS}, got {format!r}")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
+    scratch = files.temporary_folder(prefix=".export-", dir=directory)
     try:
         saved = saved_model or export_for_serving(
             model, os.path.join(scratch, "model"), skeleton, 1, flip_test=flip_test

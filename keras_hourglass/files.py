@@ -9,6 +9,12 @@ names start with `.tmp-`, which a run folder removes at start (`runs.RunFolder`)
         json.dump(summary, f)
     with atomic_path("curve.png") as tmp:            # a path, for libraries that write by name
         figure.savefig(tmp)
+
+Files and folders get the modes a plain `open()` / `os.makedirs()` would give them under the
+process's umask (0644 / 0755 under the usual 022): `tempfile` makes its names private (0600 /
+0700), which would leave a colleague, `docker run --user` or TF Serving's service account unable
+to read a run, an evaluation or an export. `temporary_folder` is the folder counterpart (export
+staging folders, backups) for folders renamed into place.
 """
 
 import contextlib
@@ -17,6 +23,34 @@ import os
 import tempfile
 
 TEMPORARY_PREFIX = ".tmp-"
+
+
+def umask():
+    """The process's umask, read without changing it where Linux shows it (/proc/self/status:
+    safe with threads), else by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path, folder=False):
+    """Gives `path` the mode `open()` (0666) or `os.makedirs()` (0777) would under the umask."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def temporary_folder(prefix=TEMPORARY_PREFIX, dir=None):
+    """`tempfile.mkdtemp` with the mode `os.makedirs` would give (a folder that is renamed into
+    place must be readable like any other output)."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=dir)
+    public_mode(path, folder=True)
+    return path
 
 
 @contextlib.contextmanager
@@ -33,6 +67,8 @@ def atomic_path(path, suffix=None):
     os.close(fd)
     try:
         yield tmp
+        if os.path.isfile(tmp):
+            public_mode(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import weakref
 
@@ -269,7 +268,7 @@ def export_openvino(
         check = int8_check(full, converted, model.codec, skeleton, flip_test, crops[:64])
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
+    scratch = files.temporary_folder(prefix=".export-", dir=directory)
     try:
         tmp = os.path.join(scratch, "model.xml")
         ov.save_model(converted, tmp, compress_to_fp16=precision == "fp16")

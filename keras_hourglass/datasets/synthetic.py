@@ -20,7 +20,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image
@@ -141,7 +140,7 @@ def render_split(data_dir, split, size, count, seed, workers=None, verbose=True)
     with `workers` processes (default: the machine's cores)."""
     target = os.path.join(data_dir, split)
     annotations = os.path.join(data_dir, f"{split}.json")
-    staging = tempfile.mkdtemp(prefix=files.TEMPORARY_PREFIX, dir=data_dir)
+    staging = files.temporary_folder(dir=data_dir)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     chunks = [range(i, min(i + 500, count)) for i in range(0, count, 500)]
     import keras
