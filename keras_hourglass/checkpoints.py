@@ -13,8 +13,10 @@ A pickle can run code. The unpickler here builds only what a checkpoint of weigh
 and ordered dicts, lists and tuples, numbers, strings, and tensors rebuilt from their storages
 (`torch._utils._rebuild_tensor_v2` and its older forms, typed storages); any other global (a
 function such as `os.system`, a class) is refused with `CheckpointError` before anything is
-called. Storage location tags (`cpu`, `cuda:0`, ...) are only labels here: every tensor becomes
-a NumPy array in memory. Little-endian storages only (every x86 and ARM machine writes those).
+called. Storage location tags (`cpu`, `cuda:0`, ...) and GPU storage classes
+(`torch.cuda.FloatStorage`, as the published GPU-trained legacy files name them) are only labels
+here: every tensor becomes a NumPy array in memory. A file cut short (an interrupted download)
+is called truncated. Little-endian storages only (every x86 and ARM machine writes those).
 """
 
 import collections
@@ -92,7 +94,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
     if storage_offset < 0 or last >= len(data):
         raise CheckpointError(
             f"a tensor of shape {size} at offset {storage_offset} runs past its storage of "
-            f"{len(data)} elements (a cut-off or corrupt file)"
+            f"{len(data)} elements (a truncated or corrupt file)"
         )
     view = np.lib.stride_tricks.as_strided(
         data[int(storage_offset) :], size, [s * data.itemsize for s in stride]
@@ -134,7 +136,9 @@ class _Unpickler(pickle._Unpickler):
         if (module, name) in _ALLOWED:
             found = _ALLOWED[(module, name)]
             return self.rebuild if found is _rebuild_tensor else found
-        if module == "torch" and (name in STORAGE_DTYPES or name == BFLOAT16):
+        # A GPU-trained legacy file types its storages as the GPU's (torch.cuda.FloatStorage):
+        # the same bytes, read as the CPU's (a name on the allow-list, never code).
+        if module in ("torch", "torch.cuda") and (name in STORAGE_DTYPES or name == BFLOAT16):
             return _StorageType(name)
         if (module, name) == ("torch", "device"):
             return str
@@ -150,14 +154,20 @@ class _Unpickler(pickle._Unpickler):
 
 
 @contextlib.contextmanager
-def _readable(where):
+def _readable(where, at_end=None):
     """Whatever a malformed pickle raises (EOFError, UnpicklingError, ValueError, TypeError,
-    MemoryError, RecursionError, ...) as one CheckpointError naming the file."""
+    MemoryError, RecursionError, ...) as one CheckpointError naming the file; an error at the
+    end of the bytes (EOFError, or `at_end()` true) says the file is truncated."""
     try:
         yield
     except CheckpointError:
         raise
     except Exception as error:
+        if isinstance(error, EOFError) or (at_end is not None and at_end()):
+            raise CheckpointError(
+                f"{where}: the file ends early: a truncated checkpoint (an interrupted download "
+                "or copy?)"
+            ) from None
         detail = str(error).splitlines()[0] if str(error) else ""
         raise CheckpointError(
             f"{where}: not a readable PyTorch checkpoint ({type(error).__name__}"
@@ -199,7 +209,7 @@ def _read_legacy(path, f):
     def load_plain():
         return _Unpickler(f, lambda pid: None, path, encoding="latin1").load()
 
-    with _readable(path):
+    with _readable(path, at_end=lambda: _remaining(f) == 0):
         magic = load_plain()
         if magic != LEGACY_MAGIC:
             raise CheckpointError(f"{path}: not a PyTorch checkpoint (no magic number)")
@@ -236,18 +246,18 @@ def _read_legacy(path, f):
             type_name, location = references[key]
             head = f.read(8)
             if len(head) < 8:
-                raise CheckpointError(f"{path}: cut off before storage {key!r}")
+                raise CheckpointError(f"{path}: the file ends before storage {key!r}: a truncated checkpoint")
             (count,) = struct.unpack("<q", head)
             itemsize = 2 if type_name == BFLOAT16 else np.dtype(STORAGE_DTYPES[type_name]).itemsize
             if count < 0 or count * itemsize > _remaining(f):
                 raise CheckpointError(
                     f"{path}: storage {key!r} claims {count} elements, more than the file holds "
-                    "(a cut-off or corrupt file)"
+                    "(a truncated or corrupt file)"
                 )
             storages[key] = _Storage(f.read(count * itemsize), type_name, location, path)
         missing = sorted(set(references) - set(storages))
         if missing:
-            raise CheckpointError(f"{path}: storages {missing[:5]} are missing (a cut-off file)")
+            raise CheckpointError(f"{path}: storages {missing[:5]} are missing (a truncated file)")
         return _resolve(obj, storages, path)
 
 
@@ -301,6 +311,11 @@ def read_torch_checkpoint(path):
                 return _read_zip(path, archive)
     with open(path, "rb") as f:
         data = f.read()  # in memory: a length a corrupt file claims is never allocated
+    if data[:4] == b"PK\x03\x04":  # a zip's first entry, but no central directory at the end
+        raise CheckpointError(
+            f"{path}: a zip archive without its end (its central directory): a truncated "
+            "checkpoint (an interrupted download or copy?)"
+        )
     if len(data) < 2 or data[0] != 0x80:
         raise CheckpointError(
             f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)"

@@ -28,6 +28,9 @@ from keras_hourglass.convert import (
 FIXTURES = ROOT / "tests" / "fixtures"
 CHECKPOINTS = {
     "psh_legacy.pt": "psh",  # legacy format, storages tagged cuda:0, model.module. prefix
+    # the same typed as a GPU-trained file types them (torch.cuda.FloatStorage), as the published
+    # PSH checkpoints are (tests/fixtures/cuda_typed.py)
+    "psh_legacy_cuda.pt": "psh",
     "psh_zip.pt": "psh",  # zip format
     "bearpaw_legacy_py2.pth.tar": "bearpaw",  # legacy, Python 2 strings, PyTorch 0.2 tensors
     "bearpaw_plain.pth": "bearpaw",  # zip, a plain state dict without prefix
@@ -68,6 +71,16 @@ def test_each_checkpoint_converts_to_pytorchs_outputs(name, tmp_path):
     else:
         assert loaded.stem_widths == (8, 8, 8, 8) and loaded.codec.offset == 0.0
         assert loaded.input_mean is None
+
+
+def test_gpu_typed_storages_are_read_as_the_cpu_bytes_they_are():
+    cpu = read_torch_checkpoint(FIXTURES / "psh_legacy.pt")
+    gpu = read_torch_checkpoint(FIXTURES / "psh_legacy_cuda.pt")
+    assert b"torch.cuda\nFloatStorage" in (FIXTURES / "psh_legacy_cuda.pt").read_bytes()
+    assert sorted(gpu["state_dict"]) == sorted(cpu["state_dict"])
+    for key, value in cpu["state_dict"].items():
+        np.testing.assert_array_equal(gpu["state_dict"][key], value)
+        assert gpu["state_dict"][key].dtype == value.dtype
 
 
 def test_the_formats_are_read_as_written():
@@ -195,8 +208,9 @@ def test_cut_off_and_foreign_files_give_a_clear_error(tmp_path):
         for fraction in (0.05, 0.5, 0.97):
             cut = tmp_path / f"cut-{fraction}-{name}"
             cut.write_bytes(data[: int(len(data) * fraction)])
-            with pytest.raises(CheckpointError, match=str(cut.name)):
+            with pytest.raises(CheckpointError, match=str(cut.name)) as refused:
                 read_torch_checkpoint(cut)
+            assert "truncated" in str(refused.value), str(refused.value)
     (tmp_path / "image.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a checkpoint")
     with pytest.raises(CheckpointError, match="neither a zip archive nor a pickle"):
         read_torch_checkpoint(tmp_path / "image.jpg")
