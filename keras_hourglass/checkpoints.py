@@ -246,7 +246,9 @@ def _read_legacy(path, f):
             type_name, location = references[key]
             head = f.read(8)
             if len(head) < 8:
-                raise CheckpointError(f"{path}: the file ends before storage {key!r}: a truncated checkpoint")
+                raise CheckpointError(
+                    f"{path}: the file ends before storage {key!r}: a truncated checkpoint"
+                )
             (count,) = struct.unpack("<q", head)
             itemsize = 2 if type_name == BFLOAT16 else np.dtype(STORAGE_DTYPES[type_name]).itemsize
             if count < 0 or count * itemsize > _remaining(f):
