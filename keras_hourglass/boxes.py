@@ -108,6 +108,55 @@ def check_inside(bbox, width, height, where):
         )
 
 
+# Boxes of one image overlapping a higher-scored one by more than this IoU are duplicates of it
+# (mmpose's top-down demo: `--nms-thr 0.3`).
+NMS_IOU = 0.3
+
+
+def box_iou(a, b):
+    """Intersection over union of two [x, y, w, h] boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = w * h
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(boxes, threshold=NMS_IOU):
+    """Greedy non-maximum suppression of [(bbox, score)]: highest score first, a box whose IoU
+    with a kept one is above `threshold` is dropped (`threshold` >= 1 keeps every box). Returns
+    the kept ones, highest score first (ties in the given order)."""
+    order = sorted(range(len(boxes)), key=lambda i: -boxes[i][1])
+    kept = []
+    for i in order:
+        if all(box_iou(boxes[i][0], boxes[k][0]) <= threshold for k in kept):
+            kept.append(i)
+    return [boxes[i] for i in kept]
+
+
+def detected_people(boxes, width, height, where, threshold=NMS_IOU):
+    """A detector's boxes of one image made usable: boxes that do not overlap the image left out,
+    duplicates removed (`nms`). Returns (kept [(bbox, score)], notes): one line per thing left
+    out, naming the image and the box, for the command to print."""
+    notes, inside = [], []
+    for bbox, score in boxes:
+        try:
+            check_inside(bbox, width, height, where)
+        except BoxError as error:
+            notes.append(f"note: {error}; left out")
+            continue
+        inside.append((bbox, score))
+    kept = nms(inside, threshold)
+    if len(kept) < len(inside):
+        notes.append(
+            f"note: {where}: {len(inside) - len(kept)} of {len(inside)} boxes overlap a "
+            f"higher-scored one by more than IoU {threshold:g} (--nms-thr); left out as duplicates"
+        )
+    return kept, notes
+
+
 class Detections:
     """The boxes of a detections file by image (`read_detections`)."""
 
@@ -194,7 +243,10 @@ def person_scores(scores, box_scores=1.0, joint_threshold=0.2):
         scores: (P, K) joint confidences.
         box_scores: (P,) or a number, the detector's scores (1 for given boxes).
     """
-    scores = np.asarray(scores, np.float64).reshape(len(scores), -1)
+    scores = np.asarray(scores, np.float64)
+    if scores.size == 0:  # no person (an image without a box above the threshold)
+        return np.zeros(len(scores))
+    scores = scores.reshape(len(scores), -1)
     confident = scores > joint_threshold
     mean = np.where(
         confident.any(axis=1),

@@ -250,3 +250,138 @@ def test_serving_client_sends_one_row_per_person(tmp_path, capsys):
     with pytest.raises(SystemExit):
         serving_client.main(argv + ["--bbox", "500,0,10,10"])
     assert "lies outside the image" in capsys.readouterr().err
+
+
+def test_nms_keeps_the_best_of_duplicate_boxes():
+    a, b, c = (0, 0, 100, 200), (5, 5, 100, 200), (300, 0, 100, 200)
+    assert boxes.box_iou(a, a) == pytest.approx(1.0) and boxes.box_iou(a, c) == 0.0
+    kept = boxes.nms([(a, 0.5), (b, 0.9), (c, 0.7)], 0.3)
+    assert kept == [(b, 0.9), (c, 0.7)]
+    assert len(boxes.nms([(a, 0.5), (b, 0.9)], 1.0)) == 2  # 1 keeps every box
+    assert boxes.person_scores(np.zeros((0, 14))).shape == (0,)  # an image without a person
+
+
+_frame_box = st.tuples(
+    st.floats(-300, 500), st.floats(-300, 500), st.floats(0.5, 400), st.floats(0.5, 400)
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    found=st.lists(
+        st.tuples(_frame_box, st.floats(0.0, 1.0)) | st.just(((10.0, 10.0, 50.0, 80.0), 0.8)),
+        max_size=8,
+    ),
+    threshold=st.sampled_from([0.0, 0.3, 0.7, 1.0]),
+)
+def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, threshold):
+    """Empty, duplicate and out-of-image boxes of a 200 x 150 image: both commands keep the
+    boxes that overlap the image and no kept pair overlaps above --nms-thr; every left-out box
+    is said; nothing raises."""
+    import argparse
+    import io
+    import sys
+
+    from conftest import ROOT
+
+    from keras_hourglass.commands import predict
+
+    sys.path.insert(0, str(ROOT / "eval"))
+    import serving_client
+
+    class Table:
+        def of(self, path, image_id=None):
+            return [boxes.Detection(b, s) for b, s in found]
+
+    args = argparse.Namespace(
+        bbox=None, box=None, detections="d.json", detections_table=Table(), min_box_score=0.0,
+        nms_thr=threshold, images=["a.png"],
+    )  # fmt: skip
+    out = io.StringIO()
+    sys_stdout, sys.stdout = sys.stdout, out
+    try:
+        people = predict.people_of(args, "a.png", (150, 200), 200.0)
+    finally:
+        sys.stdout = sys_stdout
+    inside = [
+        (b, s)
+        for b, s in found
+        if b[0] < 200 and b[1] < 150 and b[0] + b[2] > 0 and b[1] + b[3] > 0
+    ]
+    assert len(people) <= len(inside)
+    kept = [p["bbox"] for p in people]
+    for i in range(len(kept)):
+        for j in range(i + 1, len(kept)):
+            assert boxes.box_iou(kept[i], kept[j]) <= threshold + 1e-9
+    assert out.getvalue().count("lies outside the image") == len(found) - len(inside)
+    if len(people) < len(inside):
+        assert "duplicates" in out.getvalue()
+    for p in people:
+        assert np.all(np.isfinite(p["box"])) and p["box"][2] > 0
+
+    png = io.BytesIO()
+    Image.fromarray(np.zeros((150, 200, 3), np.uint8)).save(png, format="PNG")
+    args.detections = None
+    args.bbox = None
+    rows_args = argparse.Namespace(**vars(args))
+    rows_args.detections = "d.json"
+    import keras_hourglass.boxes as kb
+
+    real = kb.read_detections
+    kb.read_detections = lambda path, score: Table()
+    err = io.StringIO()
+    sys_stderr, sys.stderr = sys.stderr, err
+    try:
+        rows = serving_client.people_rows(rows_args, [png.getvalue()])
+    finally:
+        kb.read_detections = real
+        sys.stderr = sys_stderr
+    assert [r[1]["bbox"] for r in rows] == kept
+
+
+@pytest.mark.slow
+def test_predict_records_an_image_without_a_person_and_skips_unreadable_ones(tmp_path, python_env):
+    """Real detector output: one image with duplicate and out-of-image boxes, one with no box
+    above --min-box-score, one truncated file. With --skip-bad every readable image gets its
+    JSON and overlay (the empty one with no people), preds.mat holds every person predicted, and
+    nothing raises; without it the truncated file stops the run before anything is written."""
+    from keras_hourglass.commands import predict
+
+    size = 64
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[:] = synthetic.person(3, 0, size)[1]
+    Image.fromarray(canvas).save(tmp_path / "000000000001.png")
+    Image.fromarray(canvas).save(tmp_path / "000000000002.png")
+    whole = (tmp_path / "000000000001.png").read_bytes()
+    (tmp_path / "000000000003.png").write_bytes(whole[: len(whole) // 2])
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)
+    )
+    model.save(tmp_path / "m.keras")
+    detections = tmp_path / "dets.json"
+    detections.write_text(
+        json.dumps(
+            [
+                {"image_id": 1, "bbox": [2, 4, 60, 56], "score": 0.9},
+                {"image_id": 1, "bbox": [3, 4, 60, 56], "score": 0.8},  # a duplicate
+                {"image_id": 1, "bbox": [500, 4, 60, 56], "score": 0.95},  # outside
+                {"image_id": 2, "bbox": [2, 4, 60, 56], "score": 0.1},  # below 0.3
+            ]
+        )
+    )
+    images = [str(tmp_path / f"00000000000{i}.png") for i in (1, 2, 3)]
+    argv = ["--model", str(tmp_path / "m.keras"), "--detections", str(detections)]
+    with pytest.raises(SystemExit) as stopped:
+        predict.main(images + argv + ["--out", str(tmp_path / "strict")])
+    assert "truncated" in str(stopped.value.code) and not (tmp_path / "strict").exists()
+    out = tmp_path / "o"
+    assert predict.main(images + argv + ["--out", str(out), "--skip-bad"]) == 0
+    first = json.loads((out / "000000000001_pose.json").read_text())
+    assert len(first["people"]) == 1 and first["people"][0]["box_score"] == 0.9
+    second = json.loads((out / "000000000002_pose.json").read_text())
+    assert second["people"] == []
+    assert (out / "000000000002_pose.png").is_file()
+    assert not (out / "000000000003_pose.json").exists()
+    from scipy.io import loadmat
+
+    assert loadmat(out / "preds.mat")["preds"].shape == (1, 16, 2)

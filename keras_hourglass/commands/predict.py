@@ -54,6 +54,7 @@ from keras_hourglass import files
 from keras_hourglass.boxes import (
     BoxError,
     check_inside,
+    detected_people,
     parse_bbox,
     person_box,
     person_scores,
@@ -658,6 +659,14 @@ def main(argv=None):
         "top-down demo)",
     )
     people.add_argument(
+        "--nms-thr",
+        type=float,
+        default=0.3,
+        help="--detections: a box overlapping a higher-scored box of its image by more than "
+        "this IoU is a duplicate and left out (default: 0.3, mmpose's top-down demo; 1 keeps "
+        "every box)",
+    )
+    people.add_argument(
         "--box",
         action="append",
         help="one person box cx,cy,scale (pixels; scale = side / the model's 200 px person "
@@ -676,6 +685,12 @@ def main(argv=None):
         "for models saved before they carried it)",
     )
     parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out images that cannot be read (missing, empty, truncated, not an image, "
+        "too large) and list them, instead of stopping before any prediction",
+    )
     parser.add_argument(
         "--max-image-pixels",
         type=int,
@@ -714,6 +729,8 @@ def main(argv=None):
         )
     if not 0.0 <= args.min_box_score <= 1.0:
         parser.error(f"--min-box-score must be between 0 and 1, got {args.min_box_score}")
+    if not 0.0 <= args.nms_thr <= 1.0:
+        parser.error(f"--nms-thr must be between 0 and 1, got {args.nms_thr}")
     if args.box and len(args.box) not in (1, len(args.images)):
         parser.error(
             f"give one --box for all images or one per image ({len(args.images)}), "
@@ -742,8 +759,23 @@ def main(argv=None):
             return 0
         except InputError as error:
             raise SystemExit(f"error: {error}") from None
+    inputs, readable, skipped = [], [], []
+    for path in args.images:
+        try:
+            inputs.append(read_image(path, args.max_image_pixels))
+            readable.append(path)
+        except InputError as error:
+            if not args.skip_bad:
+                raise SystemExit(f"error: {error}") from None
+            skipped.append(str(error))
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable image(s) (--skip-bad):")
+        for line in skipped:
+            print(f"  {line}")
+        if not readable:
+            raise SystemExit("error: no readable image left to predict")
+    args.given_images, args.images = list(args.images), readable  # --box counts the given ones
     try:
-        inputs = [read_image(p, args.max_image_pixels) for p in args.images]
         predictor = Predictor(
             args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
         )
@@ -841,15 +873,18 @@ def people_of(args, path, size, person_box_px):
     if args.bbox:
         boxes = [(parse_bbox(text), 1.0) for text in args.bbox]
     elif args.detections:
-        found = args.detections_table.of(path)
-        boxes = [(d.bbox, d.score) for d in found]
-        if not boxes:
+        found = [(d.bbox, d.score) for d in args.detections_table.of(path)]
+        height, width = size
+        boxes, notes = detected_people(found, width, height, path, args.nms_thr)
+        for note in notes:
+            print(note)
+        if not found:
             print(
                 f"note: {path}: no box in {args.detections} with a score of at least "
                 f"{args.min_box_score}; nothing predicted"
             )
     elif args.box:
-        index = args.images.index(path)
+        index = getattr(args, "given_images", args.images).index(path)
         text = args.box[0] if len(args.box) == 1 else args.box[index]
         return [{"box": parse_box(text, path, size), "bbox": None, "box_score": 1.0}]
     else:

@@ -303,6 +303,13 @@ def main(argv=None):
         default=0.3,
         help="--detections: leave out boxes with a lower score (default: 0.3)",
     )
+    parser.add_argument(
+        "--nms-thr",
+        type=float,
+        default=0.3,
+        help="--detections: leave out a box overlapping a higher-scored one of its image by more "
+        "than this IoU (default: 0.3, mmpose's top-down demo; 1 keeps every box)",
+    )
     parser.add_argument("--box", action="append", help="cx,cy,scale per image (repeat per image)")
     parser.add_argument(
         "--joints",
@@ -335,6 +342,8 @@ def main(argv=None):
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
+    if not 0.0 <= args.nms_thr <= 1.0:
+        parser.error(f"--nms-thr must be between 0 and 1, got {args.nms_thr}")
     if sum(map(bool, (args.server, args.rest, args.local))) > 1:
         parser.error("give one of --server, --rest and --local")
     if not (args.server or args.rest or args.local or args.print_request):
@@ -491,7 +500,13 @@ def send(function, *args):
 def people_rows(args, images, person_box_px=200.0):
     """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
     from --bbox, --detections or --box (none: each image whole)."""
-    from keras_hourglass.boxes import check_inside, parse_bbox, person_box, read_detections
+    from keras_hourglass.boxes import (
+        check_inside,
+        detected_people,
+        parse_bbox,
+        person_box,
+        read_detections,
+    )
     from keras_hourglass.datasets import image_size
 
     if args.box:
@@ -510,16 +525,20 @@ def people_rows(args, images, person_box_px=200.0):
     table = read_detections(args.detections, args.min_box_score) if args.detections else None
     rows = []
     for i, path in enumerate(args.images):
+        width, height = image_size(images[i])
         if table is not None:
             found = [(d.bbox, d.score) for d in table.of(path)]
+            found, notes = detected_people(found, width, height, path, args.nms_thr)
+            for note in notes:
+                print(note, file=sys.stderr)
         elif args.bbox:
             found = [(parse_bbox(text), 1.0) for text in args.bbox]
+            for bbox, _ in found:
+                check_inside(bbox, width, height, path)
         else:
             rows.append((i, {"box": None, "bbox": None, "box_score": 1.0}))
             continue
-        width, height = image_size(images[i])
         for bbox, score in found:
-            check_inside(bbox, width, height, path)
             rows.append(
                 (
                     i,
