@@ -12,10 +12,15 @@ asked to (`precision="bf16"`; float32 accumulation) and in int8 for a quantised 
 
 - `resolve_runtime` / `resolve_precision`: what "auto" means on this machine (docs/runtimes.md).
 - `predictor(model, ...)`: a `.keras` model's crop predictor on the chosen runtime (kept with
-  the model; rebuilt when its weights change).
+  the model; rebuilt when its weights change). The OpenVINO conversion (a TensorFlow trace, 5 s
+  for a small model, minutes for the paper's) is also kept on disk, in
+  `<cache>/openvino/<key>.xml` (`pretrained.cache_dir()`: ~/.cache/keras_hourglass or
+  $KERAS_HOURGLASS_CACHE; `KERAS_HOURGLASS_CACHE=off` keeps nothing), keyed by a hash of the
+  weights, the model and codec settings, the flip test and the Keras and OpenVINO versions: the
+  next process that predicts with the same file reads it back instead of converting again.
 - `load_predictor(path, ...)`: a crop predictor from a file: `.keras`, an exported OpenVINO
-  model (`.xml`, `train/export.py --format openvino`), an ONNX file (`.onnx`) or a SavedModel
-  version folder.
+  model (`.xml`, `train/export.py --format openvino`), a SavedModel version folder, or a shipped
+  model's name.
 - `export_openvino`: writes the OpenVINO model (float32, float16 weights, or int8 quantised
   with NNCF on calibration crops) and its description (`<path>.json`).
 """
@@ -439,6 +444,77 @@ def _weights_fingerprint(model):
 
 
 _CONVERTED = weakref.WeakKeyDictionary()
+CONVERSION_FORMAT = 1  # bump when what openvino_model writes changes
+
+
+def conversion_key(model, flip_test, codec):
+    """The disk cache's key of a conversion: a SHA-256 of every weight's bytes, the model's and
+    codec's settings, the flip test and the Keras and OpenVINO versions."""
+    import hashlib
+
+    import openvino as ov
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        values = np.asarray(keras.ops.convert_to_numpy(weight.value))
+        digest.update(weight.path.encode() + str(values.dtype).encode())
+        digest.update(np.ascontiguousarray(values).tobytes())
+    settings = [
+        model.get_config(),
+        codec.get_config(),
+        bool(flip_test),
+        keras.__version__,
+        ov.__version__,
+        CONVERSION_FORMAT,
+    ]
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+def _conversion_cache():
+    """The folder of cached conversions, or None when the cache is off."""
+    from keras_hourglass.pretrained import cache_dir
+
+    if os.environ.get("KERAS_HOURGLASS_CACHE", "").lower() in ("off", "0", "none"):
+        return None
+    return os.path.join(cache_dir(), "openvino")
+
+
+def cached_openvino_model(model, flip_test, codec):
+    """`openvino_model(...)`, read from the disk cache when this model, settings and weights
+    were converted before (by any process), else converted and saved there (atomically; a cache
+    that cannot be written is only logged). Returns an `openvino.Model` or the cached .xml's
+    path."""
+    import openvino as ov
+
+    folder = _conversion_cache()
+    path = None
+    if folder is not None:
+        path = os.path.join(folder, conversion_key(model, flip_test, codec) + ".xml")
+        if os.path.isfile(path) and os.path.isfile(path[: -len(".xml")] + ".bin"):
+            log.debug(f"OpenVINO conversion of {model.name} read from {path}")
+            return path
+    start = time.perf_counter()
+    converted = openvino_model(model, flip_test, codec)
+    note = ""
+    if path is not None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+            scratch = files.temporary_folder(prefix=".convert-", dir=folder)
+            try:
+                ov.save_model(converted, os.path.join(scratch, "model.xml"), compress_to_fp16=False)
+                os.replace(os.path.join(scratch, "model.bin"), path[: -len(".xml")] + ".bin")
+                os.replace(os.path.join(scratch, "model.xml"), path)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            note = f"; kept in {folder} for the next run"
+        except OSError as error:
+            note = f"; not kept ({error})"
+    log.info(
+        f"Converted {model.name} to OpenVINO in {time.perf_counter() - start:.0f} s (once per "
+        f"model and weights{note})"
+    )
+    return converted
 
 
 def predictor(model, flip_test=True, runtime="auto", precision="auto", codec=None):
@@ -458,13 +534,7 @@ def predictor(model, flip_test=True, runtime="auto", precision="auto", codec=Non
     fingerprint = _weights_fingerprint(model)
     cache = _CONVERTED.setdefault(model, {})
     if key not in cache or cache[key][0] != fingerprint:
-        start = time.perf_counter()
-        converted = openvino_model(model, flip_test, codec)
-        log.info(
-            f"Converted {model.name} to OpenVINO in {time.perf_counter() - start:.0f} s (once "
-            "per model and weights; train/export.py --format openvino saves the result)"
-        )
-        cache[key] = (fingerprint, converted, {})
+        cache[key] = (fingerprint, cached_openvino_model(model, flip_test, codec), {})
     made = cache[key][2]
     if precision not in made:
         log.debug(

@@ -16,6 +16,13 @@ os.environ["KERAS_HOME"] = os.path.join(
     tempfile.gettempdir(), f"keras-hourglass-tests-{os.getuid()}"
 )
 
+# Files derived from models (OpenVINO conversions, shipped models' SavedModels) go to the tests'
+# own cache folder, never the user's ~/.cache/keras_hourglass.
+os.environ.setdefault(
+    "KERAS_HOURGLASS_CACHE",
+    os.path.join(tempfile.gettempdir(), f"keras-hourglass-cache-{os.getuid()}"),
+)
+
 import pytest  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -92,6 +92,36 @@ def test_the_converted_predictor_follows_the_weights(model, shared_data):
         model.set_weights(saved)
 
 
+def test_a_conversion_is_kept_on_disk_for_the_next_process(shared_data, tmp_path, monkeypatch):
+    """The first predictor of a model converts it and writes the conversion into the cache
+    folder; a later process (here: the in-memory cache forgotten, the converter made to fail)
+    reads it back and predicts the same; other weights are another key; `off` keeps nothing."""
+    monkeypatch.setenv("KERAS_HOURGLASS_CACHE", str(tmp_path / "cache"))
+    model = _tiny(seed=3)
+    crops = _real_crops(shared_data, 64)[:2]
+    first = runtimes.predictor(model, True, "openvino", "fp32")(crops)
+    kept = sorted((tmp_path / "cache/openvino").glob("*.xml"))
+    assert len(kept) == 1 and kept[0].with_suffix(".bin").is_file()
+    assert kept[0].stem == runtimes.conversion_key(model, True, model.codec)
+    runtimes._CONVERTED.clear()
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(runtimes, "openvino_model", no_conversion)
+    again = runtimes.predictor(model, True, "openvino", "fp32")(crops)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    other = _tiny(seed=4)
+    assert runtimes.conversion_key(other, True, other.codec) != kept[0].stem
+    assert runtimes.conversion_key(model, False, model.codec) != kept[0].stem
+    monkeypatch.undo()
+    monkeypatch.setenv("KERAS_HOURGLASS_CACHE", "off")
+    runtimes._CONVERTED.clear()
+    runtimes.predictor(other, True, "openvino", "fp32")
+    assert len(list((tmp_path / "cache/openvino").glob("*.xml"))) == 1
+
+
 def test_estimate_poses_on_openvino_equals_keras(model, shared_data):
     from PIL import Image
 
