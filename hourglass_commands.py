@@ -2,8 +2,10 @@
 
 Each command's code is in `keras_hourglass.commands`; this launcher sits outside the package
 because what it sets must come before `keras_hourglass` (and with it Keras and TensorFlow) is
-imported: TensorFlow's start-up noise kept out of the terminal (`keras_hourglass.quiet`) and, for
-the commands that run SavedModels, the TensorFlow backend unless KERAS_BACKEND says otherwise.
+imported: TensorFlow's start-up noise kept out of the terminal (`keras_hourglass.quiet`), the
+flags parsed before Keras loads (`--help` and a bad flag answer at once: KERAS_HOURGLASS_LAZY),
+a missing optional dependency said in one line with its extra (`cli.run_main`) and, for the
+commands that run SavedModels, the TensorFlow backend unless KERAS_BACKEND says otherwise.
 The scripts in train/ and eval/ do the same before calling the same functions.
 """
 
@@ -17,8 +19,15 @@ def _run(name, tensorflow_graphs=False):
     os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")
     if tensorflow_graphs:  # SavedModels are TensorFlow graphs
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    result = importlib.import_module(f"keras_hourglass.commands.{name}").main()
-    return result if isinstance(result, int) else 0
+    # The command parses its flags before Keras and TensorFlow load (keras_hourglass/__init__.py).
+    os.environ["KERAS_HOURGLASS_LAZY"] = "1"
+    try:
+        command = importlib.import_module(f"keras_hourglass.commands.{name}")
+    finally:
+        os.environ.pop("KERAS_HOURGLASS_LAZY", None)
+    from keras_hourglass.cli import run_main
+
+    return run_main(command.main)
 
 
 def train():

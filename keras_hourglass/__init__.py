@@ -6,41 +6,69 @@ metrics run on any Keras backend (TensorFlow on CPU machines and for serving, JA
 imported only by the tf.data and export functions when they are called.
 """
 
-from keras_hourglass.quiet import quiet_tensorflow_startup
-
-quiet_tensorflow_startup()  # only when a command asked (KERAS_HOURGLASS_QUIET=1): see quiet.py
-
-from keras_hourglass.codec import HeatmapCodec, flip_keypoints, hourglass_codec  # noqa: E402
-from keras_hourglass.inference import (  # noqa: E402
-    crop_predictor,
-    crop_to_original,
-    estimate_poses,
-    keypoints_of_crops,
-)
-from keras_hourglass.model import StackedHourglass, build_hourglass, compile_hourglass  # noqa: E402
-from keras_hourglass.optimizers import TorchRMSprop  # noqa: E402
-from keras_hourglass.pck_metric import HeatmapPCK  # noqa: E402
-from keras_hourglass.pretrained import (  # noqa: E402
-    default_pretrained,
-    list_pretrained,
-    load_pretrained,
-    pretrained_info,
-    pretrained_path,
-)
-from keras_hourglass.skeletons import (  # noqa: E402
-    COCO,
-    FLIC,
-    LSP,
-    MPII,
-    SKELETONS,
-    Skeleton,
-    get_skeleton,
-    named_joints,
-    read_skeleton,
-)
-from keras_hourglass.synthetic import render_stick_figure, synthetic_arrays  # noqa: E402
+import importlib
+import os
 
 __version__ = "0.1.0"
+
+# name -> module of everything `import keras_hourglass as kh` offers.
+_EXPORTS = {
+    "HeatmapCodec": "codec",
+    "flip_keypoints": "codec",
+    "hourglass_codec": "codec",
+    "crop_predictor": "inference",
+    "crop_to_original": "inference",
+    "estimate_poses": "inference",
+    "keypoints_of_crops": "inference",
+    "StackedHourglass": "model",
+    "build_hourglass": "model",
+    "compile_hourglass": "model",
+    "TorchRMSprop": "optimizers",
+    "HeatmapPCK": "pck_metric",
+    "default_pretrained": "pretrained",
+    "list_pretrained": "pretrained",
+    "load_pretrained": "pretrained",
+    "pretrained_info": "pretrained",
+    "pretrained_path": "pretrained",
+    "COCO": "skeletons",
+    "FLIC": "skeletons",
+    "LSP": "skeletons",
+    "MPII": "skeletons",
+    "SKELETONS": "skeletons",
+    "Skeleton": "skeletons",
+    "get_skeleton": "skeletons",
+    "named_joints": "skeletons",
+    "read_skeleton": "skeletons",
+    "render_stick_figure": "synthetic",
+    "synthetic_arrays": "synthetic",
+}
+
+
+def load():
+    """Imports the whole library (Keras with it) and registers the model class, so that
+    `keras.saving.load_model` reads this project's `.keras` files. `import keras_hourglass`
+    does this at once, except in the commands, which parse their flags first (see below)."""
+    from keras_hourglass.quiet import quiet_tensorflow_startup
+
+    quiet_tensorflow_startup()  # only when a command asked (KERAS_HOURGLASS_QUIET=1): quiet.py
+    for name, module in _EXPORTS.items():
+        globals()[name] = getattr(importlib.import_module(f"keras_hourglass.{module}"), name)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        load()
+        return globals()[name]
+    raise AttributeError(f"module 'keras_hourglass' has no attribute {name!r}")
+
+
+# The commands set KERAS_HOURGLASS_LAZY=1 while they import themselves, so that `--help` and a bad
+# flag answer before Keras and TensorFlow load (seconds); `cli.configure_logging`, which every
+# command calls once its flags are parsed, then calls `load()`. Everyone else gets the library
+# whole on import, as always.
+if os.environ.get("KERAS_HOURGLASS_LAZY") != "1":
+    load()
+
 
 __all__ = [
     "COCO",

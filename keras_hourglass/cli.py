@@ -4,14 +4,53 @@ import logging
 import sys
 
 __all__ = [
+    "EXTRAS",
     "MODEL_HELP",
+    "run_main",
     "add_image_limit",
     "add_logging",
     "add_people_arguments",
     "check_image_limit",
     "configure_logging",
+    "ready",
     "resolve_model_arg",
 ]
+
+# The optional dependency -> the package extra that installs it (pyproject.toml).
+EXTRAS = {
+    "tensorflow": "tf",
+    "tensorboard": "tf",
+    "tensorflow_serving": "serving",
+    "grpc": "serving",
+    "tf2onnx": "onnx",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "openvino": "openvino",
+    "nncf": "openvino",
+    "pycocotools": "coco",
+    "av": "video",
+    "jax": "jax",
+}
+
+
+def run_main(main, argv=None):
+    """Runs a command's `main`; an optional dependency that is not installed ends it with one
+    line naming the extra that installs it, instead of a traceback."""
+    try:
+        result = main(argv)
+    except ModuleNotFoundError as error:
+        top = (error.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        extra = EXTRAS[top]
+        hint = f"pip install 'keras-hourglass[{extra}]'"
+        if top == "tensorflow":
+            hint += (
+                " (or run Keras on JAX: pip install 'keras-hourglass[jax]' and KERAS_BACKEND=jax)"
+            )
+        raise SystemExit(f"error: this needs {top}, which is not installed: {hint}") from None
+    return result if isinstance(result, int) else 0
+
 
 MODEL_HELP = "or the name of a shipped model (docs/models.md; default: the best one shipped)"
 
@@ -96,3 +135,12 @@ def configure_logging(quiet=False, debug=False):
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
+
+
+def ready():
+    """Loads the library (Keras, TensorFlow's quiet start-up, the model class registered): each
+    command calls it once its flags are parsed and checked, so `--help` and a bad flag answer
+    before Keras loads (the commands import themselves lazily: keras_hourglass/__init__.py)."""
+    import keras_hourglass
+
+    keras_hourglass.load()

@@ -15,7 +15,6 @@ import math
 
 import cv2
 import numpy as np
-from keras import ops
 from PIL import Image
 
 # Side of the person box at scale 1, in pixels (MPII's and pose-hg-train's convention).
@@ -78,6 +77,8 @@ def crop_to_original(keypoints, centers, scales, crop_size):
     """Maps keypoints (B, K, 2) from crop pixels of un-augmented crops to original pixels, for
     centres (B, 2) and scales (B,): `centre + (p - (S - 1) / 2) * 200 s / S`. `keras.ops` (runs
     on any backend, in the serving graph, and on NumPy inputs)."""
+    from keras import ops  # here, so that importing geometry (the person box) needs no Keras
+
     factor = ops.reshape(PERSON_BOX_PX * ops.cast(scales, "float32") / crop_size, (-1, 1, 1))
     centers = ops.reshape(ops.cast(centers, "float32"), (-1, 1, 2))
     return centers + (keypoints - (crop_size - 1) / 2.0) * factor

@@ -7,8 +7,14 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: quiet.py
 
+# The flags are parsed before Keras loads (--help at once): keras_hourglass/__init__.py
+os.environ["KERAS_HOURGLASS_LAZY"] = "1"
 from keras_hourglass.commands.train import *  # noqa: E402, F403  (what tests and users import)
 from keras_hourglass.commands.train import main  # noqa: E402
 
+os.environ.pop("KERAS_HOURGLASS_LAZY", None)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    from keras_hourglass.cli import run_main
+
+    sys.exit(run_main(main))

@@ -19,7 +19,7 @@ need no other flag. Where to download the checkpoints and what they reach: docs/
 import argparse
 import os
 
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import add_logging, configure_logging, ready
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -48,6 +48,7 @@ def main(argv=None):
     add_logging(parser)
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
+    ready()
     if not args.out.endswith(".keras"):
         parser.error(f"--out {args.out!r}: the file name must end in .keras")
     if os.path.isdir(args.out):

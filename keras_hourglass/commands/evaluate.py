@@ -28,9 +28,9 @@ import os
 import time
 import warnings
 
-from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, resolve_model_arg
+from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, ready, resolve_model_arg
+from keras_hourglass.config import EXECUTORS
 from keras_hourglass.datasets import DATASETS
-from keras_hourglass.inputs import EXECUTORS
 
 
 def parse_args(argv=None):
@@ -542,6 +542,7 @@ def evaluate_detections(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    ready()
     if args.preds:
         return evaluate_preds(args)
     if args.detections:

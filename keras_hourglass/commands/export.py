@@ -33,7 +33,7 @@ training people). predict.py takes the .xml.
 import argparse
 import os
 
-from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, resolve_model_arg
+from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, ready, resolve_model_arg
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -153,6 +153,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    ready()
     import keras
 
     from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving, model_skeleton

@@ -60,7 +60,7 @@ from keras_hourglass.boxes import (
     person_scores,
     read_detections,
 )
-from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, resolve_model_arg
+from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, ready, resolve_model_arg
 from keras_hourglass.skeletons import SKELETONS, named_joints
 
 
@@ -723,6 +723,11 @@ def main(argv=None):
         print(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
+    for text in args.bbox or ():
+        try:
+            parse_bbox(text)
+        except BoxError as error:
+            parser.error(str(error))
     if args.video and (args.bbox or args.detections):
         parser.error(
             "a video takes one --box (or none: the person is followed from frame to frame)"
@@ -751,6 +756,7 @@ def main(argv=None):
             )
         names[name] = path
     if args.video:
+        ready()
         try:
             predictor = Predictor(
                 args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
@@ -775,6 +781,7 @@ def main(argv=None):
         if not readable:
             raise SystemExit("error: no readable image left to predict")
     args.given_images, args.images = list(args.images), readable  # --box counts the given ones
+    ready()  # the images and flags are checked: now Keras and the model
     try:
         predictor = Predictor(
             args.model, args.skeleton, not args.no_flip, args.runtime, args.precision

@@ -13,7 +13,7 @@ training split (mpii: train, coco: train2017). Interrupted runs resume.
 
 import argparse
 
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import add_logging, configure_logging, ready
 
 
 def main(argv=None):
@@ -49,6 +49,7 @@ def main(argv=None):
     add_logging(parser)
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
+    ready()
     check_image_limit(parser, args)
 
     from keras_hourglass.cache import write_crop_cache

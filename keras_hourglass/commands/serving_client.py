@@ -33,7 +33,7 @@ import json
 import os
 import sys
 
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import add_logging, configure_logging, ready
 
 
 class RequestError(ValueError):
@@ -356,6 +356,7 @@ def main(argv=None):
 
         args.model = default_pretrained() or "hourglass"
     if args.local:
+        ready()
         try:
             args.local = local_saved_model(args.local)
         except RequestError as error:
@@ -408,6 +409,7 @@ def main(argv=None):
         wanted = None
         if not args.heatmaps:  # names come from --joints when given (older exports lack them)
             wanted = ["keypoints", "scores"] + ([] if args.joints else ["joint_names"])
+        ready()  # TensorFlow's protos, its start-up kept quiet (REST needs neither)
         request = predict_request(row_images, boxes, args.model, args.version, wanted)
         if args.print_request:
             print(request)

@@ -8,7 +8,7 @@ check that the augmentation moved image and targets together (left limbs green, 
 
 import argparse
 
-from keras_hourglass.cli import add_logging, configure_logging
+from keras_hourglass.cli import add_logging, configure_logging, ready
 
 
 def main(argv=None):
@@ -38,6 +38,7 @@ def main(argv=None):
     add_logging(parser)
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
+    ready()
     check_image_limit(parser, args)
 
     from keras_hourglass.datasets import (

@@ -19,14 +19,13 @@ import dataclasses
 import os
 import sys
 
-from keras_hourglass.cli import add_logging, configure_logging
-from keras_hourglass.training import (
+from keras_hourglass.cli import add_logging, configure_logging, ready
+from keras_hourglass.config import (
     ConfigError,
     TrainConfig,
     load_config_file,
     make_config,
     setting_help,
-    train,
 )
 
 
@@ -110,12 +109,15 @@ def resolve_config(args):
 
 def main(argv=None):
     config, args = parse_args(argv)
+    ready()
     from keras_hourglass.distributed import DistributedConfigError, settings_from
 
     try:
         cluster = settings_from(args.coordinator, args.num_processes, args.process_id)
     except DistributedConfigError as error:
         raise SystemExit(f"error: {error}") from None
+    from keras_hourglass.training import train
+
     try:
         train(config, args.verbose, args.logical_cpus, cluster)
     except ConfigError as error:

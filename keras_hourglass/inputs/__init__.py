@@ -16,9 +16,8 @@ import os
 
 import numpy as np
 
+from keras_hourglass.config import EXECUTORS  # noqa: E402  (one list of the choices)
 from keras_hourglass.inputs.numpy_data import PoseSequence
-
-EXECUTORS = ("auto", "tf.data", "numpy")
 
 log = logging.getLogger(__name__)
 

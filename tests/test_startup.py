@@ -1,0 +1,112 @@
+"""The commands start like the tools users know: `--help` and a bad flag answer before Keras and
+TensorFlow load, and a missing optional dependency is one line naming the extra to install."""
+
+import subprocess
+
+import pytest
+from conftest import PYTHON, ROOT
+
+SCRIPTS = (
+    "train/train.py",
+    "train/export.py",
+    "train/convert.py",
+    "train/prepare.py",
+    "train/show_batch.py",
+    "eval/evaluate.py",
+    "eval/predict.py",
+    "eval/serving_client.py",
+)
+
+# Runs a script as `python script args` would, then reports whether Keras or TensorFlow was
+# imported (on stderr, after the script's own output).
+PROBE = r"""
+import runpy, sys
+script, *args = sys.argv[1:]
+sys.argv = [script, *args]
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+else:
+    code = 0
+heavy = sorted(m for m in ("keras", "tensorflow", "jax") if m in sys.modules)
+print(f"\nimported: {heavy}", file=sys.stderr)
+sys.exit(code if isinstance(code, int) else 1)
+"""
+
+# TensorFlow made uninstallable for the process (as in `pip install keras-hourglass` without
+# extras): any import of it fails as a missing module does.
+NO_TENSORFLOW = r"""
+import runpy, sys
+
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoTensorFlow())
+script, *args = sys.argv[1:]
+sys.argv = [script, *args]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def _run(code, script, args, env):
+    return subprocess.run(
+        [PYTHON, "-c", code, str(ROOT / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_loads_neither_keras_nor_tensorflow(script, python_env):
+    result = _run(PROBE, script, ["--help"], python_env)
+    assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
+    assert "imported: []" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        ("eval/predict.py", ["a.jpg", "--bbox", "1,2,3"], "expected x,y,w,h"),
+        ("eval/predict.py", ["a.jpg", "--threshold", "2"], "--threshold must be between"),
+        ("eval/predict.py", ["a.jpg", "--model", "no-such-model"], "no shipped model of that name"),
+        ("eval/evaluate.py", ["--batch-size", "0"], "--batch-size must be positive"),
+        ("train/train.py", ["--stacks", "0"], "stacks must be a positive integer"),
+        ("train/train.py", ["--stem", "1,2"], "stem must be three positive widths"),
+        ("train/export.py", ["--model", "nope"], "no such file or folder"),
+        ("eval/serving_client.py", ["a.jpg"], "give --server"),
+    ],
+)
+def test_a_bad_flag_is_refused_before_keras_loads(script, args, message, python_env):
+    result = _run(PROBE, script, args, python_env)
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert "imported: []" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("eval/predict.py", ["docs/images/coco_000000000785.jpg", "--out", "{tmp}"]),
+        ("train/export.py", ["--out", "{tmp}/sm"]),
+        (
+            "eval/evaluate.py",
+            ["--model", "lspet-hg2-128", "--dataset", "lsp", "--data-dir", "{tmp}"],
+        ),
+    ],
+)
+def test_without_tensorflow_a_command_says_which_extra_to_install(
+    script, args, tmp_path, python_env
+):
+    args = [
+        a.replace("{tmp}", str(tmp_path)).replace("docs/", str(ROOT / "docs") + "/") for a in args
+    ]
+    result = _run(NO_TENSORFLOW, script, args, dict(python_env, KERAS_BACKEND="tensorflow"))
+    assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: this needs tensorflow, which is not installed")
+    assert "pip install 'keras-hourglass[tf]'" in lines[-1]
