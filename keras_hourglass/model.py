@@ -16,6 +16,8 @@ Only `keras.layers` is used, so the model runs on every Keras backend (TensorFlo
 pipeline and serving, JAX on the GPU machines).
 """
 
+import os
+
 import keras
 import numpy as np
 from keras import layers
@@ -479,3 +481,26 @@ def compile_hourglass(model, learning_rate=2.5e-4, optimizer=None, **kwargs):
         )
     model.compile(optimizer=optimizer or "auto", learning_rate=learning_rate, **kwargs)
     return model
+
+
+def load_model_file(path):
+    """`keras.saving.load_model(path, compile=False)` with one clear error (ValueError) for a
+    file that is not a `.keras` model: a `.keras` file is a zip archive, so a text file or a
+    truncated download named `.keras` is said to be what it is, not "File not found"."""
+    import zipfile
+
+    if not os.path.isfile(path):
+        raise ValueError(f"{path!r}: no such file")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        what = "a truncated zip archive" if head == b"PK\x03\x04" else "not a zip archive"
+        raise ValueError(
+            f"{path!r} is not a .keras model: a .keras file is a zip archive (config and "
+            f"weights), this file is {what}"
+        )
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # a zip of something else, an unknown class, damaged weights
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{path!r} is not a loadable .keras model ({problem})") from None

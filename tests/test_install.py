@@ -146,3 +146,14 @@ def test_installed_commands_run_outside_the_repository(wheel, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"model: {kh.default_pretrained()}, shipped with keras-hourglass" in result.stdout
     assert (outside / "poses/coco_000000000785_pose.json").is_file()
+
+
+def test_the_readmes_layout_names_every_module():
+    """The README's Layout section names every module and subpackage of the library, so a new
+    module cannot go unlisted."""
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\nRequirements", 1)[0]
+    here = ROOT / "keras_hourglass"
+    modules = [p.name for p in here.glob("*.py") if p.name != "__init__.py"]
+    packages = [p.name + "/" for p in here.iterdir() if p.is_dir() and not p.name.startswith("__")]
+    missing = [name for name in modules + packages if f"`{name}`" not in layout]
+    assert not missing, f"README.md's Layout does not name {missing}"

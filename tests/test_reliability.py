@@ -544,9 +544,27 @@ def test_predict_and_evaluate_refuse_wrong_files_without_a_traceback(
             ],
             "prediction file",
         ),
-        ("train/export.py", ["--model", image], "is not a loadable .keras model"),
+        ("train/export.py", ["--model", image], "is not a .keras model"),
+        (
+            "eval/predict.py",
+            [image, "--model", str(tmp_path / "text.keras"), "--out", str(tmp_path / "o")],
+            "is not a .keras model: a .keras file is a zip archive",
+        ),
+        (
+            "eval/evaluate.py",
+            [
+                "--model",
+                str(tmp_path / "text.keras"),
+                "--dataset",
+                "mpii",
+                "--data-dir",
+                str(tmp_path),
+            ],
+            "this file is not a zip archive",
+        ),
     ]
     (tmp_path / "fake.mat").write_bytes(b"this is not a MATLAB file at all" * 10)
+    (tmp_path / "text.keras").write_text("a text file named .keras, not a model")
     for script, args, message in cases:
         result = _command(script, args, python_env)
         assert result.returncode != 0 and message in result.stderr, (script, result.stderr[-1500:])

@@ -201,6 +201,7 @@ def parse_args(argv=None):
         parser.error(f"--dataset {args.dataset} needs --data-dir or --annotations")
     if args.skeleton and entry.skeleton is not None:
         parser.error(f"--skeleton is for custom data: {args.dataset} has its own joints")
+    ready()  # the flags are checked: Keras (and TensorFlow, quietly) from here on
     try:
         from keras_hourglass.inputs import resolve_executor
 
@@ -212,7 +213,6 @@ def parse_args(argv=None):
 
 def load_model(path):
     """A .keras model, or an exported SavedModel's `predict_crops` (`export.SavedModelCrops`)."""
-    import keras
 
     import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
@@ -225,10 +225,12 @@ def load_model(path):
             raise SystemExit(f"error: {error}") from None
         except Exception as error:
             raise SystemExit(f"error: could not load the SavedModel {path!r}: {error}") from None
+    from keras_hourglass.model import load_model_file
+
     try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # report which file failed, whatever the loader raised
-        raise SystemExit(f"error: could not load the model {path!r}: {error}") from None
+        return load_model_file(path)
+    except ValueError as error:
+        raise SystemExit(f"error: --model {error}") from None
 
 
 def input_size_of(model):

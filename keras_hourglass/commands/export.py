@@ -1,9 +1,11 @@
-"""Export a trained model as a versioned SavedModel for TF Serving.
+r"""Export a trained model as a versioned SavedModel for TF Serving.
 
     python train/export.py --model runs/demo/best.keras
     python train/export.py --model runs/lsp/best.keras --out saved_models/lsp --version 3
+    python train/export.py            # the shipped model -> saved_models/lspet-hg2-128/<version>/
 
-writes saved_models/hourglass/<next version>/ with the signatures `serving_default` (uint8
+writes saved_models/hourglass/<next version>/ (a shipped model, named or the default when
+--model is left out: saved_models/<its name>/) with the signatures `serving_default` (uint8
 images), `serving_boxes` (images + person boxes), `predict_encoded` and `predict_encoded_boxes`
 (JPEG/PNG bytes), and `predict_crops` (evaluation): keypoints in the input images' pixels,
 scores, heatmaps and the joint names out, cropping, flip test and decoding (the model's own
@@ -154,17 +156,14 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     ready()
-    import keras
 
     from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving, model_skeleton
+    from keras_hourglass.model import load_model_file
 
     try:
-        model = keras.saving.load_model(args.model, compile=False)
-    except Exception as error:  # not a .keras file, a corrupt zip, an unknown class
-        raise SystemExit(
-            f"error: --model {args.model!r} is not a loadable .keras model "
-            f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-        ) from None
+        model = load_model_file(args.model)
+    except ValueError as error:
+        raise SystemExit(f"error: --model {error}") from None
     try:
         skeleton = model_skeleton(model, args.skeleton)
     except ValueError as error:

@@ -199,7 +199,6 @@ class Predictor:
                     "note: an exported model's flip test is fixed at export; --no-flip is ignored"
                 )
             return
-        import keras
 
         from keras_hourglass.export import model_skeleton
 
@@ -209,13 +208,12 @@ class Predictor:
                 "train/train.py, an OpenVINO .xml from train/export.py or a SavedModel version "
                 "folder"
             )
+        from keras_hourglass.model import load_model_file
+
         try:
-            model = keras.saving.load_model(model_path, compile=False)
-        except Exception as error:  # a corrupt zip, an unknown class
-            raise InputError(
-                f"--model {model_path!r}: not a loadable .keras model "
-                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-            ) from None
+            model = load_model_file(model_path)
+        except ValueError as error:
+            raise InputError(f"--model {error}") from None
         try:
             self.skeleton = model_skeleton(model, skeleton_name)
         except ValueError as error:

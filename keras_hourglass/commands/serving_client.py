@@ -1,4 +1,4 @@
-"""Ask a TF Serving model server for poses, over gRPC (tensorflow-serving-api) or REST.
+r"""Ask a TF Serving model server for poses, over gRPC (tensorflow-serving-api) or REST.
 
     # serve:  docker run -p 8500:8500 -p 8501:8501 -v $PWD/saved_models:/models \
     #           tensorflow/serving --model_config_file=/models/models.config
