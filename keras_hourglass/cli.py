@@ -14,6 +14,8 @@ __all__ = [
     "configure_logging",
     "ready",
     "resolve_model_arg",
+    "say",
+    "warn",
 ]
 
 # The optional dependency -> the package extra that installs it (pyproject.toml).
@@ -122,6 +124,24 @@ def add_logging(parser):
     )
 
 
+_QUIET = False
+
+# The libraries whose own INFO messages -q silences too (NNCF prints about 100 lines per int8
+# export; TensorFlow's C++ logs are set by TF_CPP_MIN_LOG_LEVEL before it loads).
+QUIETED_LIBRARIES = ("nncf", "openvino", "tensorflow", "absl", "h5py", "matplotlib", "PIL")
+
+
+def say(*args, **kwargs):
+    """`print` for a command's progress and summaries: silent under -q."""
+    if not _QUIET:
+        print(*args, **kwargs)
+
+
+def warn(text):
+    """A note the user should see even under -q (what was left out, what was assumed): stderr."""
+    print(text, file=sys.stderr)
+
+
 def configure_logging(quiet=False, debug=False):
     """The commands' logging: the library's loggers (`keras_hourglass.*`) print their messages
     as they are to stdout, INFO and up (WARNING and up with `quiet`, DEBUG with `debug`). From
@@ -135,6 +155,15 @@ def configure_logging(quiet=False, debug=False):
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
+    global _QUIET
+    _QUIET = bool(quiet)
+    if quiet:
+        import os
+
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before TensorFlow loads (the commands load late)
+        os.environ.setdefault("NNCF_LOG_LEVEL", "WARNING")
+        for name in QUIETED_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def ready():

@@ -261,6 +261,8 @@ def export_openvino(
             raise ValueError("precision 'int8' needs calibration crops of real people")
         import nncf
 
+        if log.getEffectiveLevel() > logging.INFO:  # -q: NNCF's ~100 INFO lines too
+            nncf.set_log_level(logging.WARNING)
         crops = np.asarray(calibration, np.float32)
         dataset = nncf.Dataset(list(crops), lambda crop: crop[None])
         full = converted

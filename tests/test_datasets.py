@@ -276,6 +276,41 @@ def test_image_checks_name_truncated_and_non_image_files(tmp_path, shared_data):
         D.check_image_files([record("cut.jpg")], skip_bad=True)
 
 
+def test_duplicate_records_and_annotation_ids_are_refused_or_listed(tmp_path):
+    """The same person twice (same image, same joints) and two COCO annotations with one id:
+    an error naming both, or with skip_bad the copy skipped and listed."""
+    from PIL import Image
+
+    _skeleton_file(tmp_path / "skeleton.json")
+    Image.new("RGB", (50, 40)).save(tmp_path / "a.png")
+    row = {"image": "a.png", "keypoints": [[5, 5], [9, 5], [20, 20], [2, 3], [30, 4]]}
+    other = dict(row, keypoints=[[6, 5], [9, 6], [21, 20], [2, 4], [30, 5]])
+    (tmp_path / "train.json").write_text(json.dumps([row, other, dict(row, box=[0, 0, 40, 30])]))
+    with pytest.raises(D.DatasetError, match=r"record 2: the same image and joints as record 0"):
+        D.read_dataset("custom", tmp_path, "train")
+    records = D.read_dataset("custom", tmp_path, "train", skip_bad=True)
+    assert len(records) == 2 and records.skipped == {"duplicate of an earlier record": ["2"]}
+    person = {"image_id": 1, "bbox": [1, 1, 20, 30], "num_keypoints": 1, "iscrowd": 0}
+    keypoints = [0] * 51
+    keypoints[:3] = [5, 5, 2]
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "annotations": [
+            dict(person, id=7, keypoints=keypoints),
+            dict(
+                person, id=7, keypoints=[v + 1 if i % 3 < 2 else v for i, v in enumerate(keypoints)]
+            ),
+        ],
+    }
+    (tmp_path / "coco.json").write_text(json.dumps(coco))
+    with pytest.raises(
+        D.DatasetError, match=r"record 7: annotations\[1\] has the id of annotations\[0\]"
+    ):
+        D.read_coco(str(tmp_path / "coco.json"), str(tmp_path))
+    records = D.read_coco(str(tmp_path / "coco.json"), str(tmp_path), skip_bad=True)
+    assert len(records) == 1 and records.skipped == {"duplicate annotation id": [7]}
+
+
 def test_lspet_record_8074_is_skipped_and_listed_with_skip_bad(shared_data):
     """LSPET record 8074 (im08075.jpg, 241 x 161) has an annotated joint 145 px right of its image:
     an error without --skip-bad, with it a skipped record listed beside the missing images, and
@@ -348,7 +383,10 @@ def test_custom_folder_reads_with_its_skeleton_and_refuses_a_disagreeing_file(tm
 
     Image.new("RGB", (50, 40)).save(tmp_path / "a.png")
     row = {"image": "a.png", "keypoints": [[5, 5], [9, 5], [20, 20], [2, 3], [30, 4]]}
-    (tmp_path / "train.json").write_text(json.dumps([row, dict(row, box=[0, 0, 40, 30])]))
+    other = [[6, 5], [9, 6], [21, 20], [2, 4], [30, 5]]  # another person (a copy is refused)
+    (tmp_path / "train.json").write_text(
+        json.dumps([row, dict(row, keypoints=other, box=[0, 0, 40, 30])])
+    )
     records = D.read_dataset("custom", tmp_path, "train")
     assert len(records) == 2 and records.skeleton.name == "hand"
     # 4 joints against a 5-joint skeleton: refused, naming the file, record and skeleton.

@@ -298,11 +298,11 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
         nms_thr=threshold, images=["a.png"],
     )  # fmt: skip
     out = io.StringIO()
-    sys_stdout, sys.stdout = sys.stdout, out
+    sys_stderr, sys.stderr = sys.stderr, out  # the notes are warnings: stderr, even under -q
     try:
         people = predict.people_of(args, "a.png", (150, 200), 200.0)
     finally:
-        sys.stdout = sys_stdout
+        sys.stderr = sys_stderr
     inside = [
         (b, s)
         for b, s in found

@@ -110,3 +110,30 @@ def test_without_tensorflow_a_command_says_which_extra_to_install(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: this needs tensorflow, which is not installed")
     assert "pip install 'keras-hourglass[tf]'" in lines[-1]
+
+
+@pytest.mark.slow
+def test_quiet_keeps_only_warnings_and_errors_libraries_included(tmp_path, python_env, shared_data):
+    """-q: predict prints nothing on success (the files are written), an int8 export prints
+    none of NNCF's INFO lines nor TensorFlow's C++ logs; without -q both say what they did."""
+    photo = str(ROOT / "docs/images/coco_000000000785.jpg")
+    loud = _run(PROBE, "eval/predict.py", [photo, "--out", str(tmp_path / "a")], python_env)
+    assert loud.returncode == 0 and "1 person" in loud.stdout, loud.stderr[-2000:]
+    quiet = _run(PROBE, "eval/predict.py", [photo, "--out", str(tmp_path / "b"), "-q"], python_env)
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "", quiet.stdout
+    assert (tmp_path / "b/coco_000000000785_pose.json").is_file()
+    import keras_hourglass as kh
+
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="lsp", filters=16, depth=2, input_shape=(32, 32, 3)
+    )
+    model.save(tmp_path / "m.keras")
+    args = [
+        "--model", str(tmp_path / "m.keras"), "--format", "openvino", "--precision", "int8",
+        "--calibration-dataset", "lspet", "--calibration-data-dir", str(shared_data / "lspet"),
+        "--calibration-count", "16", "--out", str(tmp_path / "m.xml"), "-q",
+    ]  # fmt: skip
+    exported = _run(PROBE, "train/export.py", args, python_env)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    said = exported.stdout + exported.stderr.replace("imported:", "")
+    assert "nncf" not in said.lower() and "I0000" not in said and "E0000" not in said, said[-3000:]

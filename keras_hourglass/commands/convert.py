@@ -19,7 +19,7 @@ need no other flag. Where to download the checkpoints and what they reach: docs/
 import argparse
 import os
 
-from keras_hourglass.cli import add_logging, configure_logging, ready
+from keras_hourglass.cli import add_logging, configure_logging, ready, say
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -66,11 +66,11 @@ def main(argv=None):
     except ConversionError as error:
         raise SystemExit(f"error: {error}") from None
     for line in report.lines():
-        print(line)
+        say(line)
     with files.atomic_path(args.out) as tmp:
         model.save(tmp)
     codec = model.codec
-    print(
+    say(
         f"wrote {args.out}: {args.skeleton} skeleton, {args.input_size} px crops -> "
         f"{codec.heatmap_size[0]} px heatmaps, decoding offset {codec.offset:g} heatmap px"
         + (f", input mean {tuple(model.input_mean)} subtracted inside" if model.input_mean else "")

@@ -28,7 +28,14 @@ import os
 import time
 import warnings
 
-from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, ready, resolve_model_arg
+from keras_hourglass.cli import (
+    MODEL_HELP,
+    add_logging,
+    configure_logging,
+    ready,
+    resolve_model_arg,
+    say,
+)
 from keras_hourglass.config import EXECUTORS
 from keras_hourglass.datasets import DATASETS
 
@@ -309,7 +316,7 @@ def evaluate_model(args):
         records = read_records(args)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
-    print(records.summary())
+    say(records.summary())
     predictor = crop_predictor_of(
         model, args.model, records.skeleton, not args.no_flip, not args.no_shift
     )
@@ -328,14 +335,14 @@ def evaluate_model(args):
     from keras_hourglass.evaluation import write_prediction_file
 
     write_prediction_file(preds, os.path.join(out, "preds.mat"), entry.preds_base)
-    print(
+    say(
         f"Wrote preds.mat ({len(records)} people x {preds.shape[1]} joints, "
         f"{entry.preds_base}-based: what --preds --dataset {args.dataset} reads back)"
     )
     name, main = gt.metric
     column = f"{name}@{args.threshold or main:g}"
     mean = float(result.summary.set_index("group").loc["Mean", column])
-    print(
+    say(
         f"\n{column} mean over {len(records)} people of {args.dataset}: {mean:.2f}% (flip test "
         f"{'on' if predictor.flip_test else 'off'}, shift {'off' if args.no_shift else 'on'}, "
         f"{elapsed:.1f} s)"
@@ -355,9 +362,9 @@ def report(preds, gt, out, scores=None, threshold=None):
     result = score(preds, gt, scores, thresholds)
     write_report(result, out)
     sheet = write_prediction_sheet(result, gt, preds, os.path.join(out, "sheet.png"))
-    print(format_summary(result))
+    say(format_summary(result))
     written = "summary.csv, per_joint.csv, curve.csv, predictions.csv, curve.png"
-    print(f"\nWrote {written}{', sheet.png' if sheet else ''} to {out}")
+    say(f"\nWrote {written}{', sheet.png' if sheet else ''} to {out}")
     return result
 
 
@@ -393,7 +400,7 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
     )
     result.summary = pd.concat([result.summary, rows], ignore_index=True)
     files.write_csv(result.summary, os.path.join(out, "summary.csv"))
-    print(
+    say(
         "\nCOCO keypoints (pycocotools, OKS; one prediction per ground-truth box; "
         f"{people} people in {images} images scored, {ignored} other people of those images "
         "not predicted (skipped or left out) and ignored): "
@@ -417,7 +424,7 @@ def evaluate_preds(args):
             base = "0" if csv else str(DATASETS[args.dataset].preds_base)
         shift = int(base) - int(gt.one_based)
         if shift:
-            print(
+            say(
                 f"Predictions are {base}-based, the ground truth {int(gt.one_based)}-based: "
                 f"shifting predictions by {-shift} px."
             )
@@ -497,7 +504,7 @@ def evaluate_detections(args):
             ids.append(image_id)
             box_scores.append(score)
             areas.append((scale * box_px) ** 2)
-    print(
+    say(
         f"{len(people)} detections with a score of at least {args.min_box_score} in "
         f"{len(set(ids))} of the {len(scored)} images scored ({annotations})"
     )
@@ -532,7 +539,7 @@ def evaluate_detections(args):
         }
     )
     files.write_csv(summary, os.path.join(out, "summary.csv"))
-    print(
+    say(
         f"\nCOCO keypoints with detector boxes (pycocotools, OKS; {len(people)} boxes, "
         f"{len(results)} poses after OKS NMS at {args.oks_nms:g}, {len(scored)} images scored, "
         f"{elapsed:.1f} s): "

@@ -35,7 +35,14 @@ training people). predict.py takes the .xml.
 import argparse
 import os
 
-from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, ready, resolve_model_arg
+from keras_hourglass.cli import (
+    MODEL_HELP,
+    add_logging,
+    configure_logging,
+    ready,
+    resolve_model_arg,
+    say,
+)
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -182,7 +189,7 @@ def main(argv=None):
             )
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
-        print(
+        say(
             f"Exported {args.model} to {path} and {path}.json ({args.format}: crops "
             f"[batch, S, S, 3] float32 in [0, 1] -> keypoints in crop pixels, scores, heatmaps; "
             f"flip test {'off' if args.no_flip else 'on'})"
@@ -204,7 +211,7 @@ def main(argv=None):
 
         set_version_policy(args.out, args.serve_versions)
     root = os.path.dirname(os.path.abspath(args.out))
-    print(
+    say(
         f"Exported {args.model} to {path} ({name} skeleton, flip test "
         f"{'off' if args.no_flip else 'on'}); signatures: {', '.join(SIGNATURES)}\n"
         f"Serve: docker run -p 8500:8500 -p 8501:8501 -v {root}:/models tensorflow/serving "
@@ -242,7 +249,7 @@ def export_openvino_command(args, model, skeleton):
                 f"{records.skeleton.num_joints} joints, the model {skeleton.num_joints}"
             )
         calibration = calibration_crops(model, records, args.calibration_count)
-        print(f"Calibrating on {len(calibration)} people of {args.calibration_dataset}")
+        say(f"Calibrating on {len(calibration)} people of {args.calibration_dataset}")
     try:
         path = export_openvino(
             model,
@@ -254,7 +261,7 @@ def export_openvino_command(args, model, skeleton):
         )
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
-    print(
+    say(
         f"Exported {args.model} to {path} (+ .bin) and {path}.json (openvino, {args.precision}: "
         f"crops [batch, S, S, 3] float32 in [0, 1] -> keypoints in crop pixels, scores, "
         f"heatmaps; flip test {'off' if args.no_flip else 'on'}); predict with "

@@ -60,7 +60,15 @@ from keras_hourglass.boxes import (
     person_scores,
     read_detections,
 )
-from keras_hourglass.cli import MODEL_HELP, add_logging, configure_logging, ready, resolve_model_arg
+from keras_hourglass.cli import (
+    MODEL_HELP,
+    add_logging,
+    configure_logging,
+    ready,
+    resolve_model_arg,
+    say,
+    warn,
+)
 from keras_hourglass.skeletons import SKELETONS, named_joints
 
 
@@ -169,7 +177,7 @@ class Predictor:
             self.person_box_px = float(meta.get("person_box_px", 200.0))
             self.flip_test = bool(meta["export"]["flip_test"])
             if not flip_test:
-                print("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
+                warn("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
             return
         if not os.path.isfile(model_path):
             raise InputError(
@@ -195,9 +203,7 @@ class Predictor:
             self.flip_test = self.predictor.flip_test
             self.runtime, self.precision = "openvino", self.predictor.precision
             if not flip_test:
-                print(
-                    "note: an exported model's flip test is fixed at export; --no-flip is ignored"
-                )
+                warn("note: an exported model's flip test is fixed at export; --no-flip is ignored")
             return
 
         from keras_hourglass.export import model_skeleton
@@ -555,7 +561,7 @@ def predict_video(args, predictor, source=None, window=None):
         ended = f" (the video ended after {done} of {count} frames: kept what was read)"
     elif interrupted:
         ended = " (interrupted: kept what was read)"
-    print(
+    say(
         f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
         f"-> {video_path}, {lines_path}"
     )
@@ -717,8 +723,8 @@ def main(argv=None):
         parser.error("--max-image-pixels must be positive")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
-    if resolve_model_arg(parser, args) and not args.quiet:
-        print(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
+    if resolve_model_arg(parser, args):
+        say(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
     for text in args.bbox or ():
@@ -773,9 +779,9 @@ def main(argv=None):
                 raise SystemExit(f"error: {error}") from None
             skipped.append(str(error))
     if skipped:
-        print(f"skipped {len(skipped)} unreadable image(s) (--skip-bad):")
+        warn(f"skipped {len(skipped)} unreadable image(s) (--skip-bad):")
         for line in skipped:
-            print(f"  {line}")
+            warn(f"  {line}")
         if not readable:
             raise SystemExit("error: no readable image left to predict")
     args.given_images, args.images = list(args.images), readable  # --box counts the given ones
@@ -855,7 +861,7 @@ def main(argv=None):
         target = os.path.join(args.out, f"{name}_pose.json")
         files.write_json(target, result)
         confident = int((scores >= args.threshold).sum())
-        print(
+        say(
             f"{path}: {len(written)} {'person' if len(written) == 1 else 'people'}, "
             f"{confident}/{scores.size} joints above {args.threshold} -> {png}, {target}"
         )
@@ -865,7 +871,7 @@ def main(argv=None):
     mat = os.path.join(args.out, "preds.mat")
     if every:
         write_prediction_file(np.stack(every), mat, base=1)
-        print(
+        say(
             f"{mat}: `preds` {len(every)} x {skeleton.num_joints} x 2 (every person, images in "
             "order), 1-based (MATLAB's, as MPII's tools)"
         )
@@ -882,9 +888,9 @@ def people_of(args, path, size, person_box_px):
         height, width = size
         boxes, notes = detected_people(found, width, height, path, args.nms_thr)
         for note in notes:
-            print(note)
+            warn(note)
         if not found:
-            print(
+            warn(
                 f"note: {path}: no box in {args.detections} with a score of at least "
                 f"{args.min_box_score}; nothing predicted"
             )

@@ -13,7 +13,7 @@ training split (mpii: train, coco: train2017). Interrupted runs resume.
 
 import argparse
 
-from keras_hourglass.cli import add_logging, configure_logging, ready
+from keras_hourglass.cli import add_logging, configure_logging, ready, say
 
 
 def main(argv=None):
@@ -63,10 +63,10 @@ def main(argv=None):
         records = check_image_files(records, args.max_image_pixels, args.skip_bad)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
-    print(records.summary())
+    say(records.summary())
     meta = write_crop_cache(
         records, args.out, records.skeleton, args.crop_size, shard_size=args.shard_size
     )
-    print(
+    say(
         f"Wrote {meta['num_records']} crops ({meta['cache_side']} px) in {meta['num_shards']} shards to {args.out}"
     )

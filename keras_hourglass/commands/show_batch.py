@@ -8,7 +8,7 @@ check that the augmentation moved image and targets together (left limbs green, 
 
 import argparse
 
-from keras_hourglass.cli import add_logging, configure_logging, ready
+from keras_hourglass.cli import add_logging, configure_logging, ready, say
 
 
 def main(argv=None):
@@ -69,7 +69,7 @@ def main(argv=None):
         except DatasetError as error:
             raise SystemExit(f"error: {error}") from None
         skeleton = source.skeleton
-        print(source.summary())
+        say(source.summary())
     show_batch(
         source,
         skeleton,
@@ -79,4 +79,4 @@ def main(argv=None):
         training=not args.no_augment,
         augmentation=None if entry.augment else False,
     )
-    print(f"Wrote {args.out}")
+    say(f"Wrote {args.out}")

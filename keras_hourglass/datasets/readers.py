@@ -183,6 +183,7 @@ def read_coco(path, image_dir, skip_bad=False, check_images=True):
             )
         images[im["id"]] = im["file_name"]
     builder = RecordBuilder(path, COCO, skip_bad, check_images)
+    seen_ids = {}
     for j, ann in enumerate(annotations):
         if not isinstance(ann, dict):
             builder.bad(
@@ -192,6 +193,15 @@ def read_coco(path, image_dir, skip_bad=False, check_images=True):
         record_id = ann.get("id", f"annotations[{j}]")
         if not isinstance(record_id, (int, str)) or isinstance(record_id, bool):
             record_id = f"annotations[{j}]"
+        if "id" in ann and record_id in seen_ids:
+            builder.bad(
+                record_id,
+                f"annotations[{j}] has the id of annotations[{seen_ids[record_id]}] (ids must "
+                "be unique: a copy would count twice, or leak a held-out person into training)",
+                "duplicate annotation id",
+            )
+            continue
+        seen_ids.setdefault(record_id, j)
         try:
             crowd, count = ann.get("iscrowd", 0), ann.get("num_keypoints", None)
             if crowd not in (0, 1, True, False):

@@ -168,7 +168,10 @@ def box_from_xywh(box, margin=JOINT_BOX_MARGIN):
 
 
 class RecordBuilder:
-    """Validates and collects records for one source file."""
+    """Validates and collects records for one source file. Two records of the same image with
+    the same annotated joints are one person written twice: the second is an error naming both
+    (a copy would count twice in validation, and a copy on each side of a held-out split would
+    leak a validation person into training), or with `skip_bad` skipped and listed."""
 
     def __init__(self, source, skeleton, skip_bad, check_images):
         self.source = source
@@ -177,6 +180,25 @@ class RecordBuilder:
         self.check_images = check_images
         self.records = []
         self.skipped = {}
+
+    def _drop_duplicates(self):
+        first, kept = {}, []
+        for record in self.records:
+            key = (
+                record.image_path,
+                np.asarray(record.annotated, bool).tobytes(),
+                np.round(np.asarray(record.keypoints, np.float64), 6).tobytes(),
+            )
+            if key in first:
+                self.bad(
+                    record.record_id,
+                    f"the same image and joints as record {first[key]} (a duplicate)",
+                    "duplicate of an earlier record",
+                )
+                continue
+            first[key] = record.record_id
+            kept.append(record)
+        self.records = kept
 
     def skip(self, reason, record_id):
         self.skipped.setdefault(reason, []).append(record_id)
@@ -287,6 +309,7 @@ class RecordBuilder:
         )
 
     def result(self):
+        self._drop_duplicates()
         if not self.records:
             raise DatasetError(
                 f"{self.source}: no usable people"
