@@ -414,13 +414,73 @@ def _policy_text(kind, numbers):
     )
 
 
-def set_version_policy(base_dir, policy):
+def parse_version_labels(text):
+    """`stable=1,canary=2` -> {"stable": 1, "canary": 2}; raises ValueError saying what is
+    expected (TF Serving's labels: letters, digits, '-' and '_'; positive versions)."""
+    labels = {}
+    for item in str(text).split(","):
+        label, _, version = item.strip().partition("=")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", label) or not version.isdigit():
+            raise ValueError(
+                f"version labels {text!r}: expected label=version pairs such as stable=1,canary=2"
+            )
+        if label in labels or int(version) < 1:
+            raise ValueError(f"version labels {text!r}: each label once, versions from 1")
+        labels[label] = int(version)
+    return labels
+
+
+def set_version_policy(base_dir, policy=None, labels=None):
     """Records which versions of the model in `base_dir` TF Serving serves (`policy` as
-    `parse_version_policy` takes it) and rewrites models.config beside it."""
-    kind, numbers = parse_version_policy(policy)
+    `parse_version_policy` takes it; None keeps the recorded one) and its version labels
+    (`labels` as `parse_version_labels` takes it, e.g. stable=1,canary=2: clients may ask for a
+    label instead of a number; None keeps them, "" removes them), then rewrites models.config
+    beside it. A label must name a version folder that exists and that the policy serves."""
+    path = os.path.join(base_dir, POLICY_FILE)
+    recorded = {"policy": "latest:1"}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+    if policy is not None:
+        parse_version_policy(policy)
+        recorded["policy"] = policy
+    if labels is not None:
+        recorded["labels"] = parse_version_labels(labels) if labels else {}
     os.makedirs(base_dir, exist_ok=True)
-    files.write_json(os.path.join(base_dir, POLICY_FILE), {"policy": policy})
+    present = sorted(int(v) for v in os.listdir(base_dir) if re.fullmatch(r"\d+", v))
+    served = _served(recorded["policy"], present)
+    for label, version in recorded.get("labels", {}).items():
+        if version not in served:
+            raise ValueError(
+                f"version label {label}={version}: version {version} is not served by "
+                f"{recorded['policy']} in {base_dir} (versions there: {present})"
+            )
+    files.write_json(path, recorded)
     return write_models_config(os.path.dirname(os.path.abspath(base_dir)))
+
+
+def _served(policy, present):
+    kind, numbers = parse_version_policy(policy)
+    if kind == "all":
+        return set(present)
+    if kind == "latest":
+        return set(present[-numbers[0] :])
+    return set(numbers) & set(present)
+
+
+# Beside models.config, for `--enable_batching --batching_parameters_file=...`: requests arriving
+# within 2 ms are run as one batch of up to 32 images (TF Serving's BatchingParameters, text
+# format). Written once; an operator's edits are kept.
+BATCHING_FILE = "batching_parameters.txt"
+BATCHING_PARAMETERS = """\
+# TF Serving's BatchingParameters for `--enable_batching --batching_parameters_file=` this file:
+# requests that arrive within batch_timeout_micros of each other run as one batch of at most
+# max_batch_size images. Written once by keras-hourglass's export; your edits are kept.
+max_batch_size { value: 32 }
+batch_timeout_micros { value: 2000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 4 }
+"""
 
 
 def write_models_config(root):
@@ -437,18 +497,25 @@ def write_models_config(root):
     )
     entries = []
     for n in names:
-        policy = "latest:1"
+        recorded = {"policy": "latest:1"}
         path = os.path.join(root, n, POLICY_FILE)
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
-                policy = json.load(f)["policy"]
+                recorded = json.load(f)
+        labels = "".join(
+            f'    version_labels {{ key: "{label}" value: {version} }}\n'
+            for label, version in sorted(recorded.get("labels", {}).items())
+        )
         entries.append(
             f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
-            f'    model_platform: "tensorflow"\n    {_policy_text(*parse_version_policy(policy))}\n'
-            f"  }}\n"
+            f'    model_platform: "tensorflow"\n'
+            f"    {_policy_text(*parse_version_policy(recorded['policy']))}\n{labels}  }}\n"
         )
     path = os.path.join(root, "models.config")
     files.write_text(path, f"model_config_list {{\n{''.join(entries)}}}\n")
+    batching = os.path.join(root, BATCHING_FILE)
+    if not os.path.exists(batching):
+        files.write_text(batching, BATCHING_PARAMETERS)
     return path
 
 

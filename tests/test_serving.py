@@ -280,3 +280,73 @@ def test_local_mode_refuses_what_is_not_a_saved_model(tmp_path, shared_data, cap
             serving_client.main(argv)
         assert stopped.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def _batching_parameters_class():
+    """TF Serving's BatchingParameters message (session_bundle_config.proto), built here from its
+    published field numbers: tensorflow-serving-api does not ship that proto."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="batching_test.proto",
+        package="tensorflow.serving",
+        dependency=["google/protobuf/wrappers.proto"],
+        syntax="proto3",
+    )
+    message = proto.message_type.add(name="BatchingParameters")
+    field = descriptor_pb2.FieldDescriptorProto
+    for name, number in (
+        ("max_batch_size", 1),
+        ("batch_timeout_micros", 2),
+        ("num_batch_threads", 4),
+        ("max_enqueued_batches", 5),
+    ):
+        message.field.add(
+            name=name,
+            number=number,
+            type=field.TYPE_MESSAGE,
+            type_name=".google.protobuf.Int64Value",
+            label=field.LABEL_OPTIONAL,
+        )
+    message.field.add(name="thread_pool_name", number=3, type=field.TYPE_MESSAGE,
+                      type_name=".google.protobuf.StringValue", label=field.LABEL_OPTIONAL)  # fmt: skip
+    message.field.add(name="allowed_batch_sizes", number=6, type=field.TYPE_INT64,
+                      label=field.LABEL_REPEATED)  # fmt: skip
+    message.field.add(name="pad_variable_length_inputs", number=7, type=field.TYPE_BOOL,
+                      label=field.LABEL_OPTIONAL)  # fmt: skip
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
+
+
+def test_version_labels_and_the_batching_file_beside_models_config(tmp_path):
+    from google.protobuf import text_format
+
+    from keras_hourglass.export import BATCHING_FILE, set_version_policy, write_models_config
+
+    for v in (1, 2, 3):
+        (tmp_path / "m" / str(v)).mkdir(parents=True)
+    write_models_config(tmp_path)
+    batching = _batching_parameters_class()()
+    text_format.Parse((tmp_path / BATCHING_FILE).read_text(), batching)
+    assert batching.max_batch_size.value == 32 and batching.batch_timeout_micros.value == 2000
+    # An operator's edit of the batching file survives later exports.
+    (tmp_path / BATCHING_FILE).write_text("max_batch_size { value: 8 }\n")
+    set_version_policy(tmp_path / "m", "specific:1,3", "stable=1,canary=3")
+    config = _config(tmp_path)["m"]
+    assert dict(config.version_labels) == {"stable": 1, "canary": 3}
+    assert list(config.model_version_policy.specific.versions) == [1, 3]
+    assert (tmp_path / BATCHING_FILE).read_text() == "max_batch_size { value: 8 }\n"
+    # The recorded labels are kept with a new policy, so one that stops serving version 1
+    # while stable=1 names it is refused; moving the label with it is not.
+    with pytest.raises(ValueError, match="version 1 is not served by latest:2"):
+        set_version_policy(tmp_path / "m", "latest:2")
+    set_version_policy(tmp_path / "m", "latest:2", "stable=2,canary=3")
+    assert dict(_config(tmp_path)["m"].version_labels) == {"stable": 2, "canary": 3}
+    with pytest.raises(ValueError, match="label=version pairs"):
+        set_version_policy(tmp_path / "m", None, "stable:1")
+    set_version_policy(tmp_path / "m", "latest:2", "")
+    assert dict(_config(tmp_path)["m"].version_labels) == {}

@@ -111,6 +111,12 @@ def parse_args(argv=None):
         "Serving's own default)",
     )
     parser.add_argument(
+        "--labels",
+        default=None,
+        help="TF Serving version labels written to models.config, e.g. stable=1,canary=2 "
+        "(clients may ask for a label; each must name a served version; '' removes them)",
+    )
+    parser.add_argument(
         "--max-image-pixels",
         type=int,
         default=None,
@@ -146,6 +152,15 @@ def parse_args(argv=None):
             parser.error(f"--out {args.out!r}: an OpenVINO model is an .xml file (and its .bin)")
     if not os.path.isfile(args.model):
         parser.error(f"--model {args.model!r}: not a .keras file")
+    if args.labels:
+        from keras_hourglass.export import parse_version_labels
+
+        try:
+            parse_version_labels(args.labels)
+        except ValueError as error:
+            parser.error(f"--labels: {error}")
+        if args.format != "savedmodel":
+            parser.error("--labels is for --format savedmodel (TF Serving's layout)")
     if args.serve_versions is not None:
         from keras_hourglass.export import parse_version_policy
 
@@ -206,10 +221,13 @@ def main(argv=None):
         )
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"error: {error}") from None
-    if args.serve_versions:
+    if args.serve_versions or args.labels is not None:
         from keras_hourglass.export import set_version_policy
 
-        set_version_policy(args.out, args.serve_versions)
+        try:
+            set_version_policy(args.out, args.serve_versions, args.labels)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
     root = os.path.dirname(os.path.abspath(args.out))
     say(
         f"Exported {args.model} to {path} ({name} skeleton, flip test "
