@@ -2,6 +2,7 @@
 drawn and written with its box and score."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -385,3 +386,55 @@ def test_predict_records_an_image_without_a_person_and_skips_unreadable_ones(tmp
     from scipy.io import loadmat
 
     assert loadmat(out / "preds.mat")["preds"].shape == (1, 16, 2)
+
+
+def test_expand_images_takes_files_folders_and_globs(tmp_path):
+    from keras_hourglass.pose_output import InputListError, expand_images
+
+    for name in ("a/x.jpg", "a/sub/y.png", "a/notes.txt", "a/.hidden.jpg", "b/x.JPG", "c.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = expand_images([str(tmp_path / "a"), str(tmp_path / "*.png"), str(tmp_path / "a/x.jpg")])
+    assert [(os.path.relpath(i.path, tmp_path), i.stem, i.format) for i in found] == [
+        ("a/sub/y.png", os.path.join("sub", "y"), "png"),
+        ("a/x.jpg", "x", "jpg"),
+        ("c.png", "c", "png"),
+    ]  # the folder sorted and recursive, hidden files and .txt left out, a file named twice once
+    with pytest.raises(InputListError, match="would both write x_pose"):
+        expand_images([str(tmp_path / "a"), str(tmp_path / "b")])
+    with pytest.raises(InputListError, match="no file matches"):
+        expand_images([str(tmp_path / "*.gif")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputListError, match="a folder without JPEG or PNG images"):
+        expand_images([str(tmp_path / "empty")])
+
+
+@pytest.mark.slow
+def test_predict_a_folder_streams_keeps_formats_and_writes_coco_results(tmp_path):
+    """A folder with a sub-folder and JPEG and PNG photos: outputs mirror the sub-folders, each
+    overlay keeps its input's format (or --overlay-format), and --coco-results lists every
+    person with the image id taken from the file name."""
+    from keras_hourglass.commands import predict
+
+    size = 64
+    canvas = synthetic.person(3, 0, size)[1]
+    (tmp_path / "in/sub").mkdir(parents=True)
+    Image.fromarray(canvas).save(tmp_path / "in/000000000007.jpg", quality=95)
+    Image.fromarray(canvas).save(tmp_path / "in/sub/000000000009.png")
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(32, 32, 3)
+    )
+    model.save(tmp_path / "m.keras")
+    out = tmp_path / "out"
+    argv = [str(tmp_path / "in"), "--model", str(tmp_path / "m.keras"), "--out", str(out)]
+    assert predict.main(argv + ["--coco-results", str(tmp_path / "coco.json")]) == 0
+    assert (out / "000000000007_pose.jpg").is_file() and (
+        out / "sub/000000000009_pose.png"
+    ).is_file()
+    assert Image.open(out / "000000000007_pose.jpg").format == "JPEG"
+    assert json.loads((out / "sub/000000000009_pose.json").read_text())["people"]
+    results = json.loads((tmp_path / "coco.json").read_text())
+    assert sorted(r["image_id"] for r in results) == [7, 9]
+    assert all(len(r["keypoints"]) == 3 * 16 and r["category_id"] == 1 for r in results)
+    assert predict.main(argv[:-1] + [str(tmp_path / "png"), "--overlay-format", "png"]) == 0
+    assert (tmp_path / "png/000000000007_pose.png").is_file()

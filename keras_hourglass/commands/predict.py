@@ -44,6 +44,7 @@ written. The model is compiled once, at the first frame.
 """
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -69,37 +70,66 @@ from keras_hourglass.cli import (
     say,
     warn,
 )
-from keras_hourglass.skeletons import SKELETONS, named_joints
+from keras_hourglass.pose_output import (
+    OVERLAY_FORMATS,
+    InputListError,
+    coco_result,
+    draw_people,
+    expand_images,
+    named_joints_json,
+    person_record,
+    write_overlay,
+)
+from keras_hourglass.skeletons import SKELETONS
 
 
 class InputError(ValueError):
     pass
 
 
-def read_image(path, max_pixels=None):
-    """(file bytes, (height, width)) after checking the file is a whole JPEG or PNG image of at
-    most `max_pixels` pixels (read from its header before decoding)."""
-    from PIL import Image, UnidentifiedImageError
-
+def check_image(path, max_pixels=None):
+    """The cheap checks of an input before anything is decoded or written: it exists, is not
+    empty, is not cut short (a JPEG without its end marker, a PNG without IEND), and its header
+    (JPEG/PNG) is within `max_pixels`. Raises `InputError`."""
     from keras_hourglass.datasets import DatasetError, check_image_size, image_size
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
+    size = os.path.getsize(path)
+    if size == 0:
         raise InputError(f"{path}: the file is empty (0 bytes); expected a JPEG or PNG image")
     with open(path, "rb") as f:
-        data = f.read()
+        head = f.read(8)
+        f.seek(max(size - 12, 0))
+        tail = f.read()
+    if head[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in tail:
+        raise InputError(f"{path}: a truncated JPEG (no end marker); expected a whole image")
+    if head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
+        raise InputError(f"{path}: a truncated PNG (no IEND); expected a whole image")
     try:
         check_image_size(*image_size(path), path, max_pixels)
     except DatasetError as error:
         raise InputError(str(error)) from None
     except ValueError:
-        pass  # not a JPEG/PNG header: Pillow says what it is below
+        pass  # not a JPEG/PNG header: Pillow says what it is when decoding
+
+
+def read_image(path, max_pixels=None):
+    """(file bytes, (H, W, 3) uint8 RGB pixels) of a whole JPEG or PNG image of at most
+    `max_pixels` pixels: checked from its header, then decoded once (a truncated file fails
+    here). Raises `InputError` naming the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    check_image(path, max_pixels)
+    with open(path, "rb") as f:
+        data = f.read()
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             kind = image.format
             image.load()  # decodes everything: a truncated file fails here
-            width, height = image.size
+            if kind not in ("JPEG", "PNG"):
+                raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
+            pixels = np.asarray(image.convert("RGB"))
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image (expected a JPEG or PNG file)") from None
     except Image.DecompressionBombError as error:
@@ -108,11 +138,9 @@ def read_image(path, max_pixels=None):
         raise InputError(
             f"{path}: a broken or truncated image ({error}); expected a whole JPEG or PNG file"
         ) from None
-    if kind not in ("JPEG", "PNG"):
-        raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
-    if width == 0 or height == 0:
-        raise InputError(f"{path}: the image has zero size ({width}x{height})")
-    return data, (height, width)
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise InputError(f"{path}: the image has zero size ({pixels.shape[1]}x{pixels.shape[0]})")
+    return data, pixels
 
 
 def parse_box(text, path, size):
@@ -289,12 +317,6 @@ class Predictor:
         return np.concatenate(keypoints), np.concatenate(scores)
 
 
-def joints_json(skeleton, keypoints, scores):
-    """One person's named joints as the JSON outputs hold them (`skeletons.named_joints`,
-    positions to 0.01 px, confidences to 1e-4)."""
-    return named_joints(skeleton.joint_names, keypoints, scores, decimals=(2, 4))
-
-
 def open_video(source):
     """(cv2.VideoCapture, name, frames per second, frame count or 0) of a file or camera index."""
     import cv2
@@ -436,7 +458,6 @@ def predict_video(args, predictor, source=None, window=None):
     import keras
 
     from keras_hourglass.datasets import DatasetError, check_image_size
-    from keras_hourglass.drawing import draw_box, draw_pose
 
     capture, name, fps, count = source or open_video(args.video)
     if args.show and window is None:
@@ -465,19 +486,12 @@ def predict_video(args, predictor, source=None, window=None):
                 )
                 kp = smoothed
             height, width = frame.shape[:2]
-            drawn = draw_pose(
-                frame,
-                kp,
-                skeleton,
-                scores=sc,
-                threshold=args.threshold,
-                radius=max(3, round(max(height, width) / 150)),
-                width=max(2, round(max(height, width) / 250)),
-            )
-            if used is not None:
+            bbox = None
+            if used is not None:  # the square crop the network saw
                 side = used[2] * predictor.person_box_px
-                corner = (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2)
-                drawn = draw_box(drawn, (*corner, side, side), width=1)
+                bbox = (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2, side, side)
+            person = {"keypoints": kp, "scores": sc, "bbox": bbox}
+            drawn = draw_people(frame, [person], skeleton, args.threshold)
             if writer is None:
                 writer = VideoWriter(tmp_video, fps, width, height)
             writer.write(np.asarray(drawn))
@@ -490,7 +504,7 @@ def predict_video(args, predictor, source=None, window=None):
                     if used is None
                     else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
                 ),
-                "joints": joints_json(skeleton, kp, sc),
+                "joints": named_joints_json(skeleton, kp, sc),
             }
             lines.write(json.dumps(record) + "\n")
             done += 1
@@ -572,7 +586,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("images", nargs="*", help="JPEG or PNG files, any size")
+    parser.add_argument(
+        "images",
+        nargs="*",
+        help="JPEG or PNG files (any size), folders (searched recursively for .jpg/.jpeg/.png; "
+        "outputs mirror their sub-folders) and glob patterns ('photos/**/*.jpg')",
+    )
     parser.add_argument(
         "--video",
         help="a video file (any format OpenCV reads) or a camera "
@@ -690,6 +709,19 @@ def main(argv=None):
     )
     parser.add_argument("--no-flip", action="store_true", help=".keras only: skip the flip test")
     parser.add_argument(
+        "--overlay-format",
+        choices=OVERLAY_FORMATS,
+        default="auto",
+        help="the drawn images' format: auto (the input's: JPEG for JPEG photos, at quality 90; "
+        "PNG for PNG; default), png or jpg",
+    )
+    parser.add_argument(
+        "--coco-results",
+        help="also write every person to this JSON file in COCO's keypoint results format "
+        "(image_id from the file name's number, keypoints [x, y, confidence] in the model's "
+        "joint order, score)",
+    )
+    parser.add_argument(
         "--skip-bad",
         action="store_true",
         help="leave out images that cannot be read (missing, empty, truncated, not an image, "
@@ -740,25 +772,11 @@ def main(argv=None):
         parser.error(f"--min-box-score must be between 0 and 1, got {args.min_box_score}")
     if not 0.0 <= args.nms_thr <= 1.0:
         parser.error(f"--nms-thr must be between 0 and 1, got {args.nms_thr}")
-    if args.box and len(args.box) not in (1, len(args.images)):
-        parser.error(
-            f"give one --box for all images or one per image ({len(args.images)}), "
-            f"not {len(args.box)}"
-        )
     if args.detections:
         try:
             args.detections_table = read_detections(args.detections, args.min_box_score)
         except BoxError as error:
             parser.error(str(error))
-    names = {}
-    for path in args.images:
-        name = os.path.splitext(os.path.basename(path))[0]
-        if name in names:
-            parser.error(
-                f"{names[name]} and {path} would both write {name}_pose.png and "
-                f"{name}_pose.json into --out; predict them in separate runs or rename one"
-            )
-        names[name] = path
     if args.video:
         ready()
         try:
@@ -769,113 +787,136 @@ def main(argv=None):
             return 0
         except InputError as error:
             raise SystemExit(f"error: {error}") from None
-    inputs, readable, skipped = [], [], []
-    for path in args.images:
+    try:
+        inputs = expand_images(args.images)
+    except InputListError as error:
+        parser.error(str(error))
+    if args.box and len(args.box) not in (1, len(inputs)):
+        parser.error(
+            f"give one --box for all images or one per image ({len(inputs)}), not {len(args.box)}"
+        )
+    args.given_images = [item.path for item in inputs]  # --box counts these
+    # Every input's cheap checks first (headers: missing, empty, too large): a bad file stops the
+    # run before anything is written, or with --skip-bad is listed and left out.
+    readable, skipped = [], []
+    for item in inputs:
         try:
-            inputs.append(read_image(path, args.max_image_pixels))
-            readable.append(path)
+            check_image(item.path, args.max_image_pixels)
+            readable.append(item)
         except InputError as error:
             if not args.skip_bad:
                 raise SystemExit(f"error: {error}") from None
             skipped.append(str(error))
-    if skipped:
-        warn(f"skipped {len(skipped)} unreadable image(s) (--skip-bad):")
-        for line in skipped:
-            warn(f"  {line}")
-        if not readable:
-            raise SystemExit("error: no readable image left to predict")
-    args.given_images, args.images = list(args.images), readable  # --box counts the given ones
+    if not readable:
+        _report_skipped(skipped)
+        raise SystemExit("error: no readable image left to predict")
     ready()  # the images and flags are checked: now Keras and the model
     try:
         predictor = Predictor(
             args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
         )
-        people = [
-            people_of(args, path, size, predictor.person_box_px)
-            for path, (_, size) in zip(args.images, inputs)
-        ]
-    except (InputError, BoxError) as error:
+    except InputError as error:
         raise SystemExit(f"error: {error}") from None
-
-    from PIL import Image
-
-    from keras_hourglass.drawing import draw_box, draw_pose
-
-    os.makedirs(args.out, exist_ok=True)
-    skeleton = predictor.skeleton
-    every = []
-    for path, (data, (height, width)), persons in zip(args.images, inputs, people):
-        name = os.path.splitext(os.path.basename(path))[0]
-        with Image.open(path) as image:
-            drawn = image.convert("RGB")
-        if persons:
-            keypoints, scores = predictor.people(
-                data, np.asarray(drawn), [p["box"] for p in persons], args.batch
-            )
-        else:
-            keypoints = np.zeros((0, skeleton.num_joints, 2))
-            scores = np.zeros((0, skeleton.num_joints))
-        overall = person_scores(scores, [p["box_score"] for p in persons])
-        size = max(height, width)
-        written = []
-        for person, kp, sc, score in zip(persons, keypoints, scores, overall):
-            drawn = draw_pose(
-                drawn,
-                kp,
-                skeleton,
-                scores=sc,
-                threshold=args.threshold,
-                radius=max(3, round(size / 150)),
-                width=max(2, round(size / 250)),
-            )
-            if person["bbox"] is not None:
-                drawn = draw_box(drawn, person["bbox"], f"{score:.2f}", max(2, round(size / 400)))
-            written.append(
-                {
-                    "box": (
-                        "whole image"
-                        if person["box"] is None
-                        else {"center": person["box"][:2], "scale": person["box"][2]}
-                    ),
-                    "bbox": person["bbox"],
-                    "box_score": round(person["box_score"], 6),
-                    "score": round(float(score), 6),
-                    "joints": joints_json(skeleton, kp, sc),
-                }
-            )
-        png = os.path.join(args.out, f"{name}_pose.png")
-        with files.atomic_path(png) as tmp:
-            drawn.save(tmp, format="PNG")
-        result = {
-            "image": os.path.abspath(path),
-            "width": width,
-            "height": height,
-            "model": args.model_name or os.path.abspath(args.model),
-            "skeleton": skeleton.name,
-            "flip_test": predictor.flip_test,
-            "runtime": predictor.runtime,
-            "precision": predictor.precision,
-            "threshold": args.threshold,
-            "people": written,
-        }
-        target = os.path.join(args.out, f"{name}_pose.json")
-        files.write_json(target, result)
-        confident = int((scores >= args.threshold).sum())
-        say(
-            f"{path}: {len(written)} {'person' if len(written) == 1 else 'people'}, "
-            f"{confident}/{scores.size} joints above {args.threshold} -> {png}, {target}"
-        )
-        every.extend(keypoints)
-    from keras_hourglass.evaluation import write_prediction_file
-
-    mat = os.path.join(args.out, "preds.mat")
-    if every:
-        write_prediction_file(np.stack(every), mat, base=1)
-        say(
-            f"{mat}: `preds` {len(every)} x {skeleton.num_joints} x 2 (every person, images in "
-            "order), 1-based (MATLAB's, as MPII's tools)"
-        )
+    try:
+        predict_photos(args, predictor, readable, skipped)
+    finally:
+        _report_skipped(skipped)
     return 0
+
+
+def _report_skipped(skipped):
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable image(s) (--skip-bad):")
+        for line in skipped:
+            warn(f"  {line}")
+
+
+def predict_photos(args, predictor, inputs, skipped):
+    """The photos, one at a time (bounded memory: each is read and decoded once, its people
+    predicted in batches of --batch, drawn and written, then let go): `<stem>_pose.json` and the
+    overlay per image, then `preds.mat` (and --coco-results) for every person predicted. A file
+    that fails to decode stops the run (or is added to `skipped` with --skip-bad); what ran is
+    written completely either way."""
+    skeleton = predictor.skeleton
+    os.makedirs(args.out, exist_ok=True)
+    every, coco = [], []
+    try:
+        for item in inputs:
+            try:
+                data, pixels = read_image(item.path, args.max_image_pixels)
+                persons = people_of(args, item.path, pixels.shape[:2], predictor.person_box_px)
+            except (InputError, BoxError) as error:
+                if not args.skip_bad or isinstance(error, BoxError):
+                    raise SystemExit(f"error: {error}") from None
+                skipped.append(str(error))
+                continue
+            if persons:
+                keypoints, scores = predictor.people(
+                    data, pixels, [p["box"] for p in persons], args.batch
+                )
+            else:  # no box for this image: recorded with no people
+                keypoints = np.zeros((0, skeleton.num_joints, 2))
+                scores = np.zeros((0, skeleton.num_joints))
+            overall = person_scores(scores, [p["box_score"] for p in persons])
+            drawn = draw_people(
+                pixels,
+                [
+                    {
+                        "keypoints": kp,
+                        "scores": sc,
+                        "bbox": person["bbox"],
+                        "label": f"{score:.2f}",
+                    }
+                    for person, kp, sc, score in zip(persons, keypoints, scores, overall)
+                ],
+                skeleton,
+                args.threshold,
+            )
+            fmt = item.format if args.overlay_format == "auto" else args.overlay_format
+            overlay = write_overlay(drawn, args.out, item.stem, fmt)
+            height, width = pixels.shape[:2]
+            result = {
+                "image": os.path.abspath(item.path),
+                "width": width,
+                "height": height,
+                "model": args.model_name or os.path.abspath(args.model),
+                "skeleton": skeleton.name,
+                "flip_test": predictor.flip_test,
+                "runtime": predictor.runtime,
+                "precision": predictor.precision,
+                "threshold": args.threshold,
+                "people": [
+                    person_record(person, kp, sc, score, skeleton)
+                    for person, kp, sc, score in zip(persons, keypoints, scores, overall)
+                ],
+            }
+            target = os.path.join(args.out, f"{item.stem}_pose.json")
+            files.write_json(target, result)
+            if args.coco_results:
+                coco.extend(
+                    coco_result(item.path, kp, sc, score)
+                    for kp, sc, score in zip(keypoints, scores, overall)
+                )
+            confident = int((scores >= args.threshold).sum())
+            count = len(persons)
+            say(
+                f"{item.path}: {count} {'person' if count == 1 else 'people'}, "
+                f"{confident}/{scores.size} joints above {args.threshold} -> {overlay}, {target}"
+            )
+            every.extend(keypoints)
+    finally:  # what ran is written whole, also when a later file stops the run
+        from keras_hourglass.evaluation import write_prediction_file
+
+        mat = os.path.join(args.out, "preds.mat")
+        if every:
+            write_prediction_file(np.stack(every), mat, base=1)
+            say(
+                f"{mat}: `preds` {len(every)} x {skeleton.num_joints} x 2 (every person, images "
+                "in order), 1-based (MATLAB's, as MPII's tools)"
+            )
+        if args.coco_results:
+            files.write_json(args.coco_results, coco)
+            say(f"{args.coco_results}: {len(coco)} people in COCO's keypoint results format")
 
 
 def people_of(args, path, size, person_box_px):
