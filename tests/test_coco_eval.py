@@ -284,6 +284,26 @@ def test_evaluate_py_with_detector_boxes(coco, tmp_path, python_env, shared_data
     images = sorted(im["id"] for im in data["images"])
     stats = evaluate_keypoints(path, det, image_ids=images)
     np.testing.assert_allclose(summary["COCO OKS"], [round(100 * v, 2) for v in stats.values()])
+    # A model whose person box unit is not 200 px (a 256-px box, as some ports use): the
+    # detections' crops cover the same pixels as the ground-truth boxes' (the records keep
+    # their scale in 200-px units), so the poses agree again.
+    from keras_hourglass.commands import evaluate as evaluate_command
+
+    wide = kh.build_hourglass(
+        num_stacks=1, skeleton="coco", filters=16, depth=2, input_shape=(32, 32, 3),
+        person_box_px=256.0,
+    )  # fmt: skip
+    wide.save(tmp_path / "wide.keras")
+    runs = {}
+    for mode, extra in (("gt256", []), ("det256", ["--detections", str(tmp_path / "dets.json")])):
+        argv = ["--model", str(tmp_path / "wide.keras"), *common[2:], "--out", str(tmp_path / mode)]
+        evaluate_command.main(argv + extra + ["--min-box-score", "0.1", "-q"])
+        runs[mode] = sorted(
+            json.loads((tmp_path / mode / "coco_results.json").read_text()), key=key
+        )
+    assert len(runs["det256"]) == len(runs["gt256"]) == len(people)
+    for a, b in zip(runs["det256"], runs["gt256"]):
+        np.testing.assert_allclose(a["keypoints"], b["keypoints"], atol=2e-3)
     # An image id the annotation file does not have is refused, naming it.
     (tmp_path / "bad.json").write_text(json.dumps([{"image_id": 5, "bbox": [0, 0, 9, 9]}]))
     result = run_command(

@@ -456,6 +456,7 @@ def evaluate_detections(args):
         check_image_files,
         coco_files,
     )
+    from keras_hourglass.geometry import PERSON_BOX_PX
     from keras_hourglass.inference import predict_people
 
     model = load_model(args.model)
@@ -483,12 +484,13 @@ def evaluate_detections(args):
             f"error: {args.detections}: image_id {', '.join(unknown[:5])} not in {annotations}"
         )
     scored = list(images)[: args.samples] if args.samples else list(images)
-    box_px = getattr(model, "person_box_px", 200.0)
     k = entry.skeleton.num_joints
     people, ids, box_scores, areas = [], [], [], []
     for image_id in scored:
         for n, (bbox, score) in enumerate(table.of("", image_id)):
-            cx, cy, scale = person_box(bbox, box_px)
+            # A PersonRecord's scale is in PERSON_BOX_PX (200 px) units whatever the model's own
+            # box unit: the crop covers the same pixels for every model.
+            cx, cy, scale = person_box(bbox, PERSON_BOX_PX)
             people.append(
                 PersonRecord(
                     os.path.join(image_dir, images[image_id]),
@@ -503,7 +505,7 @@ def evaluate_detections(args):
             )
             ids.append(image_id)
             box_scores.append(score)
-            areas.append((scale * box_px) ** 2)
+            areas.append((scale * PERSON_BOX_PX) ** 2)
     say(
         f"{len(people)} detections with a score of at least {args.min_box_score} in "
         f"{len(set(ids))} of the {len(scored)} images scored ({annotations})"
