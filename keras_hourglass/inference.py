@@ -25,7 +25,6 @@ from keras import ops
 from keras_hourglass import distributed, geometry
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.geometry import crop_to_original
-from keras_hourglass.inputs import batches, pose_dataset
 from keras_hourglass.skeletons import named_joints
 
 log = logging.getLogger(__name__)
@@ -317,6 +316,10 @@ def predict_people(predictor, records, batch_size=16, executor=None, workers=Non
             f"{skeleton.num_joints}."
         )
     size = predictor.input_size
+    # Here, not at the top: the network's inference must import without the data readers
+    # (datasets: h5py, SciPy; the input pipelines), which only dataset-scale prediction needs.
+    from keras_hourglass.inputs import batches, pose_dataset
+
     ds = pose_dataset(
         records,
         skeleton,

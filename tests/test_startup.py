@@ -137,3 +137,26 @@ def test_quiet_keeps_only_warnings_and_errors_libraries_included(tmp_path, pytho
     assert exported.returncode == 0, exported.stderr[-3000:]
     said = exported.stdout + exported.stderr.replace("imported:", "")
     assert "nncf" not in said.lower() and "I0000" not in said and "E0000" not in said, said[-3000:]
+
+
+def test_the_network_imports_without_the_data_readers(python_env):
+    """`import keras_hourglass.model` (and the package) brings the network, its inference and
+    codec, not the data readers (`datasets`: h5py, SciPy, the annotation formats) nor the input
+    pipelines (issue #39). (Keras itself imports h5py, and the TensorFlow and JAX backends SciPy,
+    so the check is on this package's modules.)"""
+    code = (
+        "import sys, keras_hourglass.model, keras_hourglass as kh; kh.build_hourglass; "
+        "print(sorted(m for m in sys.modules if m.startswith('keras_hourglass.')))"
+    )
+    result = subprocess.run(
+        [PYTHON, "-c", code],
+        env=dict(python_env, KERAS_BACKEND="numpy"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = result.stdout.strip()
+    assert "keras_hourglass.inference" in loaded and "keras_hourglass.codec" in loaded
+    for heavy in ("keras_hourglass.datasets", "keras_hourglass.inputs", "keras_hourglass.training"):
+        assert heavy not in loaded, loaded
