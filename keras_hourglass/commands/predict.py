@@ -582,7 +582,8 @@ def predict_video(args, predictor, source=None, window=None):
     return done
 
 
-def main(argv=None):
+def build_parser():
+    """predict.py's flags (the library's tables give their choices)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -735,6 +736,13 @@ def main(argv=None):
         "decoding (default: 50,000,000)",
     )
     add_logging(parser)
+    return parser
+
+
+def parse_args(argv=None):
+    """The flags, parsed and checked before anything heavy loads (a bad one is a parser error,
+    exit 2); returns (parser, args)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
     if bool(args.images) == bool(args.video):
@@ -777,6 +785,11 @@ def main(argv=None):
             args.detections_table = read_detections(args.detections, args.min_box_score)
         except BoxError as error:
             parser.error(str(error))
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
     if args.video:
         ready()
         try:
