@@ -25,8 +25,10 @@ asked to (`precision="bf16"`; float32 accumulation) and in int8 for a quantised 
   with NNCF on calibration crops) and its description (`<path>.json`).
 """
 
+import contextlib
 import functools
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -261,17 +263,20 @@ def export_openvino(
             raise ValueError("precision 'int8' needs calibration crops of real people")
         import nncf
 
-        if log.getEffectiveLevel() > logging.INFO:  # -q: NNCF's ~100 INFO lines too
+        quiet = log.getEffectiveLevel() > logging.INFO
+        if quiet:  # -q: NNCF's ~100 INFO lines too
             nncf.set_log_level(logging.WARNING)
         crops = np.asarray(calibration, np.float32)
         dataset = nncf.Dataset(list(crops), lambda crop: crop[None])
         full = converted
-        converted = nncf.quantize(
-            converted,
-            dataset,
-            subset_size=min(calibration_size, len(crops)),
-            ignored_scope=nncf.IgnoredScope(names=after_the_network(converted), validate=False),
-        )
+        # NNCF's progress bars (rich, on the process's stdout) have no switch of their own.
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            converted = nncf.quantize(
+                converted,
+                dataset,
+                subset_size=min(calibration_size, len(crops)),
+                ignored_scope=nncf.IgnoredScope(names=after_the_network(converted), validate=False),
+            )
         check = int8_check(full, converted, model.codec, skeleton, flip_test, crops[:64])
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

@@ -337,7 +337,10 @@ def test_predict_command_with_keras_file_and_saved_model(
     results = {}
     for kind, model in (("keras", exported["root"] / "m.keras"), ("saved", exported["flip"])):
         out = tmp_path / kind
-        result = _predict_cli([*images, "--model", str(model), "--out", str(out)], python_env)
+        # PNG overlays, so the pixel comparison below sees the drawing and no JPEG noise (the
+        # default follows the input's format: test_people.py).
+        args = [*images, "--model", str(model), "--out", str(out), "--overlay-format", "png"]
+        result = _predict_cli(args, python_env)
         assert result.returncode == 0, result.stderr[-3000:]
         for path in images:
             name = path.rsplit("/", 1)[1][:-4]

@@ -4,6 +4,7 @@ and load without TensorFlow, the commands choose it by default and say so, and b
 refused with the flag or variable named."""
 
 import json
+import logging
 import os
 import subprocess
 
@@ -212,6 +213,25 @@ crops = np.load(sys.argv[2])
 keypoints, scores = p(crops)
 print(json.dumps({"keypoints": keypoints.tolist(), "runtime": type(p).__name__}))
 """
+
+
+def test_int8_export_under_q_prints_nothing(model, shared_data, tmp_path, capfd):
+    """-q (the package logger above INFO) quiets NNCF too: its INFO lines and its progress
+    bars (rich, on stdout), which have no switch of their own."""
+    crops = _real_crops(shared_data, 64)
+    logger = logging.getLogger("keras_hourglass")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        capfd.readouterr()
+        runtimes.export_openvino(
+            model, str(tmp_path / "q.xml"), precision="int8", calibration=crops
+        )
+        out, err = capfd.readouterr()
+    finally:
+        logger.setLevel(level)
+    assert (tmp_path / "q.bin").is_file()
+    assert "Statistics collection" not in out + err and "INFO:nncf" not in out + err, out + err
 
 
 def test_an_exported_model_predicts_without_tensorflow(model, shared_data, tmp_path, python_env):

@@ -11,7 +11,7 @@ people of the image), a detector's boxes per image with --detections (COCO's det
 JSON, or {image: [boxes]}; boxes below --min-box-score left out), or --box cx,cy,scale (MPII's
 convention: centre and box side / 200 px; once for all images or once per image). Every person
 is predicted, --batch people per network call, with the flip test. For each image it writes
-`<name>_pose.png` (each skeleton over the image: left limbs green, right red, centre yellow;
+`<name>_pose.jpg` (`.png` for a PNG input; each skeleton over the image: left limbs green, right red, centre yellow;
 joints below --threshold dimmed; each given box drawn with the person's score) and
 `<name>_pose.json` ({"people": [{"box", "bbox", "box_score", "score", "joints"}]}: named
 joints {"x", "y", "confidence"} in the image's pixels; `score`, the person's, is the mean
@@ -654,7 +654,7 @@ def build_parser():
     parser.add_argument(
         "--out",
         default="poses",
-        help="folder for <name>_pose.png and <name>_pose.json (default: poses)",
+        help="folder for <name>_pose.jpg|.png and <name>_pose.json (default: poses)",
     )
     people = parser.add_argument_group(
         "people (default: one, the whole image)",
