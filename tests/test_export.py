@@ -398,7 +398,7 @@ def test_predict_command_with_keras_file_and_saved_model(
     (tmp_path / "empty.png").write_bytes(b"")
     for args, message in [
         ([str(tmp_path / "notes.jpg")], "notes.jpg: not an image"),
-        ([str(tmp_path / "cut.jpg")], "cut.jpg: a broken or truncated image"),
+        ([str(tmp_path / "cut.jpg")], "cut.jpg: a truncated JPEG (no end marker)"),
         ([str(tmp_path / "empty.png")], "empty.png: the file is empty"),
         ([images[0], "--box", "2000,10,2"], "lies outside"),
         ([images[0], "--box", "1,2"], "expected centre x, centre y and scale"),
