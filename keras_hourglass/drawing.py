@@ -4,8 +4,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from keras_hourglass import files
-from keras_hourglass.codec import hourglass_codec
-from keras_hourglass.inputs import batches, pose_dataset
 
 SIDE_COLOURS = {"left": (40, 200, 60), "right": (230, 50, 50), "centre": (250, 210, 40)}
 
@@ -95,6 +93,9 @@ def show_batch(
     training pipeline makes them, with the keypoints decoded from their heatmap targets drawn,
     and returns those keypoints ((count, K, 2) crop pixels), the visible mask and the targets.
     `augmentation`: as the pipelines take it (False: none)."""
+    from keras_hourglass.codec import hourglass_codec  # Keras: only here
+    from keras_hourglass.inputs import batches, pose_dataset
+
     codec = hourglass_codec(input_size)
     ds = pose_dataset(
         source,

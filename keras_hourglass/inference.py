@@ -24,6 +24,7 @@ from keras import ops
 
 from keras_hourglass import distributed, geometry
 from keras_hourglass.codec import HeatmapCodec
+from keras_hourglass.deploy import estimate_keypoints
 from keras_hourglass.geometry import crop_to_original
 from keras_hourglass.skeletons import named_joints
 
@@ -34,6 +35,7 @@ __all__ = [
     "average_with_flipped",
     "crop_predictor",
     "crop_to_original",
+    "estimate_keypoints",
     "estimate_poses",
     "keypoints_of_crops",
     "last_stack",
@@ -196,18 +198,6 @@ def crop_predictor(model, flip_test=True, codec=None):
     return cache[key]
 
 
-def _image_box(image, box, person_box_px, index):
-    """(centre, scale in 200 px boxes) of one image's person box: `box` (centre x, centre y,
-    scale in the model's `person_box_px` boxes) or, for None, the whole image."""
-    height, width = image.shape[:2]
-    if box is None:
-        return geometry.whole_image_box(float(height), float(width))
-    cx, cy, scale = (float(v) for v in box)
-    if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
-        raise ValueError(f"boxes[{index}] = {tuple(box)}: needs finite values, a positive scale")
-    return np.array([cx, cy]), scale * person_box_px / geometry.PERSON_BOX_PX
-
-
 def estimate_poses(
     model,
     images,
@@ -262,40 +252,6 @@ def estimate_poses(
         batch_size,
     )
     return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
-
-
-def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_size=16):
-    """`estimate_poses` as arrays: keypoints (N, K, 2) in image pixels and scores (N, K)."""
-    single = isinstance(images, np.ndarray) and images.ndim == 3
-    images = [images] if single else list(images)
-    if boxes is not None:
-        boxes = [boxes] if single else list(boxes)
-        if len(boxes) != len(images):
-            raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
-    person_box_px = person_box_px or geometry.PERSON_BOX_PX
-    size = predictor.input_size
-    keypoints, scores = [], []
-    for start in range(0, len(images), batch_size):
-        crops, centers, scales = [], [], []
-        for i in range(start, min(start + batch_size, len(images))):
-            image = np.asarray(images[i])
-            if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
-                raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
-            center, scale = _image_box(image, None if boxes is None else boxes[i], person_box_px, i)
-            floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
-            crops.append(geometry.crop_person(floats, center, scale, size))
-            centers.append(center)
-            scales.append(scale)
-        kp, sc = predictor(np.stack(crops))
-        keypoints.append(
-            np.asarray(crop_to_original(kp, np.stack(centers), np.array(scales), size))
-        )
-        scores.append(sc)
-    if not keypoints:
-        return np.zeros((0, predictor.num_joints, 2), np.float32), np.zeros(
-            (0, predictor.num_joints)
-        )
-    return np.concatenate(keypoints), np.concatenate(scores)
 
 
 def predict_people(predictor, records, batch_size=16, executor=None, workers=None, progress=False):

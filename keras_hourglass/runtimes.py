@@ -18,6 +18,10 @@ asked to (`precision="bf16"`; float32 accumulation) and in int8 for a quantised 
   $KERAS_HOURGLASS_CACHE; `KERAS_HOURGLASS_CACHE=off` keeps nothing), keyed by a hash of the
   weights, the model and codec settings, the flip test and the Keras and OpenVINO versions: the
   next process that predicts with the same file reads it back instead of converting again.
+  A `.keras` file's conversion is also recorded under the file's own key
+  (`note_file_conversion`), so the next process runs it through `keras_hourglass.deploy`
+  without loading Keras at all. `deploy` holds the Keras-free half (the OpenVINO predictor,
+  runtime and precision choices, the pose loop); this module re-exports it.
 - `load_predictor(path, ...)`: a crop predictor from a file: `.keras`, an exported OpenVINO
   model (`.xml`, `train/export.py --format openvino`), a SavedModel version folder, or a shipped
   model's name.
@@ -26,8 +30,6 @@ asked to (`precision="bf16"`; float32 accumulation) and in int8 for a quantised 
 """
 
 import contextlib
-import functools
-import importlib.util
 import io
 import json
 import logging
@@ -40,7 +42,24 @@ import keras
 import numpy as np
 
 from keras_hourglass import files, geometry
-from keras_hourglass.codec import HeatmapCodec
+from keras_hourglass.deploy import (
+    CONVERSION_FORMAT,
+    EXPORT_PRECISIONS,
+    OUTPUTS,
+    PRECISIONS,
+    RUNTIMES,
+    OpenVINOPredictor,
+    RuntimeChoiceError,
+    _from_environment,
+    cached_file_predictor,
+    conversion_cache,
+    cpu_has_bf16,
+    openvino_for,
+    openvino_installed,
+    remember_file_conversion,
+    require_openvino,
+    resolve_precision,
+)
 from keras_hourglass.inference import crop_predictor, flip_index_of, keypoints_of_crops
 
 log = logging.getLogger(__name__)
@@ -56,47 +75,16 @@ __all__ = [
     "cpu_has_bf16",
     "export_openvino",
     "load_predictor",
+    "note_file_conversion",
     "openvino_model",
     "predictor",
     "resolve_precision",
     "resolve_runtime",
 ]
 
-RUNTIMES = ("auto", "keras", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16")
-EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
-OUTPUTS = ("keypoints", "scores", "heatmaps")
-_OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
-
-
-class RuntimeChoiceError(ValueError):
-    """A runtime or precision that cannot be used here (not installed, no conversion path)."""
-
-
-def openvino_installed():
-    return importlib.util.find_spec("openvino") is not None
-
 
 def _tensorflow_backend():
     return keras.backend.backend() == "tensorflow"
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16():
-    """True when this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16), as OpenVINO's
-    CPU plugin reports it; False without OpenVINO."""
-    if not openvino_installed():
-        return False
-    import openvino as ov
-
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-def _from_environment(name, allowed):
-    chosen = os.environ.get(name, "auto")
-    if chosen not in allowed:
-        raise RuntimeChoiceError(f"{name} must be one of {allowed}, got {chosen!r}")
-    return chosen
 
 
 def resolve_runtime(runtime="auto"):
@@ -111,37 +99,8 @@ def resolve_runtime(runtime="auto"):
             return resolve_runtime(chosen)
         return "openvino" if openvino_installed() and _tensorflow_backend() else "keras"
     if runtime == "openvino":
-        if not openvino_installed():
-            raise RuntimeChoiceError(
-                "runtime 'openvino': OpenVINO is not installed (pip install "
-                "'keras-hourglass[openvino]', or the pinned openvino in requirements.txt)"
-            )
+        require_openvino()
     return runtime
-
-
-def resolve_precision(precision, runtime):
-    """The precision "auto" means on `runtime`: the environment's `KERAS_HOURGLASS_PRECISION`
-    when set, else "bf16" on OpenVINO where the CPU computes bfloat16 natively, else "fp32";
-    the keras runtime predicts in float32."""
-    if precision not in PRECISIONS:
-        raise RuntimeChoiceError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if runtime == "keras":
-        if precision == "bf16":
-            raise RuntimeChoiceError(
-                "precision 'bf16' is for the openvino runtime (the keras runtime predicts in "
-                "float32)"
-            )
-        return "fp32"
-    if precision == "auto":
-        chosen = _from_environment("KERAS_HOURGLASS_PRECISION", PRECISIONS)
-        if chosen != "auto":
-            return resolve_precision(chosen, runtime)
-        return "bf16" if cpu_has_bf16() else "fp32"
-    if precision == "bf16" and not cpu_has_bf16():
-        raise RuntimeChoiceError(
-            "precision 'bf16': this CPU has no native bfloat16 (AMX or AVX512-BF16); use fp32"
-        )
-    return precision
 
 
 # --- conversion ------------------------------------------------------------------------------
@@ -351,93 +310,6 @@ def int8_check(full, quantised, codec, skeleton, flip_test, crops):
 # --- predictors ------------------------------------------------------------------------------
 
 
-class OpenVINOPredictor:
-    """A crop predictor on OpenVINO's CPU plugin: NumPy crops in, keypoints in crop pixels and
-    scores out (and heatmaps with `return_heatmaps`), as `inference.CropPredictor`.
-
-    Args:
-        converted: an `openvino.Model` (`openvino_model`) or the path of an exported .xml.
-        codec, skeleton, flip_test: what the graph decodes with (from the .xml's description
-            when loading a file).
-        precision: "fp32" or "bf16": the CPU plugin's inference precision (bf16 needs a CPU
-            with native bfloat16; an int8 file computes its quantised convolutions in int8
-            either way).
-        threads: CPU threads (0: OpenVINO's default, the machine's cores).
-    """
-
-    def __init__(self, converted, codec, skeleton, flip_test, precision="fp32", threads=0):
-        import openvino as ov
-
-        precision = resolve_precision(precision, "openvino")  # checks bf16 against the CPU
-        self.codec, self.skeleton, self.flip_test = codec, skeleton, bool(flip_test)
-        self.precision = precision
-        self.input_size = int(codec.input_size[0])
-        self.num_joints = skeleton.num_joints
-        config = {
-            "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        core = ov.Core()
-        model = core.read_model(converted) if isinstance(converted, str) else converted
-        names = [set(output.get_names()) for output in model.outputs]
-        missing = [n for n in OUTPUTS if not any(n in s for s in names)]
-        if missing:
-            raise RuntimeChoiceError(f"the OpenVINO model has no output(s) {missing}")
-        self._compiled = core.compile_model(model, "CPU", config)
-        self._outputs = [self._compiled.output(name) for name in OUTPUTS]
-        self._request = self._compiled.create_infer_request()
-
-    @classmethod
-    def from_file(cls, path, precision="auto", threads=0):
-        """An exported .xml (`export_openvino`) with its `.json` description."""
-        meta_path = str(path) + ".json"
-        if not os.path.isfile(path):
-            raise RuntimeChoiceError(f"{path!r}: no such OpenVINO model file")
-        if not os.path.isfile(meta_path):
-            raise RuntimeChoiceError(
-                f"{path!r} has no description {meta_path!r} (skeleton, codec): export it with "
-                "train/export.py --format openvino"
-            )
-        from keras_hourglass.skeletons import Skeleton
-
-        with open(meta_path) as f:
-            meta = json.load(f)
-        try:
-            codec = HeatmapCodec.from_config(meta["codec"])
-            skeleton = Skeleton.from_config(meta["skeleton"])
-            flip_test = bool(meta["export"]["flip_test"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise RuntimeChoiceError(
-                f"{meta_path!r}: not an OpenVINO export's description ({error})"
-            ) from None
-        predictor = cls(
-            str(path),
-            codec,
-            skeleton,
-            flip_test,
-            resolve_precision(precision, "openvino"),
-            threads,
-        )
-        predictor.person_box_px = float(meta.get("person_box_px", geometry.PERSON_BOX_PX))
-        predictor.meta = meta
-        return predictor
-
-    def __call__(self, crops, return_heatmaps=False):
-        crops = np.asarray(crops, np.float32)
-        size = self.input_size
-        if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
-            raise ValueError(f"crops must be (N, {size}, {size}, 3), got {crops.shape}")
-        if len(crops) == 0:
-            k, h = self.num_joints, self.codec.heatmap_size
-            empty = (np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32))
-            return empty + ((np.zeros((0, *h, k), np.float32),) if return_heatmaps else ())
-        results = self._request.infer({0: np.ascontiguousarray(crops)})
-        outputs = [np.array(results[output]) for output in self._outputs]
-        return tuple(outputs if return_heatmaps else outputs[:2])
-
-
 def _weights_fingerprint(model):
     """A cheap fingerprint of the weights (every 61st value of each, and the whole of small
     ones): training or loading weights changes it, so a converted copy is rebuilt."""
@@ -451,7 +323,6 @@ def _weights_fingerprint(model):
 
 
 _CONVERTED = weakref.WeakKeyDictionary()
-CONVERSION_FORMAT = 1  # bump when what openvino_model writes changes
 
 
 def conversion_key(model, flip_test, codec):
@@ -478,15 +349,6 @@ def conversion_key(model, flip_test, codec):
     return digest.hexdigest()[:32]
 
 
-def _conversion_cache():
-    """The folder of cached conversions, or None when the cache is off."""
-    from keras_hourglass.pretrained import cache_dir
-
-    if os.environ.get("KERAS_HOURGLASS_CACHE", "").lower() in ("off", "0", "none"):
-        return None
-    return os.path.join(cache_dir(), "openvino")
-
-
 def cached_openvino_model(model, flip_test, codec):
     """`openvino_model(...)`, read from the disk cache when this model, settings and weights
     were converted before (by any process), else converted and saved there (atomically; a cache
@@ -494,7 +356,7 @@ def cached_openvino_model(model, flip_test, codec):
     path."""
     import openvino as ov
 
-    folder = _conversion_cache()
+    folder = conversion_cache()
     path = None
     if folder is not None:
         path = os.path.join(folder, conversion_key(model, flip_test, codec) + ".xml")
@@ -578,6 +440,27 @@ def load_predictor(path, runtime="auto", precision="auto", flip_test=True):
             raise RuntimeChoiceError(f"{path!r} is an OpenVINO model: runtime must be openvino")
         resolve_runtime("openvino")
         return OpenVINOPredictor.from_file(path, precision)
+    if openvino_for(runtime):
+        made = cached_file_predictor(path, flip_test, None, precision)
+        if made is not None:  # converted before: no Keras model needed
+            return made
     model = keras.saving.load_model(path, compile=False)
     made = predictor(model, flip_test, runtime, precision)
+    if isinstance(made, OpenVINOPredictor):
+        note_file_conversion(path, model, flip_test)
     return made
+
+
+def note_file_conversion(path, model, flip_test, skeleton_name=None, skeleton=None):
+    """After `predictor(model, ...)` converted (or found) the OpenVINO model of the `.keras`
+    file at `path`: records it under the file's key too (`deploy.cached_file_predictor`), so the
+    next process predicts with that file without loading Keras. `skeleton`: the joints the
+    caller names (`skeleton_name`'s; default the model's)."""
+    folder = conversion_cache()
+    if folder is None:
+        return None
+    codec = model.codec
+    xml = os.path.join(folder, conversion_key(model, flip_test, codec) + ".xml")
+    skeleton = skeleton or model.skeleton
+    description = _description(model, codec, skeleton, flip_test, "fp32")
+    return remember_file_conversion(path, flip_test, skeleton_name, xml, description)

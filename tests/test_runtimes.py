@@ -259,7 +259,8 @@ def test_predict_py_runs_openvino_by_default_and_takes_the_xml(
     model_path = tmp_path / "m.keras"
     model.save(model_path)
     image = sorted((shared_data / "mpii_samples").glob("*.jpg"))[0]
-    env = {k: v for k, v in python_env.items() if not k.startswith("KERAS_HOURGLASS_")}
+    env = {k: v for k, v in python_env.items() if k not in ("KERAS_HOURGLASS_RUNTIME",)}
+    env["KERAS_HOURGLASS_CACHE"] = str(tmp_path / "cache")  # never the user's
     outputs = {}
     for name, args in {
         "auto": ["--model", str(model_path)],
@@ -317,6 +318,62 @@ def test_predict_py_runs_openvino_by_default_and_takes_the_xml(
         env,
     )
     assert refused.returncode != 0 and "--runtime openvino" in refused.stderr
+
+
+# eval/predict.py as a user runs it, telling afterwards (on stderr) whether Keras, TensorFlow
+# or JAX were imported.
+PREDICT_WITH_MODULES = """
+import atexit, runpy, sys
+heavy = ("keras", "tensorflow", "jax")
+atexit.register(lambda: print("MODULES", [m for m in heavy if m in sys.modules], file=sys.stderr))
+sys.argv = ["eval/predict.py", *sys.argv[1:]]
+runpy.run_path("eval/predict.py", run_name="__main__")
+"""
+
+
+def test_a_converted_keras_file_predicts_again_without_keras(shared_data, tmp_path, python_env):
+    """Issue #40 item 3: the first predict on a .keras file converts it and records the file in
+    the conversion cache; the next run predicts through keras_hourglass.deploy without
+    importing Keras, TensorFlow or JAX and writes the same JSON. A file with other weights at
+    the same path, or a broken cache entry, is converted again (Keras loaded), not mistaken."""
+    from conftest import ROOT
+
+    model_path = tmp_path / "m.keras"
+    _tiny(seed=7).save(model_path)
+    image = sorted((shared_data / "mpii_samples").glob("*.jpg"))[0]
+    env = {k: v for k, v in python_env.items() if k != "KERAS_HOURGLASS_RUNTIME"}
+    env["KERAS_HOURGLASS_CACHE"] = str(tmp_path / "cache")
+
+    def predict(name):
+        result = subprocess.run(
+            [PYTHON, "-c", PREDICT_WITH_MODULES, str(image), "--model", str(model_path)]
+            + ["--precision", "fp32", "--out", str(tmp_path / name)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        line = [x for x in result.stderr.splitlines() if x.startswith("MODULES")][-1]
+        out = json.loads((tmp_path / name / f"{image.stem}_pose.json").read_text())
+        return eval(line.split(" ", 1)[1]), out
+
+    modules, first = predict("first")
+    assert "keras" in modules  # converted: Keras was needed
+    assert [p.name for p in (tmp_path / "cache/openvino").glob("file-*.json")]
+    modules, second = predict("second")
+    assert modules == []
+    assert second == first and second["runtime"] == "openvino"
+
+    _tiny(seed=8).save(model_path)  # other weights, same path
+    modules, third = predict("third")
+    assert "keras" in modules
+    assert third["people"][0]["joints"] != first["people"][0]["joints"]
+    for entry in (tmp_path / "cache/openvino").glob("file-*.json"):
+        entry.write_text("{not json")
+    modules, fourth = predict("fourth")
+    assert "keras" in modules and fourth == third
 
 
 def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):

@@ -177,6 +177,7 @@ class Predictor:
                 "--format openvino)"
             )
         if self.saved_model:
+            ready()  # TensorFlow
             from keras_hourglass.export import (
                 ServingModelError,
                 load_serving_model,
@@ -211,15 +212,15 @@ class Predictor:
             raise InputError(
                 f"--model {model_path!r}: no such .keras file, OpenVINO .xml or SavedModel folder"
             )
-        from keras_hourglass import runtimes
+        from keras_hourglass import deploy
 
         if model_path.endswith(".xml"):
             if runtime not in ("auto", "openvino"):
                 raise InputError(f"--model {model_path!r} is an OpenVINO model: --runtime openvino")
             try:
-                runtimes.resolve_runtime("openvino")
-                self.predictor = runtimes.OpenVINOPredictor.from_file(model_path, precision)
-            except runtimes.RuntimeChoiceError as error:
+                deploy.require_openvino()
+                self.predictor = deploy.OpenVINOPredictor.from_file(model_path, precision)
+            except deploy.RuntimeChoiceError as error:
                 raise InputError(f"--model: {error}") from None
             except Exception as error:  # a corrupt .xml or .bin
                 raise InputError(
@@ -234,14 +235,19 @@ class Predictor:
                 warn("note: an exported model's flip test is fixed at export; --no-flip is ignored")
             return
 
-        from keras_hourglass.export import model_skeleton
-
         if not model_path.endswith(".keras"):
             raise InputError(
                 f"--model {model_path!r}: expected a .keras file from "
                 "train/train.py, an OpenVINO .xml from train/export.py or a SavedModel version "
                 "folder"
             )
+        if deploy.openvino_for(runtime) and self._converted_before(
+            model_path, skeleton_name, flip_test, precision
+        ):
+            return  # no Keras needed
+        ready()  # Keras and the model class
+        from keras_hourglass import runtimes
+        from keras_hourglass.export import model_skeleton
         from keras_hourglass.model import load_model_file
 
         try:
@@ -263,13 +269,33 @@ class Predictor:
         except runtimes.RuntimeChoiceError as error:
             raise InputError(f"--runtime/--precision: {error}") from None
         self.flip_test = flip_test
+        if self.runtime == "openvino":  # the next run finds it without Keras
+            runtimes.note_file_conversion(
+                model_path, model, flip_test, skeleton_name, self.skeleton
+            )
+
+    def _converted_before(self, model_path, skeleton_name, flip_test, precision):
+        """Takes the OpenVINO conversion of the `.keras` file that an earlier run recorded in
+        the conversion cache (`deploy.cached_file_predictor`): True when there was one."""
+        from keras_hourglass import deploy
+
+        try:
+            made = deploy.cached_file_predictor(model_path, flip_test, skeleton_name, precision)
+        except deploy.RuntimeChoiceError as error:
+            raise InputError(f"--runtime/--precision: {error}") from None
+        if made is None:
+            return False
+        self.predictor, self.skeleton = made, made.skeleton
+        self.person_box_px, self.flip_test = made.person_box_px, bool(flip_test)
+        self.runtime, self.precision = "openvino", made.precision
+        return True
 
     def frames(self, frames, box=None):
         """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one box (or
         the whole frame) for all."""
         boxes = None if box is None else [box] * len(frames)
         if not self.saved_model:
-            from keras_hourglass.inference import estimate_keypoints
+            from keras_hourglass.deploy import estimate_keypoints
 
             return estimate_keypoints(
                 self.predictor, list(frames), boxes, self.person_box_px, len(frames)
@@ -290,7 +316,7 @@ class Predictor:
         list of (centre x, centre y, scale) or [None] (the whole image) -> keypoints (P, K, 2),
         scores (P, K), `batch` people per network call."""
         if not self.saved_model:
-            from keras_hourglass.inference import estimate_keypoints
+            from keras_hourglass.deploy import estimate_keypoints
 
             whole = boxes == [None]
             return estimate_keypoints(
@@ -823,8 +849,7 @@ def main(argv=None):
     if not readable:
         _report_skipped(skipped)
         raise SystemExit("error: no readable image left to predict")
-    ready()  # the images and flags are checked: now Keras and the model
-    try:
+    try:  # the images and flags are checked: now the model (Keras only where it needs it)
         predictor = Predictor(
             args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
         )

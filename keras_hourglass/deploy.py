@@ -1,0 +1,390 @@
+"""The part of deployment that needs neither Keras nor TensorFlow: running an exported (or
+converted) model on OpenVINO, choosing its precision, and the pose loop around it (crop each
+person as in training, predict, map the keypoints back to the image).
+
+An exported OpenVINO `.xml` and a `.keras` file converted once before (by any process: the
+file-keyed entries of the conversion cache below) predict through this module alone, so
+`hourglass-predict` on them starts without importing Keras or TensorFlow (a second or two
+instead of 8 s; docs/BENCHMARKS.md). `runtimes` (conversion, export, the Keras runtime)
+re-exports everything here.
+
+The conversion cache, `<cache>/openvino/` (`pretrained.cache_dir()`: $KERAS_HOURGLASS_CACHE or
+~/.cache/keras_hourglass; KERAS_HOURGLASS_CACHE=off turns it off): `<weights key>.xml/.bin`
+(`runtimes.cached_openvino_model`, keyed by the weights' bytes, so any Keras model with the same
+weights and settings finds it) and `file-<file key>.json` (this module: the key of a `.keras`
+file's bytes and the settings, naming the `.xml` it converts to and its description).
+"""
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+
+import numpy as np
+
+from keras_hourglass import files, geometry
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("auto", "keras", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
+EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
+OUTPUTS = ("keypoints", "scores", "heatmaps")
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+CONVERSION_FORMAT = 1  # bump when what runtimes.openvino_model writes changes
+
+
+class RuntimeChoiceError(ValueError):
+    """A runtime or precision that cannot be used here (not installed, no conversion path)."""
+
+
+def openvino_installed():
+    return importlib.util.find_spec("openvino") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16():
+    """True when this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16), as OpenVINO's
+    CPU plugin reports it; False without OpenVINO."""
+    if not openvino_installed():
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def _from_environment(name, allowed):
+    chosen = os.environ.get(name, "auto")
+    if chosen not in allowed:
+        raise RuntimeChoiceError(f"{name} must be one of {allowed}, got {chosen!r}")
+    return chosen
+
+
+def resolve_precision(precision, runtime):
+    """The precision "auto" means on `runtime`: the environment's `KERAS_HOURGLASS_PRECISION`
+    when set, else "bf16" on OpenVINO where the CPU computes bfloat16 natively, else "fp32";
+    the keras runtime predicts in float32."""
+    if precision not in PRECISIONS:
+        raise RuntimeChoiceError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if runtime == "keras":
+        if precision == "bf16":
+            raise RuntimeChoiceError(
+                "precision 'bf16' is for the openvino runtime (the keras runtime predicts in "
+                "float32)"
+            )
+        return "fp32"
+    if precision == "auto":
+        chosen = _from_environment("KERAS_HOURGLASS_PRECISION", PRECISIONS)
+        if chosen != "auto":
+            return resolve_precision(chosen, runtime)
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if precision == "bf16" and not cpu_has_bf16():
+        raise RuntimeChoiceError(
+            "precision 'bf16': this CPU has no native bfloat16 (AMX or AVX512-BF16); use fp32"
+        )
+    return precision
+
+
+def require_openvino():
+    """Raises `RuntimeChoiceError` (naming the pip extra) when OpenVINO is not installed."""
+    if not openvino_installed():
+        raise RuntimeChoiceError(
+            "runtime 'openvino': OpenVINO is not installed (pip install "
+            "'keras-hourglass[openvino]', or the pinned openvino in requirements.txt)"
+        )
+
+
+def _keras_backend():
+    """Keras' backend as Keras will choose it ($KERAS_BACKEND, else keras.json's, else
+    tensorflow), read without importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def openvino_for(runtime):
+    """Whether `runtime` ("auto", "keras", "openvino") runs an already converted model on
+    OpenVINO, as `runtimes.resolve_runtime` decides, without importing Keras: "openvino", or
+    "auto" with KERAS_HOURGLASS_RUNTIME unset (or openvino), OpenVINO installed and Keras'
+    backend TensorFlow."""
+    if runtime == "auto":
+        runtime = os.environ.get("KERAS_HOURGLASS_RUNTIME", "auto")
+        if runtime == "auto":
+            return openvino_installed() and _keras_backend() == "tensorflow"
+    return runtime == "openvino" and openvino_installed()
+
+
+def _codec_sizes(codec):
+    """(input size, heatmap size (h, w)) of a HeatmapCodec or of its config dict."""
+    if isinstance(codec, dict):
+        return int(codec["input_size"][0]), tuple(int(v) for v in codec["heatmap_size"])
+    return int(codec.input_size[0]), tuple(int(v) for v in codec.heatmap_size)
+
+
+class OpenVINOPredictor:
+    """A crop predictor on OpenVINO's CPU plugin: NumPy crops in, keypoints in crop pixels and
+    scores out (and heatmaps with `return_heatmaps`), as `inference.CropPredictor`.
+
+    Args:
+        converted: an `openvino.Model` (`runtimes.openvino_model`) or the path of an .xml.
+        codec: what the graph decodes with: a `HeatmapCodec` or its config (from the .xml's
+            description; `.codec` makes the HeatmapCodec, with Keras, when first asked).
+        skeleton, flip_test: the joints and whether the graph averages the mirrored crop.
+        precision: "fp32" or "bf16": the CPU plugin's inference precision (bf16 needs a CPU
+            with native bfloat16; an int8 file computes its quantised convolutions in int8
+            either way).
+        threads: CPU threads (0: OpenVINO's default, the machine's cores).
+    """
+
+    def __init__(self, converted, codec, skeleton, flip_test, precision="fp32", threads=0):
+        import openvino as ov
+
+        precision = resolve_precision(precision, "openvino")  # checks bf16 against the CPU
+        self._codec = codec
+        self.skeleton, self.flip_test = skeleton, bool(flip_test)
+        self.precision = precision
+        self.input_size, self.heatmap_size = _codec_sizes(codec)
+        self.num_joints = skeleton.num_joints
+        self.person_box_px = geometry.PERSON_BOX_PX
+        config = {
+            "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        core = ov.Core()
+        model = core.read_model(converted) if isinstance(converted, str) else converted
+        names = [set(output.get_names()) for output in model.outputs]
+        missing = [n for n in OUTPUTS if not any(n in s for s in names)]
+        if missing:
+            raise RuntimeChoiceError(f"the OpenVINO model has no output(s) {missing}")
+        self._compiled = core.compile_model(model, "CPU", config)
+        self._outputs = [self._compiled.output(name) for name in OUTPUTS]
+        self._request = self._compiled.create_infer_request()
+
+    @property
+    def codec(self):
+        """The `HeatmapCodec` the graph decodes with (imports Keras when it was given as a
+        config)."""
+        if isinstance(self._codec, dict):
+            from keras_hourglass.codec import HeatmapCodec
+
+            self._codec = HeatmapCodec.from_config(self._codec)
+        return self._codec
+
+    @classmethod
+    def from_description(cls, path, meta, precision="auto", threads=0, where=None):
+        """The .xml at `path` with its description `meta` (`runtimes.export_openvino`'s
+        `.json`: codec, skeleton, flip test, person box); `where` names the description in
+        errors."""
+        from keras_hourglass.skeletons import Skeleton
+
+        where = where or f"{path}.json"
+        try:
+            codec = dict(meta["codec"])
+            _codec_sizes(codec)
+            skeleton = Skeleton.from_config(meta["skeleton"])
+            flip_test = bool(meta["export"]["flip_test"])
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise RuntimeChoiceError(
+                f"{where!r}: not an OpenVINO export's description ({error})"
+            ) from None
+        predictor = cls(
+            str(path),
+            codec,
+            skeleton,
+            flip_test,
+            resolve_precision(precision, "openvino"),
+            threads,
+        )
+        predictor.person_box_px = float(meta.get("person_box_px", geometry.PERSON_BOX_PX))
+        predictor.meta = meta
+        return predictor
+
+    @classmethod
+    def from_file(cls, path, precision="auto", threads=0):
+        """An exported .xml (`runtimes.export_openvino`) with its `.json` description."""
+        meta_path = str(path) + ".json"
+        if not os.path.isfile(path):
+            raise RuntimeChoiceError(f"{path!r}: no such OpenVINO model file")
+        if not os.path.isfile(meta_path):
+            raise RuntimeChoiceError(
+                f"{path!r} has no description {meta_path!r} (skeleton, codec): export it with "
+                "train/export.py --format openvino"
+            )
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as error:
+            raise RuntimeChoiceError(f"{meta_path!r}: cannot read it ({error})") from None
+        return cls.from_description(path, meta, precision, threads, where=meta_path)
+
+    def __call__(self, crops, return_heatmaps=False):
+        crops = np.asarray(crops, np.float32)
+        size = self.input_size
+        if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
+            raise ValueError(f"crops must be (N, {size}, {size}, 3), got {crops.shape}")
+        if len(crops) == 0:
+            k, h = self.num_joints, self.heatmap_size
+            empty = (np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32))
+            return empty + ((np.zeros((0, *h, k), np.float32),) if return_heatmaps else ())
+        results = self._request.infer({0: np.ascontiguousarray(crops)})
+        outputs = [np.array(results[output]) for output in self._outputs]
+        return tuple(outputs if return_heatmaps else outputs[:2])
+
+
+# --- the pose loop ---------------------------------------------------------------------------
+
+
+def image_box(image, box, person_box_px, index):
+    """(centre, scale in 200 px boxes) of one image's person box: `box` (centre x, centre y,
+    scale in the model's `person_box_px` boxes) or, for None, the whole image."""
+    height, width = image.shape[:2]
+    if box is None:
+        return geometry.whole_image_box(float(height), float(width))
+    cx, cy, scale = (float(v) for v in box)
+    if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
+        raise ValueError(f"boxes[{index}] = {tuple(box)}: needs finite values, a positive scale")
+    return np.array([cx, cy]), scale * person_box_px / geometry.PERSON_BOX_PX
+
+
+def crop_to_original(keypoints, centers, scales, crop_size):
+    """`geometry.crop_to_original` in NumPy (float32, the same operations in the same order):
+    keypoints (B, K, 2) in crop pixels -> original pixels, `centre + (p - (S - 1) / 2) * 200 s
+    / S`."""
+    keypoints = np.asarray(keypoints, np.float32)
+    factor = (geometry.PERSON_BOX_PX * np.asarray(scales, np.float32) / crop_size).reshape(-1, 1, 1)
+    centers = np.asarray(centers, np.float32).reshape(-1, 1, 2)
+    return centers + (keypoints - np.float32((crop_size - 1) / 2.0)) * factor
+
+
+def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_size=16):
+    """One person per image, through any crop predictor (Keras, OpenVINO, a SavedModel's
+    `predict_crops`): keypoints (N, K, 2) in image pixels and scores (N, K). The crops are
+    made as in training (NumPy/OpenCV, anti-aliased when shrinking) and the keypoints mapped
+    back the same way."""
+    single = isinstance(images, np.ndarray) and images.ndim == 3
+    images = [images] if single else list(images)
+    if boxes is not None:
+        boxes = [boxes] if single else list(boxes)
+        if len(boxes) != len(images):
+            raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
+    person_box_px = person_box_px or geometry.PERSON_BOX_PX
+    size = predictor.input_size
+    keypoints, scores = [], []
+    for start in range(0, len(images), batch_size):
+        crops, centers, scales = [], [], []
+        for i in range(start, min(start + batch_size, len(images))):
+            image = np.asarray(images[i])
+            if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+                raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
+            center, scale = image_box(image, None if boxes is None else boxes[i], person_box_px, i)
+            floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+            crops.append(geometry.crop_person(floats, center, scale, size))
+            centers.append(center)
+            scales.append(scale)
+        kp, sc = predictor(np.stack(crops))
+        keypoints.append(crop_to_original(kp, np.stack(centers), np.array(scales), size))
+        scores.append(np.asarray(sc))
+    if not keypoints:
+        return np.zeros((0, predictor.num_joints, 2), np.float32), np.zeros(
+            (0, predictor.num_joints)
+        )
+    return np.concatenate(keypoints), np.concatenate(scores)
+
+
+# --- a .keras file's conversion, found again without Keras -----------------------------------
+
+
+def conversion_cache():
+    """The folder of cached conversions, or None when the cache is off."""
+    from keras_hourglass.pretrained import cache_dir
+
+    if os.environ.get("KERAS_HOURGLASS_CACHE", "").lower() in ("off", "0", "none"):
+        return None
+    return os.path.join(cache_dir(), "openvino")
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def file_key(path, flip_test, skeleton_name=None):
+    """The cache key of a `.keras` file's conversion: a SHA-256 of the file's bytes, the flip
+    test, the skeleton asked for, and the Keras and OpenVINO versions that convert it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    settings = [
+        bool(flip_test),
+        skeleton_name,
+        _version("keras"),
+        _version("openvino"),
+        CONVERSION_FORMAT,
+    ]
+    digest.update(json.dumps(settings).encode())
+    return digest.hexdigest()[:32]
+
+
+def _file_entry(path, flip_test, skeleton_name):
+    folder = conversion_cache()
+    if folder is None:
+        return None
+    return os.path.join(folder, f"file-{file_key(path, flip_test, skeleton_name)}.json")
+
+
+def cached_file_predictor(path, flip_test=True, skeleton_name=None, precision="auto"):
+    """The OpenVINO predictor of a `.keras` file converted before (by any process), read from
+    the conversion cache without Keras; None when it was not (or the cache is off, or its
+    entry is unreadable: the caller converts again)."""
+    if not openvino_installed():
+        return None
+    entry = _file_entry(path, flip_test, skeleton_name)
+    if entry is None or not os.path.isfile(entry):
+        return None
+    try:
+        with open(entry) as f:
+            meta = json.load(f)
+        xml = os.path.join(os.path.dirname(entry), meta["xml"])
+        if not (os.path.isfile(xml) and os.path.isfile(xml[: -len(".xml")] + ".bin")):
+            return None
+        predictor = OpenVINOPredictor.from_description(xml, meta, precision, where=entry)
+    except RuntimeChoiceError as error:
+        if "precision" in str(error):
+            raise
+        log.debug(f"conversion cache entry {entry} not used: {error}")
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.debug(f"conversion cache entry {entry} not used: {error}")
+        return None
+    log.debug(f"{path}: its OpenVINO conversion read from {xml}")
+    return predictor
+
+
+def remember_file_conversion(path, flip_test, skeleton_name, xml, description):
+    """Records in the cache that the `.keras` file at `path` converts to the cached `xml`
+    (described by `description`), so later processes predict without Keras; a cache that
+    cannot be written is only logged."""
+    entry = _file_entry(path, flip_test, skeleton_name)
+    if entry is None or xml is None or not os.path.isfile(xml):
+        return None
+    if os.path.dirname(os.path.abspath(xml)) != os.path.dirname(os.path.abspath(entry)):
+        return None
+    try:
+        files.write_json(entry, {**description, "xml": os.path.basename(xml)})
+    except OSError as error:
+        log.debug(f"conversion cache entry {entry} not written: {error}")
+        return None
+    return entry
