@@ -9,7 +9,8 @@ random-weights model of --predict-stacks (256 features, 256 px) is saved to a te
 predicted on one photo twice with the conversion cache in a fresh temporary folder: the first run
 traces and converts (and keeps the conversion), the second reads it back. Lines:
 `command_start command=<script> case=<help|bad-flag> seconds=<s>` and
-`command_start predict stacks=<n> first_s=<s> second_s=<s>`.
+`command_start predict stacks=<n> first_s=<s> second_s=<s>` (with --predict-shipped also
+`model=shipped`, the model that ships, the second run's figure the median of --runs).
 """
 
 import argparse
@@ -32,10 +33,10 @@ CASES = {
 }
 
 
-def timed(args, env=None):
+def timed(args, env=None, check=False):
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, *args], capture_output=True, env=env, cwd=ROOT, check=False, timeout=3600
+        [sys.executable, *args], capture_output=True, env=env, cwd=ROOT, check=check, timeout=3600
     )
     return time.perf_counter() - start
 
@@ -46,8 +47,14 @@ def main(argv=None):
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--predict-stacks", type=int, nargs="*", default=[])
+    parser.add_argument(
+        "--predict-shipped",
+        action="store_true",
+        help="also predict's first and second run with the shipped model (no --model)",
+    )
+    parser.add_argument("--skip-flags", action="store_true", help="only the predict runs")
     args = parser.parse_args(argv)
-    for script, bad in CASES.items():
+    for script, bad in {} if args.skip_flags else CASES.items():
         for case, flags in (("help", ["--help"]), ("bad-flag", bad)):
             seconds = statistics.median(timed([script, *flags]) for _ in range(args.runs))
             print(f"command_start command={script} case={case} seconds={seconds:.2f}", flush=True)
@@ -61,9 +68,16 @@ def main(argv=None):
             subprocess.run([sys.executable, "-c", code, model], check=True, cwd=ROOT)
             env = dict(os.environ, KERAS_HOURGLASS_CACHE=os.path.join(tmp, "cache"))
             run = ["eval/predict.py", str(PHOTO), "--model", model, "--out", tmp, "-q"]
-            first = timed(run, env)
-            second = timed(run, env)
+            first = timed(run, env, check=True)
+            second = timed(run, env, check=True)
         print(f"command_start predict stacks={stacks} first_s={first:.1f} second_s={second:.1f}")
+    if args.predict_shipped:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, KERAS_HOURGLASS_CACHE=os.path.join(tmp, "cache"))
+            run = ["eval/predict.py", str(PHOTO), "--out", tmp, "-q"]
+            first = timed(run, env, check=True)
+            second = statistics.median(timed(run, env, check=True) for _ in range(args.runs))
+        print(f"command_start predict model=shipped first_s={first:.1f} second_s={second:.1f}")
 
 
 if __name__ == "__main__":
