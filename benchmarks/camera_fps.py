@@ -72,7 +72,7 @@ def main(argv=None):
         f"camera_fps: {os.cpu_count()} CPUs, Keras {keras.__version__} "
         f"({keras.backend.backend()}), image {args.image or 'noise'}"
     )
-    from keras_hourglass.pretrained import resolve_model
+    from keras_hourglass.presets import resolve_model
 
     results = []
     for stacks in args.model or args.stacks:

@@ -18,7 +18,7 @@ _EXPORTS = {
     "hourglass_codec": "codec",
     "crop_predictor": "inference",
     "crop_to_original": "inference",
-    "estimate_poses": "inference",
+    "estimate_poses": "runtimes",
     "keypoints_of_crops": "inference",
     "StackedHourglass": "model",
     "build_hourglass": "model",

@@ -61,7 +61,7 @@ def resolve_model_arg(parser, args, attr="model"):
     """Resolves `args.<attr>` in place: a file or folder as it is, a shipped model's name to its
     file, nothing to the default shipped model; `args.model_name` gets the shipped name (or
     None). An unknown value is a one-line parser error that lists the shipped names."""
-    from keras_hourglass.pretrained import PretrainedError, resolve_model
+    from keras_hourglass.presets import PretrainedError, resolve_model
 
     try:
         path, name = resolve_model(getattr(args, attr), "--" + attr.replace("_", "-"))

@@ -8,7 +8,7 @@ file-keyed entries of the conversion cache below) predict through this module al
 instead of 8 s; docs/BENCHMARKS.md). `runtimes` (conversion, export, the Keras runtime)
 re-exports everything here.
 
-The conversion cache, `<cache>/openvino/` (`pretrained.cache_dir()`: $KERAS_HOURGLASS_CACHE or
+The conversion cache, `<cache>/openvino/` (`files.cache_dir()`: $KERAS_HOURGLASS_CACHE or
 ~/.cache/keras_hourglass; KERAS_HOURGLASS_CACHE=off turns it off): `<weights key>.xml/.bin`
 (`runtimes.cached_openvino_model`, keyed by the weights' bytes, so any Keras model with the same
 weights and settings finds it) and `file-<file key>.json` (this module: the key of a `.keras`
@@ -306,11 +306,9 @@ def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_
 
 def conversion_cache():
     """The folder of cached conversions, or None when the cache is off."""
-    from keras_hourglass.pretrained import cache_dir
-
     if os.environ.get("KERAS_HOURGLASS_CACHE", "").lower() in ("off", "0", "none"):
         return None
-    return os.path.join(cache_dir(), "openvino")
+    return os.path.join(files.cache_dir(), "openvino")
 
 
 def _version(package):

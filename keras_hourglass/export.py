@@ -163,8 +163,8 @@ def _decode(data, max_pixels):
 
 
 class PoseServer(tf.Module):
-    """The serving functions of a model: what the SavedModel's signatures run, and what
-    `eval/predict.py` runs in memory for a `.keras` file.
+    """The serving functions of a model: what the SavedModel's signatures run (TF Serving,
+    `eval/predict.py` and the serving client on a SavedModel folder).
 
     Args:
         model: a stacked hourglass (any Keras backend variables traced by TensorFlow).

@@ -105,3 +105,11 @@ def write_csv(table, path):
 def is_temporary(name):
     """Whether a file or folder name is one of ours left by a write that never finished."""
     return name.startswith(TEMPORARY_PREFIX)
+
+
+def cache_dir():
+    """Where files derived from models are kept (conversions, shipped models' SavedModels; never
+    downloaded: made here once): $KERAS_HOURGLASS_CACHE, else ~/.cache/keras_hourglass."""
+    return os.environ.get("KERAS_HOURGLASS_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_hourglass"
+    )

@@ -8,7 +8,9 @@ callback; only the crop resampler differs between them (NumPy/OpenCV or TensorFl
 - `CropPredictor` (`crop_predictor(model)`): the core compiled once per model and settings,
   NumPy in and out; a jitted function is reused for every call of the same batch size, and
   batch sizes are padded to powers of two so that a stream of calls compiles a few times.
-- `estimate_poses`: whole images (and person boxes) -> named joints in image pixels.
+- `estimate_keypoints` (from `deploy`, NumPy): whole images (and person boxes) through any crop
+  predictor -> keypoints in image pixels; `runtimes.estimate_poses` names them and picks the
+  runtime (this module does not import the runtimes: docs/layers.md).
 - `predict_people`: dataset records -> keypoints in image pixels, through either input executor.
 
 Decoding uses the model's own codec (`model.codec`) and the flip test its skeleton's flip
@@ -22,11 +24,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hourglass import distributed, geometry
+from keras_hourglass import distributed
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.deploy import estimate_keypoints
 from keras_hourglass.geometry import crop_to_original
-from keras_hourglass.skeletons import named_joints
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,6 @@ __all__ = [
     "crop_predictor",
     "crop_to_original",
     "estimate_keypoints",
-    "estimate_poses",
     "keypoints_of_crops",
     "last_stack",
     "predict_people",
@@ -196,62 +196,6 @@ def crop_predictor(model, flip_test=True, codec=None):
         )
         cache[key] = CropPredictor(model, flip_test, codec)
     return cache[key]
-
-
-def estimate_poses(
-    model,
-    images,
-    boxes=None,
-    flip_test=True,
-    batch_size=16,
-    predictor=None,
-    runtime="auto",
-    precision="auto",
-):
-    """Named keypoints of one person per image, in the image's own pixels.
-
-    The person box is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the
-    crops go through `CropPredictor` (flip test, the model's codec) and the keypoints are mapped
-    back to the image. Runs on any Keras backend, without TensorFlow.
-
-    Args:
-        model: a stacked hourglass that knows its skeleton (`model.skeleton`).
-        images: an (H, W, 3) uint8 (or [0, 1] float) RGB image, or a list of them.
-        boxes: None (the whole image is the person), or one (centre x, centre y, scale) per
-            image, the person box being the square of side `model.person_box_px * scale`
-            (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
-        flip_test: average with the mirrored crop.
-        batch_size: crops per network call.
-        predictor: a crop predictor to use (default: `runtimes.predictor(model, flip_test,
-            runtime, precision)`).
-        runtime: where the network runs: "keras" (this backend, float32: `crop_predictor`),
-            "openvino" (converted once per model and weights; the fastest on CPUs), or "auto"
-            (default): the environment's `KERAS_HOURGLASS_RUNTIME` if set, else openvino when
-            it is installed and the backend is TensorFlow, else keras (docs/runtimes.md).
-        precision: OpenVINO's: "bf16", "fp32", or "auto" (`KERAS_HOURGLASS_PRECISION` if set,
-            else bf16 where the CPU computes it natively).
-
-    Returns:
-        a list, per image, of {joint name: {"x", "y", "confidence"}} (`skeletons.named_joints`).
-    """
-    skeleton = getattr(model, "skeleton", None)
-    if skeleton is None:
-        raise ValueError(
-            "This model was saved without its skeleton: rebuild it with `skeleton=` (or use the "
-            "commands' --skeleton) to name its keypoints."
-        )
-    if predictor is None:
-        from keras_hourglass import runtimes
-
-        predictor = runtimes.predictor(model, flip_test, runtime, precision)
-    keypoints, scores = estimate_keypoints(
-        predictor,
-        images,
-        boxes,
-        getattr(model, "person_box_px", geometry.PERSON_BOX_PX),
-        batch_size,
-    )
-    return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
 
 
 def predict_people(predictor, records, batch_size=16, executor=None, workers=None, progress=False):

@@ -355,13 +355,15 @@ class StackedHourglass(keras.Model):
 
         The paper's inference on any Keras backend (NumPy crops, no TensorFlow needed), the
         network on the fastest runtime installed (`runtime`, `precision`: OpenVINO in bfloat16
-        where the CPU has it, docs/runtimes.md): see `keras_hourglass.inference.estimate_poses`
+        where the CPU has it, docs/runtimes.md): see `keras_hourglass.runtimes.estimate_poses`
         for the arguments.
 
         Returns:
             a list, per image, of {joint name: {"x": x, "y": y, "confidence": score}}.
         """
-        return inference.estimate_poses(
+        from keras_hourglass import runtimes  # the layer below the model: docs/layers.md
+
+        return runtimes.estimate_poses(
             self, images, boxes, flip_test, batch_size, runtime=runtime, precision=precision
         )
 

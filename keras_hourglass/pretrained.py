@@ -10,84 +10,39 @@ Every command that takes a model takes a shipped model's name in its place (`--m
 lspet-hg2-128`), and `hourglass-predict photo.jpg` without `--model` uses the default.
 `keras_hourglass/weights/index.json` lists the shipped files with their SHA-256, checked when a
 file is first loaded in a process; docs/models.md is each model's card (data, recipe, accuracy,
-limits).
+limits). The index itself is read by the light `keras_hourglass.presets` (re-exported here);
+this module loads the models.
 """
 
-import functools
-import hashlib
-import json
 import os
 
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-INDEX = os.path.join(WEIGHTS_DIR, "index.json")
+from keras_hourglass.files import cache_dir
+from keras_hourglass.presets import (
+    INDEX,
+    WEIGHTS_DIR,
+    PretrainedError,
+    default_pretrained,
+    file_sha256,
+    list_pretrained,
+    pretrained_info,
+    pretrained_path,
+    resolve_model,
+)
 
-
-class PretrainedError(ValueError):
-    """An unknown name, or a shipped file that is missing or not the one the index names."""
-
-
-@functools.lru_cache(maxsize=1)
-def _index():
-    try:
-        with open(INDEX, encoding="utf-8") as f:
-            index = json.load(f)
-    except FileNotFoundError:
-        return {"default": None, "models": {}}
-    return index
-
-
-def list_pretrained():
-    """Names of the shipped models, the default first."""
-    index = _index()
-    names = list(index["models"])
-    default = index.get("default")
-    return sorted(names, key=lambda n: (n != default, n))
-
-
-def default_pretrained():
-    """Name of the model the commands use when none is given (None when none ships)."""
-    return _index().get("default")
-
-
-def pretrained_info(name):
-    """The index entry of a shipped model (a copy): file, sha256, skeleton, input size, the
-    held-out figures of its card, the command that trained it."""
-    models = _index()["models"]
-    if name not in models:
-        shipped = ", ".join(list_pretrained()) or "none"
-        raise PretrainedError(f"no shipped model named {name!r} (shipped: {shipped})")
-    return dict(models[name], name=name)
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=None)
-def _verified(path, sha256):
-    if not os.path.isfile(path):
-        raise PretrainedError(f"the shipped model file {path!r} is missing: reinstall the package")
-    actual = file_sha256(path)
-    if actual != sha256:
-        raise PretrainedError(
-            f"the shipped model file {path!r} has SHA-256 {actual}, not the {sha256} its index "
-            "names: the file is damaged or was replaced; reinstall the package"
-        )
-    return path
-
-
-def pretrained_path(name=None):
-    """Path of a shipped model's `.keras` file (the default model when `name` is None), its
-    SHA-256 checked once per process."""
-    name = name or default_pretrained()
-    if name is None:
-        raise PretrainedError("no model ships with this installation")
-    info = pretrained_info(name)
-    return _verified(os.path.join(WEIGHTS_DIR, info["file"]), info["sha256"])
+__all__ = [
+    "INDEX",
+    "WEIGHTS_DIR",
+    "PretrainedError",
+    "cache_dir",
+    "cached_saved_model",
+    "default_pretrained",
+    "file_sha256",
+    "list_pretrained",
+    "load_pretrained",
+    "pretrained_info",
+    "pretrained_path",
+    "resolve_model",
+]
 
 
 def load_pretrained(name=None):
@@ -95,37 +50,9 @@ def load_pretrained(name=None):
     further). It carries its skeleton, codec and crop convention, like any trained `.keras`."""
     import keras
 
-    import keras_hourglass  # noqa: F401  (registers the model class)
+    import keras_hourglass.model  # noqa: F401  (registers the model class)
 
     return keras.saving.load_model(pretrained_path(name), compile=False)
-
-
-def resolve_model(value, what="--model"):
-    """What a command's --model names, as (path, shipped name or None): an existing file or
-    folder as it is, else a shipped model's name, else a one-line error; None or "" is the
-    default shipped model."""
-    if not value:
-        name = default_pretrained()
-        if name is None:
-            raise PretrainedError(f"{what}: none given and no model ships with this installation")
-        return pretrained_path(name), name
-    if os.path.exists(value):
-        return value, None
-    if value in _index()["models"]:
-        return pretrained_path(value), value
-    shipped = ", ".join(list_pretrained()) or "none"
-    raise PretrainedError(
-        f"{what} {value!r}: no such file or folder, and no shipped model of that name "
-        f"(shipped: {shipped})"
-    )
-
-
-def cache_dir():
-    """Where files derived from shipped models are kept (never downloaded: made here once):
-    $KERAS_HOURGLASS_CACHE, else ~/.cache/keras_hourglass."""
-    return os.environ.get("KERAS_HOURGLASS_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "keras_hourglass"
-    )
 
 
 def cached_saved_model(name):
@@ -133,16 +60,13 @@ def cached_saved_model(name):
     inside), exported into `cache_dir()` on first use and reused after; keyed by the file's
     SHA-256, so a new file makes a new export."""
     info = pretrained_info(name)
-    path = pretrained_path(name)
     base = os.path.join(cache_dir(), f"{name}-{info['sha256'][:12]}")
     version = os.path.join(base, "1")
     if os.path.isfile(os.path.join(version, "saved_model.pb")):
         return version
-    import keras
-
     from keras_hourglass.export import export_for_serving
 
-    model = keras.saving.load_model(path, compile=False)
+    model = load_pretrained(name)
     try:
         return export_for_serving(model, base, version=1)
     except FileExistsError:  # another process exported it meanwhile

@@ -14,7 +14,7 @@ asked to (`precision="bf16"`; float32 accumulation) and in int8 for a quantised 
 - `predictor(model, ...)`: a `.keras` model's crop predictor on the chosen runtime (kept with
   the model; rebuilt when its weights change). The OpenVINO conversion (a TensorFlow trace, 5 s
   for a small model, minutes for the paper's) is also kept on disk, in
-  `<cache>/openvino/<key>.xml` (`pretrained.cache_dir()`: ~/.cache/keras_hourglass or
+  `<cache>/openvino/<key>.xml` (`files.cache_dir()`: ~/.cache/keras_hourglass or
   $KERAS_HOURGLASS_CACHE; `KERAS_HOURGLASS_CACHE=off` keeps nothing), keyed by a hash of the
   weights, the model and codec settings, the flip test and the Keras and OpenVINO versions: the
   next process that predicts with the same file reads it back instead of converting again.
@@ -54,6 +54,7 @@ from keras_hourglass.deploy import (
     cached_file_predictor,
     conversion_cache,
     cpu_has_bf16,
+    estimate_keypoints,
     openvino_for,
     openvino_installed,
     remember_file_conversion,
@@ -61,6 +62,7 @@ from keras_hourglass.deploy import (
     resolve_precision,
 )
 from keras_hourglass.inference import crop_predictor, flip_index_of, keypoints_of_crops
+from keras_hourglass.skeletons import named_joints
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ __all__ = [
     "after_the_network",
     "calibration_crops",
     "cpu_has_bf16",
+    "estimate_poses",
     "export_openvino",
     "load_predictor",
     "note_file_conversion",
@@ -415,13 +418,71 @@ def predictor(model, flip_test=True, runtime="auto", precision="auto", codec=Non
     return made[precision]
 
 
+def _model_predictor(model, flip_test, runtime, precision):
+    return predictor(model, flip_test, runtime, precision)  # (estimate_poses' argument hides it)
+
+
+def estimate_poses(
+    model,
+    images,
+    boxes=None,
+    flip_test=True,
+    batch_size=16,
+    predictor=None,
+    runtime="auto",
+    precision="auto",
+):
+    """Named keypoints of one person per image, in the image's own pixels.
+
+    The person box is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the
+    crops go through `CropPredictor` (flip test, the model's codec) and the keypoints are mapped
+    back to the image. Runs on any Keras backend, without TensorFlow.
+
+    Args:
+        model: a stacked hourglass that knows its skeleton (`model.skeleton`).
+        images: an (H, W, 3) uint8 (or [0, 1] float) RGB image, or a list of them.
+        boxes: None (the whole image is the person), or one (centre x, centre y, scale) per
+            image, the person box being the square of side `model.person_box_px * scale`
+            (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
+        flip_test: average with the mirrored crop.
+        batch_size: crops per network call.
+        predictor: a crop predictor to use (default: `runtimes.predictor(model, flip_test,
+            runtime, precision)`).
+        runtime: where the network runs: "keras" (this backend, float32: `crop_predictor`),
+            "openvino" (converted once per model and weights; the fastest on CPUs), or "auto"
+            (default): the environment's `KERAS_HOURGLASS_RUNTIME` if set, else openvino when
+            it is installed and the backend is TensorFlow, else keras (docs/runtimes.md).
+        precision: OpenVINO's: "bf16", "fp32", or "auto" (`KERAS_HOURGLASS_PRECISION` if set,
+            else bf16 where the CPU computes it natively).
+
+    Returns:
+        a list, per image, of {joint name: {"x", "y", "confidence"}} (`skeletons.named_joints`).
+    """
+    skeleton = getattr(model, "skeleton", None)
+    if skeleton is None:
+        raise ValueError(
+            "This model was saved without its skeleton: rebuild it with `skeleton=` (or use the "
+            "commands' --skeleton) to name its keypoints."
+        )
+    if predictor is None:
+        predictor = _model_predictor(model, flip_test, runtime, precision)
+    keypoints, scores = estimate_keypoints(
+        predictor,
+        images,
+        boxes,
+        getattr(model, "person_box_px", geometry.PERSON_BOX_PX),
+        batch_size,
+    )
+    return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
+
+
 def load_predictor(path, runtime="auto", precision="auto", flip_test=True):
     """A crop predictor from a file: a `.keras` model (on `runtime`), an exported OpenVINO
     `.xml`, a SavedModel version folder (its `predict_crops`, TensorFlow), or a shipped model's
     name (`keras_hourglass.pretrained`). Returns the predictor; `.person_box_px` is set on it."""
     path = os.path.expanduser(str(path))
     if not os.path.exists(path):
-        from keras_hourglass.pretrained import resolve_model
+        from keras_hourglass.presets import resolve_model
 
         path, _ = resolve_model(path, "load_predictor:")
     if os.path.isdir(path):

@@ -87,7 +87,9 @@ def test_unknown_names_and_damaged_files_are_one_line_errors(tmp_path, monkeypat
     data = bytearray(open(kh.pretrained_path(name), "rb").read())
     data[len(data) // 2] ^= 0xFF
     (damaged / info["file"]).write_bytes(bytes(data))
-    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", str(damaged))
+    from keras_hourglass import presets  # the index and its files (pretrained re-exports them)
+
+    monkeypatch.setattr(presets, "WEIGHTS_DIR", str(damaged))
     with pytest.raises(pretrained.PretrainedError, match="damaged or was replaced"):
         pretrained.pretrained_path(name)
 

@@ -19,9 +19,12 @@ confidence of the joints above 0.2 times the box's score, the published COCO pip
 `preds.mat` of every person, images in order (`preds` N x K x 2, 1-based: the layout of the MPII
 evaluation tools and the published prediction files).
 
-A `.keras` model runs the library's inference (`keras_hourglass.inference.estimate_poses`: NumPy
-crops, any Keras backend); a SavedModel version folder runs its own `predict_encoded` signatures,
-which call the same inference inside the graph, so both give the same keypoints.
+A `.keras` model runs the library's pose loop (`keras_hourglass.deploy.estimate_keypoints`: NumPy
+crops) on the chosen runtime: OpenVINO by default (converted once; later runs read the
+conversion back without loading Keras), or Keras with --runtime keras; an exported OpenVINO
+`.xml` runs the same loop without Keras; a SavedModel version folder runs its own
+`predict_encoded` signatures, which call the same inference inside the graph, so all give the
+same keypoints.
 
 Videos and cameras:
 
@@ -70,6 +73,7 @@ from keras_hourglass.cli import (
     say,
     warn,
 )
+from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.pose_output import (
     OVERLAY_FORMATS,
     InputListError,
@@ -203,7 +207,7 @@ class Predictor:
                 ) from None
             self.signatures = loaded.signatures
             self.skeleton = skeleton_of_metadata(meta)
-            self.person_box_px = float(meta.get("person_box_px", 200.0))
+            self.person_box_px = float(meta.get("person_box_px", PERSON_BOX_PX))
             self.flip_test = bool(meta["export"]["flip_test"])
             if not flip_test:
                 warn("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
@@ -378,7 +382,7 @@ def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
     height, width = shape[:2]
     if not (0 <= center[0] <= width - 1 and 0 <= center[1] <= height - 1):
         return None
-    side = max(scale * 200.0, max(height, width) / 8)
+    side = max(scale * PERSON_BOX_PX, max(height, width) / 8)  # box_from_joints: 200-px units
     return [float(center[0]), float(center[1]), side / person_box_px]
 
 

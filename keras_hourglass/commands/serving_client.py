@@ -34,6 +34,7 @@ import os
 import sys
 
 from keras_hourglass.cli import add_logging, configure_logging, ready
+from keras_hourglass.geometry import PERSON_BOX_PX
 
 
 class RequestError(ValueError):
@@ -352,7 +353,7 @@ def main(argv=None):
             "--print-request"
         )
     if args.model is None:
-        from keras_hourglass.pretrained import default_pretrained
+        from keras_hourglass.presets import default_pretrained
 
         args.model = default_pretrained() or "hourglass"
     if args.local:
@@ -385,7 +386,7 @@ def main(argv=None):
         except RequestError as error:
             parser.error(str(error).replace("images[0]", path))
     try:
-        rows = people_rows(args, images, meta.get("person_box_px", 200.0))
+        rows = people_rows(args, images, meta.get("person_box_px", PERSON_BOX_PX))
     except (ValueError, RequestError) as error:
         parser.error(str(error))
     if not rows:
@@ -499,7 +500,7 @@ def send(function, *args):
         raise SystemExit(f"error: {error}") from None
 
 
-def people_rows(args, images, person_box_px=200.0):
+def people_rows(args, images, person_box_px=PERSON_BOX_PX):
     """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
     from --bbox, --detections or --box (none: each image whole)."""
     from keras_hourglass.boxes import (

@@ -1,0 +1,161 @@
+"""The package's layers (docs/layers.md): every import inside keras_hourglass, at the top of a
+module or inside a function, goes to the same layer or one below, and no modules import each
+other in a circle (issue #39 item 1). A new module must be given its layer here and in the
+docs; the Keras-free layers import without Keras."""
+
+import ast
+import subprocess
+
+import pytest
+from conftest import PYTHON, ROOT
+
+PACKAGE = ROOT / "keras_hourglass"
+
+# Lowest first. docs/layers.md draws the same table.
+LAYERS = [
+    (
+        "foundation",
+        "files geometry skeletons augmentation codec optimizers remat distributed metrics quiet "
+        "synthetic checkpoints weights presets",
+    ),
+    (
+        "data",
+        "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output",
+    ),
+    ("deploy", "deploy"),
+    ("inference", "inference"),
+    ("export", "export"),
+    ("runtimes", "runtimes"),
+    ("model", "model"),
+    ("applications", "pretrained convert callbacks runs training"),
+    ("commands", "cli commands"),
+]
+LAYER = {name: level for level, (_, names) in enumerate(LAYERS) for name in names.split()}
+
+
+def _modules():
+    """{dotted name below keras_hourglass: path} of every module of the package."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:
+            found[".".join(parts)] = path
+    return found
+
+
+def _resolve(name, modules):
+    """The package module an import of `name` (dotted, below keras_hourglass) loads."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def _imports(path, modules):
+    """{imported module: first line} of every keras_hourglass import in `path`, function-local
+    ones included; the package root (`import keras_hourglass`) as ""."""
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            if name == "keras_hourglass" or name.startswith("keras_hourglass."):
+                target = _resolve(name.partition(".")[2], modules)
+                found.setdefault(target, node.lineno)
+    return found
+
+
+def _layer(module):
+    return LAYER.get(module, LAYER.get(module.partition(".")[0]))
+
+
+def _graph():
+    modules = _modules()
+    return modules, {name: _imports(path, modules) for name, path in modules.items()}
+
+
+def test_every_module_has_a_layer():
+    modules, _ = _graph()
+    unplaced = sorted(m for m in modules if _layer(m) is None)
+    assert not unplaced, f"give these modules a layer in LAYERS and docs/layers.md: {unplaced}"
+    named = {n for _, names in LAYERS for n in names.split()}
+    gone = sorted(n for n in named if n not in modules)
+    assert not gone, f"LAYERS names modules that no longer exist: {gone}"
+
+
+def test_no_import_runs_up_the_layers():
+    modules, graph = _graph()
+    upward = []
+    for module, imported in graph.items():
+        for target, line in imported.items():
+            if module.startswith("commands") or module == "cli":
+                continue  # the top: imports anything, the package root included
+            if target == "":
+                upward.append(f"{module}:{line} imports the package root (everything)")
+            elif _layer(target) > _layer(module):
+                upward.append(
+                    f"{module}:{line} ({LAYERS[_layer(module)][0]}) imports {target} "
+                    f"({LAYERS[_layer(target)][0]})"
+                )
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_circle():
+    modules, graph = _graph()
+    edges = {m: {t for t in imported if t and t != m} for m, imported in graph.items()}
+    # Tarjan's strongly connected components: a circle is a component of two or more modules.
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(edges):
+        if module not in index:
+            visit(module)
+    assert not circles, circles
+
+
+def test_the_walk_sees_function_local_imports(tmp_path):
+    """The checks above would pass vacuously if the walk missed imports inside functions."""
+    modules = _modules()
+    found = _imports(PACKAGE / "pretrained.py", modules)
+    assert "export" in found and "model" in found  # both inside functions there
+
+
+@pytest.mark.parametrize("module", ["deploy", "presets", "files", "skeletons", "geometry"])
+def test_the_keras_free_modules_import_without_keras(module, python_env):
+    code = (
+        f"import sys, keras_hourglass.{module}; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [PYTHON, "-c", code],
+        env=dict(python_env, KERAS_HOURGLASS_LAZY="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
