@@ -10,6 +10,7 @@ __all__ = [
     "add_image_limit",
     "add_logging",
     "add_people_arguments",
+    "add_runtime_arguments",
     "check_image_limit",
     "configure_logging",
     "ready",
@@ -85,6 +86,31 @@ def add_people_arguments(parser):
         "--skeleton",
         help="custom data: the skeleton file (YAML or JSON: joint names, flip pairs, limbs, PCK "
         "normaliser; default: skeleton.yaml beside the annotations)",
+    )
+
+
+def add_runtime_arguments(parser, default="auto", note=""):
+    """`--runtime` and `--precision`, their choices from the library's own tables
+    (`deploy.RUNTIMES`, `deploy.PRECISIONS`); `default` the command's runtime for a .keras
+    file (None: the command decides by the model's format), `note` what the command adds to
+    the runtime's help."""
+    from keras_hourglass.deploy import PRECISIONS, RUNTIMES
+
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=default,
+        help=".keras: where the network runs: openvino (converted once, then kept in the "
+        "conversion cache; the fastest on CPUs) or keras (the Keras backend, float32); auto: "
+        "openvino when it is installed and the backend is TensorFlow (env "
+        f"KERAS_HOURGLASS_RUNTIME). Default: {default or 'keras'}{note}",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="openvino: computation in bf16 (CPUs with AMX or AVX512-BF16) or fp32; auto: bf16 "
+        "where the CPU has it (default; env KERAS_HOURGLASS_PRECISION)",
     )
 
 

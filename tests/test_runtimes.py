@@ -376,6 +376,86 @@ def test_a_converted_keras_file_predicts_again_without_keras(shared_data, tmp_pa
     assert "keras" in modules and fourth == third
 
 
+@pytest.mark.slow
+def test_evaluate_py_takes_the_runtime_and_the_exported_xml(shared_data, tmp_path, python_env):
+    """Issue #39 item 4: evaluate.py scores a .keras file on Keras (default) or OpenVINO
+    (--runtime), and an exported .xml, with the same people and protocol: float32 OpenVINO
+    gives Keras' keypoints (to 0.05 px, argmax ties aside) and the summary says the runtime."""
+    import pandas as pd
+
+    model = _tiny(seed=11)
+    model.save(tmp_path / "m.keras")
+    runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    from keras_hourglass import datasets
+
+    samples = shared_data / "mpii_samples"
+    env = {k: v for k, v in python_env.items() if k != "KERAS_HOURGLASS_RUNTIME"}
+    env["KERAS_HOURGLASS_CACHE"] = str(tmp_path / "cache")
+    # MPII's JSON has no head boxes: PCKh is refused in one line, before predicting.
+    mpii = ["--dataset", "mpii", "--data-dir", str(samples)]
+    mpii += ["--annotations", str(samples / "test_mpii.json")]
+    refused = run_command("eval/evaluate.py", ["--model", str(tmp_path / "m.keras"), *mpii], env)
+    assert refused.returncode != 0 and "no head boxes" in refused.stderr
+    assert "Traceback" not in refused.stderr and "/1" not in refused.stdout
+    # The same people as custom data scored with a torso PCK.
+    folder = tmp_path / "people"
+    folder.mkdir()
+    table = dict(kh.MPII.get_config(), normalizer=["joints", ["left_shoulder", "right_hip"]])
+    (folder / "skeleton.json").write_text(json.dumps(table))
+    records = datasets.read_mpii_json(str(samples / "test_mpii.json"), str(samples))
+    people = [
+        {
+            "image": r.image_path,
+            "keypoints": [
+                [float(x), float(y)] if seen else [None, None]
+                for (x, y), seen in zip(r.keypoints, r.annotated)
+            ],
+            "center": np.asarray(r.center).tolist(),
+            "scale": float(r.scale),
+        }
+        for r in records
+    ]
+    (folder / "test.json").write_text(json.dumps(people))
+    data = ["--dataset", "custom", "--data-dir", str(folder)]
+    tables = {}
+    for name, model_args in {
+        "keras": ["--model", str(tmp_path / "m.keras")],
+        "openvino": ["--model", str(tmp_path / "m.keras"), "--runtime", "openvino"],
+        "xml": ["--model", str(tmp_path / "m.xml")],
+    }.items():
+        result = run_command(
+            "eval/evaluate.py",
+            [*model_args, "--precision", "fp32", *data, "--out", str(tmp_path / name)]
+            if name != "keras"
+            else [*model_args, *data, "--out", str(tmp_path / name)],
+            env,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        runtime = "keras/fp32" if name == "keras" else "openvino/fp32"
+        assert runtime in result.stdout, result.stdout[-1000:]
+        tables[name] = pd.read_csv(tmp_path / name / "predictions.csv")
+    want = tables["keras"][["x", "y"]].to_numpy()
+    for name in ("openvino", "xml"):
+        got = tables[name][["x", "y"]].to_numpy()
+        assert got.shape == want.shape
+        close = np.abs(got - want).max(axis=1) < 0.05
+        assert close.mean() >= 0.9, close.mean()
+    refused = run_command(
+        "eval/evaluate.py",
+        ["--model", str(tmp_path / "m.xml"), "--runtime", "keras", *data, "--out", "x"],
+        env,
+    )
+    assert refused.returncode != 0 and "runs on --runtime openvino" in refused.stderr
+    refused = run_command(
+        "eval/evaluate.py",
+        ["--model", str(tmp_path / "m.keras"), "--precision", "bf16", *data],
+        env,
+    )
+    assert refused.returncode == 2 and "--precision bf16 is for --runtime openvino" in (
+        refused.stderr
+    )
+
+
 def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):
     from keras_hourglass.commands.predict import InputError, Predictor
 

@@ -4,8 +4,10 @@ Three ways in:
 
     # the demo: a model on the held-out synthetic figures (rendered on first use, no download)
     python eval/evaluate.py --model runs/demo/best.keras
-    # a model (.keras or an exported SavedModel) on a dataset
+    # a model (.keras, an exported OpenVINO .xml or SavedModel) on a dataset
     python eval/evaluate.py --model runs/x/best.keras --dataset mpii --data-dir ~/data/mpii --out results/x
+    # the same on the deployment runtime (OpenVINO, bf16 where the CPU has it)
+    python eval/evaluate.py --model runs/x/best.keras --runtime openvino --dataset mpii --data-dir ~/data/mpii
     # a prediction file from any implementation against a dataset's ground truth
     python eval/evaluate.py --preds preds.mat --dataset mpii --annotations detections_our_format.mat --out results/y
 
@@ -30,7 +32,10 @@ import warnings
 
 from keras_hourglass.cli import (
     MODEL_HELP,
+    add_image_limit,
     add_logging,
+    add_runtime_arguments,
+    check_image_limit,
     configure_logging,
     ready,
     resolve_model_arg,
@@ -46,7 +51,8 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--model",
-        help="a .keras file or an exported SavedModel version folder, " + MODEL_HELP,
+        help="a .keras file, an exported OpenVINO .xml or an exported SavedModel version folder, "
+        + MODEL_HELP,
     )
     parser.add_argument(
         "--dataset",
@@ -141,11 +147,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip unusable records (listed) instead of stopping"
     )
-    parser.add_argument(
-        "--max-image-pixels",
-        type=int,
+    add_image_limit(parser)
+    add_runtime_arguments(
+        parser,
         default=None,
-        help="refuse images above this many pixels, read from their headers (default: 50,000,000)",
+        note=" for a .keras file (the published-protocol figures in float32 on any machine; "
+        "openvino scores what a deployment computes: docs/runtimes.md); an exported .xml runs "
+        "on openvino",
     )
     parser.add_argument("--out", default=None, help="output folder (default: the model's folder)")
     parser.add_argument(
@@ -164,6 +172,15 @@ def parse_args(argv=None):
         parser.error("--held-out and --samples must not be negative")
     if args.batch_size < 1:
         parser.error("--batch-size must be positive")
+    check_image_limit(parser, args)
+    on_keras = args.runtime == "keras" or (
+        args.runtime is None and not str(args.model or "").endswith(".xml")
+    )
+    if on_keras and args.precision == "bf16":
+        parser.error(
+            "--precision bf16 is for --runtime openvino or an OpenVINO .xml (keras predicts in "
+            "float32)"
+        )
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} is a file; name a folder for the tables and plots")
     if args.preds:
@@ -218,20 +235,44 @@ def parse_args(argv=None):
     return args
 
 
-def load_model(path):
-    """A .keras model, or an exported SavedModel's `predict_crops` (`export.SavedModelCrops`)."""
+def load_model(path, runtime=None, precision="auto"):
+    """A .keras model, an exported OpenVINO `.xml` (`deploy.OpenVINOPredictor`), or an exported
+    SavedModel's `predict_crops` (`export.SavedModelCrops`). `runtime`: as --runtime (None: the
+    file's own)."""
 
     import keras_hourglass  # noqa: F401  (registers the model class for loading)
 
     if os.path.isdir(path):
         from keras_hourglass.export import SavedModelCrops, ServingModelError
 
+        if runtime == "openvino":
+            raise SystemExit(
+                f"error: --model {path!r} is a SavedModel, which runs on TensorFlow: for "
+                "--runtime openvino pass the .keras file or its OpenVINO export"
+            )
         try:
             return SavedModelCrops(path)
         except ServingModelError as error:
             raise SystemExit(f"error: {error}") from None
         except Exception as error:
             raise SystemExit(f"error: could not load the SavedModel {path!r}: {error}") from None
+    if path.endswith(".xml"):
+        from keras_hourglass import deploy
+
+        if runtime == "keras":
+            raise SystemExit(
+                f"error: --model {path!r} is an OpenVINO model: it runs on --runtime openvino "
+                "(or auto)"
+            )
+        try:
+            deploy.require_openvino()
+            return deploy.OpenVINOPredictor.from_file(path, precision)
+        except deploy.RuntimeChoiceError as error:
+            raise SystemExit(f"error: --model: {error}") from None
+        except Exception as error:  # a corrupt .xml or .bin
+            raise SystemExit(
+                f"error: --model {path!r}: cannot load the OpenVINO model ({error})"
+            ) from None
     from keras_hourglass.model import load_model_file
 
     try:
@@ -246,12 +287,14 @@ def input_size_of(model):
     return int(model.inputs[0].shape[1])
 
 
-def crop_predictor_of(model, path, skeleton, flip_test=True, shift=True):
-    """The crop predictor of a loaded model for people of `skeleton`: a .keras model's
-    (`inference.crop_predictor`, with the model's own codec; a file saved before models carried
-    their skeleton takes the data's, when the joint counts agree), or the SavedModel's own (its
-    flip test and shift fixed at export)."""
-    from keras_hourglass.inference import crop_predictor
+def crop_predictor_of(
+    model, path, skeleton, flip_test=True, shift=True, runtime=None, precision="auto"
+):
+    """The crop predictor of a loaded model for people of `skeleton`: a .keras model's on
+    `runtime` (`runtimes.predictor`, with the model's own codec; a file saved before models
+    carried their skeleton takes the data's, when the joint counts agree), or an exported
+    model's own (SavedModel or OpenVINO: its flip test and shift fixed at export)."""
+    from keras_hourglass import runtimes
 
     own = getattr(model, "skeleton", None)
     joints = model.num_joints if hasattr(model, "num_joints") else model.outputs[-1].shape[-1]
@@ -265,17 +308,36 @@ def crop_predictor_of(model, path, skeleton, flip_test=True, shift=True):
             f"error: the model {path!r} predicts the {own.name} joints, but the evaluation "
             f"data has the {skeleton.name} joints."
         )
-    if hasattr(model, "signature"):  # an exported model
+    if _exported(model):
         if model.flip_test != flip_test or not shift:
             warnings.warn(
-                "A SavedModel's flip test and shift are fixed at export; --no-flip/--no-shift "
-                "are ignored."
+                "An exported model's flip test and shift are fixed at export; --no-flip/"
+                "--no-shift are ignored."
             )
         return model
     if own is None:
         model.skeleton = skeleton  # an older file: the data says which joints it predicts
     codec = model.codec if shift else model.codec.replace(shift=False)
-    return crop_predictor(model, flip_test, codec)
+    try:
+        return runtimes.predictor(model, flip_test, runtime or "keras", precision, codec)
+    except runtimes.RuntimeChoiceError as error:
+        raise SystemExit(f"error: --runtime/--precision: {error}") from None
+
+
+def _exported(model):
+    """An exported model's predictor (SavedModel or OpenVINO) rather than a Keras model."""
+    from keras_hourglass.deploy import OpenVINOPredictor
+
+    return hasattr(model, "signature") or isinstance(model, OpenVINOPredictor)
+
+
+def runtime_of(predictor):
+    """What the predictor runs on, for the summary line: "keras/fp32", "openvino/bf16",
+    "tensorflow (SavedModel)"."""
+    if hasattr(predictor, "signature"):
+        return "tensorflow (SavedModel)"
+    precision = getattr(predictor, "precision", None)
+    return f"openvino/{precision}" if precision else "keras/fp32"
 
 
 def read_records(args):
@@ -310,17 +372,34 @@ def evaluate_model(args):
     from keras_hourglass.datasets import DatasetError, ground_truth_from_records
     from keras_hourglass.inference import predict_people
 
-    model = load_model(args.model)
+    model = load_model(args.model, args.runtime, args.precision)
     args.model_input_size = input_size_of(model)
     try:
         records = read_records(args)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     say(records.summary())
-    predictor = crop_predictor_of(
-        model, args.model, records.skeleton, not args.no_flip, not args.no_shift
-    )
     entry = DATASETS[args.dataset]
+    # The ground truth checked before predicting (e.g. PCKh needs head boxes): one line, not a
+    # traceback after minutes of prediction.
+    import numpy as np
+
+    from keras_hourglass.evaluation import EvaluationError, check_predictions
+
+    gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
+    try:
+        check_predictions(np.zeros(gt.keypoints.shape[:2] + (2,)), gt)
+    except EvaluationError as error:
+        raise SystemExit(f"error: {error}") from None
+    predictor = crop_predictor_of(
+        model,
+        args.model,
+        records.skeleton,
+        not args.no_flip,
+        not args.no_shift,
+        args.runtime,
+        args.precision,
+    )
     start = time.time()
     try:
         preds, scores = predict_people(
@@ -330,8 +409,10 @@ def evaluate_model(args):
         raise SystemExit(f"error: {error}") from None
     elapsed = time.time() - start
     out = args.out or os.path.dirname(os.path.abspath(args.model))
-    gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
-    result = report(preds, gt, out, scores, args.threshold)
+    try:
+        result = report(preds, gt, out, scores, args.threshold)
+    except EvaluationError as error:
+        raise SystemExit(f"error: {error}") from None
     from keras_hourglass.evaluation import write_prediction_file
 
     write_prediction_file(preds, os.path.join(out, "preds.mat"), entry.preds_base)
@@ -345,7 +426,7 @@ def evaluate_model(args):
     say(
         f"\n{column} mean over {len(records)} people of {args.dataset}: {mean:.2f}% (flip test "
         f"{'on' if predictor.flip_test else 'off'}, shift {'off' if args.no_shift else 'on'}, "
-        f"{elapsed:.1f} s)"
+        f"{runtime_of(predictor)}, {elapsed:.1f} s)"
     )
     if entry.coco_oks:
         coco_keypoint_metrics(records, preds, scores, out, result)
@@ -459,7 +540,7 @@ def evaluate_detections(args):
     from keras_hourglass.geometry import PERSON_BOX_PX
     from keras_hourglass.inference import predict_people
 
-    model = load_model(args.model)
+    model = load_model(args.model, args.runtime, args.precision)
     entry = DATASETS[args.dataset]
     try:
         if args.annotations:
@@ -518,7 +599,13 @@ def evaluate_detections(args):
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     predictor = crop_predictor_of(
-        model, args.model, entry.skeleton, not args.no_flip, not args.no_shift
+        model,
+        args.model,
+        entry.skeleton,
+        not args.no_flip,
+        not args.no_shift,
+        args.runtime,
+        args.precision,
     )
     start = time.time()
     preds, scores = predict_people(

@@ -67,6 +67,7 @@ from keras_hourglass.boxes import (
 from keras_hourglass.cli import (
     MODEL_HELP,
     add_logging,
+    add_runtime_arguments,
     configure_logging,
     ready,
     resolve_model_arg,
@@ -666,21 +667,7 @@ def build_parser():
         help="a .keras file, an OpenVINO .xml (train/export.py --format openvino), a "
         "SavedModel version folder, " + MODEL_HELP,
     )
-    parser.add_argument(
-        "--runtime",
-        choices=["auto", "keras", "openvino"],
-        default="auto",
-        help=".keras: where the network runs: openvino (converted once at start-up, the "
-        "fastest on CPUs) or keras (the Keras backend, float32); auto: openvino when it is "
-        "installed and the backend is TensorFlow (default; env KERAS_HOURGLASS_RUNTIME)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        default="auto",
-        help="openvino: computation in bf16 (CPUs with AMX or AVX512-BF16) or fp32; auto: bf16 "
-        "where the CPU has it (default; env KERAS_HOURGLASS_PRECISION)",
-    )
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--out",
         default="poses",
