@@ -15,6 +15,7 @@ weights and settings finds it) and `file-<file key>.json` (this module: the key 
 file's bytes and the settings, naming the `.xml` it converts to and its description).
 """
 
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -22,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import typing
 
 import numpy as np
 
@@ -39,6 +41,121 @@ CONVERSION_FORMAT = 1  # bump when what runtimes.openvino_model writes changes
 
 class RuntimeChoiceError(ValueError):
     """A runtime or precision that cannot be used here (not installed, no conversion path)."""
+
+
+@typing.runtime_checkable
+class CropPredictor(typing.Protocol):
+    """What every runtime's predictor is, and all the pose loop (`estimate_keypoints`),
+    `inference.predict_people` and the commands ask of it: float32 crops (N, S, S, 3) in [0, 1]
+    in; keypoints (N, K, 2) in crop pixels and scores (N, K) out (NumPy). Implemented by
+    `inference.CropPredictor` (Keras), `OpenVINOPredictor` and `export.SavedModelCrops`; a
+    new runtime implements it in one file and is chosen in `runtimes` (docs/layers.md)."""
+
+    input_size: int  # S
+    num_joints: int  # K
+    skeleton: object  # skeletons.Skeleton: the joints' names and flip pairs
+    flip_test: bool
+
+    def __call__(self, crops): ...
+
+
+class DescriptionError(ValueError):
+    """A description file that is not one (missing or malformed fields)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDescription:
+    """What using an exported model takes, whatever its format: the JSON written beside an
+    OpenVINO `.xml` (`<file>.xml.json`) and inside a SavedModel (`assets/hourglass.json`), by
+    `describe` for both. The file may hold more (the model's config, the signatures, the
+    versions that wrote it): `fields` keeps the whole of it.
+
+    Attributes:
+        skeleton: the joints (`skeletons.Skeleton`).
+        codec: the heatmap codec's config (input size, heatmap size, sigma, decoding rule).
+        flip_test: whether the exported graph averages the mirrored crop.
+        person_box_px: the side, in pixels, of a person box of scale 1 (the crop convention).
+        format: "saved_model", "openvino", "onnx", "tflite".
+        precision: "fp32", "fp16" or "int8" (what the file stores).
+    """
+
+    skeleton: object
+    codec: dict
+    flip_test: bool
+    person_box_px: float = geometry.PERSON_BOX_PX
+    format: str = "saved_model"
+    precision: str = "fp32"
+    fields: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def input_size(self):
+        return _codec_sizes(self.codec)[0]
+
+    @property
+    def heatmap_size(self):
+        return _codec_sizes(self.codec)[1]
+
+    @classmethod
+    def from_dict(cls, meta, where="the description"):
+        """A description from its JSON; older SavedModel exports, which saved the skeleton's
+        name and joints only, name a built-in skeleton. Raises `DescriptionError` naming
+        `where`."""
+        from keras_hourglass.skeletons import Skeleton, get_skeleton
+
+        try:
+            table = meta["skeleton"]
+            if {"groups", "normalizer"} <= set(table):
+                skeleton = Skeleton.from_config(table)
+            else:
+                skeleton = get_skeleton(table["name"])
+            codec = dict(meta["codec"])
+            _codec_sizes(codec)
+            export = meta["export"]
+            return cls(
+                skeleton=skeleton,
+                codec=codec,
+                flip_test=bool(export["flip_test"]),
+                person_box_px=float(meta.get("person_box_px", geometry.PERSON_BOX_PX)),
+                format=str(export.get("format", "saved_model")),
+                precision=str(export.get("precision", "fp32")),
+                fields=meta,
+            )
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise DescriptionError(
+                f"{where}: not an exported model's description ({type(error).__name__}: {error})"
+            ) from None
+
+    @classmethod
+    def from_file(cls, path):
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as error:
+            raise DescriptionError(f"{path!r}: cannot read it ({error})") from None
+        return cls.from_dict(meta, repr(str(path)))
+
+
+def describe(model, codec, skeleton, flip_test, format, precision="fp32", **extra):
+    """The description every exporter writes (`ModelDescription`'s fields, the model's config
+    and the versions), plus the format's own `extra` fields (its inputs, outputs, signatures)."""
+    meta = {
+        "model_config": model.get_config(),
+        "codec": codec.get_config(),
+        "skeleton": skeleton.get_config(),
+        "person_box_px": float(getattr(model, "person_box_px", geometry.PERSON_BOX_PX)),
+        "export": {
+            "format": format,
+            "precision": precision,
+            "flip_test": bool(flip_test),
+            "keras_version": _version("keras"),
+        },
+    }
+    for key, value in extra.items():
+        if key == "export":
+            meta["export"].update(value)
+        else:
+            meta[key] = value
+    return meta
 
 
 def openvino_installed():
@@ -182,31 +299,25 @@ class OpenVINOPredictor:
 
     @classmethod
     def from_description(cls, path, meta, precision="auto", threads=0, where=None):
-        """The .xml at `path` with its description `meta` (`runtimes.export_openvino`'s
-        `.json`: codec, skeleton, flip test, person box); `where` names the description in
-        errors."""
-        from keras_hourglass.skeletons import Skeleton
-
+        """The .xml at `path` with its description `meta` (a `ModelDescription` or its JSON:
+        `runtimes.export_openvino`'s `.json`); `where` names the description in errors."""
         where = where or f"{path}.json"
-        try:
-            codec = dict(meta["codec"])
-            _codec_sizes(codec)
-            skeleton = Skeleton.from_config(meta["skeleton"])
-            flip_test = bool(meta["export"]["flip_test"])
-        except (KeyError, TypeError, ValueError, IndexError) as error:
-            raise RuntimeChoiceError(
-                f"{where!r}: not an OpenVINO export's description ({error})"
-            ) from None
+        if not isinstance(meta, ModelDescription):
+            try:
+                meta = ModelDescription.from_dict(meta, repr(where))
+            except DescriptionError as error:
+                raise RuntimeChoiceError(str(error)) from None
         predictor = cls(
             str(path),
-            codec,
-            skeleton,
-            flip_test,
+            meta.codec,
+            meta.skeleton,
+            meta.flip_test,
             resolve_precision(precision, "openvino"),
             threads,
         )
-        predictor.person_box_px = float(meta.get("person_box_px", geometry.PERSON_BOX_PX))
-        predictor.meta = meta
+        predictor.person_box_px = meta.person_box_px
+        predictor.description = meta
+        predictor.meta = meta.fields
         return predictor
 
     @classmethod

@@ -32,9 +32,10 @@ import tensorflow as tf
 from keras_hourglass import files, geometry
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.datasets import MAX_IMAGE_PIXELS
+from keras_hourglass.deploy import ModelDescription, describe
 from keras_hourglass.inference import crop_to_original, keypoints_of_crops
 from keras_hourglass.inputs.tf_data import crop_person
-from keras_hourglass.skeletons import Skeleton, get_skeleton
+from keras_hourglass.skeletons import get_skeleton
 
 SIGNATURES = (
     "serving_default",
@@ -343,43 +344,42 @@ def metadata(server, flip_test):
     boxes = (
         f"float32 [batch, 3] person centre x, centre y (pixels) and scale (box side / {box:g} px)"
     )
-    return {
-        "model_config": server.model.get_config(),
-        "codec": server.codec.get_config(),
-        "skeleton": skeleton.get_config(),
-        "person_box_px": server.box_factor * geometry.PERSON_BOX_PX,
-        "export": {
-            "flip_test": flip_test,
-            "max_image_pixels": server.max_pixels,
-            "keras_version": keras.__version__,
-            "tensorflow_version": tf.__version__,
+    meta = describe(
+        server.model,
+        server.codec,
+        skeleton,
+        flip_test,
+        "saved_model",
+        export={"max_image_pixels": server.max_pixels, "tensorflow_version": tf.__version__},
+    )
+    # The crop convention is the server's (its box factor), which is the model's.
+    meta["person_box_px"] = server.box_factor * geometry.PERSON_BOX_PX
+    meta["signatures"] = {
+        "serving_default": {
+            "inputs": {"images": "uint8 [batch, height, width, 3]"},
+            "outputs": image_outputs,
         },
-        "signatures": {
-            "serving_default": {
-                "inputs": {"images": "uint8 [batch, height, width, 3]"},
-                "outputs": image_outputs,
-            },
-            "serving_boxes": {
-                "inputs": {"images": "uint8 [batch, height, width, 3]", "boxes": boxes},
-                "outputs": image_outputs,
-            },
-            "predict_encoded": {
-                "inputs": {"images": "string [batch] JPEG or PNG files"},
-                "outputs": image_outputs,
-            },
-            "predict_encoded_boxes": {
-                "inputs": {"images": "string [batch] JPEG or PNG files", "boxes": boxes},
-                "outputs": image_outputs,
-            },
-            "predict_crops": {
-                "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
-                "outputs": {
-                    **{n: v for n, v in image_outputs.items() if n != "joint_names"},
-                    "keypoints": f"float32 [batch, {k}, 2] crop pixels",
-                },
+        "serving_boxes": {
+            "inputs": {"images": "uint8 [batch, height, width, 3]", "boxes": boxes},
+            "outputs": image_outputs,
+        },
+        "predict_encoded": {
+            "inputs": {"images": "string [batch] JPEG or PNG files"},
+            "outputs": image_outputs,
+        },
+        "predict_encoded_boxes": {
+            "inputs": {"images": "string [batch] JPEG or PNG files", "boxes": boxes},
+            "outputs": image_outputs,
+        },
+        "predict_crops": {
+            "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
+            "outputs": {
+                **{n: v for n, v in image_outputs.items() if n != "joint_names"},
+                "keypoints": f"float32 [batch, {k}, 2] crop pixels",
             },
         },
     }
+    return meta
 
 
 POLICY_FILE = "version_policy.json"  # beside the versions: the policy models.config serves
@@ -653,12 +653,9 @@ class ServingModelError(ValueError):
 
 
 def skeleton_of_metadata(meta):
-    """The `Skeleton` a SavedModel's metadata names: its whole table (exports since the model
-    describes itself), or by name (older exports, which saved a part of the table)."""
-    table = meta["skeleton"]
-    if {"groups", "normalizer"} <= set(table):
-        return Skeleton.from_config(table)
-    return get_skeleton(table["name"])
+    """The `Skeleton` a SavedModel's metadata names (`deploy.ModelDescription.from_dict`: its
+    whole table, or by name for older exports, which saved a part of the table)."""
+    return ModelDescription.from_dict(meta, "the SavedModel's assets/hourglass.json").skeleton
 
 
 def load_serving_model(path, need=("serving_default",)):
@@ -776,9 +773,11 @@ class SavedModelCrops:
         self.path = path
         self.loaded, self.meta = load_serving_model(path, need=("predict_crops",))
         self.signature = self.loaded.signatures["predict_crops"]
-        self.codec = HeatmapCodec.from_config(self.meta["codec"])
-        self.skeleton = skeleton_of_metadata(self.meta)
-        self.flip_test = bool(self.meta["export"]["flip_test"])
+        self.description = ModelDescription.from_dict(self.meta, f"{path!r} (assets)")
+        self.codec = HeatmapCodec.from_config(self.description.codec)
+        self.skeleton = self.description.skeleton
+        self.flip_test = self.description.flip_test
+        self.person_box_px = self.description.person_box_px
         self.input_size = int(self.codec.input_size[0])
         self.num_joints = self.skeleton.num_joints
 

@@ -54,6 +54,7 @@ from keras_hourglass.deploy import (
     cached_file_predictor,
     conversion_cache,
     cpu_has_bf16,
+    describe,
     estimate_keypoints,
     openvino_for,
     openvino_installed,
@@ -139,31 +140,29 @@ def openvino_model(model, flip_test=True, codec=None):
 
 
 def _description(model, codec, skeleton, flip_test, precision):
+    """The OpenVINO file's description (`deploy.describe`, with the crop's inputs and outputs)."""
     size = int(codec.input_size[0])
     box = getattr(model, "person_box_px", geometry.PERSON_BOX_PX)
-    return {
-        "model_config": model.get_config(),
-        "codec": codec.get_config(),
-        "skeleton": skeleton.get_config(),
-        "person_box_px": box,
-        "export": {
-            "format": "openvino",
-            "precision": precision,
-            "flip_test": bool(flip_test),
-            "keras_version": keras.__version__,
+    k = skeleton.num_joints
+    return describe(
+        model,
+        codec,
+        skeleton,
+        flip_test,
+        "openvino",
+        precision,
+        inputs={"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
+        outputs={
+            "keypoints": f"float32 [batch, {k}, 2] crop pixels",
+            "scores": f"float32 [batch, {k}] heatmap peak values",
+            "heatmaps": f"float32 [batch, {size // 4}, {size // 4}, {k}]",
         },
-        "inputs": {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"},
-        "outputs": {
-            "keypoints": f"float32 [batch, {skeleton.num_joints}, 2] crop pixels",
-            "scores": f"float32 [batch, {skeleton.num_joints}] heatmap peak values",
-            "heatmaps": f"float32 [batch, {size // 4}, {size // 4}, {skeleton.num_joints}]",
-        },
-        "crop": (
+        crop=(
             f"person centre c, scale s (box side {box:g} * s px): crop pixel (i, j) samples the "
             f"image at c + ((j, i) - ({size} - 1) / 2) * {box:g} * s / {size} (bilinear, 0 "
             f"outside), values / 255; keypoints map back the same way"
         ),
-    }
+    )
 
 
 def calibration_crops(model, records, count=300, batch_size=32):

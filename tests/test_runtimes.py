@@ -456,6 +456,43 @@ def test_evaluate_py_takes_the_runtime_and_the_exported_xml(shared_data, tmp_pat
     )
 
 
+def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_data, tmp_path):
+    """Issue #39 item 1: Keras', OpenVINO's and the SavedModel's predictors implement the one
+    declared interface (`deploy.CropPredictor`), and both export formats are read by the one
+    `deploy.ModelDescription` (written by `deploy.describe`), giving the same skeleton, codec,
+    flip test and crop convention; a description without its codec is one error naming it."""
+    from keras_hourglass import deploy
+    from keras_hourglass.export import SavedModelCrops, export_for_serving
+
+    assert not isinstance(object(), deploy.CropPredictor)
+    keras_side = crop_predictor(model, True)
+    xml = runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    openvino_side = runtimes.OpenVINOPredictor.from_file(xml, "fp32")
+    saved = SavedModelCrops(export_for_serving(model, str(tmp_path / "sm/hourglass")))
+    crops = _real_crops(shared_data, 64)
+    for predictor in (keras_side, openvino_side, saved):
+        assert isinstance(predictor, deploy.CropPredictor), type(predictor)
+        keypoints, scores = predictor(crops)
+        assert keypoints.shape == (len(crops), 16, 2) and scores.shape == (len(crops), 16)
+    described = {
+        "openvino": deploy.ModelDescription.from_file(xml + ".json"),
+        "saved_model": saved.description,
+    }
+    assert openvino_side.description == described["openvino"]
+    for fmt, description in described.items():
+        assert description.format == fmt and description.precision == "fp32"
+        assert description.skeleton == kh.MPII and description.flip_test is True
+        assert description.codec == model.codec.get_config()
+        assert description.input_size == 64 and description.heatmap_size == (16, 16)
+        assert description.person_box_px == model.person_box_px
+    older = dict(described["saved_model"].fields)  # an export from before the whole table
+    older["skeleton"] = {"name": "mpii", "joint_names": list(kh.MPII.joint_names)}
+    assert deploy.ModelDescription.from_dict(older).skeleton is kh.get_skeleton("mpii")
+    broken = {k: v for k, v in older.items() if k != "codec"}
+    with pytest.raises(deploy.DescriptionError, match="here.json: not an exported model"):
+        deploy.ModelDescription.from_dict(broken, "here.json")
+
+
 def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):
     from keras_hourglass.commands.predict import InputError, Predictor
 

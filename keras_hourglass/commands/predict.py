@@ -183,11 +183,7 @@ class Predictor:
             )
         if self.saved_model:
             ready()  # TensorFlow
-            from keras_hourglass.export import (
-                ServingModelError,
-                load_serving_model,
-                skeleton_of_metadata,
-            )
+            from keras_hourglass.export import ServingModelError, load_serving_model
 
             try:
                 loaded, meta = load_serving_model(
@@ -206,10 +202,16 @@ class Predictor:
                     f"--model {model_path!r}: cannot load the SavedModel "
                     f"({str(error).splitlines()[0]})"
                 ) from None
+            from keras_hourglass.deploy import DescriptionError, ModelDescription
+
+            try:
+                description = ModelDescription.from_dict(meta, f"--model {model_path!r}")
+            except DescriptionError as error:
+                raise InputError(str(error)) from None
             self.signatures = loaded.signatures
-            self.skeleton = skeleton_of_metadata(meta)
-            self.person_box_px = float(meta.get("person_box_px", PERSON_BOX_PX))
-            self.flip_test = bool(meta["export"]["flip_test"])
+            self.skeleton = description.skeleton
+            self.person_box_px = description.person_box_px
+            self.flip_test = description.flip_test
             if not flip_test:
                 warn("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
             return
