@@ -45,7 +45,8 @@ from keras_hourglass.config import EXECUTORS
 from keras_hourglass.datasets import DATASETS
 
 
-def parse_args(argv=None):
+def build_parser():
+    """evaluate.py's flags (the library's tables give their choices)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -88,16 +89,7 @@ def parse_args(argv=None):
         help="custom data: the skeleton file (YAML or JSON) of --annotations or --data-dir "
         "(default: skeleton.yaml beside the annotations)",
     )
-    parser.add_argument(
-        "--image-dir", default=None, help="images for the prediction sheet in --preds mode"
-    )
-    parser.add_argument(
-        "--preds-base",
-        default="auto",
-        choices=["auto", "0", "1"],
-        help="pixel base of --preds: auto = 0 for a .csv (this project's predictions.csv), else "
-        "the dataset's own (1 for MPII, LSP, FLIC .mat/.h5 files; 0 for COCO and custom)",
-    )
+    _add_prediction_file_flags(parser)
     parser.add_argument(
         "--samples",
         type=int,
@@ -120,26 +112,7 @@ def parse_args(argv=None):
         default=None,
         help="the main PCK threshold (default: the protocol's, 0.5 for PCKh, 0.2 for PCK)",
     )
-    parser.add_argument(
-        "--detections",
-        help="COCO with --model: score with a detector's boxes (COCO detection results JSON: "
-        "image_id, bbox, score) as the published top-down protocol does (box-score threshold, "
-        "rescoring, OKS NMS; docs/evaluation.md) instead of the ground-truth boxes",
-    )
-    parser.add_argument(
-        "--min-box-score",
-        type=float,
-        default=0.0,
-        help="--detections: boxes below this score are left out (default: 0.0, SimpleBaseline "
-        "and HRNet's)",
-    )
-    parser.add_argument(
-        "--oks-nms",
-        type=float,
-        default=0.9,
-        help="--detections: drop a pose whose OKS with a better-scoring one of its image is above "
-        "this (default: 0.9; 1 keeps every pose)",
-    )
+    _add_detection_flags(parser)
     parser.add_argument("--no-flip", action="store_true", help="switch the flip test off")
     parser.add_argument(
         "--no-shift", action="store_true", help="switch the quarter-pixel shift off"
@@ -164,6 +137,50 @@ def parse_args(argv=None):
         "(default) takes tf.data when TensorFlow imports",
     )
     add_logging(parser)
+    return parser
+
+
+def _add_prediction_file_flags(parser):
+    """--preds mode: the sheet's images and the file's pixel base."""
+    parser.add_argument(
+        "--image-dir", default=None, help="images for the prediction sheet in --preds mode"
+    )
+    parser.add_argument(
+        "--preds-base",
+        default="auto",
+        choices=["auto", "0", "1"],
+        help="pixel base of --preds: auto = 0 for a .csv (this project's predictions.csv), else "
+        "the dataset's own (1 for MPII, LSP, FLIC .mat/.h5 files; 0 for COCO and custom)",
+    )
+
+
+def _add_detection_flags(parser):
+    """COCO's keypoint AP with a detector's boxes (`evaluate_detections`)."""
+    parser.add_argument(
+        "--detections",
+        help="COCO with --model: score with a detector's boxes (COCO detection results JSON: "
+        "image_id, bbox, score) as the published top-down protocol does (box-score threshold, "
+        "rescoring, OKS NMS; docs/evaluation.md) instead of the ground-truth boxes",
+    )
+    parser.add_argument(
+        "--min-box-score",
+        type=float,
+        default=0.0,
+        help="--detections: boxes below this score are left out (default: 0.0, SimpleBaseline "
+        "and HRNet's)",
+    )
+    parser.add_argument(
+        "--oks-nms",
+        type=float,
+        default=0.9,
+        help="--detections: drop a pose whose OKS with a better-scoring one of its image is above "
+        "this (default: 0.9; 1 keeps every pose)",
+    )
+
+
+def parse_args(argv=None):
+    """The flags, parsed and checked before Keras loads (a bad one is a parser error, exit 2)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
     if args.threshold is not None and not 0.0 < args.threshold < float("inf"):
@@ -514,15 +531,48 @@ def evaluate_preds(args):
         raise SystemExit(f"error: {error}") from None
 
 
+def _detected_people(table, images, scored, image_dir, skeleton):
+    """Every box of the scored images as a `PersonRecord` to predict (no ground truth), with
+    its image id, box score and area: (people, ids, box_scores, areas)."""
+    import numpy as np
+
+    from keras_hourglass.boxes import person_box
+    from keras_hourglass.datasets import PersonRecord
+    from keras_hourglass.geometry import PERSON_BOX_PX
+
+    k = skeleton.num_joints
+    people, ids, box_scores, areas = [], [], [], []
+    for image_id in scored:
+        for n, (bbox, score) in enumerate(table.of("", image_id)):
+            # A PersonRecord's scale is in PERSON_BOX_PX (200 px) units whatever the model's own
+            # box unit: the crop covers the same pixels for every model.
+            cx, cy, scale = person_box(bbox, PERSON_BOX_PX)
+            people.append(
+                PersonRecord(
+                    os.path.join(image_dir, images[image_id]),
+                    np.zeros((k, 2)),
+                    np.zeros(k, bool),
+                    np.zeros(k, bool),
+                    np.array([cx, cy]),
+                    scale,
+                    float("nan"),
+                    f"{image_id}:{n}",
+                )
+            )
+            ids.append(image_id)
+            box_scores.append(score)
+            areas.append((scale * PERSON_BOX_PX) ** 2)
+    return people, ids, box_scores, areas
+
+
 def evaluate_detections(args):
     """COCO keypoint AP with a detector's boxes: every box above --min-box-score predicted,
     rescored and OKS-suppressed per image (`coco_eval.detection_results`), every image of the
     annotation file scored (--samples N: the first N)."""
-    import numpy as np
     import pandas as pd
 
     from keras_hourglass import files
-    from keras_hourglass.boxes import BoxError, person_box, read_detections
+    from keras_hourglass.boxes import BoxError, read_detections
     from keras_hourglass.coco_eval import (
         CocoEvalError,
         annotation_images,
@@ -532,12 +582,10 @@ def evaluate_detections(args):
     )
     from keras_hourglass.datasets import (
         DatasetError,
-        PersonRecord,
         Records,
         check_image_files,
         coco_files,
     )
-    from keras_hourglass.geometry import PERSON_BOX_PX
     from keras_hourglass.inference import predict_people
 
     model = load_model(args.model, args.runtime, args.precision)
@@ -565,28 +613,9 @@ def evaluate_detections(args):
             f"error: {args.detections}: image_id {', '.join(unknown[:5])} not in {annotations}"
         )
     scored = list(images)[: args.samples] if args.samples else list(images)
-    k = entry.skeleton.num_joints
-    people, ids, box_scores, areas = [], [], [], []
-    for image_id in scored:
-        for n, (bbox, score) in enumerate(table.of("", image_id)):
-            # A PersonRecord's scale is in PERSON_BOX_PX (200 px) units whatever the model's own
-            # box unit: the crop covers the same pixels for every model.
-            cx, cy, scale = person_box(bbox, PERSON_BOX_PX)
-            people.append(
-                PersonRecord(
-                    os.path.join(image_dir, images[image_id]),
-                    np.zeros((k, 2)),
-                    np.zeros(k, bool),
-                    np.zeros(k, bool),
-                    np.array([cx, cy]),
-                    scale,
-                    float("nan"),
-                    f"{image_id}:{n}",
-                )
-            )
-            ids.append(image_id)
-            box_scores.append(score)
-            areas.append((scale * PERSON_BOX_PX) ** 2)
+    people, ids, box_scores, areas = _detected_people(
+        table, images, scored, image_dir, entry.skeleton
+    )
     say(
         f"{len(people)} detections with a score of at least {args.min_box_score} in "
         f"{len(set(ids))} of the {len(scored)} images scored ({annotations})"

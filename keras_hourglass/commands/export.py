@@ -46,7 +46,8 @@ from keras_hourglass.cli import (
 from keras_hourglass.skeletons import SKELETONS
 
 
-def parse_args(argv=None):
+def build_parser():
+    """export.py's flags."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -124,6 +125,12 @@ def parse_args(argv=None):
         "pixels (default: 50,000,000)",
     )
     add_logging(parser)
+    return parser
+
+
+def parse_args(argv=None):
+    """The flags, parsed and checked before Keras loads (a bad one is a parser error, exit 2)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:

@@ -66,8 +66,10 @@ from keras_hourglass.boxes import (
 )
 from keras_hourglass.cli import (
     MODEL_HELP,
+    add_image_limit,
     add_logging,
     add_runtime_arguments,
+    check_image_limit,
     configure_logging,
     ready,
     resolve_model_arg,
@@ -175,79 +177,80 @@ class Predictor:
     ):
         self.saved_model = os.path.isdir(model_path)
         self.runtime, self.precision = "tensorflow", "fp32"
-        if self.saved_model and runtime == "openvino":
-            raise InputError(
-                f"--model {model_path!r} is a SavedModel, which runs on TensorFlow: for "
-                "--runtime openvino pass the .keras file or its export (train/export.py "
-                "--format openvino)"
-            )
         if self.saved_model:
-            ready()  # TensorFlow
-            from keras_hourglass.export import ServingModelError, load_serving_model
-
-            try:
-                loaded, meta = load_serving_model(
-                    model_path,
-                    need=(
-                        "predict_encoded",
-                        "predict_encoded_boxes",
-                        "serving_default",
-                        "serving_boxes",
-                    ),
-                )
-            except ServingModelError as error:
-                raise InputError(f"--model: {error}") from None
-            except Exception as error:  # a corrupt SavedModel
-                raise InputError(
-                    f"--model {model_path!r}: cannot load the SavedModel "
-                    f"({str(error).splitlines()[0]})"
-                ) from None
-            from keras_hourglass.deploy import DescriptionError, ModelDescription
-
-            try:
-                description = ModelDescription.from_dict(meta, f"--model {model_path!r}")
-            except DescriptionError as error:
-                raise InputError(str(error)) from None
-            self.signatures = loaded.signatures
-            self.skeleton = description.skeleton
-            self.person_box_px = description.person_box_px
-            self.flip_test = description.flip_test
-            if not flip_test:
-                warn("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
-            return
-        if not os.path.isfile(model_path):
+            self._load_saved_model(model_path, flip_test, runtime)
+        elif not os.path.isfile(model_path):
             raise InputError(
                 f"--model {model_path!r}: no such .keras file, OpenVINO .xml or SavedModel folder"
             )
-        from keras_hourglass import deploy
-
-        if model_path.endswith(".xml"):
-            if runtime not in ("auto", "openvino"):
-                raise InputError(f"--model {model_path!r} is an OpenVINO model: --runtime openvino")
-            try:
-                deploy.require_openvino()
-                self.predictor = deploy.OpenVINOPredictor.from_file(model_path, precision)
-            except deploy.RuntimeChoiceError as error:
-                raise InputError(f"--model: {error}") from None
-            except Exception as error:  # a corrupt .xml or .bin
-                raise InputError(
-                    f"--model {model_path!r}: cannot load the OpenVINO model "
-                    f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-                ) from None
-            self.skeleton = self.predictor.skeleton
-            self.person_box_px = self.predictor.person_box_px
-            self.flip_test = self.predictor.flip_test
-            self.runtime, self.precision = "openvino", self.predictor.precision
-            if not flip_test:
-                warn("note: an exported model's flip test is fixed at export; --no-flip is ignored")
-            return
-
-        if not model_path.endswith(".keras"):
+        elif model_path.endswith(".xml"):
+            self._load_openvino(model_path, flip_test, runtime, precision)
+        elif model_path.endswith(".keras"):
+            self._load_keras(model_path, skeleton_name, flip_test, runtime, precision)
+        else:
             raise InputError(
                 f"--model {model_path!r}: expected a .keras file from "
                 "train/train.py, an OpenVINO .xml from train/export.py or a SavedModel version "
                 "folder"
             )
+
+    def _load_saved_model(self, model_path, flip_test, runtime):
+        """A SavedModel version folder: its serving signatures, on TensorFlow."""
+        if runtime == "openvino":
+            raise InputError(
+                f"--model {model_path!r} is a SavedModel, which runs on TensorFlow: for "
+                "--runtime openvino pass the .keras file or its export (train/export.py "
+                "--format openvino)"
+            )
+        ready()  # TensorFlow
+        from keras_hourglass.deploy import DescriptionError, ModelDescription
+        from keras_hourglass.export import ServingModelError, load_serving_model
+
+        need = ("predict_encoded", "predict_encoded_boxes", "serving_default", "serving_boxes")
+        try:
+            loaded, meta = load_serving_model(model_path, need=need)
+            description = ModelDescription.from_dict(meta, f"--model {model_path!r}")
+        except (ServingModelError, DescriptionError) as error:
+            raise InputError(f"--model: {error}") from None
+        except Exception as error:  # a corrupt SavedModel
+            raise InputError(
+                f"--model {model_path!r}: cannot load the SavedModel ({str(error).splitlines()[0]})"
+            ) from None
+        self.signatures = loaded.signatures
+        self.skeleton = description.skeleton
+        self.person_box_px = description.person_box_px
+        self.flip_test = description.flip_test
+        if not flip_test:
+            warn("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
+
+    def _load_openvino(self, model_path, flip_test, runtime, precision):
+        """An exported OpenVINO .xml (with its .json description), without Keras."""
+        from keras_hourglass import deploy
+
+        if runtime not in ("auto", "openvino"):
+            raise InputError(f"--model {model_path!r} is an OpenVINO model: --runtime openvino")
+        try:
+            deploy.require_openvino()
+            self.predictor = deploy.OpenVINOPredictor.from_file(model_path, precision)
+        except deploy.RuntimeChoiceError as error:
+            raise InputError(f"--model: {error}") from None
+        except Exception as error:  # a corrupt .xml or .bin
+            raise InputError(
+                f"--model {model_path!r}: cannot load the OpenVINO model "
+                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            ) from None
+        self.skeleton = self.predictor.skeleton
+        self.person_box_px = self.predictor.person_box_px
+        self.flip_test = self.predictor.flip_test
+        self.runtime, self.precision = "openvino", self.predictor.precision
+        if not flip_test:
+            warn("note: an exported model's flip test is fixed at export; --no-flip is ignored")
+
+    def _load_keras(self, model_path, skeleton_name, flip_test, runtime, precision):
+        """A .keras file on `runtime`: its OpenVINO conversion from the cache when an earlier run
+        made it (no Keras), else the model loaded (and converted, and the conversion noted)."""
+        from keras_hourglass import deploy
+
         if deploy.openvino_for(runtime) and self._converted_before(
             model_path, skeleton_name, flip_test, precision
         ):
@@ -490,8 +493,6 @@ def predict_video(args, predictor, source=None, window=None):
     import cv2
     import keras
 
-    from keras_hourglass.datasets import DatasetError, check_image_size
-
     capture, name, fps, count = source or open_video(args.video)
     if args.show and window is None:
         window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
@@ -519,44 +520,16 @@ def predict_video(args, predictor, source=None, window=None):
                 )
                 kp = smoothed
             height, width = frame.shape[:2]
-            bbox = None
-            if used is not None:  # the square crop the network saw
-                side = used[2] * predictor.person_box_px
-                bbox = (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2, side, side)
-            person = {"keypoints": kp, "scores": sc, "bbox": bbox}
+            person = {"keypoints": kp, "scores": sc, "bbox": _crop_bbox(used, predictor)}
             drawn = draw_people(frame, [person], skeleton, args.threshold)
             if writer is None:
                 writer = VideoWriter(tmp_video, fps, width, height)
             writer.write(np.asarray(drawn))
-            drawn = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)  # the window's order
-            record = {
-                "frame": done,
-                "time_s": round(done / fps, 4),
-                "box": (
-                    "whole frame"
-                    if used is None
-                    else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
-                ),
-                "joints": named_joints_json(skeleton, kp, sc),
-            }
-            lines.write(json.dumps(record) + "\n")
+            lines.write(json.dumps(_frame_record(done, fps, used, skeleton, kp, sc)) + "\n")
             done += 1
-            rate = done / max(time.time() - start, 1e-9)
             if window is not None and not quit_asked:
-                cv2.putText(
-                    drawn,
-                    f"{rate:.1f} fps",
-                    (8, 24),
-                    cv2.FONT_HERSHEY_SIMPLEX,
-                    0.7,
-                    (255, 255, 255),
-                    2,
-                    cv2.LINE_AA,
-                )
-                key = window.show(drawn)
-                if key in PAUSE_KEYS:
-                    key = window.wait()  # any key resumes; q or Esc quits
-                quit_asked = key in QUIT_KEYS
+                rate = done / max(time.time() - start, 1e-9)
+                quit_asked = _show(window, np.asarray(drawn), rate)
         if args.track and fixed is None:
             box = follow(
                 keypoints[-1], scores[-1], frames[-1].shape, args.threshold, predictor.person_box_px
@@ -573,15 +546,7 @@ def predict_video(args, predictor, source=None, window=None):
                 if fixed is None and args.box:
                     fixed = parse_box(args.box[0], args.video, frame.shape[:2])
                 if done + len(pending) == 0:
-                    try:
-                        check_image_size(
-                            frame.shape[1],
-                            frame.shape[0],
-                            f"--video {args.video}",
-                            args.max_image_pixels,
-                        )
-                    except DatasetError as error:
-                        raise InputError(str(error)) from None
+                    _check_frame_size(frame, args.video, args.max_image_pixels)
                 pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
                 if len(pending) == args.batch:
                     flush(pending)
@@ -601,13 +566,7 @@ def predict_video(args, predictor, source=None, window=None):
         os.remove(lines_path)
         raise InputError(f"--video {args.video!r}: no frame could be read (empty or broken video)")
     elapsed = time.time() - start
-    ended = ""
-    if quit_asked:
-        ended = " (quit: kept what was read)"
-    elif count and done < min(count, args.max_frames or count) and not interrupted:
-        ended = f" (the video ended after {done} of {count} frames: kept what was read)"
-    elif interrupted:
-        ended = " (interrupted: kept what was read)"
+    ended = _how_it_ended(quit_asked, interrupted, done, count, args.max_frames)
     say(
         f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
         f"-> {video_path}, {lines_path}"
@@ -615,11 +574,98 @@ def predict_video(args, predictor, source=None, window=None):
     return done
 
 
+def _check_frame_size(frame, video, max_pixels):
+    """A video's frames are refused, like photos, above `max_pixels` (the first frame tells)."""
+    from keras_hourglass.datasets import DatasetError, check_image_size
+
+    try:
+        check_image_size(frame.shape[1], frame.shape[0], f"--video {video}", max_pixels)
+    except DatasetError as error:
+        raise InputError(str(error)) from None
+
+
+def _crop_bbox(used, predictor):
+    """The square crop the network saw for box `used` (cx, cy, scale) as x, y, w, h; None for
+    the whole frame."""
+    if used is None:
+        return None
+    side = used[2] * predictor.person_box_px
+    return (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2, side, side)
+
+
+def _frame_record(index, fps, used, skeleton, keypoints, scores):
+    """One line of <name>_pose.jsonl: the frame, its time, the box and the named joints."""
+    return {
+        "frame": index,
+        "time_s": round(index / fps, 4),
+        "box": (
+            "whole frame"
+            if used is None
+            else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
+        ),
+        "joints": named_joints_json(skeleton, keypoints, scores),
+    }
+
+
+def _show(window, drawn_rgb, rate):
+    """Shows a drawn frame with the frames per second in `window`; True when the user quits
+    (q or Esc; space or p pauses until the next key)."""
+    import cv2
+
+    drawn = cv2.cvtColor(drawn_rgb, cv2.COLOR_RGB2BGR)  # the window's order
+    cv2.putText(
+        drawn,
+        f"{rate:.1f} fps",
+        (8, 24),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
+    key = window.show(drawn)
+    if key in PAUSE_KEYS:
+        key = window.wait()  # any key resumes; q or Esc quits
+    return key in QUIT_KEYS
+
+
+def _how_it_ended(quit_asked, interrupted, done, count, max_frames):
+    """What the summary line adds about the end of a video run."""
+    if quit_asked:
+        return " (quit: kept what was read)"
+    if count and done < min(count, max_frames or count) and not interrupted:
+        return f" (the video ended after {done} of {count} frames: kept what was read)"
+    if interrupted:
+        return " (interrupted: kept what was read)"
+    return ""
+
+
 def build_parser():
     """predict.py's flags (the library's tables give their choices)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    _add_input_flags(parser)
+    parser.add_argument(
+        "--model",
+        help="a .keras file, an OpenVINO .xml (train/export.py --format openvino), a "
+        "SavedModel version folder, " + MODEL_HELP,
+    )
+    add_runtime_arguments(parser)
+    parser.add_argument(
+        "--out",
+        default="poses",
+        help="folder for <name>_pose.jpg|.png and <name>_pose.json (default: poses)",
+    )
+    _add_people_flags(parser)
+    _add_output_flags(parser)
+    add_image_limit(parser)
+    add_logging(parser)
+    return parser
+
+
+def _add_input_flags(parser):
+    """What to predict: images, folders and globs, or a video or camera, and how to batch it."""
     parser.add_argument(
         "images",
         nargs="*",
@@ -664,17 +710,10 @@ def build_parser():
         default=0,
         help="video: stop after this many frames (0: the whole video; a camera runs until Ctrl-C)",
     )
-    parser.add_argument(
-        "--model",
-        help="a .keras file, an OpenVINO .xml (train/export.py --format openvino), a "
-        "SavedModel version folder, " + MODEL_HELP,
-    )
-    add_runtime_arguments(parser)
-    parser.add_argument(
-        "--out",
-        default="poses",
-        help="folder for <name>_pose.jpg|.png and <name>_pose.json (default: poses)",
-    )
+
+
+def _add_people_flags(parser):
+    """Whose poses: one person per image (the whole image), boxes, a detector's boxes."""
     people = parser.add_argument_group(
         "people (default: one, the whole image)",
         "Boxes of several people per image: --bbox (repeatable) or --detections; every person "
@@ -715,6 +754,10 @@ def build_parser():
         help="one person box cx,cy,scale (pixels; scale = side / the model's 200 px person "
         "box, MPII's convention): once for all images or once per image",
     )
+
+
+def _add_output_flags(parser):
+    """How the poses are computed, drawn and written."""
     parser.add_argument(
         "--threshold",
         type=float,
@@ -747,15 +790,6 @@ def build_parser():
         help="leave out images that cannot be read (missing, empty, truncated, not an image, "
         "too large) and list them, instead of stopping before any prediction",
     )
-    parser.add_argument(
-        "--max-image-pixels",
-        type=int,
-        default=None,
-        help="refuse images above this many pixels, read from the header before "
-        "decoding (default: 50,000,000)",
-    )
-    add_logging(parser)
-    return parser
 
 
 def parse_args(argv=None):
@@ -778,8 +812,7 @@ def parse_args(argv=None):
         parser.error("a video takes one --box for all frames")
     if not 0.0 <= args.threshold <= 1.0:
         parser.error(f"--threshold must be between 0 and 1, got {args.threshold}")
-    if args.max_image_pixels is not None and args.max_image_pixels < 1:
-        parser.error("--max-image-pixels must be positive")
+    check_image_limit(parser, args)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
     if resolve_model_arg(parser, args):

@@ -267,7 +267,8 @@ def _send_rest(url, model, body, timeout, version=None):
     return {k: np.array([p[k] for p in predictions]) for k in predictions[0]}
 
 
-def main(argv=None):
+def build_parser():
+    """serve-client's flags."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -335,6 +336,12 @@ def main(argv=None):
         "--print-request", action="store_true", help="print the request, do not send"
     )
     add_logging(parser)
+    return parser
+
+
+def parse_args(argv=None):
+    """The flags, parsed and checked (a bad one is a parser error, exit 2): (parser, args)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
@@ -362,6 +369,12 @@ def main(argv=None):
             args.local = local_saved_model(args.local)
         except RequestError as error:
             parser.error(f"--local: {error}")
+    return parser, args
+
+
+def read_people(parser, args):
+    """The images' bytes (checked), the --joints description, and the people to predict:
+    (images, meta, rows, row_images, boxes) where rows are (image index, person)."""
     images = []
     for path in args.images:
         if not os.path.isfile(path):
@@ -398,6 +411,12 @@ def main(argv=None):
             boxes = _boxes_array([p["box"] for _, p in rows], len(rows), row_images)
         except RequestError as error:
             parser.error(f"boxes: {error}")
+    return images, meta, rows, row_images, boxes
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    images, meta, rows, row_images, boxes = read_people(parser, args)
     if args.local:
         outputs = send(_send_local, args.local, row_images, boxes)
     elif args.rest:
@@ -416,6 +435,13 @@ def main(argv=None):
             print(request)
             return 0
         outputs = send(_send_grpc, args.server, request, args.timeout)
+    print(json.dumps(answer(args, rows, outputs, meta), indent=2))
+    return 0
+
+
+def answer(args, rows, outputs, meta):
+    """The served outputs as {image: {"people": [...]}} with named joints: the names the model
+    sends, else --joints', else MPII's for 16 joints (said on stderr)."""
     from keras_hourglass.boxes import person_scores
     from keras_hourglass.skeletons import MPII, named_joints
 
@@ -444,8 +470,7 @@ def main(argv=None):
                 "joints": named_joints(joint_names, kp, sc, decimals=(2, 4)),
             }
         )
-    print(json.dumps(result, indent=2))
-    return 0
+    return result
 
 
 def local_saved_model(value):
