@@ -20,7 +20,8 @@ LAYERS = [
     ),
     (
         "data",
-        "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output",
+        "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output "
+        "media",
     ),
     ("deploy", "deploy"),
     ("inference", "inference"),

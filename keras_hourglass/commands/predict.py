@@ -47,10 +47,8 @@ written. The model is compiled once, at the first frame.
 """
 
 import argparse
-import io
 import json
 import os
-import sys
 
 import numpy as np
 
@@ -77,6 +75,16 @@ from keras_hourglass.cli import (
     warn,
 )
 from keras_hourglass.geometry import PERSON_BOX_PX
+from keras_hourglass.media import (
+    PAUSE_KEYS,
+    QUIT_KEYS,
+    InputError,
+    VideoWriter,
+    Window,
+    check_image,
+    open_video,
+    read_image,
+)
 from keras_hourglass.pose_output import (
     OVERLAY_FORMATS,
     InputListError,
@@ -88,66 +96,6 @@ from keras_hourglass.pose_output import (
     write_overlay,
 )
 from keras_hourglass.skeletons import SKELETONS
-
-
-class InputError(ValueError):
-    pass
-
-
-def check_image(path, max_pixels=None):
-    """The cheap checks of an input before anything is decoded or written: it exists, is not
-    empty, is not cut short (a JPEG without its end marker, a PNG without IEND), and its header
-    (JPEG/PNG) is within `max_pixels`. Raises `InputError`."""
-    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
-
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    size = os.path.getsize(path)
-    if size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes); expected a JPEG or PNG image")
-    with open(path, "rb") as f:
-        head = f.read(8)
-        f.seek(max(size - 12, 0))
-        tail = f.read()
-    if head[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in tail:
-        raise InputError(f"{path}: a truncated JPEG (no end marker); expected a whole image")
-    if head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
-        raise InputError(f"{path}: a truncated PNG (no IEND); expected a whole image")
-    try:
-        check_image_size(*image_size(path), path, max_pixels)
-    except DatasetError as error:
-        raise InputError(str(error)) from None
-    except ValueError:
-        pass  # not a JPEG/PNG header: Pillow says what it is when decoding
-
-
-def read_image(path, max_pixels=None):
-    """(file bytes, (H, W, 3) uint8 RGB pixels) of a whole JPEG or PNG image of at most
-    `max_pixels` pixels: checked from its header, then decoded once (a truncated file fails
-    here). Raises `InputError` naming the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    check_image(path, max_pixels)
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = image.format
-            image.load()  # decodes everything: a truncated file fails here
-            if kind not in ("JPEG", "PNG"):
-                raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
-            pixels = np.asarray(image.convert("RGB"))
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image (expected a JPEG or PNG file)") from None
-    except Image.DecompressionBombError as error:
-        raise InputError(f"{path}: {error}") from None
-    except (OSError, SyntaxError) as error:
-        raise InputError(
-            f"{path}: a broken or truncated image ({error}); expected a whole JPEG or PNG file"
-        ) from None
-    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
-        raise InputError(f"{path}: the image has zero size ({pixels.shape[1]}x{pixels.shape[0]})")
-    return data, pixels
 
 
 def parse_box(text, path, size):
@@ -353,25 +301,6 @@ class Predictor:
         return np.concatenate(keypoints), np.concatenate(scores)
 
 
-def open_video(source):
-    """(cv2.VideoCapture, name, frames per second, frame count or 0) of a file or camera index."""
-    import cv2
-
-    camera = source.isdigit()
-    if not camera and not os.path.isfile(source):
-        raise InputError(f"--video {source!r}: no such file")
-    capture = cv2.VideoCapture(int(source) if camera else source)
-    if not capture.isOpened():
-        raise InputError(
-            f"--video {source!r}: cannot open it ({'no such camera' if camera else 'not a video OpenCV can decode'})"
-        )
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if fps and 0 < fps < 1000 else 30.0
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not camera else 0
-    name = f"camera{source}" if camera else os.path.splitext(os.path.basename(source))[0]
-    return capture, name, fps, max(count, 0)
-
-
 def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
     """The next frame's person box from this frame's pose: the square around the joints whose
     confidence is at least `threshold`, enlarged 1.25x (the data's joint-box convention), as
@@ -390,95 +319,6 @@ def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
         return None
     side = max(scale * PERSON_BOX_PX, max(height, width) / 8)  # box_from_joints: 200-px units
     return [float(center[0]), float(center[1]), side / person_box_px]
-
-
-class VideoWriter:
-    """The overlay video: H.264 in MP4 (yuv420p), what browsers play, through PyAV (which ships
-    FFmpeg with its H.264 encoder; requirements.txt pins it, the `video` extra installs it);
-    without PyAV, OpenCV's MPEG-4 Part 2 (mp4v) with a note. Odd frame sizes are padded by a
-    black row or column (H.264's 4:2:0 needs even sides)."""
-
-    def __init__(self, path, fps, width, height):
-        self.width, self.height = width + width % 2, height + height % 2
-        try:
-            import av
-        except ImportError:
-            av = None
-        if av is None:
-            import cv2
-
-            print(
-                "note: PyAV is not installed: the overlay is MPEG-4 Part 2 (mp4v), which "
-                "browsers do not play; pip install av for H.264",
-                file=sys.stderr,
-            )
-            self.av, self.cv2 = None, cv2
-            self.out = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-            if not self.out.isOpened():
-                raise InputError(f"cannot write {path} (OpenCV's mp4v encoder)")
-            return
-        import fractions
-
-        self.av = av
-        self.out = av.open(path, "w", format="mp4")
-        self.stream = self.out.add_stream(
-            "libx264", rate=fractions.Fraction(fps).limit_denominator(1001)
-        )
-        self.stream.width, self.stream.height = self.width, self.height
-        self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": "23", "preset": "veryfast"}
-
-    def write(self, rgb):
-        """One (H, W, 3) uint8 RGB frame."""
-        if self.av is None:
-            self.out.write(self.cv2.cvtColor(rgb, self.cv2.COLOR_RGB2BGR))
-            return
-        height, width = rgb.shape[:2]
-        if (height, width) != (self.height, self.width):
-            rgb = np.pad(rgb, ((0, self.height - height), (0, self.width - width), (0, 0)))
-        frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        for packet in self.stream.encode(frame):
-            self.out.mux(packet)
-
-    def close(self):
-        if self.av is None:
-            self.out.release()
-            return
-        for packet in self.stream.encode():  # flush the encoder's delayed frames
-            self.out.mux(packet)
-        self.out.close()
-
-
-class Window:
-    """The live view of `--show`: OpenCV's window (cv2.imshow); `show(frame)` returns the key
-    pressed (-1: none)."""
-
-    def __init__(self, title):
-        import cv2
-
-        self.cv2, self.title = cv2, title
-        try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error as error:
-            raise InputError(
-                "--show needs OpenCV with window support (this one has none: "
-                f"{str(error).strip().splitlines()[-1]}); install opencv-python instead of "
-                "opencv-python-headless (docs/serving.md, 'A live camera')"
-            ) from None
-
-    def show(self, frame_bgr):
-        self.cv2.imshow(self.title, frame_bgr)
-        return self.cv2.waitKey(1)
-
-    def wait(self):
-        return self.cv2.waitKey(0)
-
-    def close(self):
-        self.cv2.destroyWindow(self.title)
-
-
-QUIT_KEYS = (ord("q"), 27)  # q, Esc
-PAUSE_KEYS = (ord(" "), ord("p"))
 
 
 def predict_video(args, predictor, source=None, window=None):
