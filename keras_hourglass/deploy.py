@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "keras", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16")
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "openvino")  # runtimes.export_model's writers
 OUTPUTS = ("keypoints", "scores", "heatmaps")
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 CONVERSION_FORMAT = 1  # bump when what runtimes.openvino_model writes changes

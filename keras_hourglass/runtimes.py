@@ -44,6 +44,7 @@ import numpy as np
 from keras_hourglass import files, geometry
 from keras_hourglass.deploy import (
     CONVERSION_FORMAT,
+    EXPORT_FORMATS,
     EXPORT_PRECISIONS,
     OUTPUTS,
     PRECISIONS,
@@ -77,6 +78,8 @@ __all__ = [
     "calibration_crops",
     "cpu_has_bf16",
     "estimate_poses",
+    "EXPORT_FORMATS",
+    "export_model",
     "export_openvino",
     "load_predictor",
     "note_file_conversion",
@@ -415,6 +418,32 @@ def predictor(model, flip_test=True, runtime="auto", precision="auto", codec=Non
         made[precision] = OpenVINOPredictor(cache[key][1], codec, skeleton, flip_test, precision)
         made[precision].person_box_px = getattr(model, "person_box_px", geometry.PERSON_BOX_PX)
     return made[precision]
+
+
+def export_model(model, path, format="savedmodel", skeleton=None, flip_test=True, **options):
+    """Writes `model` in `format`, with its description (`deploy.describe`), through that
+    format's writer: the one entry point of every export (train/export.py calls it).
+
+    - "savedmodel": `export.export_for_serving(model, path, ...)`, `path` the model's folder in
+      TF Serving's layout; options `version`, `max_pixels`.
+    - "onnx", "tflite": `export.export_edge` (the crop predictor); option `opset`.
+    - "openvino": `export_openvino` (.xml + .bin); options `precision` ("fp32", "fp16",
+      "int8"), `calibration` (crops, for int8), `calibration_size`.
+
+    Returns the written path (a SavedModel's version folder, or the file)."""
+    from keras_hourglass import export
+
+    writers = {
+        "savedmodel": lambda: export.export_for_serving(
+            model, path, skeleton, flip_test=flip_test, **options
+        ),
+        "onnx": lambda: export.export_edge(model, path, skeleton, "onnx", flip_test, **options),
+        "tflite": lambda: export.export_edge(model, path, skeleton, "tflite", flip_test, **options),
+        "openvino": lambda: export_openvino(model, path, skeleton, flip_test, **options),
+    }
+    if format not in writers:
+        raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}")
+    return writers[format]()
 
 
 def _model_predictor(model, flip_test, runtime, precision):

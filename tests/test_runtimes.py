@@ -493,6 +493,24 @@ def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_da
         deploy.ModelDescription.from_dict(broken, "here.json")
 
 
+def test_one_export_entry_point_writes_every_format(model, tmp_path):
+    """Issue #39 item 1: `export_model(model, path, format)` reaches each format's writer, and
+    each file describes itself through the one ModelDescription."""
+    from keras_hourglass import deploy
+
+    assert kh.export_model is runtimes.export_model
+    saved = runtimes.export_model(model, str(tmp_path / "sm/hourglass"), "savedmodel", version=3)
+    assert os.path.basename(saved) == "3" and os.path.isfile(os.path.join(saved, "saved_model.pb"))
+    described = deploy.ModelDescription.from_file(os.path.join(saved, "assets/hourglass.json"))
+    assert (described.format, described.precision) == ("saved_model", "fp32")
+    xml = runtimes.export_model(model, str(tmp_path / "m.xml"), "openvino", precision="fp16")
+    described = deploy.ModelDescription.from_file(xml + ".json")
+    assert (described.format, described.precision) == ("openvino", "fp16")
+    assert described.skeleton == kh.MPII and described.flip_test
+    with pytest.raises(ValueError, match="format must be one of"):
+        runtimes.export_model(model, str(tmp_path / "m.mlmodel"), "coreml")
+
+
 def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):
     from keras_hourglass.commands.predict import InputError, Predictor
 

@@ -43,6 +43,7 @@ from keras_hourglass.cli import (
     resolve_model_arg,
     say,
 )
+from keras_hourglass.deploy import EXPORT_FORMATS, EXPORT_PRECISIONS
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -70,7 +71,7 @@ def build_parser():
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
     parser.add_argument(
         "--format",
-        choices=["savedmodel", "onnx", "tflite", "openvino"],
+        choices=EXPORT_FORMATS,
         default="savedmodel",
         help="savedmodel (TF Serving, default); onnx, tflite or openvino: one file of the "
         "crop-level predictor (crops in, keypoints in crop pixels out) at "
@@ -78,7 +79,7 @@ def build_parser():
     )
     parser.add_argument(
         "--precision",
-        choices=["fp32", "fp16", "int8"],
+        choices=EXPORT_PRECISIONS,
         default="fp32",
         help="--format openvino: fp32 (default), fp16 (weights stored in float16) or int8 "
         "(quantised; needs --calibration-dataset)",
@@ -186,8 +187,9 @@ def main(argv=None):
     args = parse_args(argv)
     ready()
 
-    from keras_hourglass.export import SIGNATURES, export_edge, export_for_serving, model_skeleton
+    from keras_hourglass.export import SIGNATURES, model_skeleton
     from keras_hourglass.model import load_model_file
+    from keras_hourglass.runtimes import export_model
 
     try:
         model = load_model_file(args.model)
@@ -202,13 +204,7 @@ def main(argv=None):
         return export_openvino_command(args, model, skeleton)
     if args.format != "savedmodel":
         try:
-            path = export_edge(
-                model,
-                args.out,
-                skeleton,
-                args.format,
-                flip_test=not args.no_flip,
-            )
+            path = export_model(model, args.out, args.format, skeleton, not args.no_flip)
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
         say(
@@ -218,12 +214,13 @@ def main(argv=None):
         )
         return path
     try:
-        path = export_for_serving(
+        path = export_model(
             model,
             args.out,
+            "savedmodel",
             skeleton,
-            args.version,
-            flip_test=not args.no_flip,
+            not args.no_flip,
+            version=args.version,
             max_pixels=args.max_image_pixels,
         )
     except (ValueError, FileExistsError) as error:
@@ -246,7 +243,7 @@ def main(argv=None):
 
 
 def export_openvino_command(args, model, skeleton):
-    from keras_hourglass.runtimes import calibration_crops, export_openvino, resolve_runtime
+    from keras_hourglass.runtimes import calibration_crops, export_model, resolve_runtime
 
     resolve_runtime("openvino")
     calibration = None
@@ -276,11 +273,12 @@ def export_openvino_command(args, model, skeleton):
         calibration = calibration_crops(model, records, args.calibration_count)
         say(f"Calibrating on {len(calibration)} people of {args.calibration_dataset}")
     try:
-        path = export_openvino(
+        path = export_model(
             model,
             args.out,
+            "openvino",
             skeleton,
-            flip_test=not args.no_flip,
+            not args.no_flip,
             precision=args.precision,
             calibration=calibration,
         )
