@@ -212,6 +212,7 @@ class PoseValidation(keras.callbacks.Callback):
         self.gt = ground_truth_from_records(records, normalizer=normalizer)
         name, self.threshold = self.gt.metric
         self.name = f"val_{name.lower()}"
+        self.column = f"{name}@{self.threshold:g}"  # the protocol's own threshold
 
     def on_epoch_end(self, epoch, logs=None):
         predictor = crop_predictor(self.model, flip_test=False)
@@ -219,7 +220,7 @@ class PoseValidation(keras.callbacks.Callback):
             predictor, self.records, self.batch_size, self.executor, self.workers
         )
         report = evaluate(preds, self.gt)
-        value = float(report.summary.set_index("group").loc["Mean"].iloc[0])
+        value = float(report.summary.set_index("group").loc["Mean", self.column])
         if logs is not None:
             logs[self.name] = value
 

@@ -652,12 +652,6 @@ class ServingModelError(ValueError):
     pass
 
 
-def skeleton_of_metadata(meta):
-    """The `Skeleton` a SavedModel's metadata names (`deploy.ModelDescription.from_dict`: its
-    whole table, or by name for older exports, which saved a part of the table)."""
-    return ModelDescription.from_dict(meta, "the SavedModel's assets/hourglass.json").skeleton
-
-
 def load_serving_model(path, need=("serving_default",)):
     """`tf.saved_model.load(path)` and its metadata, after checking the signatures in `need`
     exist with their documented inputs and outputs.

@@ -33,12 +33,6 @@ def normalized_errors(predictions, ground_truth, normalizers):
     return np.where(np.isnan(errors), np.inf, errors)
 
 
-def torso_sizes(ground_truth, joint_a, joint_b):
-    """(N,) distances between two joints of (N, K, 2) ground truth, e.g. left shoulder-right hip."""
-    ground_truth = np.asarray(ground_truth, np.float64)
-    return np.linalg.norm(ground_truth[:, joint_a] - ground_truth[:, joint_b], axis=-1)
-
-
 def pck_per_joint(errors, annotated, threshold):
     """Per-joint PCK in percent.
 
