@@ -1,19 +1,9 @@
 """The index of the models this project trained and ships inside the package: names, files,
-their SHA-256 and card figures. Light to import (no Keras): the commands resolve `--model NAME`
-with it before anything heavy loads, and `runtimes.load_predictor` finds a name's file here.
-`keras_hourglass.pretrained` loads the models themselves and re-exports all of this.
-
-    import keras_hourglass as kh
-
-    kh.list_pretrained()                   # ['lspet-hg2-128']: the default first
-    model = kh.load_pretrained()           # the default; or load_pretrained("lspet-hg2-128")
-    poses = model.estimate_poses(images, boxes)
-
-Every command that takes a model takes a shipped model's name in its place (`--model
-lspet-hg2-128`), and `hourglass-predict photo.jpg` without `--model` uses the default.
-`keras_hourglass/weights/index.json` lists the shipped files with their SHA-256, checked when a
-file is first loaded in a process; docs/models.md is each model's card (data, recipe, accuracy,
-limits).
+their SHA-256 and card figures (`keras_hourglass/weights/index.json`; each file's SHA-256 is
+checked when it is first used in a process). Light to import (no Keras): the commands resolve
+`--model NAME` with it before anything heavy loads, and `runtimes.load_predictor` finds a
+name's file here. `keras_hourglass.pretrained` loads the models and re-exports all of this
+(its docstring shows the use); docs/models.md is each model's card.
 """
 
 import functools
