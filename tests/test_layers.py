@@ -28,7 +28,7 @@ LAYERS = [
     ("export", "export"),
     ("runtimes", "runtimes"),
     ("model", "model"),
-    ("applications", "pretrained convert callbacks runs training"),
+    ("applications", "pretrained convert callbacks runs training poses"),
     ("commands", "cli commands"),
 ]
 LAYER = {name: level for level, (_, names) in enumerate(LAYERS) for name in names.split()}

@@ -168,3 +168,41 @@ def test_every_command_takes_the_shipped_models_name(tmp_path, python_env, share
     assert np.abs(served - xy).max() < 2.0  # the SavedModel's flip test = predict's
     again = run("eval/serving_client.py", photo, "--local", tmp_path / "saved_models" / name)
     assert json.loads(again.stdout)[str(photo)]["people"]
+
+
+def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded():
+    """The library's pose loop (keras_hourglass.poses, what predict.py and the demo page run) on
+    the README's photo with the shipped model: a given box and the whole image as two people,
+    each recorded with LSP's 14 named joints, drawn over the photo; no person: nothing drawn."""
+    from keras_hourglass.boxes import person_box
+    from keras_hourglass.media import read_image
+    from keras_hourglass.poses import ImagePoses, PoseEstimator
+
+    photo = ROOT / "docs/images/coco_000000000785.jpg"
+    data, pixels = read_image(str(photo))
+    estimator = PoseEstimator(kh.pretrained_path(), runtime="keras")
+    bbox = [281.0, 45.0, 219.0, 347.0]  # COCO's box of the skier
+    persons = [
+        {"box": person_box(bbox, estimator.person_box_px), "bbox": bbox, "box_score": 0.9},
+        {"box": None, "bbox": None, "box_score": 1.0},
+    ]
+    poses = estimator.image(data, pixels, persons, batch=2, threshold=0.2)
+    assert isinstance(poses, ImagePoses) and poses.keypoints.shape == (2, 14, 2)
+    keypoints, scores = estimator.people(data, pixels, [p["box"] for p in persons])
+    np.testing.assert_allclose(poses.keypoints, keypoints)
+    first = poses.people[0]
+    assert list(first["joints"]) == list(kh.LSP.joint_names)
+    assert first["bbox"] == bbox and first["box_score"] == 0.9
+    assert 0 < first["score"] <= 0.9  # the joints' mean confidence times the box's score
+    x, y, w, h = bbox  # the skier's joints lie in (a margin around) the skier's box
+    inside = [
+        x - 0.1 * w <= j["x"] <= x + 1.1 * w and y - 0.1 * h <= j["y"] <= y + 1.1 * h
+        for j in first["joints"].values()
+    ]
+    assert sum(inside) >= 12, first["joints"]
+    assert poses.people[1]["box"] == "whole image"
+    drawn = np.asarray(poses.drawn)
+    assert drawn.shape == pixels.shape and (drawn != pixels).any()
+    nobody = estimator.image(data, pixels, [], threshold=0.2)
+    assert nobody.people == [] and nobody.keypoints.shape == (0, 14, 2)
+    np.testing.assert_array_equal(np.asarray(nobody.drawn), pixels)

@@ -59,7 +59,6 @@ from keras_hourglass.boxes import (
     detected_people,
     parse_bbox,
     person_box,
-    person_scores,
     read_detections,
 )
 from keras_hourglass.cli import (
@@ -74,7 +73,6 @@ from keras_hourglass.cli import (
     say,
     warn,
 )
-from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.media import (
     PAUSE_KEYS,
     QUIT_KEYS,
@@ -92,10 +90,12 @@ from keras_hourglass.pose_output import (
     draw_people,
     expand_images,
     named_joints_json,
-    person_record,
     write_overlay,
 )
+from keras_hourglass.poses import PoseEstimator, follow
 from keras_hourglass.skeletons import SKELETONS
+
+Predictor = PoseEstimator  # the name tests, benchmarks and users of eval/predict.py know
 
 
 def parse_box(text, path, size):
@@ -113,212 +113,6 @@ def parse_box(text, path, size):
             f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} ({width}x{height})"
         )
     return [cx, cy, scale]
-
-
-class Predictor:
-    """Images (+ optional boxes) -> keypoints (N, K, 2) in image pixels and scores (N, K), with a
-    `.keras` file (the library's `estimate_keypoints`) or a SavedModel version folder (its
-    serving signatures)."""
-
-    def __init__(
-        self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto"
-    ):
-        self.saved_model = os.path.isdir(model_path)
-        self.runtime, self.precision = "tensorflow", "fp32"
-        if self.saved_model:
-            self._load_saved_model(model_path, flip_test, runtime)
-        elif not os.path.isfile(model_path):
-            raise InputError(
-                f"--model {model_path!r}: no such .keras file, OpenVINO .xml or SavedModel folder"
-            )
-        elif model_path.endswith(".xml"):
-            self._load_openvino(model_path, flip_test, runtime, precision)
-        elif model_path.endswith(".keras"):
-            self._load_keras(model_path, skeleton_name, flip_test, runtime, precision)
-        else:
-            raise InputError(
-                f"--model {model_path!r}: expected a .keras file from "
-                "train/train.py, an OpenVINO .xml from train/export.py or a SavedModel version "
-                "folder"
-            )
-
-    def _load_saved_model(self, model_path, flip_test, runtime):
-        """A SavedModel version folder: its serving signatures, on TensorFlow."""
-        if runtime == "openvino":
-            raise InputError(
-                f"--model {model_path!r} is a SavedModel, which runs on TensorFlow: for "
-                "--runtime openvino pass the .keras file or its export (train/export.py "
-                "--format openvino)"
-            )
-        ready()  # TensorFlow
-        from keras_hourglass.deploy import DescriptionError, ModelDescription
-        from keras_hourglass.export import ServingModelError, load_serving_model
-
-        need = ("predict_encoded", "predict_encoded_boxes", "serving_default", "serving_boxes")
-        try:
-            loaded, meta = load_serving_model(model_path, need=need)
-            description = ModelDescription.from_dict(meta, f"--model {model_path!r}")
-        except (ServingModelError, DescriptionError) as error:
-            raise InputError(f"--model: {error}") from None
-        except Exception as error:  # a corrupt SavedModel
-            raise InputError(
-                f"--model {model_path!r}: cannot load the SavedModel ({str(error).splitlines()[0]})"
-            ) from None
-        self.signatures = loaded.signatures
-        self.skeleton = description.skeleton
-        self.person_box_px = description.person_box_px
-        self.flip_test = description.flip_test
-        if not flip_test:
-            warn("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
-
-    def _load_openvino(self, model_path, flip_test, runtime, precision):
-        """An exported OpenVINO .xml (with its .json description), without Keras."""
-        from keras_hourglass import deploy
-
-        if runtime not in ("auto", "openvino"):
-            raise InputError(f"--model {model_path!r} is an OpenVINO model: --runtime openvino")
-        try:
-            deploy.require_openvino()
-            self.predictor = deploy.OpenVINOPredictor.from_file(model_path, precision)
-        except deploy.RuntimeChoiceError as error:
-            raise InputError(f"--model: {error}") from None
-        except Exception as error:  # a corrupt .xml or .bin
-            raise InputError(
-                f"--model {model_path!r}: cannot load the OpenVINO model "
-                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-            ) from None
-        self.skeleton = self.predictor.skeleton
-        self.person_box_px = self.predictor.person_box_px
-        self.flip_test = self.predictor.flip_test
-        self.runtime, self.precision = "openvino", self.predictor.precision
-        if not flip_test:
-            warn("note: an exported model's flip test is fixed at export; --no-flip is ignored")
-
-    def _load_keras(self, model_path, skeleton_name, flip_test, runtime, precision):
-        """A .keras file on `runtime`: its OpenVINO conversion from the cache when an earlier run
-        made it (no Keras), else the model loaded (and converted, and the conversion noted)."""
-        from keras_hourglass import deploy
-
-        if deploy.openvino_for(runtime) and self._converted_before(
-            model_path, skeleton_name, flip_test, precision
-        ):
-            return  # no Keras needed
-        ready()  # Keras and the model class
-        from keras_hourglass import runtimes
-        from keras_hourglass.export import model_skeleton
-        from keras_hourglass.model import load_model_file
-
-        try:
-            model = load_model_file(model_path)
-        except ValueError as error:
-            raise InputError(f"--model {error}") from None
-        try:
-            self.skeleton = model_skeleton(model, skeleton_name)
-        except ValueError as error:
-            raise InputError(f"--model {model_path!r}: {error}") from None
-        if model.skeleton is None:  # a file saved before models carried their skeleton
-            model.skeleton = self.skeleton
-        self.model = model
-        self.person_box_px = model.person_box_px
-        try:
-            self.runtime = runtimes.resolve_runtime(runtime)
-            self.precision = runtimes.resolve_precision(precision, self.runtime)
-            self.predictor = runtimes.predictor(model, flip_test, self.runtime, self.precision)
-        except runtimes.RuntimeChoiceError as error:
-            raise InputError(f"--runtime/--precision: {error}") from None
-        self.flip_test = flip_test
-        if self.runtime == "openvino":  # the next run finds it without Keras
-            runtimes.note_file_conversion(
-                model_path, model, flip_test, skeleton_name, self.skeleton
-            )
-
-    def _converted_before(self, model_path, skeleton_name, flip_test, precision):
-        """Takes the OpenVINO conversion of the `.keras` file that an earlier run recorded in
-        the conversion cache (`deploy.cached_file_predictor`): True when there was one."""
-        from keras_hourglass import deploy
-
-        try:
-            made = deploy.cached_file_predictor(model_path, flip_test, skeleton_name, precision)
-        except deploy.RuntimeChoiceError as error:
-            raise InputError(f"--runtime/--precision: {error}") from None
-        if made is None:
-            return False
-        self.predictor, self.skeleton = made, made.skeleton
-        self.person_box_px, self.flip_test = made.person_box_px, bool(flip_test)
-        self.runtime, self.precision = "openvino", made.precision
-        return True
-
-    def frames(self, frames, box=None):
-        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one box (or
-        the whole frame) for all."""
-        boxes = None if box is None else [box] * len(frames)
-        if not self.saved_model:
-            from keras_hourglass.deploy import estimate_keypoints
-
-            return estimate_keypoints(
-                self.predictor, list(frames), boxes, self.person_box_px, len(frames)
-            )
-        import tensorflow as tf
-
-        images = tf.constant(frames, tf.uint8)
-        if box is None:
-            out = self.signatures["serving_default"](images=images)
-        else:
-            out = self.signatures["serving_boxes"](
-                images=images, boxes=tf.constant(boxes, tf.float32)
-            )
-        return out["keypoints"].numpy(), out["scores"].numpy()
-
-    def people(self, data, pixels, boxes, batch=8):
-        """One image's people: `data` its JPEG/PNG bytes, `pixels` (H, W, 3) uint8, `boxes` a
-        list of (centre x, centre y, scale) or [None] (the whole image) -> keypoints (P, K, 2),
-        scores (P, K), `batch` people per network call."""
-        if not self.saved_model:
-            from keras_hourglass.deploy import estimate_keypoints
-
-            whole = boxes == [None]
-            return estimate_keypoints(
-                self.predictor,
-                [pixels] * len(boxes),
-                None if whole else boxes,
-                self.person_box_px,
-                batch,
-            )
-        import tensorflow as tf
-
-        keypoints, scores = [], []
-        for start in range(0, len(boxes), batch):
-            part = boxes[start : start + batch]
-            images = tf.constant([data] * len(part))
-            if part == [None]:
-                out = self.signatures["predict_encoded"](images=images)
-            else:
-                out = self.signatures["predict_encoded_boxes"](
-                    images=images, boxes=tf.constant(part, tf.float32)
-                )
-            keypoints.append(out["keypoints"].numpy())
-            scores.append(out["scores"].numpy())
-        return np.concatenate(keypoints), np.concatenate(scores)
-
-
-def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
-    """The next frame's person box from this frame's pose: the square around the joints whose
-    confidence is at least `threshold`, enlarged 1.25x (the data's joint-box convention), as
-    (centre x, centre y, scale in `person_box_px` boxes); None (the whole frame) when the pose is
-    lost: fewer than `min_joints` confident joints (default: half of them) or a box centre
-    outside the frame. The box is at least an eighth of the frame's longer side."""
-    from keras_hourglass.datasets import box_from_joints
-
-    confident = np.asarray(scores) >= threshold
-    needed = min_joints or max(2, (len(confident) + 1) // 2)
-    if confident.sum() < needed:
-        return None
-    center, scale = box_from_joints(np.asarray(keypoints, np.float64), confident)
-    height, width = shape[:2]
-    if not (0 <= center[0] <= width - 1 and 0 <= center[1] <= height - 1):
-        return None
-    side = max(scale * PERSON_BOX_PX, max(height, width) / 8)  # box_from_joints: 200-px units
-    return [float(center[0]), float(center[1]), side / person_box_px]
 
 
 def predict_video(args, predictor, source=None, window=None):
@@ -754,30 +548,10 @@ def predict_photos(args, predictor, inputs, skipped):
                     raise SystemExit(f"error: {error}") from None
                 skipped.append(str(error))
                 continue
-            if persons:
-                keypoints, scores = predictor.people(
-                    data, pixels, [p["box"] for p in persons], args.batch
-                )
-            else:  # no box for this image: recorded with no people
-                keypoints = np.zeros((0, skeleton.num_joints, 2))
-                scores = np.zeros((0, skeleton.num_joints))
-            overall = person_scores(scores, [p["box_score"] for p in persons])
-            drawn = draw_people(
-                pixels,
-                [
-                    {
-                        "keypoints": kp,
-                        "scores": sc,
-                        "bbox": person["bbox"],
-                        "label": f"{score:.2f}",
-                    }
-                    for person, kp, sc, score in zip(persons, keypoints, scores, overall)
-                ],
-                skeleton,
-                args.threshold,
-            )
+            poses = predictor.image(data, pixels, persons, args.batch, args.threshold)
+            keypoints, scores, overall = poses.keypoints, poses.scores, poses.overall
             fmt = item.format if args.overlay_format == "auto" else args.overlay_format
-            overlay = write_overlay(drawn, args.out, item.stem, fmt)
+            overlay = write_overlay(poses.drawn, args.out, item.stem, fmt)
             height, width = pixels.shape[:2]
             result = {
                 "image": os.path.abspath(item.path),
@@ -789,10 +563,7 @@ def predict_photos(args, predictor, inputs, skipped):
                 "runtime": predictor.runtime,
                 "precision": predictor.precision,
                 "threshold": args.threshold,
-                "people": [
-                    person_record(person, kp, sc, score, skeleton)
-                    for person, kp, sc, score in zip(persons, keypoints, scores, overall)
-                ],
+                "people": poses.people,
             }
             target = os.path.join(args.out, f"{item.stem}_pose.json")
             files.write_json(target, result)
