@@ -397,17 +397,6 @@ def evaluate_model(args):
         raise SystemExit(f"error: {error}") from None
     say(records.summary())
     entry = DATASETS[args.dataset]
-    # The ground truth checked before predicting (e.g. PCKh needs head boxes): one line, not a
-    # traceback after minutes of prediction.
-    import numpy as np
-
-    from keras_hourglass.evaluation import EvaluationError, check_predictions
-
-    gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
-    try:
-        check_predictions(np.zeros(gt.keypoints.shape[:2] + (2,)), gt)
-    except EvaluationError as error:
-        raise SystemExit(f"error: {error}") from None
     predictor = crop_predictor_of(
         model,
         args.model,
@@ -417,6 +406,17 @@ def evaluate_model(args):
         args.runtime,
         args.precision,
     )
+    # The ground truth checked before predicting (e.g. PCKh needs head boxes), after the model
+    # was checked against the data's joints: one line, not a traceback after the prediction.
+    import numpy as np
+
+    from keras_hourglass.evaluation import EvaluationError, check_predictions
+
+    gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
+    try:
+        check_predictions(np.zeros(gt.keypoints.shape[:2] + (2,)), gt)
+    except EvaluationError as error:
+        raise SystemExit(f"error: {error}") from None
     start = time.time()
     try:
         preds, scores = predict_people(
