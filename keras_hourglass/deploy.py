@@ -433,10 +433,9 @@ def _version(package):
 def file_key(path, flip_test, skeleton_name=None):
     """The cache key of a `.keras` file's conversion: a SHA-256 of the file's bytes, the flip
     test, the skeleton asked for, and the Keras and OpenVINO versions that convert it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    from keras_hourglass.presets import file_sha256
+
+    digest = hashlib.sha256(file_sha256(path).encode())
     settings = [
         bool(flip_test),
         skeleton_name,

@@ -521,9 +521,7 @@ def load_predictor(path, runtime="auto", precision="auto", flip_test=True):
                 f"{path!r} is a SavedModel: it runs on TensorFlow (export the .keras model with "
                 "--format openvino for OpenVINO)"
             )
-        made = SavedModelCrops(path)
-        made.person_box_px = float(made.meta.get("person_box_px", geometry.PERSON_BOX_PX))
-        return made
+        return SavedModelCrops(path)  # its person box from its description
     if path.endswith(".xml"):
         if runtime not in ("auto", "openvino"):
             raise RuntimeChoiceError(f"{path!r} is an OpenVINO model: runtime must be openvino")
