@@ -16,7 +16,6 @@ fps=<f> ms_per_frame=<m>`.
 """
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import sys
@@ -60,10 +59,8 @@ def main(argv=None):
     import keras
 
     import keras_hourglass as kh
+    from keras_hourglass.poses import PoseEstimator, predict_video
 
-    spec = importlib.util.spec_from_file_location("predict_command", ROOT / "eval/predict.py")
-    predict = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(predict)
     if args.image:
         frame = cv2.resize(cv2.imread(args.image), (640, 480), interpolation=cv2.INTER_AREA)
     else:
@@ -83,24 +80,12 @@ def main(argv=None):
                 model = kh.build_hourglass(num_stacks=stacks, skeleton="mpii")
                 path = os.path.join(tmp, "m.keras")
                 model.save(path)
-            predictor = predict.Predictor(path)
-            options = predict.argparse.Namespace(
-                video="0",
-                out=tmp,
-                batch=1,
-                smooth=0.0,
-                threshold=0.2,
-                box=None,
-                max_frames=0,
-                max_image_pixels=None,
-                show=False,
-                track=True,
-            )
+            predictor = PoseEstimator(path)
             start = time.perf_counter()
-            predict.predict_video(options, predictor, (Camera(frame, args.warmup), "w", 30.0, 0))
+            predict_video(predictor, (Camera(frame, args.warmup), "w", 30.0, 0), tmp, batch=1)
             warmup = time.perf_counter() - start
             start = time.perf_counter()
-            predict.predict_video(options, predictor, (Camera(frame, args.frames), "c", 30.0, 0))
+            predict_video(predictor, (Camera(frame, args.frames), "c", 30.0, 0), tmp, batch=1)
             elapsed = time.perf_counter() - start
         fps = args.frames / elapsed
         results.append(

@@ -20,7 +20,7 @@ _EXPORTS = {
     "crop_to_original": "inference",
     "estimate_poses": "runtimes",
     "export_model": "runtimes",
-    "load_predictor": "runtimes",
+    "load_predictor": "loader",
     "keypoints_of_crops": "inference",
     "StackedHourglass": "model",
     "build_hourglass": "model",

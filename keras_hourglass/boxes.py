@@ -22,6 +22,7 @@ the file and the entry.
 """
 
 import collections
+import dataclasses
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from keras_hourglass.datasets.records import box_from_xywh
 from keras_hourglass.geometry import PERSON_BOX_PX
 
 __all__ = [
+    "Box",
     "BoxError",
     "Detection",
     "Detections",
@@ -49,6 +51,57 @@ Detection = collections.namedtuple("Detection", ["bbox", "score"])
 
 class BoxError(ValueError):
     """A box or detections file that cannot be used; the message says where and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A person's box at the library's edge: the top-left corner `x`, `y` and the size `w`, `h` in
+    the image's pixels (COCO's convention), with a `score` (a detector's; 1 for a box a user
+    gave). The crop the network sees around it (`crop`) is the only place the model's person-box
+    unit enters. `Box.around` is a crop given directly, as MPII's centre and scale."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float = 1.0
+    center: tuple = None  # set by `around`: the crop's centre and side, kept exactly
+    side: float = None
+
+    @classmethod
+    def around(cls, cx, cy, side, score=1.0):
+        """The person whose crop is the square of `side` pixels centred on (`cx`, `cy`) (MPII's
+        convention: side = scale x the model's person box); the box is that square."""
+        return cls(
+            cx + 0.5 - side / 2, cy + 0.5 - side / 2, side, side, score, (cx, cy), float(side)
+        )
+
+    @property
+    def xywh(self):
+        return [self.x, self.y, self.w, self.h]
+
+    @property
+    def given_as_crop(self):
+        return self.side is not None
+
+    def crop(self, person_box_px=PERSON_BOX_PX):
+        """(centre x, centre y, scale) of the crop, scale in the model's person boxes of
+        `person_box_px` pixels: a square of the longer side x 1.25 centred on the box (the
+        top-down convention), or the square given to `around`."""
+        if self.given_as_crop:
+            return [float(self.center[0]), float(self.center[1]), self.side / person_box_px]
+        return person_box(self.xywh, person_box_px)
+
+    def check_inside(self, width, height, where):
+        """Raises `BoxError` when the box does not overlap the `width` x `height` image (a crop
+        given by its centre: when the centre lies outside)."""
+        if not self.given_as_crop:
+            return check_inside(self.xywh, width, height, where)
+        cx, cy = self.center
+        if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+            raise BoxError(
+                f"{where}: the centre ({cx}, {cy}) lies outside the image ({width}x{height})"
+            )
 
 
 def _bbox(values, where):

@@ -6,32 +6,46 @@ library (docs/layers.md: an application of the runtimes, export and model layers
   folder; `.image(data, pixels, persons)` gives one photo's people as `ImagePoses` (keypoints,
   scores, each person's score, the JSON records and the drawn image); `.people` and `.frames`
   give the arrays.
+- `predict_photos(estimator, inputs, out, boxes_of, ...)`: photos and folders to files (the
+  drawn image and `<name>_pose.json` each, `preds.mat`, COCO results), one photo at a time.
+- `predict_video(estimator, source, out, ...)`: a video file or a camera to `<name>_pose.mp4`
+  and `<name>_pose.jsonl`, the person box following the person, optionally shown live.
 - `follow(...)`: the next video frame's person box from this frame's pose.
+
+People are `boxes.Box`es (x, y, w, h in the image's pixels, with score): the model's person-box
+unit stays inside (`Box.crop`). `hourglass-predict` only parses flags and calls these.
 """
 
 import dataclasses
+import json
+import logging
 import os
 import sys
 
 import numpy as np
 
 from keras_hourglass.geometry import PERSON_BOX_PX
-from keras_hourglass.media import InputError
+from keras_hourglass.media import (
+    PAUSE_KEYS,
+    QUIT_KEYS,
+    InputError,
+    VideoWriter,
+    open_video,
+    read_image,
+)
 
-__all__ = ["ImagePoses", "InputError", "PoseEstimator", "follow"]
+__all__ = [
+    "ImagePoses",
+    "InputError",
+    "PhotoRun",
+    "PoseEstimator",
+    "VideoRun",
+    "follow",
+    "predict_photos",
+    "predict_video",
+]
 
-
-def _load_keras():
-    """Keras (TensorFlow's start-up kept quiet where a command asked) and the model class
-    registered, once a model file needs them."""
-    from keras_hourglass.quiet import quiet_tensorflow_startup
-
-    quiet_tensorflow_startup()
-    # Every class a .keras file of this project may name, registered with Keras.
-    import keras_hourglass.codec  # noqa: F401
-    import keras_hourglass.model  # noqa: F401
-    import keras_hourglass.optimizers  # noqa: F401
-    import keras_hourglass.pck_metric  # noqa: F401
+log = logging.getLogger(__name__)
 
 
 def _note(text):
@@ -53,150 +67,59 @@ class ImagePoses:
 
 class PoseEstimator:
     """A model file of any format -> poses: images (+ optional boxes) -> keypoints (N, K, 2) in
-    image pixels and scores (N, K). A `.keras` file runs the library's pose loop
-    (`deploy.estimate_keypoints`) on `runtime` (OpenVINO: converted once, later read back from
-    the conversion cache without Keras), an exported OpenVINO `.xml` the same loop without
-    Keras, a SavedModel version folder its own serving signatures (decoding in the graph).
-    Errors are one `InputError` line naming the file. `image()` gives one photo's people
-    drawn and recorded as `hourglass-predict` writes them (and the demo page shows them)."""
+    image pixels and scores (N, K). Loads with `loader.load_model` (a `.keras` file on `runtime`,
+    an OpenVINO `.xml`, a SavedModel folder, a shipped model's name); a `.keras` file or an
+    `.xml` runs the library's pose loop (`deploy.estimate_keypoints`: NumPy crops), a SavedModel
+    its own serving signatures (decoding in the graph), which give the same keypoints. Errors
+    are one `InputError` line naming the file. `image()` gives one photo's people drawn and
+    recorded as `hourglass-predict` writes them (and the demo page shows them)."""
+
+    _SIGNATURES = ("predict_encoded", "predict_encoded_boxes", "serving_default", "serving_boxes")
 
     def __init__(
         self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto"
     ):
-        self.saved_model = os.path.isdir(model_path)
-        self.runtime, self.precision = "tensorflow", "fp32"
+        from keras_hourglass.loader import ModelLoadError, load_model
+
+        try:
+            loaded = load_model(model_path, runtime, precision, flip_test, skeleton=skeleton_name)
+            self.predictor = loaded.predictor  # a file without its skeleton: the error here
+        except ModelLoadError as error:
+            raise InputError(str(error)) from None
+        self.loaded = loaded
+        self.saved_model = loaded.format == "savedmodel"
+        self.skeleton, self.person_box_px = loaded.skeleton, loaded.person_box_px
+        self.flip_test, self.runtime, self.precision = (
+            loaded.flip_test,
+            loaded.runtime,
+            loaded.precision,
+        )
+        self.model = loaded.model
         if self.saved_model:
-            self._load_saved_model(model_path, flip_test, runtime)
-        elif not os.path.isfile(model_path):
-            raise InputError(
-                f"--model {model_path!r}: no such .keras file, OpenVINO .xml or SavedModel folder"
-            )
-        elif model_path.endswith(".xml"):
-            self._load_openvino(model_path, flip_test, runtime, precision)
-        elif model_path.endswith(".keras"):
-            self._load_keras(model_path, skeleton_name, flip_test, runtime, precision)
-        else:
-            raise InputError(
-                f"--model {model_path!r}: expected a .keras file from "
-                "train/train.py, an OpenVINO .xml from train/export.py or a SavedModel version "
-                "folder"
+            missing = [n for n in self._SIGNATURES if n not in loaded.serving.signatures]
+            if missing:
+                raise InputError(
+                    f"--model: The SavedModel {loaded.path!r} lacks the signature(s) {missing}; "
+                    "export the model with train/export.py."
+                )
+            self.signatures = loaded.serving.signatures
+        if loaded.exported and not flip_test:
+            _note(
+                f"note: {'a SavedModel' if self.saved_model else 'an exported model'}'s flip test "
+                "is fixed at export; --no-flip is ignored"
             )
 
-    def _load_saved_model(self, model_path, flip_test, runtime):
-        """A SavedModel version folder: its serving signatures, on TensorFlow."""
-        if runtime == "openvino":
-            raise InputError(
-                f"--model {model_path!r} is a SavedModel, which runs on TensorFlow: for "
-                "--runtime openvino pass the .keras file or its export (train/export.py "
-                "--format openvino)"
-            )
-        _load_keras()  # TensorFlow, its start-up kept quiet
-        from keras_hourglass.deploy import DescriptionError, ModelDescription
-        from keras_hourglass.export import ServingModelError, load_serving_model
-
-        need = ("predict_encoded", "predict_encoded_boxes", "serving_default", "serving_boxes")
-        try:
-            loaded, meta = load_serving_model(model_path, need=need)
-            description = ModelDescription.from_dict(meta, f"--model {model_path!r}")
-        except (ServingModelError, DescriptionError) as error:
-            raise InputError(f"--model: {error}") from None
-        except Exception as error:  # a corrupt SavedModel
-            raise InputError(
-                f"--model {model_path!r}: cannot load the SavedModel ({str(error).splitlines()[0]})"
-            ) from None
-        self.signatures = loaded.signatures
-        self.skeleton = description.skeleton
-        self.person_box_px = description.person_box_px
-        self.flip_test = description.flip_test
-        if not flip_test:
-            _note("note: a SavedModel's flip test is fixed at export; --no-flip is ignored")
-
-    def _load_openvino(self, model_path, flip_test, runtime, precision):
-        """An exported OpenVINO .xml (with its .json description), without Keras."""
-        from keras_hourglass import deploy
-
-        if runtime not in ("auto", "openvino"):
-            raise InputError(f"--model {model_path!r} is an OpenVINO model: --runtime openvino")
-        try:
-            deploy.require_openvino()
-            self.predictor = deploy.OpenVINOPredictor.from_file(model_path, precision)
-        except deploy.RuntimeChoiceError as error:
-            raise InputError(f"--model: {error}") from None
-        except Exception as error:  # a corrupt .xml or .bin
-            raise InputError(
-                f"--model {model_path!r}: cannot load the OpenVINO model "
-                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-            ) from None
-        self.skeleton = self.predictor.skeleton
-        self.person_box_px = self.predictor.person_box_px
-        self.flip_test = self.predictor.flip_test
-        self.runtime, self.precision = "openvino", self.predictor.precision
-        if not flip_test:
-            _note("note: an exported model's flip test is fixed at export; --no-flip is ignored")
-
-    def _load_keras(self, model_path, skeleton_name, flip_test, runtime, precision):
-        """A .keras file on `runtime`: its OpenVINO conversion from the cache when an earlier run
-        made it (no Keras), else the model loaded (and converted, and the conversion noted)."""
-        from keras_hourglass import deploy
-
-        if deploy.openvino_for(runtime) and self._converted_before(
-            model_path, skeleton_name, flip_test, precision
-        ):
-            return  # no Keras needed
-        _load_keras()  # Keras and the model class
-        from keras_hourglass import runtimes
-        from keras_hourglass.export import model_skeleton
-        from keras_hourglass.model import load_model_file
-
-        try:
-            model = load_model_file(model_path)
-        except ValueError as error:
-            raise InputError(f"--model {error}") from None
-        try:
-            self.skeleton = model_skeleton(model, skeleton_name)
-        except ValueError as error:
-            raise InputError(f"--model {model_path!r}: {error}") from None
-        if model.skeleton is None:  # a file saved before models carried their skeleton
-            model.skeleton = self.skeleton
-        self.model = model
-        self.person_box_px = model.person_box_px
-        try:
-            self.runtime = runtimes.resolve_runtime(runtime)
-            self.precision = runtimes.resolve_precision(precision, self.runtime)
-            self.predictor = runtimes.predictor(model, flip_test, self.runtime, self.precision)
-        except runtimes.RuntimeChoiceError as error:
-            raise InputError(f"--runtime/--precision: {error}") from None
-        self.flip_test = flip_test
-        if self.runtime == "openvino":  # the next run finds it without Keras
-            runtimes.note_file_conversion(
-                model_path, model, flip_test, skeleton_name, self.skeleton
-            )
-
-    def _converted_before(self, model_path, skeleton_name, flip_test, precision):
-        """Takes the OpenVINO conversion of the `.keras` file that an earlier run recorded in
-        the conversion cache (`deploy.cached_file_predictor`): True when there was one."""
-        from keras_hourglass import deploy
-
-        try:
-            made = deploy.cached_file_predictor(model_path, flip_test, skeleton_name, precision)
-        except deploy.RuntimeChoiceError as error:
-            raise InputError(f"--runtime/--precision: {error}") from None
-        if made is None:
-            return False
-        self.predictor, self.skeleton = made, made.skeleton
-        self.person_box_px, self.flip_test = made.person_box_px, bool(flip_test)
-        self.runtime, self.precision = "openvino", made.precision
-        return True
-
-    def image(self, data, pixels, persons, batch=8, threshold=0.2):
+    def image(self, data, pixels, boxes=None, batch=8, threshold=0.2, where="the image"):
         """One photo's people, predicted (`batch` per network call), scored, drawn and
-        recorded: `data` the file's bytes, `pixels` (H, W, 3) uint8 RGB, `persons` as
-        `pose_output`'s people ({"box": (cx, cy, scale) or None, "bbox", "box_score"}; [] for
-        none). Returns `ImagePoses`."""
+        recorded: `data` the file's bytes, `pixels` (H, W, 3) uint8 RGB, `boxes` a list of
+        `boxes.Box` (x, y, w, h in the photo's pixels, with score; [] for no one) or None (one
+        person: the whole photo). A box outside the photo is a `BoxError` naming `where`.
+        Returns `ImagePoses`."""
         from keras_hourglass.boxes import person_scores
         from keras_hourglass.pose_output import draw_people, person_record
 
         skeleton = self.skeleton
+        persons = self.persons(boxes, pixels.shape[:2], where)
         if persons:
             keypoints, scores = self.people(data, pixels, [p["box"] for p in persons], batch)
         else:  # no box for this image: recorded with no people
@@ -216,9 +139,33 @@ class PoseEstimator:
         records = [person_record(person, kp, sc, score, skeleton) for person, kp, sc, score in rows]
         return ImagePoses(keypoints, scores, overall, records, drawn)
 
+    def persons(self, boxes, size, where="the image"):
+        """`boxes` (a list of `Box`, or None: the whole image) as the crops the network sees and
+        the records write: [{"box": (cx, cy, scale) or None, "bbox": [x, y, w, h] or None (the
+        whole image, or a crop given as centre and scale), "box_score"}]."""
+        if boxes is None:
+            return [{"box": None, "bbox": None, "box_score": 1.0}]
+        height, width = size
+        persons = []
+        for box in boxes:
+            box.check_inside(width, height, where)
+            persons.append(
+                {
+                    "box": box.crop(self.person_box_px),
+                    "bbox": None if box.given_as_crop else box.xywh,
+                    "box_score": box.score,
+                }
+            )
+        return persons
+
     def frames(self, frames, box=None):
-        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one box (or
-        the whole frame) for all."""
+        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one person
+        box for all: a `Box`, a crop (centre x, centre y, scale in the model's person boxes), or
+        None (the whole frame)."""
+        from keras_hourglass.boxes import Box
+
+        if isinstance(box, Box):
+            box = box.crop(self.person_box_px)
         boxes = None if box is None else [box] * len(frames)
         if not self.saved_model:
             from keras_hourglass.deploy import estimate_keypoints
@@ -287,3 +234,334 @@ def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
         return None
     side = max(scale * PERSON_BOX_PX, max(height, width) / 8)  # box_from_joints: 200-px units
     return [float(center[0]), float(center[1]), side / person_box_px]
+
+
+# --- the loops: photos and folders, videos and cameras, to files ------------------------------
+
+
+@dataclasses.dataclass
+class PhotoRun:
+    """What `predict_photos` did: the images written, the people predicted, and the images left
+    out as unreadable (with `skip_bad`), one line each."""
+
+    images: int
+    people: int
+    skipped: list
+
+
+def predict_photos(
+    estimator,
+    inputs,
+    out,
+    boxes_of=None,
+    *,
+    batch=8,
+    threshold=0.2,
+    overlay_format="auto",
+    max_image_pixels=None,
+    skip_bad=False,
+    coco_results=None,
+    model_name=None,
+    skipped=None,
+):
+    """The photos, one at a time (bounded memory: each read and decoded once, its people
+    predicted in batches of `batch`, drawn and written, then let go): `<stem>_pose.json` and the
+    overlay per image in `out`, then `preds.mat` (and `coco_results`) for every person.
+
+    estimator: a `PoseEstimator`. inputs: `pose_output.ImageInput`s (`expand_images`).
+    boxes_of: (path, pixels) -> a list of `Box` or None (the whole image; also when
+        `boxes_of` is None): given boxes, a detector's (`detect.PersonDetector`). A `BoxError`
+        it raises stops the run.
+    overlay_format: "auto" (the input's: JPEG for JPEG, PNG for PNG), "png" or "jpg".
+    skip_bad: an image that fails to decode is added to `skipped` (a list, or a new one) and
+        left out instead of stopping the run with its `InputError`.
+    What ran is written completely also when a later image stops the run. Progress lines go to
+    the `keras_hourglass.poses` logger. Returns `PhotoRun`."""
+    from keras_hourglass import files
+    from keras_hourglass.pose_output import coco_result, write_overlay
+
+    skeleton = estimator.skeleton
+    skipped = [] if skipped is None else skipped
+    os.makedirs(out, exist_ok=True)
+    every, coco = [], []
+    try:
+        for item in inputs:
+            try:
+                data, pixels = read_image(item.path, max_image_pixels)
+            except InputError as error:
+                if not skip_bad:
+                    raise
+                skipped.append(str(error))
+                continue
+            boxes = boxes_of(item.path, pixels) if boxes_of else None
+            poses = estimator.image(data, pixels, boxes, batch, threshold, where=item.path)
+            fmt = item.format if overlay_format == "auto" else overlay_format
+            overlay = write_overlay(poses.drawn, out, item.stem, fmt)
+            target = os.path.join(out, f"{item.stem}_pose.json")
+            files.write_json(
+                target, _photo_result(estimator, item, pixels, poses, threshold, model_name)
+            )
+            if coco_results:
+                coco.extend(
+                    coco_result(item.path, kp, sc, score)
+                    for kp, sc, score in zip(poses.keypoints, poses.scores, poses.overall)
+                )
+            confident = int((poses.scores >= threshold).sum())
+            count = len(poses.people)
+            log.info(
+                f"{item.path}: {count} {'person' if count == 1 else 'people'}, "
+                f"{confident}/{poses.scores.size} joints above {threshold} -> {overlay}, {target}"
+            )
+            every.extend(poses.keypoints)
+    finally:  # what ran is written whole, also when a later file stops the run
+        _write_people_files(every, coco, out, coco_results, skeleton)
+    return PhotoRun(len(inputs) - len(skipped), len(every), skipped)
+
+
+def _photo_result(estimator, item, pixels, poses, threshold, model_name):
+    """`<stem>_pose.json`: the image, the model and its settings, and the people."""
+    height, width = pixels.shape[:2]
+    return {
+        "image": os.path.abspath(item.path),
+        "width": width,
+        "height": height,
+        "model": model_name or os.path.abspath(estimator.loaded.path),
+        "skeleton": estimator.skeleton.name,
+        "flip_test": estimator.flip_test,
+        "runtime": estimator.runtime,
+        "precision": estimator.precision,
+        "threshold": threshold,
+        "people": poses.people,
+    }
+
+
+def _write_people_files(every, coco, out, coco_results, skeleton):
+    """`preds.mat` of every person predicted (1-based, MPII's tools' layout), and the COCO
+    results file when asked."""
+    from keras_hourglass import files
+    from keras_hourglass.evaluation import write_prediction_file
+
+    mat = os.path.join(out, "preds.mat")
+    if every:
+        write_prediction_file(np.stack(every), mat, base=1)
+        log.info(
+            f"{mat}: `preds` {len(every)} x {skeleton.num_joints} x 2 (every person, images "
+            "in order), 1-based (MATLAB's, as MPII's tools)"
+        )
+    if coco_results:
+        files.write_json(coco_results, coco)
+        log.info(f"{coco_results}: {len(coco)} people in COCO's keypoint results format")
+
+
+@dataclasses.dataclass
+class VideoRun:
+    """What `predict_video` did: frames written, seconds, how it ended ("" for the whole
+    video), and the two files."""
+
+    frames: int
+    seconds: float
+    ended: str
+    video_path: str
+    lines_path: str
+
+    def summary(self, source):
+        rate = self.frames / max(self.seconds, 1e-9)
+        return (
+            f"{source}: {self.frames} frames in {self.seconds:.1f} s ({rate:.1f} frames/s)"
+            f"{self.ended} -> {self.video_path}, {self.lines_path}"
+        )
+
+
+@dataclasses.dataclass
+class _VideoState:
+    box: object = None  # the tracked crop (cx, cy, scale) or None: the whole frame
+    writer: object = None
+    smoothed: object = None
+    done: int = 0
+    quit_asked: bool = False
+
+    def smoothed_pose(self, keypoints, weight):
+        """The exponential moving average of the poses so far (`weight`: the past's; 0: off)."""
+        if not weight:
+            return keypoints
+        past = self.smoothed
+        self.smoothed = keypoints if past is None else weight * past + (1 - weight) * keypoints
+        return self.smoothed
+
+    def write(self, drawn, path, fps):
+        """A drawn frame to the overlay video at `path`, opened at the first frame's size."""
+        if self.writer is None:
+            self.writer = VideoWriter(path, fps, drawn.shape[1], drawn.shape[0])
+        self.writer.write(drawn)
+
+
+def predict_video(
+    estimator,
+    source,
+    out,
+    *,
+    batch=8,
+    threshold=0.2,
+    box=None,
+    track=True,
+    smooth=0.0,
+    max_frames=0,
+    max_image_pixels=None,
+    window=None,
+    progress=None,
+    where=None,
+):
+    """Every frame of a video file or camera through the model, `batch` frames per call, to
+    `<name>_pose.mp4` (drawn) and `<name>_pose.jsonl` (a line per frame) in `out`, and to
+    `window` when given (q or Esc quits, space or p pauses).
+
+    source: a video file's path or a camera index ("0"), or (a capture with read() and
+        release(), name, fps, frame count) (tests pass a fake camera).
+    box: a `Box` for every frame; else the person box follows the person (`follow`: the last
+        frame's confident joints) when `track`, or is the whole frame.
+    smooth: the exponential moving average's weight of the past for joint positions (0: off).
+    max_frames: stop after this many frames (0: all). max_image_pixels: the first frame's limit.
+    progress: called with the number of frames done after each batch.
+    where: how errors name the video (default: `--video SOURCE`).
+    A video that ends early (a truncated file, a camera unplugged, Ctrl-C, q) keeps what was
+    written. Returns `VideoRun`; a video with no readable frame is an `InputError`."""
+    import time
+
+    import cv2
+
+    where = where or (f"--video {source}" if isinstance(source, str) else "the video")
+    capture, name, fps, count = open_video(source) if isinstance(source, str) else source
+    os.makedirs(out, exist_ok=True)
+    video_path, lines_path, tmp_video = (
+        os.path.join(out, f"{prefix}{name}_pose{suffix}")
+        for prefix, suffix in (("", ".mp4"), ("", ".jsonl"), (".", ".tmp.mp4"))
+    )
+    state, pending = _VideoState(), []
+    start = time.time()
+    interrupted = False
+    fixed = None if box is None else box.crop(estimator.person_box_px)
+
+    def flush(frames, lines):
+        used = state.box if fixed is None else fixed
+        keypoints, scores = estimator.frames(np.stack(frames), used)
+        for frame, kp, sc in zip(frames, keypoints, scores):
+            kp = state.smoothed_pose(kp, smooth)
+            drawn = _draw_frame(estimator, frame, kp, sc, used, threshold)
+            state.write(drawn, tmp_video, fps)
+            record = _frame_record(state.done, fps, used, estimator.skeleton, kp, sc)
+            lines.write(json.dumps(record) + "\n")
+            state.done += 1
+            if window is not None and not state.quit_asked:
+                rate = state.done / max(time.time() - start, 1e-9)
+                state.quit_asked = _show(window, drawn, rate)
+        if track and fixed is None:
+            state.box = follow(
+                keypoints[-1], scores[-1], frames[-1].shape, threshold, estimator.person_box_px
+            )
+        lines.flush()
+        if progress is not None:
+            progress(state.done)
+
+    with open(lines_path, "w") as lines:
+        try:
+            while not state.quit_asked and (
+                not max_frames or state.done + len(pending) < max_frames
+            ):
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if state.done + len(pending) == 0:
+                    _check_first_frame(frame, box, where, max_image_pixels)
+                pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                if len(pending) == batch:
+                    flush(pending, lines)
+                    pending = []
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if pending and not state.quit_asked:
+                flush(pending, lines)
+            capture.release()
+            if window is not None:
+                window.close()
+            if state.writer is not None:
+                state.writer.close()
+                os.replace(tmp_video, video_path)
+    if state.done == 0:
+        os.remove(lines_path)
+        raise InputError(f"{where}: no frame could be read (empty or broken video)")
+    ended = _how_it_ended(state.quit_asked, interrupted, state.done, count, max_frames)
+    return VideoRun(state.done, time.time() - start, ended, video_path, lines_path)
+
+
+def _check_first_frame(frame, box, where, max_pixels):
+    """The first frame's checks: at most `max_pixels` (as photos), and the fixed box inside."""
+    from keras_hourglass.boxes import BoxError
+    from keras_hourglass.datasets import DatasetError, check_image_size
+
+    try:
+        check_image_size(frame.shape[1], frame.shape[0], where, max_pixels)
+        if box is not None:
+            box.check_inside(frame.shape[1], frame.shape[0], where)
+    except (DatasetError, BoxError) as error:
+        raise InputError(str(error)) from None
+
+
+def _draw_frame(estimator, frame, keypoints, scores, used, threshold):
+    """A frame with its person drawn, as (H, W, 3) uint8 RGB."""
+    from keras_hourglass.pose_output import draw_people
+
+    person = {"keypoints": keypoints, "scores": scores, "bbox": _crop_bbox(used, estimator)}
+    return np.asarray(draw_people(frame, [person], estimator.skeleton, threshold))
+
+
+def _crop_bbox(used, estimator):
+    """The square crop the network saw for box `used` (cx, cy, scale) as x, y, w, h; None for
+    the whole frame."""
+    if used is None:
+        return None
+    side = used[2] * estimator.person_box_px
+    return (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2, side, side)
+
+
+def _frame_record(index, fps, used, skeleton, keypoints, scores):
+    """One line of <name>_pose.jsonl: the frame, its time, the box and the named joints."""
+    from keras_hourglass.pose_output import named_joints_json
+
+    return {
+        "frame": index,
+        "time_s": round(index / fps, 4),
+        "box": (
+            "whole frame"
+            if used is None
+            else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
+        ),
+        "joints": named_joints_json(skeleton, keypoints, scores),
+    }
+
+
+def _show(window, drawn_rgb, rate):
+    """Shows a drawn frame with the frames per second in `window`; True when the user quits
+    (q or Esc; space or p pauses until the next key)."""
+    import cv2
+
+    drawn = cv2.cvtColor(drawn_rgb, cv2.COLOR_RGB2BGR)  # the window's order
+    cv2.putText(
+        drawn, f"{rate:.1f} fps", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2,
+        cv2.LINE_AA,
+    )  # fmt: skip
+    key = window.show(drawn)
+    if key in PAUSE_KEYS:
+        key = window.wait()  # any key resumes; q or Esc quits
+    return key in QUIT_KEYS
+
+
+def _how_it_ended(quit_asked, interrupted, done, count, max_frames):
+    """What the summary line adds about the end of a video run."""
+    if quit_asked:
+        return " (quit: kept what was read)"
+    if count and done < min(count, max_frames or count) and not interrupted:
+        return f" (the video ended after {done} of {count} frames: kept what was read)"
+    if interrupted:
+        return " (interrupted: kept what was read)"
+    return ""

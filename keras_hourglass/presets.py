@@ -1,7 +1,7 @@
 """The index of the models this project trained and ships inside the package: names, files,
 their SHA-256 and card figures (`keras_hourglass/weights/index.json`; each file's SHA-256 is
 checked when it is first used in a process). Light to import (no Keras): the commands resolve
-`--model NAME` with it before anything heavy loads, and `runtimes.load_predictor` finds a
+`--model NAME` with it before anything heavy loads, and `loader.load_model` finds a
 name's file here. `keras_hourglass.pretrained` loads the models and re-exports all of this
 (its docstring shows the use); docs/models.md is each model's card.
 """

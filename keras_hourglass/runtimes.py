@@ -22,9 +22,6 @@ asked to (`precision="bf16"`; float32 accumulation) and in int8 for a quantised 
   (`note_file_conversion`), so the next process runs it through `keras_hourglass.deploy`
   without loading Keras at all. `deploy` holds the Keras-free half (the OpenVINO predictor,
   runtime and precision choices, the pose loop); this module re-exports it.
-- `load_predictor(path, ...)`: a crop predictor from a file: `.keras`, an exported OpenVINO
-  model (`.xml`, `train/export.py --format openvino`), a SavedModel version folder, or a shipped
-  model's name.
 - `export_openvino`: writes the OpenVINO model (float32, float16 weights, or int8 quantised
   with NNCF on calibration crops) and its description (`<path>.json`).
 """
@@ -52,12 +49,10 @@ from keras_hourglass.deploy import (
     OpenVINOPredictor,
     RuntimeChoiceError,
     _from_environment,
-    cached_file_predictor,
     conversion_cache,
     cpu_has_bf16,
     describe,
     estimate_keypoints,
-    openvino_for,
     openvino_installed,
     remember_file_conversion,
     require_openvino,
@@ -81,7 +76,6 @@ __all__ = [
     "EXPORT_FORMATS",
     "export_model",
     "export_openvino",
-    "load_predictor",
     "note_file_conversion",
     "openvino_model",
     "predictor",
@@ -502,40 +496,6 @@ def estimate_poses(
         batch_size,
     )
     return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
-
-
-def load_predictor(path, runtime="auto", precision="auto", flip_test=True):
-    """A crop predictor from a file: a `.keras` model (on `runtime`), an exported OpenVINO
-    `.xml`, a SavedModel version folder (its `predict_crops`, TensorFlow), or a shipped model's
-    name (`keras_hourglass.pretrained`). Returns the predictor; `.person_box_px` is set on it."""
-    path = os.path.expanduser(str(path))
-    if not os.path.exists(path):
-        from keras_hourglass.presets import resolve_model
-
-        path, _ = resolve_model(path, "load_predictor:")
-    if os.path.isdir(path):
-        from keras_hourglass.export import SavedModelCrops
-
-        if runtime not in ("auto", "tensorflow"):
-            raise RuntimeChoiceError(
-                f"{path!r} is a SavedModel: it runs on TensorFlow (export the .keras model with "
-                "--format openvino for OpenVINO)"
-            )
-        return SavedModelCrops(path)  # its person box from its description
-    if path.endswith(".xml"):
-        if runtime not in ("auto", "openvino"):
-            raise RuntimeChoiceError(f"{path!r} is an OpenVINO model: runtime must be openvino")
-        resolve_runtime("openvino")
-        return OpenVINOPredictor.from_file(path, precision)
-    if openvino_for(runtime):
-        made = cached_file_predictor(path, flip_test, None, precision)
-        if made is not None:  # converted before: no Keras model needed
-            return made
-    model = keras.saving.load_model(path, compile=False)
-    made = predictor(model, flip_test, runtime, precision)
-    if isinstance(made, OpenVINOPredictor):
-        note_file_conversion(path, model, flip_test)
-    return made
 
 
 def note_file_conversion(path, model, flip_test, skeleton_name=None, skeleton=None):

@@ -400,34 +400,9 @@ def train(
     except RunError as error:
         raise ConfigError(str(error)) from None
 
-    keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_dtype_policy(config.mixed_precision)
-    strategy = make_strategy(config, logical_cpus)
-    with strategy.scope() if strategy else contextlib.nullcontext():
-        if resume:
-            model_path, state = resume
-            model = keras.saving.load_model(model_path)
-            _check_resumable(model, config, model_path)
-            log.info(
-                f"Resuming {run.path} at epoch {state['epoch'] + 1}, step "
-                f"{state['step_in_epoch']} (global step {state['global_step']})"
-            )
-        else:
-            model, state = build_model(config, data.skeleton), None
-        model.remat = config.remat
+    model, state, strategy = _model_to_train(config, data, run, resume, logical_cpus)
     steps = config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size)
-    log.info(
-        f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
-        f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
-        f"{config.input_size // 4}x{data.skeleton.num_joints}, {model.count_params():,} "
-        f"parameters; {steps} steps of {config.batch_size} per epoch"
-        + (f", {strategy.num_replicas_in_sync} replicas" if strategy else "")
-        + (
-            f", process {shard[1]} of {shard[0]} ({distributed.num_devices()} devices)"
-            if shard
-            else ""
-        )
-    )
+    _say_model(config, data, model, steps, strategy, shard)
     callbacks, best, backup, budget = _callbacks(
         config, run, data, model.codec, state, steps, started, executor, workers, verbose
     )
@@ -466,6 +441,49 @@ def train(
             f"{budget.stopped_at / 60:.1f} min at global step {backup.global_step}: stopped "
             "cleanly; running the same command again resumes from there."
         )
+    return _finish(
+        run, config, best, backup, budget, history, state, elapsed, executor, model, shard
+    )
+
+
+def _model_to_train(config, data, run, resume, logical_cpus):
+    """The model, built or read back from the run's backup, under the distribution strategy:
+    (model, the backup's state or None, strategy or None)."""
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_dtype_policy(config.mixed_precision)
+    strategy = make_strategy(config, logical_cpus)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        if resume:
+            model_path, state = resume
+            model = keras.saving.load_model(model_path)
+            _check_resumable(model, config, model_path)
+            log.info(
+                f"Resuming {run.path} at epoch {state['epoch'] + 1}, step "
+                f"{state['step_in_epoch']} (global step {state['global_step']})"
+            )
+        else:
+            model, state = build_model(config, data.skeleton), None
+        model.remat = config.remat
+    return model, state, strategy
+
+
+def _say_model(config, data, model, steps, strategy, shard):
+    log.info(
+        f"Model: {config.stacks} stacks, {config.filters} features, depth {config.depth}, "
+        f"{config.input_size}x{config.input_size} -> {config.input_size // 4}x"
+        f"{config.input_size // 4}x{data.skeleton.num_joints}, {model.count_params():,} "
+        f"parameters; {steps} steps of {config.batch_size} per epoch"
+        + (f", {strategy.num_replicas_in_sync} replicas" if strategy else "")
+        + (
+            f", process {shard[1]} of {shard[0]} ({distributed.num_devices()} devices)"
+            if shard
+            else ""
+        )
+    )
+
+
+def _finish(run, config, best, backup, budget, history, state, elapsed, executor, model, shard):
+    """The run's summary, written to summary.json and said."""
     summary = {
         "run_dir": run.path,
         "best_model": os.path.join(run.path, "best.keras"),

@@ -301,7 +301,7 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
     out = io.StringIO()
     sys_stderr, sys.stderr = sys.stderr, out  # the notes are warnings: stderr, even under -q
     try:
-        people = predict.people_of(args, "a.png", (150, 200), 200.0)
+        people = predict.people_of(args, "a.png", np.zeros((150, 200, 3), np.uint8), 200.0)
     finally:
         sys.stderr = sys_stderr
     inside = [
@@ -310,7 +310,7 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
         if b[0] < 200 and b[1] < 150 and b[0] + b[2] > 0 and b[1] + b[3] > 0
     ]
     assert len(people) <= len(inside)
-    kept = [p["bbox"] for p in people]
+    kept = [p.xywh for p in people]
     for i in range(len(kept)):
         for j in range(i + 1, len(kept)):
             assert boxes.box_iou(kept[i], kept[j]) <= threshold + 1e-9
@@ -318,7 +318,7 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
     if len(people) < len(inside):
         assert "duplicates" in out.getvalue()
     for p in people:
-        assert np.all(np.isfinite(p["box"])) and p["box"][2] > 0
+        assert np.all(np.isfinite(p.crop(200.0))) and p.crop(200.0)[2] > 0
 
     png = io.BytesIO()
     Image.fromarray(np.zeros((150, 200, 3), np.uint8)).save(png, format="PNG")

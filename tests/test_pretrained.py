@@ -172,9 +172,10 @@ def test_every_command_takes_the_shipped_models_name(tmp_path, python_env, share
 
 def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded():
     """The library's pose loop (keras_hourglass.poses, what predict.py and the demo page run) on
-    the README's photo with the shipped model: a given box and the whole image as two people,
-    each recorded with LSP's 14 named joints, drawn over the photo; no person: nothing drawn."""
-    from keras_hourglass.boxes import person_box
+    the README's photo with the shipped model: two boxes (the skier's and the photo's) as two
+    people, each recorded with LSP's 14 named joints, drawn over the photo; no box: the whole
+    photo is the person; no person: nothing drawn; a box outside the photo: a BoxError."""
+    from keras_hourglass.boxes import Box, BoxError
     from keras_hourglass.media import read_image
     from keras_hourglass.poses import ImagePoses, PoseEstimator
 
@@ -182,14 +183,14 @@ def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded()
     data, pixels = read_image(str(photo))
     estimator = PoseEstimator(kh.pretrained_path(), runtime="keras")
     bbox = [281.0, 45.0, 219.0, 347.0]  # COCO's box of the skier
-    persons = [
-        {"box": person_box(bbox, estimator.person_box_px), "bbox": bbox, "box_score": 0.9},
-        {"box": None, "bbox": None, "box_score": 1.0},
-    ]
-    poses = estimator.image(data, pixels, persons, batch=2, threshold=0.2)
+    height, width = pixels.shape[:2]
+    boxes = [Box(*bbox, score=0.9), Box(0, 0, width, height)]
+    poses = estimator.image(data, pixels, boxes, batch=2, threshold=0.2)
     assert isinstance(poses, ImagePoses) and poses.keypoints.shape == (2, 14, 2)
-    keypoints, scores = estimator.people(data, pixels, [p["box"] for p in persons])
+    crops = [b.crop(estimator.person_box_px) for b in boxes]
+    keypoints, scores = estimator.people(data, pixels, crops)
     np.testing.assert_allclose(poses.keypoints, keypoints)
+    assert [p["box"]["center"] for p in poses.people] == [c[:2] for c in crops]
     first = poses.people[0]
     assert list(first["joints"]) == list(kh.LSP.joint_names)
     assert first["bbox"] == bbox and first["box_score"] == 0.9
@@ -200,7 +201,11 @@ def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded()
         for j in first["joints"].values()
     ]
     assert sum(inside) >= 12, first["joints"]
-    assert poses.people[1]["box"] == "whole image"
+    assert poses.people[1]["bbox"] == [0, 0, width, height]
+    whole = estimator.image(data, pixels, None)
+    assert len(whole.people) == 1 and whole.people[0]["box"] == "whole image"
+    with pytest.raises(BoxError, match="lies outside the image"):
+        estimator.image(data, pixels, [Box(width + 5, 0, 10, 10)], where=str(photo))
     drawn = np.asarray(poses.drawn)
     assert drawn.shape == pixels.shape and (drawn != pixels).any()
     nobody = estimator.image(data, pixels, [], threshold=0.2)

@@ -207,8 +207,8 @@ NO_TF = r"""
 import sys, json
 sys.modules["tensorflow"] = None
 import numpy as np
-from keras_hourglass import runtimes
-p = runtimes.load_predictor(sys.argv[1], precision="fp32")
+from keras_hourglass.loader import load_predictor
+p = load_predictor(sys.argv[1], precision="fp32")
 crops = np.load(sys.argv[2])
 keypoints, scores = p(crops)
 print(json.dumps({"keypoints": keypoints.tolist(), "runtime": type(p).__name__}))
@@ -518,7 +518,7 @@ def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):
     with pytest.raises(InputError, match="is a SavedModel, which runs on TensorFlow"):
         Predictor(str(tmp_path / "1"), runtime="openvino")
     (tmp_path / "m.xml").write_text("<net/>")
-    with pytest.raises(InputError, match="is an OpenVINO model: --runtime openvino"):
+    with pytest.raises(InputError, match="is an OpenVINO model: it runs on --runtime openvino"):
         Predictor(str(tmp_path / "m.xml"), runtime="keras")
     with pytest.raises(InputError, match="no description"):
         Predictor(str(tmp_path / "m.xml"))

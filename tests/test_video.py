@@ -230,35 +230,24 @@ class _FakeWindow:
         self.closed = True
 
 
-def _video_args(module, tmp_path, *extra):
-    parsed = module.argparse.Namespace(
-        video="0",
-        out=str(tmp_path),
-        batch=1,
-        smooth=0.0,
-        threshold=0.2,
-        box=None,
-        max_frames=0,
-        max_image_pixels=None,
-        show=True,
-        track=True,
-    )
-    for key, value in extra:
-        setattr(parsed, key, value)
-    return parsed
-
-
 def test_live_loop_follows_the_person_pauses_and_quits(tmp_path):
     """The camera loop with a fake camera, predictor and window: the box of each frame is the
     square around the last pose (x 1.25), the whole frame after a lost pose; space pauses
     (waits for a key), q quits and keeps what was written."""
-    module = _predict_module()
+    from keras_hourglass.poses import predict_video
+
     camera, predictor = _FakeCamera(frames=8), _PoseOfTheSquare(lost=[3])
     window = _FakeWindow({1: ord(" "), 5: ord("q")})
-    done = module.predict_video(
-        _video_args(module, tmp_path), predictor, (camera, "camera0", 30.0, 0), window
+    run = predict_video(
+        predictor, (camera, "camera0", 30.0, 0), str(tmp_path), batch=1, window=window
     )
-    assert done == 6 and camera.released and window.closed and window.waited == 1
+    assert (
+        run.frames == 6
+        and run.ended == " (quit: kept what was read)"
+        and camera.released
+        and window.closed
+        and window.waited == 1
+    )
     assert len(window.shown) == 6 and window.shown[0].shape == (120, 160, 3)
     lines = [json.loads(x) for x in (tmp_path / "camera0_pose.jsonl").read_text().splitlines()]
     assert len(lines) == 6 and (tmp_path / "camera0_pose.mp4").is_file()
@@ -279,7 +268,8 @@ def test_live_loop_follows_the_person_pauses_and_quits(tmp_path):
 
 
 def test_follow_keeps_the_box_inside_sensible_limits():
-    module = _predict_module()
+    from keras_hourglass import poses as module
+
     keypoints = np.array([[10.0, 10], [12, 10], [12, 12], [10, 12]])
     # A tiny pose: the box is at least an eighth of the frame's longer side.
     cx, cy, scale = module.follow(keypoints, np.ones(4), (100, 400), 0.2, 200.0)
@@ -311,7 +301,8 @@ def test_the_overlay_is_h264_that_decodes_back(tmp_path):
     """The overlay video is H.264 in MP4 (what browsers play): decoded back with PyAV, every frame
     is there, at the padded even size, close to what was written (lossy)."""
     av = pytest.importorskip("av")
-    module = _predict_module()
+    from keras_hourglass import media as module
+
     frames = [np.full((33, 47, 3), 40 * i, np.uint8) for i in range(5)]
     writer = module.VideoWriter(str(tmp_path / "o.mp4"), 10.0, 47, 33)
     for frame in frames:

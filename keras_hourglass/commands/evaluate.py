@@ -252,109 +252,56 @@ def parse_args(argv=None):
     return args
 
 
-def load_model(path, runtime=None, precision="auto"):
-    """A .keras model, an exported OpenVINO `.xml` (`deploy.OpenVINOPredictor`), or an exported
-    SavedModel's `predict_crops` (`export.SavedModelCrops`). `runtime`: as --runtime (None: the
-    file's own)."""
-
-    import keras_hourglass  # noqa: F401  (registers the model class for loading)
-
-    if os.path.isdir(path):
-        from keras_hourglass.export import SavedModelCrops, ServingModelError
-
-        if runtime == "openvino":
-            raise SystemExit(
-                f"error: --model {path!r} is a SavedModel, which runs on TensorFlow: for "
-                "--runtime openvino pass the .keras file or its OpenVINO export"
-            )
-        try:
-            return SavedModelCrops(path)
-        except ServingModelError as error:
-            raise SystemExit(f"error: {error}") from None
-        except Exception as error:
-            raise SystemExit(f"error: could not load the SavedModel {path!r}: {error}") from None
-    if path.endswith(".xml"):
-        from keras_hourglass import deploy
-
-        if runtime == "keras":
-            raise SystemExit(
-                f"error: --model {path!r} is an OpenVINO model: it runs on --runtime openvino "
-                "(or auto)"
-            )
-        try:
-            deploy.require_openvino()
-            return deploy.OpenVINOPredictor.from_file(path, precision)
-        except deploy.RuntimeChoiceError as error:
-            raise SystemExit(f"error: --model: {error}") from None
-        except Exception as error:  # a corrupt .xml or .bin
-            raise SystemExit(
-                f"error: --model {path!r}: cannot load the OpenVINO model ({error})"
-            ) from None
-    from keras_hourglass.model import load_model_file
+def load_model(args):
+    """--model through the one loader (`loader.load_model`: a .keras file, an OpenVINO `.xml`,
+    a SavedModel folder, a shipped model's name) with --runtime (default: the file's own, Keras
+    float32 for a .keras file), --precision, --no-flip and --no-shift."""
+    from keras_hourglass.loader import ModelLoadError
+    from keras_hourglass.loader import load_model as load
 
     try:
-        return load_model_file(path)
-    except ValueError as error:
-        raise SystemExit(f"error: --model {error}") from None
+        return load(args.model, args.runtime, args.precision, not args.no_flip, not args.no_shift)
+    except ModelLoadError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
-def input_size_of(model):
-    if hasattr(model, "input_size"):  # an exported model
-        return model.input_size
-    return int(model.inputs[0].shape[1])
+def predictor_for(loaded, skeleton):
+    """The crop predictor of a loaded model for people of `skeleton`, after checking the model
+    predicts those joints (a file saved before models carried their skeleton takes the data's,
+    when the joint counts agree); an exported model's flip test and shift are fixed at export."""
+    from keras_hourglass.loader import ModelLoadError
 
-
-def crop_predictor_of(
-    model, path, skeleton, flip_test=True, shift=True, runtime=None, precision="auto"
-):
-    """The crop predictor of a loaded model for people of `skeleton`: a .keras model's on
-    `runtime` (`runtimes.predictor`, with the model's own codec; a file saved before models
-    carried their skeleton takes the data's, when the joint counts agree), or an exported
-    model's own (SavedModel or OpenVINO: its flip test and shift fixed at export)."""
-    from keras_hourglass import runtimes
-
-    own = getattr(model, "skeleton", None)
-    joints = model.num_joints if hasattr(model, "num_joints") else model.outputs[-1].shape[-1]
-    if own is None and joints != skeleton.num_joints:
-        raise SystemExit(
-            f"error: the model {path!r} predicts {joints} joints, but {skeleton.name} has "
-            f"{skeleton.num_joints}."
-        )
-    if own is not None and own.joint_names != skeleton.joint_names:
+    own, path = loaded.skeleton, loaded.path
+    if own is None:
+        joints = loaded.model.outputs[-1].shape[-1]
+        if joints != skeleton.num_joints:
+            raise SystemExit(
+                f"error: the model {path!r} predicts {joints} joints, but {skeleton.name} has "
+                f"{skeleton.num_joints}."
+            )
+        loaded.use_skeleton(skeleton)  # an older file: the data says which joints it predicts
+    elif own.joint_names != skeleton.joint_names:
         raise SystemExit(
             f"error: the model {path!r} predicts the {own.name} joints, but the evaluation "
             f"data has the {skeleton.name} joints."
         )
-    if _exported(model):
-        if model.flip_test != flip_test or not shift:
-            warnings.warn(
-                "An exported model's flip test and shift are fixed at export; --no-flip/"
-                "--no-shift are ignored."
-            )
-        return model
-    if own is None:
-        model.skeleton = skeleton  # an older file: the data says which joints it predicts
-    codec = model.codec if shift else model.codec.replace(shift=False)
+    if loaded.exported and (loaded.flip_test != loaded.asked_flip or not loaded.asked_shift):
+        warnings.warn(
+            "An exported model's flip test and shift are fixed at export; --no-flip/"
+            "--no-shift are ignored."
+        )
     try:
-        return runtimes.predictor(model, flip_test, runtime or "keras", precision, codec)
-    except runtimes.RuntimeChoiceError as error:
-        raise SystemExit(f"error: --runtime/--precision: {error}") from None
+        return loaded.predictor
+    except ModelLoadError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
-def _exported(model):
-    """An exported model's predictor (SavedModel or OpenVINO) rather than a Keras model."""
-    from keras_hourglass.deploy import OpenVINOPredictor
-
-    return hasattr(model, "signature") or isinstance(model, OpenVINOPredictor)
-
-
-def runtime_of(predictor):
-    """What the predictor runs on, for the summary line: "keras/fp32", "openvino/bf16",
+def runtime_of(loaded):
+    """What the model runs on, for the summary line: "keras/fp32", "openvino/bf16",
     "tensorflow (SavedModel)"."""
-    if hasattr(predictor, "signature"):
+    if loaded.format == "savedmodel":
         return "tensorflow (SavedModel)"
-    precision = getattr(predictor, "precision", None)
-    return f"openvino/{precision}" if precision else "keras/fp32"
+    return f"{loaded.runtime}/{loaded.precision}"
 
 
 def read_records(args):
@@ -389,23 +336,15 @@ def evaluate_model(args):
     from keras_hourglass.datasets import DatasetError, ground_truth_from_records
     from keras_hourglass.inference import predict_people
 
-    model = load_model(args.model, args.runtime, args.precision)
-    args.model_input_size = input_size_of(model)
+    loaded = load_model(args)
+    args.model_input_size = loaded.input_size
     try:
         records = read_records(args)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     say(records.summary())
     entry = DATASETS[args.dataset]
-    predictor = crop_predictor_of(
-        model,
-        args.model,
-        records.skeleton,
-        not args.no_flip,
-        not args.no_shift,
-        args.runtime,
-        args.precision,
-    )
+    predictor = predictor_for(loaded, records.skeleton)
     # The ground truth checked before predicting (e.g. PCKh needs head boxes), after the model
     # was checked against the data's joints: one line, not a traceback after the prediction.
     import numpy as np
@@ -443,7 +382,7 @@ def evaluate_model(args):
     say(
         f"\n{column} mean over {len(records)} people of {args.dataset}: {mean:.2f}% (flip test "
         f"{'on' if predictor.flip_test else 'off'}, shift {'off' if args.no_shift else 'on'}, "
-        f"{runtime_of(predictor)}, {elapsed:.1f} s)"
+        f"{runtime_of(loaded)}, {elapsed:.1f} s)"
     )
     if entry.coco_oks:
         coco_keypoint_metrics(records, preds, scores, out, result)
@@ -588,7 +527,7 @@ def evaluate_detections(args):
     )
     from keras_hourglass.inference import predict_people
 
-    model = load_model(args.model, args.runtime, args.precision)
+    loaded = load_model(args)
     entry = DATASETS[args.dataset]
     try:
         if args.annotations:
@@ -627,15 +566,7 @@ def evaluate_detections(args):
         check_image_files(records, args.max_image_pixels)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
-    predictor = crop_predictor_of(
-        model,
-        args.model,
-        entry.skeleton,
-        not args.no_flip,
-        not args.no_shift,
-        args.runtime,
-        args.precision,
-    )
+    predictor = predictor_for(loaded, entry.skeleton)
     start = time.time()
     preds, scores = predict_people(
         predictor, records, args.batch_size, args.executor, progress=True

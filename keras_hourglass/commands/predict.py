@@ -1,64 +1,26 @@
-"""Predict the pose in your photos and look at it.
+"""Predict the poses in your photos, folders, videos or camera and look at them.
 
-    python eval/predict.py photo.jpg other.png --model runs/demo/best.keras --out poses/
-    python eval/predict.py photo.jpg --model saved_models/hourglass/1 --out poses/
-    python eval/predict.py group.jpg --model M --bbox 40,20,200,380 --bbox 300,35,180,360 --out poses/
-    python eval/predict.py *.jpg --model M --detections detections.json --out poses/
+    hourglass-predict photo.jpg photos/ --out poses/             # the shipped model
+    hourglass-predict group.jpg --bbox 40,20,200,380 --bbox 300,35,180,360 --out poses/
+    hourglass-predict *.jpg --detections detections.json --model runs/demo/best.keras
+    hourglass-predict --video clip.mp4 --out poses/              # or --video 0 --show
 
-The network is single-person (top-down): it estimates the pose of the person in a box. The
-people are the whole image (the default), the boxes given with --bbox x,y,w,h (repeatable: the
-people of the image), a detector's boxes per image with --detections (COCO's detection-results
-JSON, or {image: [boxes]}; boxes below --min-box-score left out), or --box cx,cy,scale (MPII's
-convention: centre and box side / 200 px; once for all images or once per image). Every person
-is predicted, --batch people per network call, with the flip test. For each image it writes
-`<name>_pose.jpg` (`.png` for a PNG input; each skeleton over the image: left limbs green, right red, centre yellow;
-joints below --threshold dimmed; each given box drawn with the person's score) and
-`<name>_pose.json` ({"people": [{"box", "bbox", "box_score", "score", "joints"}]}: named
-joints {"x", "y", "confidence"} in the image's pixels; `score`, the person's, is the mean
-confidence of the joints above 0.2 times the box's score, the published COCO pipelines'), and
-`preds.mat` of every person, images in order (`preds` N x K x 2, 1-based: the layout of the MPII
-evaluation tools and the published prediction files).
-
-A `.keras` model runs the library's pose loop (`keras_hourglass.deploy.estimate_keypoints`: NumPy
-crops) on the chosen runtime: OpenVINO by default (converted once; later runs read the
-conversion back without loading Keras), or Keras with --runtime keras; an exported OpenVINO
-`.xml` runs the same loop without Keras; a SavedModel version folder runs its own
-`predict_encoded` signatures, which call the same inference inside the graph, so all give the
-same keypoints.
-
-Videos and cameras:
-
-    python eval/predict.py --video clip.mp4 --model runs/demo/best.keras --out poses/
-    python eval/predict.py --video 0 --model M --out poses/ --show    # camera 0, live window
-
-Every frame (any format OpenCV reads) goes through the same inference as an image, --batch
-frames per call (default 8; 1 for a camera or --show), and is written to `<name>_pose.mp4`
-(the skeleton and the person box drawn) and `<name>_pose.jsonl` (one line per frame: frame
-number, time, the box used, named joints). The person box follows the person: each frame's box
-is the square around the last frame's confident joints (above --threshold) enlarged 1.25x, and
-the whole frame when fewer than half the joints are confident (the pose is lost) or with
---no-track; --box fixes one box for all frames. --show opens a window with the overlay and the
-frames per second (q or Esc quits, space or p pauses; it needs OpenCV with window support:
-opencv-python rather than the -headless build the requirements pin). --smooth A averages each
-joint's position over frames (exponential moving average, A = the past's weight; 0, the
-default, is off: jitter falls but fast motion lags). A progress line shows frames per second.
-A video that ends early (a truncated file, a camera unplugged, Ctrl-C, q) keeps what was
-written. The model is compiled once, at the first frame.
+Each image gets `<name>_pose.jpg|.png` (the skeletons and boxes drawn) and `<name>_pose.json`
+(each person's box, score and named joints in the image's pixels), and the run `preds.mat`
+(MPII's layout); a video `<name>_pose.mp4` and `<name>_pose.jsonl` (a line per frame), the
+person box following the person. The people are the whole image (default), --bbox boxes,
+a detector's --detections, or MPII's --box centre and scale. This command parses the flags
+and runs the library's pose loop (`keras_hourglass.poses`); docs/predict.md has the details.
 """
 
 import argparse
-import json
 import os
 
-import numpy as np
-
-from keras_hourglass import files
 from keras_hourglass.boxes import (
+    Box,
     BoxError,
-    check_inside,
     detected_people,
     parse_bbox,
-    person_box,
     read_detections,
 )
 from keras_hourglass.cli import (
@@ -73,205 +35,32 @@ from keras_hourglass.cli import (
     say,
     warn,
 )
-from keras_hourglass.media import (
-    PAUSE_KEYS,
-    QUIT_KEYS,
-    InputError,
-    VideoWriter,
-    Window,
-    check_image,
-    open_video,
-    read_image,
-)
-from keras_hourglass.pose_output import (
-    OVERLAY_FORMATS,
-    InputListError,
-    coco_result,
-    draw_people,
-    expand_images,
-    named_joints_json,
-    write_overlay,
-)
-from keras_hourglass.poses import PoseEstimator, follow
+from keras_hourglass.media import InputError, Window, check_image, open_video
+from keras_hourglass.pose_output import OVERLAY_FORMATS, InputListError, expand_images
+from keras_hourglass.poses import PoseEstimator, predict_photos, predict_video
 from keras_hourglass.skeletons import SKELETONS
 
 Predictor = PoseEstimator  # the name tests, benchmarks and users of eval/predict.py know
 
 
-def parse_box(text, path, size):
+def parse_box(text, path, size, person_box_px):
+    """`--box cx,cy,scale` (MPII's convention: the crop's centre and side / the model's person
+    box) as a `Box`; its centre must lie in the `size` (height, width) image when given."""
     try:
         cx, cy, scale = (float(v) for v in text.split(","))
     except ValueError:
         raise InputError(
             f"--box {text!r}: expected centre x, centre y and scale, e.g. 640,360,3.2"
         ) from None
-    height, width = size
     if not scale > 0:
         raise InputError(f"--box {text!r}: the scale (box side / 200 px) must be positive")
-    if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
-        raise InputError(
-            f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} ({width}x{height})"
-        )
-    return [cx, cy, scale]
-
-
-def predict_video(args, predictor, source=None, window=None):
-    """Every frame through the model, `--batch` frames per call; writes <name>_pose.mp4 and
-    <name>_pose.jsonl, and with `--show` draws each frame in `window` (q or Esc quits, space or p
-    pauses). The person box follows the person: each batch's box comes from the last pose
-    (`follow`), or is --box, or (--no-track, or the pose lost) the whole frame. `source`: (a
-    capture with read() and release(), name, fps, frame count) instead of opening --video (tests
-    pass a fake camera). Returns the number of frames."""
-    import time
-
-    import cv2
-    import keras
-
-    capture, name, fps, count = source or open_video(args.video)
-    if args.show and window is None:
-        window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
-    os.makedirs(args.out, exist_ok=True)
-    video_path = os.path.join(args.out, f"{name}_pose.mp4")
-    lines_path = os.path.join(args.out, f"{name}_pose.jsonl")
-    tmp_video = os.path.join(args.out, f".{name}_pose.tmp.mp4")
-    skeleton = predictor.skeleton
-    box = fixed = None
-    writer, smoothed, done, pending = None, None, 0, []
-    start = time.time()
-    interrupted = quit_asked = False
-    total = min(count, args.max_frames or count) if count else None  # a camera: no end
-    progress = keras.utils.Progbar(total, unit_name="frame")
-
-    def flush(batch):
-        nonlocal writer, smoothed, done, box, quit_asked
-        frames = np.stack(batch)
-        used = box if fixed is None else fixed
-        keypoints, scores = predictor.frames(frames, used)
-        for frame, kp, sc in zip(frames, keypoints, scores):
-            if args.smooth:
-                smoothed = (
-                    kp if smoothed is None else args.smooth * smoothed + (1 - args.smooth) * kp
-                )
-                kp = smoothed
-            height, width = frame.shape[:2]
-            person = {"keypoints": kp, "scores": sc, "bbox": _crop_bbox(used, predictor)}
-            drawn = draw_people(frame, [person], skeleton, args.threshold)
-            if writer is None:
-                writer = VideoWriter(tmp_video, fps, width, height)
-            writer.write(np.asarray(drawn))
-            lines.write(json.dumps(_frame_record(done, fps, used, skeleton, kp, sc)) + "\n")
-            done += 1
-            if window is not None and not quit_asked:
-                rate = done / max(time.time() - start, 1e-9)
-                quit_asked = _show(window, np.asarray(drawn), rate)
-        if args.track and fixed is None:
-            box = follow(
-                keypoints[-1], scores[-1], frames[-1].shape, args.threshold, predictor.person_box_px
+    if size is not None:
+        height, width = size
+        if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+            raise InputError(
+                f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} ({width}x{height})"
             )
-        lines.flush()
-        progress.update(done)
-
-    with open(lines_path, "w") as lines:
-        try:
-            while not quit_asked and (not args.max_frames or done + len(pending) < args.max_frames):
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                if fixed is None and args.box:
-                    fixed = parse_box(args.box[0], args.video, frame.shape[:2])
-                if done + len(pending) == 0:
-                    _check_frame_size(frame, args.video, args.max_image_pixels)
-                pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-                if len(pending) == args.batch:
-                    flush(pending)
-                    pending = []
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            if pending and not quit_asked:
-                flush(pending)
-            capture.release()
-            if window is not None:
-                window.close()
-            if writer is not None:
-                writer.close()
-                os.replace(tmp_video, video_path)
-    if done == 0:
-        os.remove(lines_path)
-        raise InputError(f"--video {args.video!r}: no frame could be read (empty or broken video)")
-    elapsed = time.time() - start
-    ended = _how_it_ended(quit_asked, interrupted, done, count, args.max_frames)
-    say(
-        f"{args.video}: {done} frames in {elapsed:.1f} s ({done / elapsed:.1f} frames/s){ended} "
-        f"-> {video_path}, {lines_path}"
-    )
-    return done
-
-
-def _check_frame_size(frame, video, max_pixels):
-    """A video's frames are refused, like photos, above `max_pixels` (the first frame tells)."""
-    from keras_hourglass.datasets import DatasetError, check_image_size
-
-    try:
-        check_image_size(frame.shape[1], frame.shape[0], f"--video {video}", max_pixels)
-    except DatasetError as error:
-        raise InputError(str(error)) from None
-
-
-def _crop_bbox(used, predictor):
-    """The square crop the network saw for box `used` (cx, cy, scale) as x, y, w, h; None for
-    the whole frame."""
-    if used is None:
-        return None
-    side = used[2] * predictor.person_box_px
-    return (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2, side, side)
-
-
-def _frame_record(index, fps, used, skeleton, keypoints, scores):
-    """One line of <name>_pose.jsonl: the frame, its time, the box and the named joints."""
-    return {
-        "frame": index,
-        "time_s": round(index / fps, 4),
-        "box": (
-            "whole frame"
-            if used is None
-            else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
-        ),
-        "joints": named_joints_json(skeleton, keypoints, scores),
-    }
-
-
-def _show(window, drawn_rgb, rate):
-    """Shows a drawn frame with the frames per second in `window`; True when the user quits
-    (q or Esc; space or p pauses until the next key)."""
-    import cv2
-
-    drawn = cv2.cvtColor(drawn_rgb, cv2.COLOR_RGB2BGR)  # the window's order
-    cv2.putText(
-        drawn,
-        f"{rate:.1f} fps",
-        (8, 24),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.7,
-        (255, 255, 255),
-        2,
-        cv2.LINE_AA,
-    )
-    key = window.show(drawn)
-    if key in PAUSE_KEYS:
-        key = window.wait()  # any key resumes; q or Esc quits
-    return key in QUIT_KEYS
-
-
-def _how_it_ended(quit_asked, interrupted, done, count, max_frames):
-    """What the summary line adds about the end of a video run."""
-    if quit_asked:
-        return " (quit: kept what was read)"
-    if count and done < min(count, max_frames or count) and not interrupted:
-        return f" (the video ended after {done} of {count} frames: kept what was read)"
-    if interrupted:
-        return " (interrupted: kept what was read)"
-    return ""
+    return Box.around(cx, cy, scale * person_box_px)
 
 
 def build_parser():
@@ -476,16 +265,44 @@ def parse_args(argv=None):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    if args.video:
-        ready()
-        try:
-            predictor = Predictor(
-                args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
-            )
-            predict_video(args, predictor)
+    try:
+        if args.video:
+            ready()
+            run_video(args, _estimator(args))
             return 0
-        except InputError as error:
-            raise SystemExit(f"error: {error}") from None
+        inputs = _checked_inputs(parser, args)
+        estimator = _estimator(args)  # the images and flags are checked: now the model
+        skipped = args.skipped
+        try:
+            predict_photos(
+                estimator,
+                inputs,
+                args.out,
+                lambda path, pixels: people_of(args, path, pixels, estimator.person_box_px),
+                batch=args.batch,
+                threshold=args.threshold,
+                overlay_format=args.overlay_format,
+                max_image_pixels=args.max_image_pixels,
+                skip_bad=args.skip_bad,
+                coco_results=args.coco_results,
+                model_name=args.model_name,
+                skipped=skipped,
+            )
+        finally:
+            _report_skipped(skipped)
+    except (InputError, BoxError) as error:
+        raise SystemExit(f"error: {error}") from None
+    return 0
+
+
+def _estimator(args):
+    return PoseEstimator(args.model, args.skeleton, not args.no_flip, args.runtime, args.precision)
+
+
+def _checked_inputs(parser, args):
+    """The images the arguments name, each checked from its header (missing, empty, too large)
+    before anything is written: a bad one stops the run, or with --skip-bad is listed in
+    `args.skipped` and left out."""
     try:
         inputs = expand_images(args.images)
     except InputListError as error:
@@ -495,31 +312,51 @@ def main(argv=None):
             f"give one --box for all images or one per image ({len(inputs)}), not {len(args.box)}"
         )
     args.given_images = [item.path for item in inputs]  # --box counts these
-    # Every input's cheap checks first (headers: missing, empty, too large): a bad file stops the
-    # run before anything is written, or with --skip-bad is listed and left out.
-    readable, skipped = [], []
+    readable, args.skipped = [], []
     for item in inputs:
         try:
             check_image(item.path, args.max_image_pixels)
             readable.append(item)
         except InputError as error:
             if not args.skip_bad:
-                raise SystemExit(f"error: {error}") from None
-            skipped.append(str(error))
+                raise
+            args.skipped.append(str(error))
     if not readable:
-        _report_skipped(skipped)
-        raise SystemExit("error: no readable image left to predict")
-    try:  # the images and flags are checked: now the model (Keras only where it needs it)
-        predictor = Predictor(
-            args.model, args.skeleton, not args.no_flip, args.runtime, args.precision
-        )
-    except InputError as error:
-        raise SystemExit(f"error: {error}") from None
-    try:
-        predict_photos(args, predictor, readable, skipped)
-    finally:
-        _report_skipped(skipped)
-    return 0
+        _report_skipped(args.skipped)
+        raise InputError("no readable image left to predict")
+    return readable
+
+
+def run_video(args, estimator, source=None, window=None):
+    """--video: the library's video loop with the flags, a progress bar and (--show) a window;
+    `source` and `window` replace the opened video and window (tests pass fakes). Returns the
+    number of frames."""
+    source = source or open_video(args.video)
+    capture, name, fps, count = source
+    if args.show and window is None:
+        window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
+    box = parse_box(args.box[0], args.video, None, estimator.person_box_px) if args.box else None
+    import keras
+
+    total = min(count, args.max_frames or count) if count else None  # a camera: no end
+    bar = keras.utils.Progbar(total, unit_name="frame")
+    run = predict_video(
+        estimator,
+        source,
+        args.out,
+        batch=args.batch,
+        threshold=args.threshold,
+        box=box,
+        track=args.track,
+        smooth=args.smooth,
+        max_frames=args.max_frames,
+        max_image_pixels=args.max_image_pixels,
+        window=window,
+        progress=bar.update,
+        where=f"--video {args.video}",
+    )
+    say(run.summary(args.video))
+    return run.frames
 
 
 def _report_skipped(skipped):
@@ -529,80 +366,16 @@ def _report_skipped(skipped):
             warn(f"  {line}")
 
 
-def predict_photos(args, predictor, inputs, skipped):
-    """The photos, one at a time (bounded memory: each is read and decoded once, its people
-    predicted in batches of --batch, drawn and written, then let go): `<stem>_pose.json` and the
-    overlay per image, then `preds.mat` (and --coco-results) for every person predicted. A file
-    that fails to decode stops the run (or is added to `skipped` with --skip-bad); what ran is
-    written completely either way."""
-    skeleton = predictor.skeleton
-    os.makedirs(args.out, exist_ok=True)
-    every, coco = [], []
-    try:
-        for item in inputs:
-            try:
-                data, pixels = read_image(item.path, args.max_image_pixels)
-                persons = people_of(args, item.path, pixels.shape[:2], predictor.person_box_px)
-            except (InputError, BoxError) as error:
-                if not args.skip_bad or isinstance(error, BoxError):
-                    raise SystemExit(f"error: {error}") from None
-                skipped.append(str(error))
-                continue
-            poses = predictor.image(data, pixels, persons, args.batch, args.threshold)
-            keypoints, scores, overall = poses.keypoints, poses.scores, poses.overall
-            fmt = item.format if args.overlay_format == "auto" else args.overlay_format
-            overlay = write_overlay(poses.drawn, args.out, item.stem, fmt)
-            height, width = pixels.shape[:2]
-            result = {
-                "image": os.path.abspath(item.path),
-                "width": width,
-                "height": height,
-                "model": args.model_name or os.path.abspath(args.model),
-                "skeleton": skeleton.name,
-                "flip_test": predictor.flip_test,
-                "runtime": predictor.runtime,
-                "precision": predictor.precision,
-                "threshold": args.threshold,
-                "people": poses.people,
-            }
-            target = os.path.join(args.out, f"{item.stem}_pose.json")
-            files.write_json(target, result)
-            if args.coco_results:
-                coco.extend(
-                    coco_result(item.path, kp, sc, score)
-                    for kp, sc, score in zip(keypoints, scores, overall)
-                )
-            confident = int((scores >= args.threshold).sum())
-            count = len(persons)
-            say(
-                f"{item.path}: {count} {'person' if count == 1 else 'people'}, "
-                f"{confident}/{scores.size} joints above {args.threshold} -> {overlay}, {target}"
-            )
-            every.extend(keypoints)
-    finally:  # what ran is written whole, also when a later file stops the run
-        from keras_hourglass.evaluation import write_prediction_file
-
-        mat = os.path.join(args.out, "preds.mat")
-        if every:
-            write_prediction_file(np.stack(every), mat, base=1)
-            say(
-                f"{mat}: `preds` {len(every)} x {skeleton.num_joints} x 2 (every person, images "
-                "in order), 1-based (MATLAB's, as MPII's tools)"
-            )
-        if args.coco_results:
-            files.write_json(args.coco_results, coco)
-            say(f"{args.coco_results}: {len(coco)} people in COCO's keypoint results format")
-
-
-def people_of(args, path, size, person_box_px):
-    """One image's people from the flags: [{"box": (cx, cy, scale) or None (the whole image),
-    "bbox": [x, y, w, h] or None, "box_score"}]."""
+def people_of(args, path, pixels, person_box_px):
+    """One image's people from the flags, as `Box`es (None: one person, the whole image):
+    the boxes given (--bbox, --detections, --box), else the whole image."""
+    size = pixels.shape[:2]
     if args.bbox:
-        boxes = [(parse_bbox(text), 1.0) for text in args.bbox]
-    elif args.detections:
+        return [Box(*parse_bbox(text)) for text in args.bbox]
+    if args.detections:
         found = [(d.bbox, d.score) for d in args.detections_table.of(path)]
         height, width = size
-        boxes, notes = detected_people(found, width, height, path, args.nms_thr)
+        kept, notes = detected_people(found, width, height, path, args.nms_thr)
         for note in notes:
             warn(note)
         if not found:
@@ -610,17 +383,9 @@ def people_of(args, path, size, person_box_px):
                 f"note: {path}: no box in {args.detections} with a score of at least "
                 f"{args.min_box_score}; nothing predicted"
             )
-    elif args.box:
+        return [Box(*bbox, score=score) for bbox, score in kept]
+    if args.box:
         index = getattr(args, "given_images", args.images).index(path)
         text = args.box[0] if len(args.box) == 1 else args.box[index]
-        return [{"box": parse_box(text, path, size), "bbox": None, "box_score": 1.0}]
-    else:
-        return [{"box": None, "bbox": None, "box_score": 1.0}]
-    height, width = size
-    people = []
-    for bbox, score in boxes:
-        check_inside(bbox, width, height, path)
-        people.append(
-            {"box": person_box(bbox, person_box_px), "bbox": list(bbox), "box_score": score}
-        )
-    return people
+        return [parse_box(text, path, size, person_box_px)]
+    return None

@@ -315,122 +315,131 @@ def read_custom(path, skeleton, image_dir="", skip_bad=False, check_images=True)
     """
     check_file(path, "custom annotation file")
     builder = RecordBuilder(path, skeleton, skip_bad, check_images)
-    k = skeleton.num_joints
     if path.lower().endswith(".json"):
-        rows = load_json(path)
-        if not isinstance(rows, list):
-            raise DatasetError(
-                f"{path}: expected a JSON list of people, got a JSON {type(rows).__name__}",
-                "not a list",
-            )
-        for i, row in enumerate(rows):
-            try:
-                if not isinstance(row, dict):
-                    raise ValueError(f"expected an object, got {row!r:.60}")
-                if not isinstance(row.get("image"), str) or not row["image"]:
-                    raise ValueError("needs 'image', a non-empty string path")
-                raw = row.get("keypoints")
-                if isinstance(raw, list):  # null coordinates mean "not annotated"
-                    raw = [
-                        [float("nan") if v is None else v for v in r] if isinstance(r, list) else r
-                        for r in raw
-                    ]
-                values = numbers(raw, "'keypoints'")
-                if values.ndim != 2 or values.shape[0] != k or values.shape[1] not in (2, 3):
-                    raise ValueError(
-                        f"'keypoints' must be {k} rows of [x, y] or [x, y, v] "
-                        f"({skeleton.name}), got shape {values.shape}"
-                    )
-                center_scale = _json_person_box(row)
-                normalizer = row.get("normalizer")
-                if normalizer is not None:
-                    normalizer = float(numbers([normalizer], "'normalizer'", 1)[0])
-                    if not (np.isfinite(normalizer) and normalizer > 0):
-                        raise ValueError(f"'normalizer' must be positive, got {normalizer}")
-                xy, annotated, visible = _custom_flags(values)
-            except ValueError as error:
-                builder.bad(i, str(error), "malformed record")
-                continue
-            _add_custom(
-                builder,
-                i,
-                os.path.join(image_dir, row["image"]),
-                xy,
-                annotated,
-                visible,
-                center_scale,
-                normalizer,
-            )
+        _read_custom_json(path, builder, skeleton, image_dir)
     elif path.lower().endswith(".csv"):
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
-                lines = list(csv.reader(f))
-        except UnicodeDecodeError as error:
-            raise DatasetError(f"{path}: not UTF-8 text ({error.reason})", "not UTF-8") from None
-        except csv.Error as error:
-            raise DatasetError(f"{path}: not a CSV file ({error})", "invalid CSV") from None
-        if not lines:
-            raise DatasetError(f"{path}: empty CSV file", "empty file")
-        header = [h.strip() for h in lines[0]]
-        needed = ["image"] + [f"{j}_{a}" for j in skeleton.joint_names for a in "xy"]
-        optional = [f"{j}_v" for j in skeleton.joint_names] + ["box_x", "box_y", "box_w", "box_h"]
-        missing = [c for c in needed if c not in header]
-        unknown = [c for c in header if c not in needed and c not in optional]
-        if missing or unknown or len(set(header)) != len(header):
-            raise DatasetError(
-                f"{path}: columns must be {needed[:3]} ... for the {k} joints of {skeleton.name}"
-                + (f"; missing {missing}" if missing else "")
-                + (f"; unknown {unknown}" if unknown else "")
-                + ("; repeated columns" if len(set(header)) != len(header) else ""),
-                "wrong columns",
-            )
-        has_v = all(f"{j}_v" in header for j in skeleton.joint_names)
-        has_box = {"box_x", "box_y", "box_w", "box_h"} <= set(header)
-        for i, fields in enumerate(lines[1:]):
-            if not fields:
-                continue  # a blank line
-            try:
-                if len(fields) != len(header):
-                    raise ValueError(
-                        f"has {len(fields)} fields, the header has {len(header)} "
-                        "(a cut-off or overlong row)"
-                    )
-                row = dict(zip(header, fields))
-                if not row["image"].strip():
-                    raise ValueError("empty 'image'")
-                values = np.array(
-                    [
-                        [_float(row[f"{j}_x"], f"{j}_x"), _float(row[f"{j}_y"], f"{j}_y")]
-                        + ([_float(row[f"{j}_v"], f"{j}_v", 0.0)] if has_v else [])
-                        for j in skeleton.joint_names
-                    ]
-                )
-                box = [row[c] for c in ("box_x", "box_y", "box_w", "box_h")] if has_box else None
-                if box is not None and all(v.strip() == "" for v in box):
-                    box = None
-                center_scale = (
-                    None
-                    if box is None
-                    else box_from_list(
-                        [_float(v, "box") for v in box], "box_x, box_y, box_w, box_h"
-                    )
-                )
-                xy, annotated, visible = _custom_flags(values)
-            except ValueError as error:
-                builder.bad(i, str(error), "malformed record")
-                continue
-            _add_custom(
-                builder,
-                i,
-                os.path.join(image_dir, row["image"].strip()),
-                xy,
-                annotated,
-                visible,
-                center_scale,
-            )
+        _read_custom_csv(path, builder, skeleton, image_dir)
     else:
         raise DatasetError(f"{path}: custom annotations must be .json or .csv")
     return builder.result()
+
+
+def _read_custom_json(path, builder, skeleton, image_dir):
+    """`read_custom`'s JSON: a list of people objects, each checked and added to `builder`."""
+    k = skeleton.num_joints
+    rows = load_json(path)
+    if not isinstance(rows, list):
+        raise DatasetError(
+            f"{path}: expected a JSON list of people, got a JSON {type(rows).__name__}",
+            "not a list",
+        )
+    for i, row in enumerate(rows):
+        try:
+            if not isinstance(row, dict):
+                raise ValueError(f"expected an object, got {row!r:.60}")
+            if not isinstance(row.get("image"), str) or not row["image"]:
+                raise ValueError("needs 'image', a non-empty string path")
+            raw = row.get("keypoints")
+            if isinstance(raw, list):  # null coordinates mean "not annotated"
+                raw = [
+                    [float("nan") if v is None else v for v in r] if isinstance(r, list) else r
+                    for r in raw
+                ]
+            values = numbers(raw, "'keypoints'")
+            if values.ndim != 2 or values.shape[0] != k or values.shape[1] not in (2, 3):
+                raise ValueError(
+                    f"'keypoints' must be {k} rows of [x, y] or [x, y, v] "
+                    f"({skeleton.name}), got shape {values.shape}"
+                )
+            center_scale = _json_person_box(row)
+            normalizer = row.get("normalizer")
+            if normalizer is not None:
+                normalizer = float(numbers([normalizer], "'normalizer'", 1)[0])
+                if not (np.isfinite(normalizer) and normalizer > 0):
+                    raise ValueError(f"'normalizer' must be positive, got {normalizer}")
+            xy, annotated, visible = _custom_flags(values)
+        except ValueError as error:
+            builder.bad(i, str(error), "malformed record")
+            continue
+        _add_custom(
+            builder,
+            i,
+            os.path.join(image_dir, row["image"]),
+            xy,
+            annotated,
+            visible,
+            center_scale,
+            normalizer,
+        )
+
+
+def _read_custom_csv(path, builder, skeleton, image_dir):
+    """`read_custom`'s CSV: a header naming the joints' columns, a row per person."""
+    k = skeleton.num_joints
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
+            lines = list(csv.reader(f))
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text ({error.reason})", "not UTF-8") from None
+    except csv.Error as error:
+        raise DatasetError(f"{path}: not a CSV file ({error})", "invalid CSV") from None
+    if not lines:
+        raise DatasetError(f"{path}: empty CSV file", "empty file")
+    header = [h.strip() for h in lines[0]]
+    needed = ["image"] + [f"{j}_{a}" for j in skeleton.joint_names for a in "xy"]
+    optional = [f"{j}_v" for j in skeleton.joint_names] + ["box_x", "box_y", "box_w", "box_h"]
+    missing = [c for c in needed if c not in header]
+    unknown = [c for c in header if c not in needed and c not in optional]
+    if missing or unknown or len(set(header)) != len(header):
+        raise DatasetError(
+            f"{path}: columns must be {needed[:3]} ... for the {k} joints of {skeleton.name}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {unknown}" if unknown else "")
+            + ("; repeated columns" if len(set(header)) != len(header) else ""),
+            "wrong columns",
+        )
+    has_v = all(f"{j}_v" in header for j in skeleton.joint_names)
+    has_box = {"box_x", "box_y", "box_w", "box_h"} <= set(header)
+    for i, fields in enumerate(lines[1:]):
+        if not fields:
+            continue  # a blank line
+        try:
+            if len(fields) != len(header):
+                raise ValueError(
+                    f"has {len(fields)} fields, the header has {len(header)} "
+                    "(a cut-off or overlong row)"
+                )
+            row = dict(zip(header, fields))
+            if not row["image"].strip():
+                raise ValueError("empty 'image'")
+            values = np.array(
+                [
+                    [_float(row[f"{j}_x"], f"{j}_x"), _float(row[f"{j}_y"], f"{j}_y")]
+                    + ([_float(row[f"{j}_v"], f"{j}_v", 0.0)] if has_v else [])
+                    for j in skeleton.joint_names
+                ]
+            )
+            box = [row[c] for c in ("box_x", "box_y", "box_w", "box_h")] if has_box else None
+            if box is not None and all(v.strip() == "" for v in box):
+                box = None
+            center_scale = (
+                None
+                if box is None
+                else box_from_list([_float(v, "box") for v in box], "box_x, box_y, box_w, box_h")
+            )
+            xy, annotated, visible = _custom_flags(values)
+        except ValueError as error:
+            builder.bad(i, str(error), "malformed record")
+            continue
+        _add_custom(
+            builder,
+            i,
+            os.path.join(image_dir, row["image"].strip()),
+            xy,
+            annotated,
+            visible,
+            center_scale,
+        )
 
 
 def _float(text, column, empty=float("nan")):

@@ -297,6 +297,18 @@ def make_dataset(
         # skipping happens before files are read or decoded.
         ds = ds.skip(int(start_batch) * batch_size)
 
+    transform = _transform(load, seed, augmentation, size, codec, flip_index, meta_spec)
+    ds, batch_size = _shard(ds, batch_size, shard)
+    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda images, heatmaps, meta: spec.batch(images, heatmaps, meta, with_meta))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _transform(load, seed, augmentation, size, codec, flip_index, meta_spec):
+    """`make_dataset`'s per-person step: (element counter, element) -> (crop, heatmaps, meta):
+    read and decode, draw the augmentation from (seed, counter), warp, encode."""
+
     def transform(counter, e):
         e = load(e)
         image = decode_image(e["image"])
@@ -334,8 +346,4 @@ def make_dataset(
         }
         return tf.ensure_shape(crop, (size, size, 3)), heatmaps, meta
 
-    ds, batch_size = _shard(ds, batch_size, shard)
-    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda images, heatmaps, meta: spec.batch(images, heatmaps, meta, with_meta))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return transform
