@@ -60,3 +60,7 @@ def prepare():
 
 def show_batch():
     sys.exit(_run("show_batch"))
+
+
+def demo():
+    sys.exit(_run("demo", tensorflow_graphs=True))

@@ -29,6 +29,8 @@ EXTRAS = {
     "onnx": "onnx",
     "onnxruntime": "onnx",
     "openvino": "openvino",
+    "starlette": "demo",
+    "uvicorn": "demo",
     "nncf": "openvino",
     "pycocotools": "coco",
     "av": "video",

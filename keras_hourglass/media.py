@@ -16,69 +16,105 @@ __all__ = [
     "VideoWriter",
     "Window",
     "check_image",
+    "decode_image",
     "open_video",
     "read_image",
 ]
 
 
 class InputError(ValueError):
-    pass
+    """Input that cannot be used, in one line naming it; `kind` says which way ("missing",
+    "empty", "truncated", "too large", "not an image", "broken", or "bad input")."""
+
+    def __init__(self, message, kind="bad input"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def check_image(path, max_pixels=None):
     """The cheap checks of an input before anything is decoded or written: it exists, is not
     empty, is not cut short (a JPEG without its end marker, a PNG without IEND), and its header
     (JPEG/PNG) is within `max_pixels`. Raises `InputError`."""
-    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
-
     if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file", "missing")
     size = os.path.getsize(path)
-    if size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes); expected a JPEG or PNG image")
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(32)
         f.seek(max(size - 12, 0))
         tail = f.read()
+    _check_bytes(head, tail, size, path, max_pixels, path)
+
+
+def _check_bytes(head, tail, size, where, max_pixels, source):
+    """`check_image`'s checks on a file's first and last bytes, its size and the header of
+    `source` (its path or its bytes)."""
+    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
+
+    if size == 0:
+        raise InputError(
+            f"{where}: the file is empty (0 bytes); expected a JPEG or PNG image", "empty"
+        )
     if head[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in tail:
-        raise InputError(f"{path}: a truncated JPEG (no end marker); expected a whole image")
-    if head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
-        raise InputError(f"{path}: a truncated PNG (no IEND); expected a whole image")
+        raise InputError(
+            f"{where}: a truncated JPEG (no end marker); expected a whole image", "truncated"
+        )
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
+        raise InputError(f"{where}: a truncated PNG (no IEND); expected a whole image", "truncated")
     try:
-        check_image_size(*image_size(path), path, max_pixels)
+        check_image_size(*image_size(source), where, max_pixels)
     except DatasetError as error:
-        raise InputError(str(error)) from None
+        raise InputError(str(error), "too large") from None
     except ValueError:
-        pass  # not a JPEG/PNG header: Pillow says what it is when decoding
+        pass  # not a JPEG/PNG header (or a JPEG whose size comes later): Pillow says when decoding
 
 
 def read_image(path, max_pixels=None):
     """(file bytes, (H, W, 3) uint8 RGB pixels) of a whole JPEG or PNG image of at most
     `max_pixels` pixels: checked from its header, then decoded once (a truncated file fails
     here). Raises `InputError` naming the file."""
-    from PIL import Image, UnidentifiedImageError
-
     check_image(path, max_pixels)
     with open(path, "rb") as f:
         data = f.read()
+    return data, decode_image(data, path, max_pixels)
+
+
+def decode_image(data, where="the image", max_pixels=None):
+    """(H, W, 3) uint8 RGB pixels of a whole JPEG or PNG file's bytes `data` of at most
+    `max_pixels` pixels (default `datasets.MAX_IMAGE_PIXELS`), checked before decoding; raises
+    `InputError` naming `where`, with its `kind`."""
+    from PIL import Image, UnidentifiedImageError
+
+    from keras_hourglass.datasets import DatasetError, check_image_size
+
+    _check_bytes(data[:32], data[-12:], len(data), where, max_pixels, data)
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format
-            image.load()  # decodes everything: a truncated file fails here
             if kind not in ("JPEG", "PNG"):
-                raise InputError(f"{path}: a {kind} image; expected a JPEG or PNG file")
+                raise InputError(
+                    f"{where}: a {kind} image; expected a JPEG or PNG file", "not an image"
+                )
+            check_image_size(*image.size, where, max_pixels)  # before decoding any pixel
+            image.load()  # decodes everything: a truncated file fails here
             pixels = np.asarray(image.convert("RGB"))
+    except DatasetError as error:
+        raise InputError(str(error), "too large") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image (expected a JPEG or PNG file)") from None
+        raise InputError(
+            f"{where}: not an image (expected a JPEG or PNG file)", "not an image"
+        ) from None
     except Image.DecompressionBombError as error:
-        raise InputError(f"{path}: {error}") from None
+        raise InputError(f"{where}: {error}", "too large") from None
     except (OSError, SyntaxError) as error:
         raise InputError(
-            f"{path}: a broken or truncated image ({error}); expected a whole JPEG or PNG file"
+            f"{where}: a broken or truncated image ({error}); expected a whole JPEG or PNG file",
+            "broken",
         ) from None
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
-        raise InputError(f"{path}: the image has zero size ({pixels.shape[1]}x{pixels.shape[0]})")
-    return data, pixels
+        raise InputError(
+            f"{where}: the image has zero size ({pixels.shape[1]}x{pixels.shape[0]})", "empty"
+        )
+    return pixels
 
 
 def open_video(source):

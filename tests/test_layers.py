@@ -23,12 +23,12 @@ LAYERS = [
         "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output "
         "media",
     ),
-    ("deploy", "deploy"),
+    ("deploy", "deploy detect"),
     ("inference", "inference"),
     ("export", "export"),
     ("runtimes", "runtimes"),
     ("model", "model"),
-    ("applications", "pretrained convert callbacks runs training loader poses"),
+    ("applications", "pretrained convert callbacks runs training loader poses demo"),
     ("commands", "cli commands"),
 ]
 LAYER = {name: level for level, (_, names) in enumerate(LAYERS) for name in names.split()}

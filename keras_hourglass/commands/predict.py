@@ -9,7 +9,7 @@ Each image gets `<name>_pose.jpg|.png` (the skeletons and boxes drawn) and `<nam
 (each person's box, score and named joints in the image's pixels), and the run `preds.mat`
 (MPII's layout); a video `<name>_pose.mp4` and `<name>_pose.jsonl` (a line per frame), the
 person box following the person. The people are the whole image (default), --bbox boxes,
-a detector's --detections, or MPII's --box centre and scale. This command parses the flags
+the person detector's (--detect), another detector's --detections, or MPII's --box. This command parses the flags
 and runs the library's pose loop (`keras_hourglass.poses`); docs/predict.md has the details.
 """
 
@@ -172,6 +172,14 @@ def _add_people_flags(parser):
         "every box)",
     )
     people.add_argument(
+        "--detect",
+        action="store_true",
+        help="find the people with the person detector that ships with mediapipe's wheel "
+        "(MediaPipe's BlazePose detector on OpenVINO; docs/demo.md: what it finds and misses); "
+        "an image where it finds no one is predicted whole; boxes given with --bbox, "
+        "--detections or --box win",
+    )
+    people.add_argument(
         "--box",
         action="append",
         help="one person box cx,cy,scale (pixels; scale = side / the model's 200 px person "
@@ -242,6 +250,18 @@ def parse_args(argv=None):
         say(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
+    if args.detect and (args.box or args.bbox or args.detections):
+        warn("note: the boxes given win over --detect; the detector is not run")
+        args.detect = False
+    if args.detect and args.video:
+        parser.error("--detect is for photos (a video's person box follows the person)")
+    if args.detect:
+        from keras_hourglass.detect import DetectorError, PersonDetector
+
+        try:
+            args.detector = PersonDetector()
+        except DetectorError as error:
+            parser.error(f"--detect: {error}")
     for text in args.bbox or ():
         try:
             parse_bbox(text)
@@ -368,7 +388,8 @@ def _report_skipped(skipped):
 
 def people_of(args, path, pixels, person_box_px):
     """One image's people from the flags, as `Box`es (None: one person, the whole image):
-    the boxes given (--bbox, --detections, --box), else the whole image."""
+    the boxes given (--bbox, --detections, --box), else the detector's (--detect; the whole
+    image when it finds no one), else the whole image."""
     size = pixels.shape[:2]
     if args.bbox:
         return [Box(*parse_bbox(text)) for text in args.bbox]
@@ -388,4 +409,9 @@ def people_of(args, path, pixels, person_box_px):
         index = getattr(args, "given_images", args.images).index(path)
         text = args.box[0] if len(args.box) == 1 else args.box[index]
         return [parse_box(text, path, size, person_box_px)]
+    if args.detect:
+        found = args.detector(pixels)
+        if found:
+            return found
+        warn(f"note: {path}: the person detector found no one; the whole image is the person")
     return None

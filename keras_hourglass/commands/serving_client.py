@@ -527,14 +527,9 @@ def send(function, *args):
 
 def people_rows(args, images, person_box_px=PERSON_BOX_PX):
     """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
-    from --bbox, --detections or --box (none: each image whole)."""
-    from keras_hourglass.boxes import (
-        check_inside,
-        detected_people,
-        parse_bbox,
-        person_box,
-        read_detections,
-    )
+    from --bbox, --detections or --box (none: each image whole); boxes are `boxes.Box`es, their
+    crop in the model's person box (`person_box_px`)."""
+    from keras_hourglass.boxes import Box, detected_people, parse_bbox, read_detections
     from keras_hourglass.datasets import image_size
 
     if args.box:
@@ -559,22 +554,15 @@ def people_rows(args, images, person_box_px=PERSON_BOX_PX):
             found, notes = detected_people(found, width, height, path, args.nms_thr)
             for note in notes:
                 print(note, file=sys.stderr)
+            boxes = [Box(*bbox, score=score) for bbox, score in found]
         elif args.bbox:
-            found = [(parse_bbox(text), 1.0) for text in args.bbox]
-            for bbox, _ in found:
-                check_inside(bbox, width, height, path)
+            boxes = [Box(*parse_bbox(text)) for text in args.bbox]
+            for box in boxes:
+                box.check_inside(width, height, path)
         else:
             rows.append((i, {"box": None, "bbox": None, "box_score": 1.0}))
             continue
-        for bbox, score in found:
-            rows.append(
-                (
-                    i,
-                    {
-                        "box": person_box(bbox, person_box_px),
-                        "bbox": list(bbox),
-                        "box_score": score,
-                    },
-                )
-            )
+        for box in boxes:
+            person = {"box": box.crop(person_box_px), "bbox": box.xywh, "box_score": box.score}
+            rows.append((i, person))
     return rows

@@ -1,0 +1,162 @@
+"""Automatic person boxes: MediaPipe's BlazePose person detector, run by OpenVINO, for the top-down
+pose loop (`hourglass-predict --detect`, the demo page).
+
+    detector = PersonDetector()
+    boxes = detector(pixels)          # [Box(x, y, w, h, score)], highest score first
+
+The detector (`pose_detection.tflite`, 224 x 224 input, 2,254 SSD anchors; Apache-2.0, The
+MediaPipe Authors; Bazarevsky et al., "BlazePose", 2020) ships inside the `mediapipe` wheel
+(0.10.21, the last with the legacy solutions' models): we read that file and never import
+mediapipe, whose pins (numpy<2, protobuf<5) clash with TensorFlow's, so it is installed with
+`pip install --no-deps mediapipe==0.10.21`. Nothing is downloaded at run time; the file's
+SHA-256 is checked so the measured model is the one that runs.
+
+What it finds: one detection per person, from the face and the hips: MediaPipe's alignment
+points give the body's centre (the mid-hip) and its radius; the box is the square of twice
+that radius around the centre, so the network's crop (1.25x, `Box.crop`) is MediaPipe's own
+landmark crop. As MediaPipe decodes it: letterboxed to 224 px, scores a sigmoid, weighted
+non-maximum suppression at IoU 0.3. Its limits (docs/demo.md, docs/BENCHMARKS.md): trained
+for people whose face is visible and who are not tiny; people seen from behind, far away or
+in crowds are often missed.
+"""
+
+import functools
+import hashlib
+import importlib.metadata
+import math
+import os
+
+import numpy as np
+
+from keras_hourglass.boxes import Box, box_iou
+
+__all__ = ["DetectorError", "PersonDetector", "detector_path"]
+
+MODEL_FILE = "mediapipe/modules/pose_detection/pose_detection.tflite"
+MODEL_SHA256 = "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"
+INSTALL = "pip install --no-deps mediapipe==0.10.21"
+INPUT = 224
+MIN_SCORE = 0.5  # MediaPipe's pose detection threshold
+NMS_IOU = 0.3  # MediaPipe's weighted suppression
+
+
+class DetectorError(RuntimeError):
+    """The person detector cannot run here: one line saying what to install."""
+
+
+def detector_path():
+    """The installed `pose_detection.tflite` (from mediapipe's wheel, found without importing
+    mediapipe), checked by its SHA-256; a `DetectorError` when it is missing or different."""
+    try:
+        found = [f for f in importlib.metadata.files("mediapipe") or () if str(f) == MODEL_FILE]
+    except importlib.metadata.PackageNotFoundError:
+        found = []
+    if not found:
+        raise DetectorError(
+            f"the person detector ships in mediapipe's wheel, which is not installed: {INSTALL}"
+        )
+    path = str(found[0].locate())
+    if not os.path.isfile(path):
+        raise DetectorError(f"the person detector {path} is missing: reinstall it ({INSTALL})")
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != MODEL_SHA256:
+        raise DetectorError(
+            f"{path} is not the BlazePose detector this version was measured with (SHA-256 "
+            f"{digest[:16]}..., expected {MODEL_SHA256[:16]}...): {INSTALL}"
+        )
+    return path
+
+
+@functools.cache
+def _anchors():
+    """MediaPipe's SSD anchors of the pose detector (ssd_anchors_calculator: 5 layers, strides
+    8, 16, 32, 32, 32, aspect ratio 1 and its interpolated twin, fixed size, offset 0.5):
+    (2254, 2) centres in [0, 1]."""
+    strides = [8, 16, 32, 32, 32]
+    centres, layer = [], 0
+    while layer < len(strides):
+        same = 0  # layers of one stride share one grid: two anchors per layer and cell
+        while layer + same < len(strides) and strides[layer + same] == strides[layer]:
+            same += 1
+        cells = math.ceil(INPUT / strides[layer])
+        for y in range(cells):
+            for x in range(cells):
+                centres.extend([((x + 0.5) / cells, (y + 0.5) / cells)] * (2 * same))
+        layer += same
+    return np.array(centres, np.float32)
+
+
+class PersonDetector:
+    """People in an RGB image as `Box`es (score: the detector's, in [0, 1]).
+
+    min_score: detections below it are left out (default 0.5, MediaPipe's).
+    threads: OpenVINO's CPU threads (0: all cores)."""
+
+    def __init__(self, min_score=MIN_SCORE, threads=0):
+        try:
+            import openvino as ov
+        except ImportError:
+            raise DetectorError(
+                "the person detector runs on OpenVINO, which is not installed: "
+                "pip install 'keras-hourglass[openvino]'"
+            ) from None
+        core = ov.Core()
+        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
+        self._compiled = core.compile_model(core.read_model(detector_path()), "CPU", config)
+        self.min_score = float(min_score)
+
+    def __call__(self, pixels):
+        """(H, W, 3) uint8 RGB -> [Box], highest score first."""
+        import cv2
+
+        height, width = pixels.shape[:2]
+        factor = INPUT / max(height, width)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        left, top = (INPUT - size[0]) // 2, (INPUT - size[1]) // 2
+        canvas = np.zeros((INPUT, INPUT, 3), np.float32)  # letterboxed, as MediaPipe's
+        shrink = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+        canvas[top : top + size[1], left : left + size[0]] = cv2.resize(
+            pixels, size, interpolation=shrink
+        )
+        out = self._compiled(canvas[None] / 127.5 - 1.0)
+        raw, logits = out[self._compiled.output(0)][0], out[self._compiled.output(1)][0, :, 0]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100, 100)))
+        keep = np.nonzero(scores >= self.min_score)[0]
+        anchors = _anchors()[keep]
+        raw = raw[keep] / INPUT
+
+        # Boxes (the face) to suppress duplicates with, and the alignment points 0 (mid-hip)
+        # and 1 (the body's radius) for the person box, in the image's pixels.
+        def pixels_of(u, v):
+            return (u * INPUT - left) / factor, (v * INPUT - top) / factor
+
+        found = []
+        for (ax, ay), r, score in zip(anchors, raw, scores[keep]):
+            cx, cy, w, h = r[0] + ax, r[1] + ay, r[2], r[3]
+            x0, y0 = pixels_of(cx - w / 2, cy - h / 2)
+            x1, y1 = pixels_of(cx + w / 2, cy + h / 2)
+            hx, hy = pixels_of(r[4] + ax, r[5] + ay)
+            ex, ey = pixels_of(r[6] + ax, r[7] + ay)
+            side = 2.0 * math.hypot(ex - hx, ey - hy)
+            found.append((float(score), (x0, y0, x1 - x0, y1 - y0), (hx, hy, side)))
+        return self._suppress(found, width, height)
+
+    @staticmethod
+    def _suppress(found, width, height):
+        """MediaPipe's weighted non-maximum suppression over the face boxes: each kept person is
+        the score-weighted mean of the detections that overlap it; boxes off the image and of
+        no size are left out."""
+        found.sort(key=lambda f: -f[0])
+        boxes = []
+        while found:
+            top = found[0]
+            group = [f for f in found if box_iou(top[1], f[1]) > NMS_IOU]
+            found = [f for f in found if box_iou(top[1], f[1]) <= NMS_IOU]
+            weights = np.array([f[0] for f in group])
+            hx, hy, side = np.average([f[2] for f in group], axis=0, weights=weights)
+            box = Box(float(hx - side / 2), float(hy - side / 2), float(side), float(side), top[0])
+            inside = box.x < width and box.y < height and box.x + side > 0 and box.y + side > 0
+            if side > 1 and inside:
+                boxes.append(box)
+        return boxes
