@@ -7,10 +7,12 @@ __all__ = [
     "EXTRAS",
     "MODEL_HELP",
     "run_main",
+    "add_box_arguments",
     "add_image_limit",
     "add_logging",
     "add_people_arguments",
     "add_runtime_arguments",
+    "check_box_arguments",
     "check_image_limit",
     "configure_logging",
     "ready",
@@ -89,6 +91,56 @@ def add_people_arguments(parser):
         help="custom data: the skeleton file (YAML or JSON: joint names, flip pairs, limbs, PCK "
         "normaliser; default: skeleton.yaml beside the annotations)",
     )
+
+
+def add_box_arguments(parser):
+    """The people's boxes a pose command takes from outside: `--bbox` (repeatable), a detector's
+    `--detections` with `--min-box-score` and `--nms-thr` (`check_box_arguments` checks them)."""
+    parser.add_argument(
+        "--bbox",
+        action="append",
+        help="a person's box x,y,w,h (top-left corner and size in pixels, COCO's convention; "
+        "the crop is the square of the longer side x 1.25); repeat it for several people "
+        "(with several images: the same boxes in each)",
+    )
+    parser.add_argument(
+        "--detections",
+        help="a JSON of boxes per image: COCO detection results (what detectors write: "
+        "image_id, bbox, score; image 397133 is 000000397133.jpg) or {image file name: "
+        "[[x, y, w, h] or {bbox, score}, ...]}",
+    )
+    parser.add_argument(
+        "--min-box-score",
+        type=float,
+        default=0.3,
+        help="--detections: boxes with a lower score are left out (default: 0.3, mmpose's "
+        "top-down demo)",
+    )
+    parser.add_argument(
+        "--nms-thr",
+        type=float,
+        default=0.3,
+        help="--detections: a box overlapping a higher-scored box of its image by more than "
+        "this IoU is a duplicate and left out (default: 0.3, mmpose's top-down demo; 1 keeps "
+        "every box)",
+    )
+
+
+def check_box_arguments(parser, args):
+    """`add_box_arguments`' flags checked: one way of giving people (with `--box`), boxes that
+    parse, scores and IoUs in [0, 1]; a bad one is a parser error (exit 2)."""
+    from keras_hourglass.boxes import BoxError, parse_bbox
+
+    if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
+        parser.error("give the people as --bbox, --detections or --box, one of them")
+    for text in args.bbox or ():
+        try:
+            parse_bbox(text)
+        except BoxError as error:
+            parser.error(str(error))
+    for flag, value in (("--min-box-score", args.min_box_score), ("--nms-thr", args.nms_thr)):
+        if not 0.0 <= value <= 1.0:
+            parser.error(f"{flag} must be between 0 and 1, got {value}")
 
 
 def add_runtime_arguments(parser, default="auto", note=""):

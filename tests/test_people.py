@@ -253,6 +253,39 @@ def test_serving_client_sends_one_row_per_person(tmp_path, capsys):
     assert "lies outside the image" in capsys.readouterr().err
 
 
+def test_predict_and_serving_client_refuse_the_same_box_flags(tmp_path, capsys):
+    """The box flags are one definition (cli.add_box_arguments): both commands refuse a bad
+    --bbox, a score or IoU outside [0, 1] and two ways of giving people, with the same words."""
+    import sys
+
+    from conftest import ROOT
+
+    from keras_hourglass.commands import predict
+
+    sys.path.insert(0, str(ROOT / "eval"))
+    import serving_client
+
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(image)
+    for extra, message in [
+        (["--bbox", "1,2,3"], "expected x,y,w,h"),
+        (["--min-box-score", "2"], "--min-box-score must be between 0 and 1, got 2.0"),
+        (["--nms-thr", "-0.5"], "--nms-thr must be between 0 and 1, got -0.5"),
+        (["--bbox", "0,0,9,9", "--detections", "d.json"], "one of them"),
+    ]:
+        said = []
+        for main, argv in [
+            (predict.main, [str(image), "--out", str(tmp_path / "out")]),
+            (serving_client.main, [str(image), "--print-request"]),
+        ]:
+            capsys.readouterr()
+            with pytest.raises(SystemExit) as stopped:
+                main(argv + extra)
+            assert stopped.value.code == 2
+            said.append(capsys.readouterr().err.strip().splitlines()[-1].split("error: ")[-1])
+        assert said[0] == said[1] and message in said[0], said
+
+
 def test_nms_keeps_the_best_of_duplicate_boxes():
     a, b, c = (0, 0, 100, 200), (5, 5, 100, 200), (300, 0, 100, 200)
     assert boxes.box_iou(a, a) == pytest.approx(1.0) and boxes.box_iou(a, c) == 0.0

@@ -25,9 +25,11 @@ from keras_hourglass.boxes import (
 )
 from keras_hourglass.cli import (
     MODEL_HELP,
+    add_box_arguments,
     add_image_limit,
     add_logging,
     add_runtime_arguments,
+    check_box_arguments,
     check_image_limit,
     configure_logging,
     ready,
@@ -143,34 +145,7 @@ def _add_people_flags(parser):
         "is predicted (in batches of --batch), drawn with its box and written with its box and "
         "score. Or MPII's convention: --box cx,cy,scale.",
     )
-    people.add_argument(
-        "--bbox",
-        action="append",
-        help="a person's box x,y,w,h (top-left corner and size in pixels, COCO's convention; "
-        "the crop is the square of the longer side x 1.25); repeat it for several people "
-        "(with several images: the same boxes in each)",
-    )
-    people.add_argument(
-        "--detections",
-        help="a JSON of boxes per image: COCO detection results (what detectors write: "
-        "image_id, bbox, score; image 397133 is 000000397133.jpg) or {image file name: "
-        "[[x, y, w, h] or {bbox, score}, ...]}",
-    )
-    people.add_argument(
-        "--min-box-score",
-        type=float,
-        default=0.3,
-        help="--detections: boxes with a lower score are left out (default: 0.3, mmpose's "
-        "top-down demo)",
-    )
-    people.add_argument(
-        "--nms-thr",
-        type=float,
-        default=0.3,
-        help="--detections: a box overlapping a higher-scored box of its image by more than "
-        "this IoU is a duplicate and left out (default: 0.3, mmpose's top-down demo; 1 keeps "
-        "every box)",
-    )
+    add_box_arguments(people)
     people.add_argument(
         "--detect",
         action="store_true",
@@ -248,8 +223,7 @@ def parse_args(argv=None):
         parser.error(f"--out {args.out!r} is a file; name a folder for the poses")
     if resolve_model_arg(parser, args):
         say(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
-    if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
-        parser.error("give the people as --bbox, --detections or --box, one of them")
+    check_box_arguments(parser, args)
     if args.detect and (args.box or args.bbox or args.detections):
         warn("note: the boxes given win over --detect; the detector is not run")
         args.detect = False
@@ -262,19 +236,10 @@ def parse_args(argv=None):
             args.detector = PersonDetector()
         except DetectorError as error:
             parser.error(f"--detect: {error}")
-    for text in args.bbox or ():
-        try:
-            parse_bbox(text)
-        except BoxError as error:
-            parser.error(str(error))
     if args.video and (args.bbox or args.detections):
         parser.error(
             "a video takes one --box (or none: the person is followed from frame to frame)"
         )
-    if not 0.0 <= args.min_box_score <= 1.0:
-        parser.error(f"--min-box-score must be between 0 and 1, got {args.min_box_score}")
-    if not 0.0 <= args.nms_thr <= 1.0:
-        parser.error(f"--nms-thr must be between 0 and 1, got {args.nms_thr}")
     if args.detections:
         try:
             args.detections_table = read_detections(args.detections, args.min_box_score)

@@ -33,7 +33,13 @@ import json
 import os
 import sys
 
-from keras_hourglass.cli import add_logging, configure_logging, ready
+from keras_hourglass.cli import (
+    add_box_arguments,
+    add_logging,
+    check_box_arguments,
+    configure_logging,
+    ready,
+)
 from keras_hourglass.geometry import PERSON_BOX_PX
 
 
@@ -289,29 +295,7 @@ def build_parser():
         "saved_models/models.config serves it)",
     )
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
-    parser.add_argument(
-        "--bbox",
-        action="append",
-        help="a person's box x,y,w,h (top-left corner and size, pixels); repeat for several "
-        "people (the same boxes in every image)",
-    )
-    parser.add_argument(
-        "--detections",
-        help="a JSON of boxes per image: COCO detection results or {image: [[x, y, w, h], ...]}",
-    )
-    parser.add_argument(
-        "--min-box-score",
-        type=float,
-        default=0.3,
-        help="--detections: leave out boxes with a lower score (default: 0.3)",
-    )
-    parser.add_argument(
-        "--nms-thr",
-        type=float,
-        default=0.3,
-        help="--detections: leave out a box overlapping a higher-scored one of its image by more "
-        "than this IoU (default: 0.3, mmpose's top-down demo; 1 keeps every box)",
-    )
+    add_box_arguments(parser)
     parser.add_argument("--box", action="append", help="cx,cy,scale per image (repeat per image)")
     parser.add_argument(
         "--joints",
@@ -348,10 +332,7 @@ def parse_args(argv=None):
         parser.error("--max-image-pixels must be positive")
     if not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
-        parser.error("give the people as --bbox, --detections or --box, one of them")
-    if not 0.0 <= args.nms_thr <= 1.0:
-        parser.error(f"--nms-thr must be between 0 and 1, got {args.nms_thr}")
+    check_box_arguments(parser, args)
     if sum(map(bool, (args.server, args.rest, args.local))) > 1:
         parser.error("give one of --server, --rest and --local")
     if not (args.server or args.rest or args.local or args.print_request):
