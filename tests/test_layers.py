@@ -88,6 +88,24 @@ def test_every_module_has_a_layer():
     assert not gone, f"LAYERS names modules that no longer exist: {gone}"
 
 
+def test_docs_picture_places_every_module_as_the_test_does():
+    """docs/layers.md draws LAYERS: each layer's row names the modules this test gives it."""
+    text = (ROOT / "docs" / "layers.md").read_text()
+    picture = text.split("```")[1]
+    rows, current = {}, None
+    for line in picture.splitlines():
+        head = line[:13].strip()
+        if head and head != "|":
+            current = head
+        if current:
+            rows[current] = rows.get(current, "") + " " + line[13:41]
+    for layer, names in LAYERS:
+        drawn = set(rows.get(layer, "").replace(",", " ").replace("/*", "").split())
+        drawn.discard("commands/*")
+        missing = set(names.split()) - drawn
+        assert not missing, f"docs/layers.md's {layer} row lacks {sorted(missing)}"
+
+
 def test_no_import_runs_up_the_layers():
     modules, graph = _graph()
     upward = []
