@@ -35,7 +35,7 @@ from keras_hourglass.datasets import MAX_IMAGE_PIXELS
 from keras_hourglass.deploy import ModelDescription, describe
 from keras_hourglass.inference import crop_to_original, keypoints_of_crops
 from keras_hourglass.inputs.tf_data import crop_person
-from keras_hourglass.skeletons import get_skeleton
+from keras_hourglass.skeletons import model_skeleton
 
 SIGNATURES = (
     "serving_default",
@@ -286,26 +286,6 @@ class PoseServer(tf.Module):
             self.model, crops, self.codec, self.flip_index
         )
         return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
-
-
-def model_skeleton(model, skeleton=None):
-    """The skeleton to serve `model` with: `skeleton` (a `Skeleton` or a name) when given, which
-    must then agree with the one the model carries, else the model's own."""
-    own = getattr(model, "skeleton", None)
-    if skeleton is None:
-        if own is None:
-            raise ValueError(
-                "The model was saved without its skeleton (made before models described "
-                "themselves): give the skeleton it was trained with (--skeleton)."
-            )
-        return own
-    skeleton = get_skeleton(skeleton)
-    if own is not None and own.joint_names != skeleton.joint_names:
-        raise ValueError(
-            f"The model was trained on the {own.name!r} skeleton, not {skeleton.name!r}: "
-            "leave the skeleton out to use the model's own."
-        )
-    return skeleton
 
 
 def check_model(model, skeleton):

@@ -248,8 +248,8 @@ def _keras(path, runtime, precision, flip_test, shift, skeleton_name):
     import keras_hourglass.optimizers  # noqa: F401
     import keras_hourglass.pck_metric  # noqa: F401
     from keras_hourglass import runtimes
-    from keras_hourglass.export import model_skeleton
     from keras_hourglass.model import load_model_file
+    from keras_hourglass.skeletons import model_skeleton
 
     try:
         model = load_model_file(path)

@@ -206,7 +206,7 @@ def export_openvino(
     """
     import openvino as ov
 
-    from keras_hourglass.export import model_skeleton
+    from keras_hourglass.skeletons import model_skeleton
 
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f"precision must be one of {EXPORT_PRECISIONS}, got {precision!r}")

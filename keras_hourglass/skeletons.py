@@ -377,6 +377,26 @@ def get_skeleton(name):
         ) from None
 
 
+def model_skeleton(model, skeleton=None):
+    """The skeleton to serve `model` with: `skeleton` (a `Skeleton` or a name) when given, which
+    must then agree with the one the model carries, else the model's own."""
+    own = getattr(model, "skeleton", None)
+    if skeleton is None:
+        if own is None:
+            raise ValueError(
+                "The model was saved without its skeleton (made before models described "
+                "themselves): give the skeleton it was trained with (--skeleton)."
+            )
+        return own
+    skeleton = get_skeleton(skeleton)
+    if own is not None and own.joint_names != skeleton.joint_names:
+        raise ValueError(
+            f"The model was trained on the {own.name!r} skeleton, not {skeleton.name!r}: "
+            "leave the skeleton out to use the model's own."
+        )
+    return skeleton
+
+
 def metric_of(normalizer):
     """(metric name, threshold) of a PCK normaliser: PCKh@0.5 for the head box, PCK@0.2 else."""
     return ("PCKh", 0.5) if normalizer[0] == "head_box" else ("PCK", 0.2)

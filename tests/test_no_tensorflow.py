@@ -108,3 +108,20 @@ def test_train_resume_and_evaluate_without_tensorflow(tmp_path, jax_env, shared_
     )
     summary = pd.read_csv(out / "summary.csv")
     assert summary.group.tolist()[-1] == "Mean" and len(pd.read_csv(out / "predictions.csv")) == 80
+
+
+def test_the_loader_reads_a_keras_file_without_tensorflow(jax_env):
+    """The one loader on a .keras file (the shipped model's) where `import tensorflow` fails:
+    what evaluate does on the GPU machines (it once imported the SavedModel exporter for a
+    skeleton helper, and stopped there)."""
+    code = (
+        'import sys; sys.modules["tensorflow"] = None\n'
+        "from keras_hourglass.loader import load_model\n"
+        'loaded = load_model("lspet-hg2-128", runtime="keras")\n'
+        "print(loaded.format, loaded.runtime, loaded.skeleton.name, loaded.predictor.num_joints)\n"
+    )
+    result = subprocess.run(
+        [PYTHON, "-c", code], env=jax_env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-4:] == ["keras", "keras", "lsp", "14"], result.stdout

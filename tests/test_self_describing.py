@@ -66,7 +66,7 @@ def test_a_model_saved_before_it_described_itself_still_loads(tmp_path):
     assert old.skeleton is None and old.num_keypoints == 16 and old.codec.sigma == 1.0
     with pytest.raises(ValueError, match="without its skeleton"):
         old.estimate_poses(np.zeros((40, 40, 3), np.uint8))
-    from keras_hourglass.export import model_skeleton
+    from keras_hourglass.skeletons import model_skeleton
 
     with pytest.raises(ValueError, match="--skeleton"):
         model_skeleton(old)
@@ -80,7 +80,7 @@ def test_skeleton_and_joint_count_must_agree():
         )
     with pytest.raises(ValueError, match="sigma"):
         kh.build_hourglass(1, filters=16, depth=2, input_shape=(64, 64, 3), sigma=0.0)
-    from keras_hourglass.export import model_skeleton
+    from keras_hourglass.skeletons import model_skeleton
 
     with pytest.raises(ValueError, match="trained on the 'mpii' skeleton"):
         model_skeleton(_model("mpii"), "coco")

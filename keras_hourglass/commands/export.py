@@ -187,9 +187,10 @@ def main(argv=None):
     args = parse_args(argv)
     ready()
 
-    from keras_hourglass.export import SIGNATURES, model_skeleton
+    from keras_hourglass.export import SIGNATURES
     from keras_hourglass.model import load_model_file
     from keras_hourglass.runtimes import export_model
+    from keras_hourglass.skeletons import model_skeleton
 
     try:
         model = load_model_file(args.model)
