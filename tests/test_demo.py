@@ -66,15 +66,25 @@ class Server:
             return response.status, response.read()
 
     def post(self, data, query="", content_type="image/jpeg"):
-        """(status, JSON) of POST /api/poses."""
-        request = urllib.request.Request(
-            f"{self.url}/api/poses{query}", data=data, headers={"Content-Type": content_type}
-        )
+        """(status, JSON) of POST /api/poses. A server that refuses an upload by its
+        Content-Length answers 413 and closes while the body is still going out, as nginx
+        does: the answer is read after the broken pipe."""
+        import http.client
+        import urllib.parse
+
+        where = urllib.parse.urlsplit(self.url)
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+            try:
+                connection.request(
+                    "POST", f"/api/poses{query}", data, {"Content-Type": content_type}
+                )
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered before reading all of the body
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
 
     def rss_mib(self):
         with open(f"/proc/{self.process.pid}/status") as f:
