@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU call (issues #12, #42): train a hourglass on LSPET's people for a fixed
-# wall-clock budget with the TensorFlow-free input pipeline, then score the held-out last 1,000
-# with the flip test. Defaults: build_hourglass()'s (8 stacks, 256 features, 256x256,
+# wall-clock budget with the device executor (each person decoded once, crops, augmentation and
+# targets made by JAX on the GPU; EXECUTOR=numpy for the host threads), then score the held-out
+# last 1,000 with the flip test. Defaults: build_hourglass()'s (8 stacks, 256 features, 256x256,
 # mixed_bfloat16), the plateau schedule.
 #
 # Prepare on the CPU machine (once):
@@ -18,7 +19,8 @@
 # $OUT receives at most three files (a device call brings back 8): results.tar.gz (log.csv: the
 # per-epoch curve - losses, held-out val_pck without flip test, learning rate, minutes;
 # summary.json, config.json, train.log, eval.log, heldout/: evaluate.py's CSVs with the flip
-# test, input.log: the input pipeline alone, one thread per core, before training, gpu.txt),
+# test, input.log: the input pipeline alone (the device executor, or the numpy one with one
+# thread per core) before training, gpu.txt),
 # model.keras with KEEP_MODEL=1 (the best checkpoint without the optimizer's state; keep it under
 # 16 MiB), and summary.txt.
 # Last line:
@@ -37,21 +39,22 @@ fi
 STACKS=${STACKS:-8} FILTERS=${FILTERS:-256} SIZE=${SIZE:-256} BATCH=${BATCH:-64} LR=${LR:-1e-3}
 MINUTES=${MINUTES:-6} STEPS=${STEPS:-200} PRECISION=${PRECISION:-mixed_bfloat16}
 WORKERS=${WORKERS:-0} LR_SCHEDULE=${LR_SCHEDULE:-plateau} KEEP_MODEL=${KEEP_MODEL:-0}
-INPUT_SECONDS=${INPUT_SECONDS:-60}
+INPUT_SECONDS=${INPUT_SECONDS:-60} EXECUTOR=${EXECUTOR:-device}
 bundle() {  # everything small into one archive (the device call brings back 8 files at most)
   tar czf "$OUT/results.tar.gz" -C "$WORK" . && rm -rf "$WORK"
 }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$WORK/gpu.txt"
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-# The input pipeline alone (256 px crops, one thread per core, as fit runs it): can it feed the GPU?
-timeout "$INPUT_SECONDS" python3 benchmarks/input_pipeline.py --data-dir "$DATA" --images 2000 --no-tf 2>&1 \
+# The input pipeline alone (256 px crops, as fit runs it): can it feed the GPU?
+if [ "$EXECUTOR" = device ]; then input_flags="--device --batch-size $BATCH"; else input_flags=--no-tf; fi
+timeout "$INPUT_SECONDS" python3 benchmarks/input_pipeline.py --data-dir "$DATA" --images 2000 $input_flags 2>&1 \
   | tail -7 | tee "$WORK/input.log"
 rm -rf "$RUNS/gpu-learning"
 start=$(date +%s)
 python3 train/train.py --dataset lspet --data-dir "$DATA" --skip-bad --val-count 1000 \
   --stacks "$STACKS" --filters "$FILTERS" --input-size "$SIZE" --batch-size "$BATCH" \
   --learning-rate "$LR" --lr-schedule "$LR_SCHEDULE" --steps-per-epoch "$STEPS" --epochs 10000 \
-  --plateau-patience 3 --max-minutes "$MINUTES" --mixed-precision "$PRECISION" --executor numpy \
+  --plateau-patience 3 --max-minutes "$MINUTES" --mixed-precision "$PRECISION" --executor "$EXECUTOR" \
   $( [ "$WORKERS" -gt 0 ] && echo --workers "$WORKERS" ) \
   --name gpu-learning --runs-dir "$RUNS" --verbose 2 2>&1 | tee "$WORK/train.log"
 status=${PIPESTATUS[0]}
@@ -69,7 +72,7 @@ python3 - "$WORK" "$STACKS" "$train_minutes" <<'PY' | tee "$OUT/summary.txt"
 import csv, json, re, sys
 out, stacks, minutes = sys.argv[1:]
 log = open(f"{out}/input.log").read()
-ips = re.search(r"numpy_ips=(\S+)", log)
+ips = re.search(r"(?:device|numpy)_ips=(\S+)", log)
 cores = re.search(r"cores=(\d+)", log)
 summary = json.load(open(f"{out}/summary.json"))
 config = json.load(open(f"{out}/config.json"))

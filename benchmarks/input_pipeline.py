@@ -12,6 +12,11 @@ TensorFlow (the GPU machines). The last line is:
 
     input_pipeline raw_ips=<n> cache_ips=<n> numpy_ips=<n> numpy_processes_ips=<n>
         numpy_per_worker_ips=<n> baseline_ips=<n> cores=<n>
+
+`--device` measures only the device executor (`inputs.device_data`: the bank of person cuts,
+then batches made by JAX on its default device) and prints
+
+    input_pipeline device_ips=<n> bank_people_per_s=<n> cores=<n>
 """
 
 import argparse
@@ -151,6 +156,28 @@ def numpy_throughput(records, codec, images, batch_size, workers, processes=Fals
     return (n - 1) * batch_size / (time.perf_counter() - start)
 
 
+def device_throughput(records, codec, images, batch_size, workers):
+    """(images/s of the device executor's batches, people/s of its bank's cutting): the bank
+    holds up to `images` people (cut with `workers` threads), then batches are timed until the
+    device has finished them (on the GPU machines the GPU, here JAX on the CPU)."""
+    import jax
+
+    import keras_hourglass as kh
+    from keras_hourglass.inputs.device_data import DevicePoseSequence, PersonBank
+
+    people = records[: max(batch_size, min(len(records), images))]
+    bank = PersonBank.build(people, codec, workers=workers)
+    print(f"{bank}, cut in {bank.build_seconds:.1f} s")
+    ds = DevicePoseSequence(bank, kh.LSP, codec, batch_size, training=True, seed=0)
+    jax.block_until_ready(ds[0])  # warm-up: compiles
+    n = max(images // batch_size, 2)
+    start = time.perf_counter()
+    for i in range(1, n + 1):
+        last = ds[i]
+    jax.block_until_ready(last)
+    return n * batch_size / (time.perf_counter() - start), len(people) / bank.build_seconds
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -174,6 +201,11 @@ def main(argv=None):
         default=0,
         help="threads/processes of the parallel variants (default: the cores)",
     )
+    parser.add_argument(
+        "--device",
+        action="store_true",
+        help="measure only the device executor (JAX; what gpu_learning.sh trains with)",
+    )
     args = parser.parse_args(argv)
 
     import keras_hourglass as kh
@@ -184,6 +216,18 @@ def main(argv=None):
     records = read_dataset("lspet", args.data_dir, skip_bad=True)
     print(records.summary()[:160])
     codec = kh.HeatmapCodec(SIZE, HEATMAP, SIGMA)
+    if args.device:
+        device_ips, cut_ps = device_throughput(records, codec, args.images, args.batch_size, cores)
+        import jax
+
+        print(
+            f"\ndevice executor on {jax.devices()[0]}: {args.images} images of "
+            f"{len(records)}, batch {args.batch_size}, {SIZE}px crops"
+        )
+        print(
+            f"input_pipeline device_ips={device_ips:.0f} bank_people_per_s={cut_ps:.0f} cores={cores}"
+        )
+        return
     raw_ips = cache_ips = float("nan")
     version = "absent"
     if not args.no_tf:

@@ -14,12 +14,15 @@ import time
 from keras_hourglass import datasets
 
 # The input pipelines (`keras_hourglass.inputs`): tf.data, the TensorFlow-free numpy executor, or
-# auto (tf.data when TensorFlow imports).
+# auto (tf.data when TensorFlow imports); training also takes "device" (JAX: crops made on the
+# accelerator from a bank of person cuts, `inputs.device_data`).
 EXECUTORS = ("auto", "tf.data", "numpy")
+TRAIN_EXECUTORS = (*EXECUTORS, "device")
 
 __all__ = [
     "DEMO",
     "EXECUTORS",
+    "TRAIN_EXECUTORS",
     "ConfigError",
     "TrainConfig",
     "check_run_name",
@@ -171,10 +174,11 @@ class TrainConfig:
     )
     executor: str = _setting(
         "auto",
-        "input pipeline: tf.data, or numpy (keras PyDataset with Pillow/OpenCV; no TensorFlow "
-        "needed); auto takes tf.data when TensorFlow imports (config.json records the one used: "
-        "their random augmentations differ)",
-        choices=EXECUTORS,
+        "input pipeline: tf.data, numpy (keras PyDataset with Pillow/OpenCV; no TensorFlow "
+        "needed), or device (JAX backend: each person decoded once, crops, augmentation and "
+        "targets made on the accelerator; the numpy executor's draws); auto takes tf.data when "
+        "TensorFlow imports (config.json records the one used: tf.data's draws differ)",
+        choices=TRAIN_EXECUTORS,
     )
     workers: int = _setting(
         0, "threads preparing batches for the numpy executor (0: the machine's cores)"
@@ -323,10 +327,15 @@ def make_config(values):
         path = getattr(config, name)
         if path and not os.path.isfile(os.path.expanduser(path)):
             raise ConfigError(f"--{name.replace('_', '-')} {path!r}: no such file")
-    if config.cache and config.executor == "numpy":
+    if config.cache and config.executor in ("numpy", "device"):
         raise ConfigError(
-            "--cache is read by the tf.data pipeline: use --executor tf.data (the numpy executor "
-            "decodes the images itself)"
+            "--cache is read by the tf.data pipeline: use --executor tf.data (the numpy and "
+            "device executors decode the images themselves)"
+        )
+    if config.executor == "device" and keras_backend() != "jax":
+        raise ConfigError(
+            "--executor device makes the crops with JAX on the accelerator: run with "
+            f"KERAS_BACKEND=jax (this is {keras_backend()})"
         )
     if config.skeleton and entry.skeleton is not None:
         raise ConfigError(

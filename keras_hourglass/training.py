@@ -321,6 +321,54 @@ def _callbacks(config, run, data, codec, state, steps, started, executor, worker
     return callbacks, best, backup, budget
 
 
+def _training_batches(config, data, source, codec, executor, workers, shard):
+    """start_batch -> the training pipeline from that global batch on (what `resumable_fit`
+    calls after each resume); the device executor's bank is cut once, here."""
+    bank = _person_bank(source, data, codec, workers) if executor == "device" else None
+    settings = dict(
+        training=True,
+        seed=config.seed,
+        augmentation=data.augmentation,
+        shard=shard,
+    )
+
+    def batches(start_batch):
+        if bank is not None:
+            from keras_hourglass.inputs.device_data import DevicePoseSequence
+
+            return DevicePoseSequence(
+                bank, data.skeleton, codec, config.batch_size, start_batch=start_batch, **settings
+            )
+        return inputs.pose_dataset(
+            source,
+            data.skeleton,
+            codec,
+            config.batch_size,
+            executor=executor,
+            workers=workers,
+            start_batch=start_batch,
+            **settings,
+        )
+
+    return batches
+
+
+def _person_bank(source, data, codec, workers):
+    """The device executor's bank of the training people's cuts, built once, with a line of
+    progress about every tenth of them."""
+    from keras_hourglass.inputs.device_data import PersonBank
+
+    workers = workers or inputs.default_workers()
+    print(f"Cutting {len(source):,} people for the device executor ({workers} threads)...")
+
+    def progress(done, total):
+        print(f"  {done:,}/{total:,} people cut", flush=True)
+
+    bank = PersonBank.build(source, codec, data.augmentation or None, workers, progress)
+    print(f"{bank}, cut in {bank.build_seconds:.1f} s")
+    return bank
+
+
 def _training_cache(config, data, executor, chief):
     """The crop cache folder of the training people: written on first use (process 0), else
     checked to hold exactly these people, in this order."""
@@ -385,7 +433,7 @@ def train(
     workers = workers or config.workers or None
     max_pixels = max_pixels or config.max_image_pixels or None
     try:
-        executor = inputs.resolve_executor(executor or config.executor)
+        executor = inputs.resolve_executor(executor or config.executor, training=True)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     config.executor = executor  # config.json records the pipeline used (its draws differ)
@@ -403,25 +451,13 @@ def train(
     model, state, strategy = _model_to_train(config, data, run, resume, logical_cpus)
     steps = config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size)
     _say_model(config, data, model, steps, strategy, shard)
+    # The device executor's batches come from one bank of person cuts; validation reads with
+    # the numpy executor (the bank makes training batches only).
+    reader = "numpy" if executor == "device" else executor
     callbacks, best, backup, budget = _callbacks(
-        config, run, data, model.codec, state, steps, started, executor, workers, verbose
+        config, run, data, model.codec, state, steps, started, reader, workers, verbose
     )
-
-    def batches(start_batch):
-        return inputs.pose_dataset(
-            source,
-            data.skeleton,
-            model.codec,
-            config.batch_size,
-            training=True,
-            executor=executor,
-            workers=workers,
-            seed=config.seed,
-            augmentation=data.augmentation,
-            start_batch=start_batch,
-            shard=shard,
-        )
-
+    batches = _training_batches(config, data, source, model.codec, executor, workers, shard)
     start = time.time()
     with onednn_bfloat16(config.onednn_bf16):
         history = resumable_fit(

@@ -7,6 +7,8 @@
 "tf.data" (`inputs.tf_data.make_dataset`) or "numpy" (`inputs.numpy_data.PoseSequence`, a
 `keras.utils.PyDataset`). The environment variable KERAS_HOURGLASS_EXECUTOR sets the default for
 every command. Both yield the batches `inputs.spec` describes; only the crop resampler differs.
+Training also takes "device" (`inputs.device_data`: JAX makes the crops, augmentation and
+targets on the accelerator from each person decoded once; training batches only).
 """
 
 import concurrent.futures
@@ -16,7 +18,7 @@ import os
 
 import numpy as np
 
-from keras_hourglass.config import EXECUTORS  # noqa: E402  (one list of the choices)
+from keras_hourglass.config import EXECUTORS, TRAIN_EXECUTORS  # one list of the choices
 from keras_hourglass.inputs.numpy_data import PoseSequence
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,27 @@ def tensorflow_available():
     return True
 
 
-def resolve_executor(executor=None):
-    """ "tf.data" or "numpy" for `executor` (None: $KERAS_HOURGLASS_EXECUTOR, else "auto")."""
+def resolve_executor(executor=None, training=False):
+    """ "tf.data" or "numpy" (or, `training`, "device") for `executor` (None:
+    $KERAS_HOURGLASS_EXECUTOR, else "auto")."""
     executor = executor or os.environ.get("KERAS_HOURGLASS_EXECUTOR") or "auto"
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown input executor {executor!r}; choose one of {list(EXECUTORS)}")
+    choices = TRAIN_EXECUTORS if training else EXECUTORS
+    if executor == "device" and not training:
+        raise ValueError(
+            "the device executor makes training batches only; evaluation and prediction read "
+            "with tf.data or numpy"
+        )
+    if executor not in choices:
+        raise ValueError(f"unknown input executor {executor!r}; choose one of {list(choices)}")
+    if executor == "device":
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                "the device executor makes the crops with JAX: run with KERAS_BACKEND=jax "
+                f"(this is {keras.backend.backend()})"
+            )
+        return executor
     if executor == "auto":
         chosen = "tf.data" if tensorflow_available() else "numpy"
         log.debug(
@@ -70,9 +88,18 @@ def pose_dataset(
     use_multiprocessing=False,
     **kwargs,
 ):
-    """`tf_data.make_dataset` or `numpy_data.PoseSequence` with the same arguments (`kwargs`:
+    """`tf_data.make_dataset` or `numpy_data.PoseSequence` (or, training on JAX,
+    `device_data.DevicePoseSequence` over a new `PersonBank`) with the same arguments (`kwargs`:
     seed, augmentation, repeat, shuffle, with_meta, drop_remainder, start_batch, shard)."""
-    if resolve_executor(executor) == "tf.data":
+    executor = resolve_executor(executor, training)
+    if executor == "device":
+        from keras_hourglass.inputs.device_data import DevicePoseSequence, PersonBank
+
+        bank = PersonBank.build(
+            source, codec, kwargs.get("augmentation"), workers or default_workers()
+        )
+        return DevicePoseSequence(bank, skeleton, codec, batch_size, training, **kwargs)
+    if executor == "tf.data":
         from keras_hourglass.inputs.tf_data import make_dataset  # imports TensorFlow
 
         return make_dataset(source, skeleton, codec, batch_size, training, **kwargs)
