@@ -24,7 +24,9 @@
 # model.keras with KEEP_MODEL=1 (the best checkpoint without the optimizer's state; keep it under
 # 16 MiB), and summary.txt.
 # Last line:
-#   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p> input_ips=<n> cores=<c>
+#   gpu_learning stacks=<s> minutes=<m> images_seen=<n> heldout_pck=<p> fit_ips=<n> input_ips=<n> cores=<c>
+# (fit_ips: images/s of fit after its first epoch, validation included; input_ips: the input
+# pipeline alone)
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 WORK="$OUT/work"; rm -rf "$WORK"; mkdir -p "$WORK"
@@ -78,9 +80,14 @@ summary = json.load(open(f"{out}/summary.json"))
 config = json.load(open(f"{out}/config.json"))
 rows = {r["group"]: r for r in csv.DictReader(open(f"{out}/heldout/summary.csv"))}
 metric = [k for k in rows["Mean"] if k.startswith("PCK@0.2")][0]
+# fit's own rate after the first epoch (which holds the compile), validation included: what
+# docs/gpu.md compares with train_throughput.py's synthetic-input step.
+epochs = [float(r["minutes"]) for r in csv.DictReader(open(f"{out}/log.csv"))]
+span = (epochs[-1] - epochs[0]) * 60 if len(epochs) > 1 else 0
+fit_ips = f"{(len(epochs) - 1) * config['steps_per_epoch'] * config['batch_size'] / span:.0f}" if span > 0 else "-"
 print(f"gpu_learning stacks={stacks} minutes={minutes} "
       f"images_seen={summary['global_step'] * config['batch_size']} "
-      f"heldout_pck={float(rows['Mean'][metric]):.2f} "
+      f"heldout_pck={float(rows['Mean'][metric]):.2f} fit_ips={fit_ips} "
       f"input_ips={ips.group(1) if ips else '-'} cores={cores.group(1) if cores else '-'}")
 PY
 bundle

@@ -235,6 +235,7 @@ def test_oks_nms_and_rescoring_against_loops():
     np.testing.assert_allclose(got[..., 2], joint_scores[want], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_evaluate_py_with_detector_boxes(coco, tmp_path, python_env, shared_data):
     """Detections = the ground-truth boxes (score 1), each again with score 0.5 (the same crop,
     so the same pose: OKS NMS drops it) and a far-off box at 0.05 (below --min-box-score): the

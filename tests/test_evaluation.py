@@ -35,6 +35,7 @@ def _evaluate_cli(args, env):
     )
 
 
+@pytest.mark.slow
 def test_skip_bad_lists_lspet_record_8074_in_evaluate_and_show_batch(
     shared_data, tmp_path, python_env
 ):

@@ -56,6 +56,7 @@ def test_atomic_files_and_temporary_folders_follow_the_umask(tmp_path, umask_022
     assert stat.S_IMODE(os.stat(files.temporary_folder(dir=tmp_path)).st_mode) == 0o700
 
 
+@pytest.mark.slow
 def test_a_saved_model_export_is_readable_by_a_server_running_as_another_user(tmp_path, umask_022):
     from keras_hourglass.export import export_for_serving
 

@@ -57,6 +57,7 @@ def test_remat_trains_to_the_same_numbers(backend, python_env):
     assert float(diff) < 1e-5, diff
 
 
+@pytest.mark.slow
 def test_remat_keeps_a_stack_instead_of_all_of_them(python_env):
     """What the training step keeps from its forward pass for the backward pass, per image:
     with remat only the segments' inputs and outputs (measured by JAX on the model's vjp)."""

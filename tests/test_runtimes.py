@@ -93,6 +93,7 @@ def test_the_converted_predictor_follows_the_weights(model, shared_data):
         model.set_weights(saved)
 
 
+@pytest.mark.slow
 def test_a_conversion_is_kept_on_disk_for_the_next_process(shared_data, tmp_path, monkeypatch):
     """The first predictor of a model converts it and writes the conversion into the cache
     folder; a later process (here: the in-memory cache forgotten, the converter made to fail)
@@ -159,6 +160,7 @@ def test_auto_resolution_and_its_overrides(monkeypatch):
         runtimes.resolve_precision("int4", "openvino")
 
 
+@pytest.mark.slow
 def test_exported_files_load_and_predict_as_converted(model, shared_data, tmp_path):
     crops = _real_crops(shared_data, 64)
     ref = runtimes.predictor(model, True, "openvino", "fp32")(crops, return_heatmaps=True)
@@ -331,6 +333,7 @@ runpy.run_path("eval/predict.py", run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_a_converted_keras_file_predicts_again_without_keras(shared_data, tmp_path, python_env):
     """Issue #40 item 3: the first predict on a .keras file converts it and records the file in
     the conversion cache; the next run predicts through keras_hourglass.deploy without
@@ -456,6 +459,7 @@ def test_evaluate_py_takes_the_runtime_and_the_exported_xml(shared_data, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_data, tmp_path):
     """Issue #39 item 1: Keras', OpenVINO's and the SavedModel's predictors implement the one
     declared interface (`deploy.CropPredictor`), and both export formats are read by the one
@@ -493,6 +497,7 @@ def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_da
         deploy.ModelDescription.from_dict(broken, "here.json")
 
 
+@pytest.mark.slow
 def test_one_export_entry_point_writes_every_format(model, tmp_path):
     """Issue #39 item 1: `export_model(model, path, format)` reaches each format's writer, and
     each file describes itself through the one ModelDescription."""

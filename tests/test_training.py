@@ -441,7 +441,7 @@ print(keras.backend.backend(), same, moved)
 """
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)])
 def test_cosine_schedule_sets_the_rate_the_step_uses(backend, python_env):
     words = script_on(backend, COSINE, python_env, timeout=300)
     assert words[-3:] == [backend, "True", "True"], words
