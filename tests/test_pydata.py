@@ -235,3 +235,18 @@ def test_executor_choice():
     assert resolve_executor("numpy") == "numpy"
     with pytest.raises(ValueError, match="unknown input executor"):
         resolve_executor("torch")
+
+
+def test_the_device_executor_is_for_training_on_jax(monkeypatch):
+    with pytest.raises(ValueError, match="training batches only"):
+        resolve_executor("device")
+    with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):  # the tests run on TensorFlow
+        resolve_executor("device", training=True)
+    with pytest.raises(ValueError, match="choose one of .*'device'"):
+        resolve_executor("torch", training=True)
+    # Set for every command by the environment, it is training's choice: evaluation reads on
+    # the host (auto), training refuses it here (not JAX).
+    monkeypatch.setenv("KERAS_HOURGLASS_EXECUTOR", "device")
+    assert resolve_executor() == "tf.data"
+    with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
+        resolve_executor(training=True)

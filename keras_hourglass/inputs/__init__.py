@@ -37,9 +37,12 @@ def tensorflow_available():
 def resolve_executor(executor=None, training=False):
     """ "tf.data" or "numpy" (or, `training`, "device") for `executor` (None:
     $KERAS_HOURGLASS_EXECUTOR, else "auto")."""
+    given = executor
     executor = executor or os.environ.get("KERAS_HOURGLASS_EXECUTOR") or "auto"
     choices = TRAIN_EXECUTORS if training else EXECUTORS
     if executor == "device" and not training:
+        if not given:  # the environment's choice for training; evaluation reads on the host
+            return resolve_executor("auto")
         raise ValueError(
             "the device executor makes training batches only; evaluation and prediction read "
             "with tf.data or numpy"
