@@ -21,3 +21,13 @@ python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'ker
   $model --remat --batch ${REMAT_BATCHES-128} --windows 5 --steps 10 2>&1 | tee "$OUT/remat.log"
 [ -n "${INFER_BATCHES-1 256}" ] && timeout "${INFER_LIMIT:-200}" python3 benchmarks/inference.py \
   $model --batch ${INFER_BATCHES-1 256} --windows 5 --steps 20 2>&1 | tee "$OUT/inference.log"
+# The batch-1 prediction was dispatch-bound on the H200 (2026-12-04: 3.5 ms of device work in a
+# 42 ms call, 1,561 kernels launched one by one; docs/BENCHMARKS.md). The same batch-1 row with
+# XLA recording every kind of command into CUDA graphs (GRAPH_FLAGS="" skips it). GPU builds
+# only (the CPU jaxlib does not know the flags); XLA stops at once on a flag or command type it
+# does not know, so a refusal costs seconds and says so in inference_graphs.log.
+GRAPH_FLAGS=${GRAPH_FLAGS---xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN --xla_gpu_graph_min_graph_size=1}
+if [ -n "$GRAPH_FLAGS" ] && command -v nvidia-smi >/dev/null; then
+  XLA_FLAGS="$GRAPH_FLAGS" timeout "${GRAPH_LIMIT:-120}" python3 benchmarks/inference.py \
+    $model --batch 1 --windows 5 --steps 20 2>&1 | tee "$OUT/inference_graphs.log"
+fi
