@@ -167,42 +167,44 @@ class HeatmapCodec:
         perm = list(range(rank - 3)) + [rank - 2, rank - 1, rank - 3]
         return tf.transpose(heatmaps, perm)
 
-    def encode_numpy(self, keypoints, visible):
+    def encode_numpy(self, keypoints, visible, xp=np):
         """`encode` in NumPy (float32), for the TensorFlow-free input pipeline: the same rules
         (annotated, finite and inside the crop, else an all-zero map) and the same arithmetic.
+        `xp=jax.numpy` runs the same lines in JAX (the device executor's targets).
 
         Args:
             keypoints: (..., K, 2) keypoints (x, y) in input-crop pixels.
             visible: (..., K) annotated flags.
+            xp: the array namespace (numpy, or one spelled alike: jax.numpy).
 
         Returns:
             (..., H, W, K) float32 heatmaps.
         """
-        keypoints = np.asarray(keypoints, np.float32)
-        visible = np.asarray(visible, np.float32) > 0
+        keypoints = xp.asarray(keypoints, xp.float32)
+        visible = xp.asarray(visible, xp.float32) > 0
         height, width = self.heatmap_size
         in_h, in_w = self.input_size
         with np.errstate(invalid="ignore"):
             mx, my = self.to_heatmap_coords(keypoints)
             x, y = keypoints[..., 0], keypoints[..., 1]
             inside = (
-                np.isfinite(x)
-                & np.isfinite(y)
+                xp.isfinite(x)
+                & xp.isfinite(y)
                 & (x >= -0.5)
                 & (x < in_w - 0.5)
                 & (y >= -0.5)
                 & (y < in_h - 0.5)
             )
-        valid = (visible & inside).astype(np.float32)
-        mx = np.where(np.isfinite(mx), mx, 0.0).astype(np.float32)
-        my = np.where(np.isfinite(my), my, 0.0).astype(np.float32)
+        valid = (visible & inside).astype(xp.float32)
+        mx = xp.where(xp.isfinite(mx), mx, 0.0).astype(xp.float32)
+        my = xp.where(xp.isfinite(my), my, 0.0).astype(xp.float32)
         inv = np.float32(1.0 / (2.0 * self.sigma**2))
-        xs = np.arange(width, dtype=np.float32)
-        ys = np.arange(height, dtype=np.float32)
-        gx = np.exp(-np.square(xs - mx[..., None]) * inv) * valid[..., None]  # (..., K, W)
-        gy = np.exp(-np.square(ys - my[..., None]) * inv)  # (..., K, H)
+        xs = xp.arange(width, dtype=xp.float32)
+        ys = xp.arange(height, dtype=xp.float32)
+        gx = xp.exp(-xp.square(xs - mx[..., None]) * inv) * valid[..., None]  # (..., K, W)
+        gy = xp.exp(-xp.square(ys - my[..., None]) * inv)  # (..., K, H)
         heatmaps = gy[..., :, None] * gx[..., None, :]  # (..., K, H, W)
-        return np.moveaxis(heatmaps, -3, -1).astype(np.float32, copy=False)
+        return xp.moveaxis(heatmaps, -3, -1).astype(xp.float32)
 
     # --- decode (keras.ops) ----------------------------------------------------------------
     def decode(self, heatmaps):

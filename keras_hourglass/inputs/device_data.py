@@ -21,11 +21,12 @@ Per batch (device, one jitted function): the numpy executor's draws for the same
 (`Augmentation.draw_numpy(seed, counter)`, the same order and resume rule), each crop one
 bilinear sample of its cut through f R(angle) diag(-1 if flip else 1, 1) around the cut's centre
 (zero outside, as OpenCV's BORDER_CONSTANT), the colour gains, clip to [0, 1], the keypoints
-through the inverse map, the joint swap when flipped, and the codec's Gaussian targets.
+through the inverse map, the joint swap when flipped, and the codec's Gaussian targets
+(`HeatmapCodec.encode_numpy` run by jax.numpy).
 
 Given the same draws the keypoints and heatmaps equal the numpy executor's to float32 rounding;
 the crops are resampled twice (the cut, then the augmentation) and stored as 8 bits in between,
-so they are a little smoother than the numpy executor's single warp (tests/test_device_data.py
+so they are a little smoother than the numpy executor's single warp (tests/device_cases.py
 measures the difference on LSPET photos). Evaluation keeps reading with numpy or tf.data: the
 bank serves training batches (images, heatmaps) only.
 
@@ -129,8 +130,6 @@ def _augment_fn(side, size, codec, flip_index):
 
     m, mc = (size - 1) / 2.0, (side - 1) / 2.0
     flip_index = jnp.asarray(flip_index, jnp.int32)
-    height, width = codec.heatmap_size
-    inv = 1.0 / (2.0 * codec.sigma**2)
 
     def make(images, keypoints, annotated, index, factor, angle, flip, gains):
         batch = index.shape[0]
@@ -160,43 +159,14 @@ def _augment_fn(side, size, codec, flip_index):
             crop = crop + taps.astype(jnp.float32) * (weight * inside)[..., None]
         crop = jnp.clip(crop * (gains[:, None, None, :] / 255.0), 0.0, 1.0)
         # Keypoints: crop = M^-1 (cut - mc) + m, then the joint swap of flipped crops.
-        det = mat[:, 0, 0] * mat[:, 1, 1] - mat[:, 0, 1] * mat[:, 1, 0]
-        inverse = (
-            jnp.stack(
-                [
-                    jnp.stack([mat[:, 1, 1], -mat[:, 0, 1]], -1),
-                    jnp.stack([-mat[:, 1, 0], mat[:, 0, 0]], -1),
-                ],
-                -2,
-            )
-            / det[:, None, None]
-        )
+        inverse = jnp.linalg.inv(mat)
         points = jnp.einsum("bij,bkj->bki", inverse, keypoints[index] - mc) + m
         visible = annotated[index]
         points = jnp.where(flip[:, None, None], points[:, flip_index], points)
         visible = jnp.where(flip[:, None], visible[:, flip_index], visible)
-        return crop, _heatmaps(points, visible, codec, size, width, height, inv)
+        return crop, codec.encode_numpy(points, visible, xp=jnp)
 
     return jax.jit(make)
-
-
-def _heatmaps(points, visible, codec, size, width, height, inv):
-    """`HeatmapCodec.encode_numpy` in jax.numpy: the same rules and arithmetic."""
-    import jax.numpy as jnp
-
-    mx, my = codec.to_heatmap_coords(points)
-    x, y = points[..., 0], points[..., 1]
-    inside = (jnp.isfinite(x) & jnp.isfinite(y) & (x >= -0.5) & (x < size - 0.5) & (y >= -0.5)) & (
-        y < size - 0.5
-    )
-    valid = (visible & inside).astype(jnp.float32)
-    mx = jnp.where(jnp.isfinite(mx), mx, 0.0)
-    my = jnp.where(jnp.isfinite(my), my, 0.0)
-    xs = jnp.arange(width, dtype=jnp.float32)
-    ys = jnp.arange(height, dtype=jnp.float32)
-    gx = jnp.exp(-jnp.square(xs - mx[..., None]) * inv) * valid[..., None]  # (B, K, W)
-    gy = jnp.exp(-jnp.square(ys - my[..., None]) * inv)  # (B, K, H)
-    return jnp.einsum("bkh,bkw->bhwk", gy, gx)
 
 
 class DevicePoseSequence(PoseSequence):
