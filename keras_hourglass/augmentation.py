@@ -19,6 +19,9 @@ class Augmentation:
     - flip: horizontal flip with probability 0.5 and left/right joint swap (reference and paper).
     - colour: each RGB channel multiplied by U(0.6, 1.4) and clipped to [0, 1] (reference), on
       every sample, flipped or not.
+    - shift (not the paper's; 0 by default): the crop's centre moved by clip(N(0, shift_sigma),
+      +-2 shift_sigma) of the crop's side per axis, as a person detector's boxes are off
+      centre (`draw_shift_numpy`; tf.data draws its own; not the device executor).
 
     The tf.data pipeline draws these with TensorFlow's stateless random ops, the TensorFlow-free
     pipeline with `draw_numpy`: the same distributions, each a function of (seed, element
@@ -32,6 +35,7 @@ class Augmentation:
     rotation_max: float = 30.0
     flip_prob: float = 0.5
     colour_range: tuple = (0.6, 1.4)
+    shift_sigma: float = 0.0
 
     @property
     def margin(self):
@@ -53,3 +57,12 @@ class Augmentation:
         angle = angle if uniforms[0] < self.rotation_prob else 0.0
         flip = bool(uniforms[1] < self.flip_prob)
         return scale, math.radians(angle), flip, gains.astype(np.float32)
+
+    def draw_shift_numpy(self, seed, counter):
+        """The centre's shift (2,) as a fraction of the crop's side for element `counter`, from
+        its own NumPy generator (so the other draws stay as they were); zeros when off."""
+        if not self.shift_sigma:
+            return np.zeros(2)
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(counter), 0x736869])
+        limit = 2.0 * self.shift_sigma
+        return np.clip(self.shift_sigma * rng.standard_normal(2), -limit, limit)

@@ -42,6 +42,7 @@ __all__ = [
     "person_box",
     "person_scores",
     "read_detections",
+    "to_box",
 ]
 
 PERSON_CATEGORY = 1  # COCO's category id of people
@@ -58,7 +59,9 @@ class Box:
     """A person's box at the library's edge: the top-left corner `x`, `y` and the size `w`, `h` in
     the image's pixels (COCO's convention), with a `score` (a detector's; 1 for a box a user
     gave). The crop the network sees around it (`crop`) is the only place the model's person-box
-    unit enters. `Box.around` is a crop given directly, as MPII's centre and scale."""
+    unit enters. `Box.around` is a crop given directly, as MPII's centre and scale. `angle`
+    (radians) is the body's turn where a detector knows it: the body's up direction is the
+    image's (sin angle, -cos angle), 0 upright, pi upside down (`framing` stands it upright)."""
 
     x: float
     y: float
@@ -67,6 +70,7 @@ class Box:
     score: float = 1.0
     center: tuple = None  # set by `around`: the crop's centre and side, kept exactly
     side: float = None
+    angle: float = 0.0
 
     @classmethod
     def around(cls, cx, cy, side, score=1.0):
@@ -127,6 +131,14 @@ def _score(value, where):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise BoxError(f"{where}: 'score' must be a finite number, got {value!r:.40}")
     return float(value)
+
+
+def to_box(value, where="the box"):
+    """A person box as users hold one: a `Box` as it is, or [x, y, w, h] (COCO's) checked
+    (finite, positive size) into a `Box`; a `BoxError` naming `where` otherwise."""
+    if isinstance(value, Box):
+        return value
+    return Box(*_bbox(value, where))
 
 
 def parse_bbox(text):

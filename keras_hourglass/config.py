@@ -164,6 +164,25 @@ class TrainConfig:
         "a step (the same numbers; docs/training.md)",
     )
     seed: int = _setting(0, "random seed (weights, data order, augmentation)")
+    aug_scale: str = _setting(
+        "0.75,1.25",
+        "the augmentation's zoom range lo,hi (paper: 0.75,1.25; drawn from a Gaussian around 1 "
+        "of a quarter of the range, clamped to it); wider ranges train for detectors' boxes",
+    )
+    aug_rotation: float = _setting(
+        30.0, "the augmentation's largest rotation in degrees (paper: 30; half of it is sigma)"
+    )
+    aug_shift: float = _setting(
+        0.0,
+        "move each crop's centre by a Gaussian of this sigma, as a fraction of the crop's side, "
+        "per axis (clamped at 2 sigma): trains for detectors' off-centre boxes (0: off, the "
+        "paper's; tf.data and numpy executors)",
+    )
+    init_weights: str = _setting(
+        "",
+        "start from the weights of this .keras model (same architecture) instead of random "
+        "ones: fine-tuning a shipped model with new augmentation",
+    )
     strategy: str = _setting(
         "auto",
         "auto (MirroredStrategy when several GPUs are visible), none, or mirrored",
@@ -214,6 +233,33 @@ def setting_help(field):
 
 class ConfigError(ValueError):
     pass
+
+
+def augmentation_of(config):
+    """The `augmentation.Augmentation` of `config`'s --aug-* settings; `ConfigError` for values
+    that are not ranges."""
+    from keras_hourglass.augmentation import Augmentation
+
+    try:
+        lo, hi = (float(v) for v in str(config.aug_scale).split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--aug-scale {config.aug_scale!r}: expected lo,hi, e.g. 0.75,1.25"
+        ) from None
+    if not (0 < lo <= 1.0 <= hi and math.isfinite(hi)):
+        raise ConfigError(f"--aug-scale {config.aug_scale!r}: needs 0 < lo <= 1 <= hi")
+    rotation, shift = float(config.aug_rotation), float(config.aug_shift)
+    if not (0 <= rotation <= 180):
+        raise ConfigError(f"--aug-rotation must be in [0, 180] degrees, got {rotation}")
+    if not (0 <= shift <= 0.5):
+        raise ConfigError(f"--aug-shift must be in [0, 0.5] (of the crop's side), got {shift}")
+    return Augmentation(
+        scale_sigma=(hi - lo) / 4.0,
+        scale_range=(lo, hi),
+        rotation_sigma=rotation / 2.0,
+        rotation_max=rotation,
+        shift_sigma=shift,
+    )
 
 
 def load_config_file(path):
@@ -332,6 +378,13 @@ def make_config(values):
             "--cache is read by the tf.data pipeline: use --executor tf.data (the numpy and "
             "device executors decode the images themselves)"
         )
+    augmentation_of(config)  # checks --aug-scale, --aug-rotation, --aug-shift
+    if config.aug_shift and config.executor == "device":
+        raise ConfigError(
+            "--aug-shift is drawn by the tf.data and numpy executors, not the device executor"
+        )
+    if config.init_weights and not os.path.isfile(os.path.expanduser(config.init_weights)):
+        raise ConfigError(f"--init-weights {config.init_weights!r}: no such file")
     if config.executor == "device" and keras_backend() != "jax":
         raise ConfigError(
             "--executor device makes the crops with JAX on the accelerator: run with "

@@ -121,6 +121,7 @@ def make_app(estimator, detector=None, limits=None, model_name=None):
     from starlette.staticfiles import StaticFiles
 
     limits = limits or DemoLimits()
+    estimator.detector = detector  # the people found on the page: this detector's, re-framed
     page = resources.files("keras_hourglass") / PAGE
     lock, state = threading.Lock(), {"waiting": 0, "served": 0}
     info = {
@@ -140,20 +141,19 @@ def make_app(estimator, detector=None, limits=None, model_name=None):
         """Runs in a worker thread, one at a time."""
         with lock:
             start = time.perf_counter()
-            pixels = decode_image(data, "the upload", limits.image_pixels)
+            pixels = decode_image(data, "the upload", limits.image_pixels)  # upright (EXIF)
             height, width = pixels.shape[:2]
-            source = "given" if boxes is not None else "whole image"
-            if boxes is None and detect and detector is not None:
-                found = detector(pixels)[: limits.people]
-                if found:
-                    boxes, source = found, "detector"
-            poses = estimator.image(data, pixels, boxes, 8, threshold, where="the upload")
+            whole = boxes is None and not (detect and detector is not None)
+            poses = estimator.image(
+                data, pixels, boxes, 8, threshold, where="the upload", whole_image=whole
+            )
+            people = poses.people[: limits.people]
             return {
                 "width": width,
                 "height": height,
-                "boxes_from": source,
+                "boxes_from": poses.found_by,
                 "threshold": threshold,
-                "people": poses.people,
+                "people": people,
                 "time_ms": round(1000 * (time.perf_counter() - start), 1),
             }
 

@@ -12,8 +12,9 @@ mediapipe, whose pins (numpy<2, protobuf<5) clash with TensorFlow's, so it is in
 SHA-256 is checked so the measured model is the one that runs.
 
 What it finds: one detection per person, from the face and the hips: MediaPipe's alignment
-points give the body's centre (the mid-hip) and its radius; the box is the square of twice
-that radius around the centre, so the network's crop (1.25x, `Box.crop`) is MediaPipe's own
+points give the body's centre (the mid-hip), its radius and its axis (mid-hip towards the
+head: `Box.angle`, MediaPipe's rotation); the box is the square of twice that radius around
+the centre, so the network's crop (1.25x, `Box.crop`) is MediaPipe's own
 landmark crop. As MediaPipe decodes it: letterboxed to 224 px, scores a sigmoid, weighted
 non-maximum suppression at IoU 0.3. Its limits (docs/demo.md, docs/BENCHMARKS.md): trained
 for people whose face is visible and who are not tiny; people seen from behind, far away or
@@ -139,7 +140,9 @@ class PersonDetector:
             hx, hy = pixels_of(r[4] + ax, r[5] + ay)
             ex, ey = pixels_of(r[6] + ax, r[7] + ay)
             side = 2.0 * math.hypot(ex - hx, ey - hy)
-            found.append((float(score), (x0, y0, x1 - x0, y1 - y0), (hx, hy, side)))
+            length = max(math.hypot(ex - hx, ey - hy), 1e-9)  # the body's axis, hips to head
+            axis = ((ex - hx) / length, (ey - hy) / length)
+            found.append((float(score), (x0, y0, x1 - x0, y1 - y0), (hx, hy, side), axis))
         return self._suppress(found, width, height)
 
     @staticmethod
@@ -155,7 +158,16 @@ class PersonDetector:
             found = [f for f in found if box_iou(top[1], f[1]) <= NMS_IOU]
             weights = np.array([f[0] for f in group])
             hx, hy, side = np.average([f[2] for f in group], axis=0, weights=weights)
-            box = Box(float(hx - side / 2), float(hy - side / 2), float(side), float(side), top[0])
+            ux, uy = np.average([f[3] for f in group], axis=0, weights=weights)
+            angle = math.atan2(float(ux), -float(uy))  # MediaPipe's rotation, as Box.angle
+            box = Box(
+                float(hx - side / 2),
+                float(hy - side / 2),
+                float(side),
+                float(side),
+                top[0],
+                angle=angle,
+            )
             inside = box.x < width and box.y < height and box.x + side > 0 and box.y + side > 0
             if side > 1 and inside:
                 boxes.append(box)

@@ -17,9 +17,16 @@ __all__ = [
     "Window",
     "check_image",
     "decode_image",
+    "exif_turned",
     "open_video",
     "read_image",
 ]
+
+
+# The photo formats read (Pillow's names): JPEG (MPO: a phone's multi-picture JPEG), PNG (8 and
+# 16 bits), WebP, BMP, TIFF and GIF (the first frame).
+PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+FORMAT_NAMES = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
 class InputError(ValueError):
@@ -69,9 +76,9 @@ def _check_bytes(head, tail, size, where, max_pixels, source):
 
 
 def read_image(path, max_pixels=None):
-    """(file bytes, (H, W, 3) uint8 RGB pixels) of a whole JPEG or PNG image of at most
-    `max_pixels` pixels: checked from its header, then decoded once (a truncated file fails
-    here). Raises `InputError` naming the file."""
+    """(file bytes, (H, W, 3) uint8 RGB pixels) of a whole photo (`PHOTO_FORMATS`) of at most
+    `max_pixels` pixels, upright (its EXIF orientation applied): checked from its header, then
+    decoded once (a truncated file fails here). Raises `InputError` naming the file."""
     check_image(path, max_pixels)
     with open(path, "rb") as f:
         data = f.read()
@@ -79,8 +86,9 @@ def read_image(path, max_pixels=None):
 
 
 def decode_image(data, where="the image", max_pixels=None):
-    """(H, W, 3) uint8 RGB pixels of a whole JPEG or PNG file's bytes `data` of at most
-    `max_pixels` pixels (default `datasets.MAX_IMAGE_PIXELS`), checked before decoding; raises
+    """(H, W, 3) uint8 RGB pixels of a whole photo file's bytes `data` (`PHOTO_FORMATS`) of at
+    most `max_pixels` pixels (default `datasets.MAX_IMAGE_PIXELS`), checked before decoding,
+    upright (`_upright_rgb`: the EXIF orientation applied, 16-bit samples scaled); raises
     `InputError` naming `where`, with its `kind`."""
     from PIL import Image, UnidentifiedImageError
 
@@ -90,24 +98,24 @@ def decode_image(data, where="the image", max_pixels=None):
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format
-            if kind not in ("JPEG", "PNG"):
+            if kind not in PHOTO_FORMATS:
                 raise InputError(
-                    f"{where}: a {kind} image; expected a JPEG or PNG file", "not an image"
+                    f"{where}: a {kind} image; expected a photo ({FORMAT_NAMES})", "not an image"
                 )
             check_image_size(*image.size, where, max_pixels)  # before decoding any pixel
             image.load()  # decodes everything: a truncated file fails here
-            pixels = np.asarray(image.convert("RGB"))
+            pixels = _upright_rgb(image)
     except DatasetError as error:
         raise InputError(str(error), "too large") from None
     except UnidentifiedImageError:
         raise InputError(
-            f"{where}: not an image (expected a JPEG or PNG file)", "not an image"
+            f"{where}: not an image (expected a photo: {FORMAT_NAMES})", "not an image"
         ) from None
     except Image.DecompressionBombError as error:
         raise InputError(f"{where}: {error}", "too large") from None
     except (OSError, SyntaxError) as error:
         raise InputError(
-            f"{where}: a broken or truncated image ({error}); expected a whole JPEG or PNG file",
+            f"{where}: a broken or truncated image ({error}); expected a whole photo file",
             "broken",
         ) from None
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
@@ -115,6 +123,38 @@ def decode_image(data, where="the image", max_pixels=None):
             f"{where}: the image has zero size ({pixels.shape[1]}x{pixels.shape[0]})", "empty"
         )
     return pixels
+
+
+def _upright_rgb(image):
+    """(H, W, 3) uint8 RGB of a loaded Pillow image as a viewer shows it: turned by its EXIF
+    orientation (phones store the sensor's rows and a tag saying how to turn them), 16-bit
+    and 32-bit samples scaled to 8 bits (Pillow's `convert` would clip them), transparency
+    dropped."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image, np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        grey = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode == "F":
+        grey = np.clip(np.round(np.asarray(image, np.float64) * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(image.convert("RGB"))
+
+
+def exif_turned(data):
+    """Whether a photo's bytes carry an EXIF orientation that turns or mirrors it (2-8): what
+    `decode_image` applies and TensorFlow's decoders (the SavedModel's in-graph decoder) do
+    not. False for anything Pillow cannot read."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.getexif().get(0x0112, 1) not in (1, None)
+    except Exception:  # not an image: the decoder says so where it matters
+        return False
 
 
 def open_video(source):

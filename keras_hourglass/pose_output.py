@@ -18,7 +18,7 @@ from keras_hourglass import files
 
 # What a folder or a glob contributes (case-insensitive); a file named explicitly is taken
 # whatever its name, and its content decides (JPEG or PNG).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 OVERLAY_FORMATS = ("auto", "png", "jpg")
 
 
@@ -59,7 +59,9 @@ def expand_images(items):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 images.extend(os.path.join(root, n) for n in sorted(names) if _is_image_name(n))
             if not images:
-                raise InputListError(f"{item}: a folder without JPEG or PNG images")
+                raise InputListError(
+                    f"{item}: a folder without photos ({', '.join(IMAGE_EXTENSIONS)})"
+                )
             for path in sorted(images):
                 relative = os.path.relpath(path, item)
                 found.append(ImageInput(path, os.path.splitext(relative)[0]))
@@ -96,16 +98,23 @@ def named_joints_json(skeleton, keypoints, scores):
 
 
 def person_record(person, keypoints, scores, score, skeleton):
-    """One person of a photo as `<name>_pose.json` holds it: the box used, the given box and its
-    score, the person's score and the named joints."""
+    """One person of a photo as `<name>_pose.json` holds it: the crop the network saw last
+    ("box": its centre and scale; "crop": centre, side and turn in pixels, with the network
+    passes it took, when the pose loop re-framed the person), the given or detected box
+    ("bbox" [x, y, w, h]) and its score, the person's score and the named joints."""
     box = person.get("box")
-    return {
+    record = {
         "box": "whole image" if box is None else {"center": box[:2], "scale": box[2]},
-        "bbox": person.get("bbox"),
+        "bbox": None
+        if person.get("bbox") is None
+        else [round(float(v), 2) for v in person["bbox"]],
         "box_score": round(float(person.get("box_score", 1.0)), 6),
         "score": round(float(score), 6),
-        "joints": named_joints_json(skeleton, keypoints, scores),
     }
+    if "crop" in person:
+        record["crop"] = {**person["crop"], "passes": int(person.get("passes", 1))}
+    record["joints"] = named_joints_json(skeleton, keypoints, scores)
+    return record
 
 
 def draw_people(image, people, skeleton, threshold=0.2):

@@ -53,16 +53,34 @@ def _note(text):
 
 
 @dataclasses.dataclass
+class FoundPeople:
+    """`PoseEstimator.find_people`'s answer: keypoints (P, K, 2) in the photo's pixels, scores
+    (P, K), box scores (P,), a record per person (bbox, the final crop, passes), how they were
+    found ("given", "whole image", "detector", "turned", "whole") and how many were left out
+    as not confident."""
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    box_scores: list
+    records: list
+    how: str
+    left_out: int
+
+
+@dataclasses.dataclass
 class ImagePoses:
     """One photo's people: keypoints (P, K, 2) in the photo's pixels, scores (P, K), each
     person's score (P,) (mean confident joint times box score), the people as
-    `<name>_pose.json` records them, and the photo with the skeletons drawn (PIL)."""
+    `<name>_pose.json` records them, the photo with the skeletons drawn (PIL), how the people
+    were found (`FoundPeople.how`) and how many were left out as not confident."""
 
     keypoints: np.ndarray
     scores: np.ndarray
     overall: np.ndarray
     people: list
     drawn: object
+    found_by: str = "given"
+    left_out: int = 0
 
 
 class PoseEstimator:
@@ -77,9 +95,17 @@ class PoseEstimator:
     _SIGNATURES = ("predict_encoded", "predict_encoded_boxes", "serving_default", "serving_boxes")
 
     def __init__(
-        self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto"
-    ):
+        self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto",
+        *, detector="auto", passes=None, min_person_score=None,
+    ):  # fmt: skip
+        from keras_hourglass import framing
         from keras_hourglass.loader import ModelLoadError, load_model
+
+        self._detector = detector  # "auto": made at first use (`detector`); None: none
+        self.passes = framing.PASSES if passes is None else int(passes)
+        self.min_person_score = (
+            framing.MIN_PERSON_SCORE if min_person_score is None else float(min_person_score)
+        )
 
         try:
             loaded = load_model(model_path, runtime, precision, flip_test, skeleton=skeleton_name)
@@ -109,54 +135,107 @@ class PoseEstimator:
                 "is fixed at export; --no-flip is ignored"
             )
 
-    def image(self, data, pixels, boxes=None, batch=8, threshold=0.2, where="the image"):
-        """One photo's people, predicted (`batch` per network call), scored, drawn and
-        recorded: `data` the file's bytes, `pixels` (H, W, 3) uint8 RGB, `boxes` a list of
-        `boxes.Box` (x, y, w, h in the photo's pixels, with score; [] for no one) or None (one
-        person: the whole photo). A box outside the photo is a `BoxError` naming `where`.
-        Returns `ImagePoses`."""
+    def image(self, data, pixels, boxes=None, batch=8, threshold=0.2, where="the image", *,
+              whole_image=False):  # fmt: skip
+        """One photo's people, predicted, scored, drawn and recorded: `data` the file's bytes
+        (unused: kept for callers), `pixels` (H, W, 3) uint8 RGB, upright (`media.read_image`
+        applies the EXIF orientation).
+
+        boxes: a list of `boxes.Box` (x, y, w, h in the photo's pixels, with score; [] for no
+            one): those people, each reported; or None: the people found in the photo
+            (`find_people`: the person detector, else the whole photo), those whose pose is not
+            confident left out (a photo of nobody gives no one).
+        whole_image: with boxes None, the whole photo is the one person's first box instead of
+            the detector's (and is reported whatever its confidence).
+        Each person is re-framed from its pose as the model was trained and predicted again
+        (`framing.refine`, `self.passes` network passes at most; 1: the box as given). A box
+        outside the photo is a `BoxError` naming `where`. Returns `ImagePoses`."""
         from keras_hourglass.boxes import person_scores
         from keras_hourglass.pose_output import draw_people, person_record
 
-        skeleton = self.skeleton
-        persons = self.persons(boxes, pixels.shape[:2], where)
-        if persons:
-            keypoints, scores = self.people(data, pixels, [p["box"] for p in persons], batch)
-        else:  # no box for this image: recorded with no people
-            keypoints = np.zeros((0, skeleton.num_joints, 2))
-            scores = np.zeros((0, skeleton.num_joints))
-        overall = person_scores(scores, [p["box_score"] for p in persons])
-        rows = list(zip(persons, keypoints, scores, overall))
+        people = self.find_people(pixels, boxes, where, whole_image)
+        overall = person_scores(people.scores, people.box_scores)
+        rows = list(zip(people.records, people.keypoints, people.scores, overall))
         drawn = draw_people(
             pixels,
             [
                 {"keypoints": kp, "scores": sc, "bbox": person["bbox"], "label": f"{score:.2f}"}
                 for person, kp, sc, score in rows
             ],
-            skeleton,
+            self.skeleton,
             threshold,
         )
-        records = [person_record(person, kp, sc, score, skeleton) for person, kp, sc, score in rows]
-        return ImagePoses(keypoints, scores, overall, records, drawn)
+        records = [
+            person_record(person, kp, sc, score, self.skeleton) for person, kp, sc, score in rows
+        ]
+        return ImagePoses(
+            people.keypoints, people.scores, overall, records, drawn, people.how, people.left_out
+        )
 
-    def persons(self, boxes, size, where="the image"):
-        """`boxes` (a list of `Box`, or None: the whole image) as the crops the network sees and
-        the records write: [{"box": (cx, cy, scale) or None, "bbox": [x, y, w, h] or None (the
-        whole image, or a crop given as centre and scale), "box_score"}]."""
-        if boxes is None:
-            return [{"box": None, "bbox": None, "box_score": 1.0}]
-        height, width = size
-        persons = []
-        for box in boxes:
-            box.check_inside(width, height, where)
-            persons.append(
+    @property
+    def detector(self):
+        """The person detector (`detect.PersonDetector`), made at first use; None when it cannot
+        run here (mediapipe's wheel not installed: said once, and the whole photo is used)."""
+        if self._detector == "auto":
+            from keras_hourglass.detect import DetectorError, PersonDetector
+
+            try:
+                self._detector = PersonDetector()
+            except DetectorError as error:
+                _note(f"note: {error}; without it the whole photo is the person")
+                self._detector = None
+        return self._detector
+
+    @detector.setter
+    def detector(self, detector):
+        self._detector = detector
+
+    def find_people(self, pixels, boxes=None, where="the image", whole_image=False):
+        """One photo's people as `FoundPeople`: given `boxes` (a list of `Box`), or (None) found
+        by the detector (or the whole photo with `whole_image` or without a detector), each
+        refined into the model's framing (`framing.refine`)."""
+        from keras_hourglass import framing
+
+        height, width = pixels.shape[:2]
+        floats = pixels.astype(np.float32) / 255.0
+        predictor, passes = self.predictor, self.passes
+        if boxes is not None or whole_image:
+            given = boxes is not None
+            if given:
+                for box in boxes:
+                    box.check_inside(width, height, where)
+                framings = [framing.Framing.of_box(b, self.person_box_px) for b in boxes]
+            else:
+                framings = [framing.Framing.whole(height, width)]
+            refined = framing.refine(predictor, floats, framings, self.skeleton, passes)
+            box_scores = [float(b.score) for b in boxes] if given else [1.0]
+            bboxes = [None if b.given_as_crop else b.xywh for b in boxes] if given else [None]
+            how, left_out = ("given" if given else "whole image"), 0
+        else:
+            found = framing.search_people(
+                predictor, floats, pixels, self.skeleton, self.detector, self.person_box_px,
+                passes=passes, min_score=self.min_person_score,
+            )  # fmt: skip
+            refined, box_scores, how, left_out = (
+                found.people,
+                found.box_scores,
+                found.how,
+                found.dropped,
+            )
+            bboxes = [None if b is None else b.xywh for b in found.boxes]
+        records = []
+        for bbox, frame, used in zip(bboxes, refined.framings, refined.passes):
+            records.append(
                 {
-                    "box": box.crop(self.person_box_px),
-                    "bbox": None if box.given_as_crop else box.xywh,
-                    "box_score": box.score,
+                    "bbox": bbox if bbox is not None else frame.bbox(),
+                    "box": frame.crop_box(self.person_box_px),
+                    "crop": frame.record(),
+                    "passes": used,
                 }
             )
-        return persons
+        for record, score in zip(records, box_scores):
+            record["box_score"] = score
+        return FoundPeople(refined.keypoints, refined.scores, box_scores, records, how, left_out)
 
     def frames(self, frames, box=None):
         """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one person
@@ -263,15 +342,17 @@ def predict_photos(
     coco_results=None,
     model_name=None,
     skipped=None,
+    whole_image=False,
 ):
     """The photos, one at a time (bounded memory: each read and decoded once, its people
     predicted in batches of `batch`, drawn and written, then let go): `<stem>_pose.json` and the
     overlay per image in `out`, then `preds.mat` (and `coco_results`) for every person.
 
     estimator: a `PoseEstimator`. inputs: `pose_output.ImageInput`s (`expand_images`).
-    boxes_of: (path, pixels) -> a list of `Box` or None (the whole image; also when
-        `boxes_of` is None): given boxes, a detector's (`detect.PersonDetector`). A `BoxError`
-        it raises stops the run.
+    boxes_of: (path, pixels) -> a list of `Box` (given boxes, another detector's) or None (the
+        people are found: `PoseEstimator.image`); None: found in every photo. A `BoxError` it
+        raises stops the run.
+    whole_image: photos without given boxes are one person each, the whole photo.
     overlay_format: "auto" (the input's: JPEG for JPEG, PNG for PNG), "png" or "jpg".
     skip_bad: an image that fails to decode is added to `skipped` (a list, or a new one) and
         left out instead of stopping the run with its `InputError`.
@@ -294,7 +375,9 @@ def predict_photos(
                 skipped.append(str(error))
                 continue
             boxes = boxes_of(item.path, pixels) if boxes_of else None
-            poses = estimator.image(data, pixels, boxes, batch, threshold, where=item.path)
+            poses = estimator.image(
+                data, pixels, boxes, batch, threshold, where=item.path, whole_image=whole_image
+            )
             fmt = item.format if overlay_format == "auto" else overlay_format
             overlay = write_overlay(poses.drawn, out, item.stem, fmt)
             target = os.path.join(out, f"{item.stem}_pose.json")
@@ -308,10 +391,13 @@ def predict_photos(
                 )
             confident = int((poses.scores >= threshold).sum())
             count = len(poses.people)
-            log.info(
-                f"{item.path}: {count} {'person' if count == 1 else 'people'}, "
-                f"{confident}/{poses.scores.size} joints above {threshold} -> {overlay}, {target}"
-            )
+            if count:
+                found = f"{count} {'person' if count == 1 else 'people'}"
+                found += f" ({poses.found_by})" if boxes is None else ""
+                found += f", {confident}/{poses.scores.size} joints above {threshold}"
+            else:
+                found = "no person found"
+            log.info(f"{item.path}: {found} -> {overlay}, {target}")
             every.extend(poses.keypoints)
     finally:  # what ran is written whole, also when a later file stops the run
         _write_people_files(every, coco, out, coco_results, skeleton)
@@ -331,6 +417,7 @@ def _photo_result(estimator, item, pixels, poses, threshold, model_name):
         "runtime": estimator.runtime,
         "precision": estimator.precision,
         "threshold": threshold,
+        "found_by": poses.found_by,
         "people": poses.people,
     }
 

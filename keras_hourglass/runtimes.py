@@ -39,6 +39,7 @@ import keras
 import numpy as np
 
 from keras_hourglass import files, geometry
+from keras_hourglass.boxes import Box, BoxError, to_box
 from keras_hourglass.deploy import (
     CONVERSION_FORMAT,
     EXPORT_FORMATS,
@@ -453,19 +454,29 @@ def estimate_poses(
     predictor=None,
     runtime="auto",
     precision="auto",
+    whole_image=False,
 ):
-    """Named keypoints of one person per image, in the image's own pixels.
+    """Named keypoints of the people in each image, in the image's own pixels.
 
-    The person box is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the
-    crops go through `CropPredictor` (flip test, the model's codec) and the keypoints are mapped
-    back to the image. Runs on any Keras backend, without TensorFlow.
+    Each person is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the crops
+    go through `CropPredictor` (flip test, the model's codec) and the keypoints are mapped back
+    to the image. Runs on any Keras backend, without TensorFlow.
 
     Args:
         model: a stacked hourglass that knows its skeleton (`model.skeleton`).
-        images: an (H, W, 3) uint8 (or [0, 1] float) RGB image, or a list of them.
-        boxes: None (the whole image is the person), or one (centre x, centre y, scale) per
-            image, the person box being the square of side `model.person_box_px * scale`
-            (MPII's convention; `datasets.box_from_xywh` converts a detector's box).
+        images: an image or a list of them: (H, W, 3) uint8 (or [0, 1] float) RGB arrays, or
+            paths of photo files (read upright: `media.read_image`).
+        boxes: the people, per image (one entry per image; for a single image, its entry):
+            - None (default): found: the person detector's people (mediapipe's wheel; without
+              it the whole image), each re-framed from its pose as the model was trained
+              (`framing.search_people`); people whose pose is not confident are left out;
+            - a list of boxes: `boxes.Box` (x, y, w, h in pixels, as `Box.around(cx, cy,
+              side)` for a crop given by its centre), or [x, y, w, h] (COCO's), each person
+              re-framed from its pose and reported;
+            - (centre x, centre y, scale): one person whose crop is the square of side
+              `model.person_box_px * scale` (MPII's convention), predicted once, as given.
+        whole_image: with boxes None, the whole image is one person, predicted once (the
+            behaviour before people were found).
         flip_test: average with the mirrored crop.
         batch_size: crops per network call.
         predictor: a crop predictor to use (default: `runtimes.predictor(model, flip_test,
@@ -478,7 +489,9 @@ def estimate_poses(
             else bf16 where the CPU computes it natively).
 
     Returns:
-        a list, per image, of {joint name: {"x", "y", "confidence"}} (`skeletons.named_joints`).
+        a list, per image: for people found or a list of boxes, a list of people, each
+        {joint name: {"x", "y", "confidence"}} (`skeletons.named_joints`), the most confident
+        first; for a (centre x, centre y, scale) box or `whole_image`, that one person's dict.
     """
     skeleton = getattr(model, "skeleton", None)
     if skeleton is None:
@@ -488,14 +501,97 @@ def estimate_poses(
         )
     if predictor is None:
         predictor = _model_predictor(model, flip_test, runtime, precision)
-    keypoints, scores = estimate_keypoints(
-        predictor,
-        images,
-        boxes,
-        getattr(model, "person_box_px", geometry.PERSON_BOX_PX),
-        batch_size,
+    person_box_px = getattr(model, "person_box_px", geometry.PERSON_BOX_PX)
+    single = isinstance(images, (str, os.PathLike)) or (
+        isinstance(images, np.ndarray) and images.ndim == 3
     )
-    return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
+    images = (
+        [_image_array(images, 0)]
+        if single
+        else [_image_array(image, i) for i, image in enumerate(images)]
+    )
+    if boxes is not None:
+        boxes = [boxes] if single else list(boxes)
+        if len(boxes) != len(images):
+            raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
+    if boxes is None and whole_image or boxes is not None and all(map(_is_crop, boxes)):
+        keypoints, scores = estimate_keypoints(predictor, images, boxes, person_box_px, batch_size)
+        return [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
+    poses = []
+    for i, image in enumerate(images):
+        given = None if boxes is None else _person_boxes(boxes[i], i)
+        keypoints, scores = _people_of(predictor, image, given, skeleton, person_box_px, i)
+        poses.append(
+            [named_joints(skeleton.joint_names, kp, sc) for kp, sc in zip(keypoints, scores)]
+        )
+    return poses
+
+
+def _image_array(image, index):
+    """An image argument as an (H, W, 3) array: a path is read upright (`media.read_image`)."""
+    if isinstance(image, (str, os.PathLike)):
+        from keras_hourglass.media import read_image
+
+        return read_image(os.fspath(image))[1]
+    return np.asarray(image)
+
+
+def _is_crop(box):
+    """Whether one image's `boxes` entry is MPII's (centre x, centre y, scale) triple."""
+    return (
+        box is not None and not isinstance(box, (list, Box)) and np.ndim(box) == 1 and len(box) == 3
+    )
+
+
+def _person_boxes(entry, index):
+    """One image's list of boxes (`Box` or [x, y, w, h]) as `Box`es; a `BoxError` naming the
+    image's index otherwise."""
+    if entry is None:
+        return None
+    if isinstance(entry, Box):
+        entry = [entry]
+    if not isinstance(entry, (list, tuple)):
+        raise BoxError(
+            f"boxes[{index}]: expected a list of Box or [x, y, w, h], or (cx, cy, scale); got "
+            f"{type(entry).__name__}"
+        )
+    return [to_box(box, f"boxes[{index}][{j}]") for j, box in enumerate(entry)]
+
+
+_DETECTOR = {}
+
+
+def _people_of(predictor, image, boxes, skeleton, person_box_px, index):
+    """One image's people: given `boxes` refined, or (None) found; (keypoints, scores)."""
+    from keras_hourglass import framing
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"images[{index}]: expected (H, W, 3) RGB, got {image.shape}")
+    if image.dtype == np.uint8:
+        pixels, floats = image, image.astype(np.float32) / 255.0
+    else:
+        floats = np.asarray(image, np.float32)
+        pixels = np.clip(np.round(floats * 255.0), 0, 255).astype(np.uint8)
+    if boxes is not None:
+        height, width = image.shape[:2]
+        for box in boxes:
+            box.check_inside(width, height, f"images[{index}]")
+        framings = [framing.Framing.of_box(box, person_box_px) for box in boxes]
+        refined = framing.refine(predictor, floats, framings, skeleton)
+        return refined.keypoints, refined.scores
+    if "detector" not in _DETECTOR:
+        from keras_hourglass.detect import DetectorError, PersonDetector
+
+        try:
+            _DETECTOR["detector"] = PersonDetector()
+        except DetectorError as error:
+            log.warning(f"{error}; without it the whole image is the first box")
+            _DETECTOR["detector"] = None
+    found = framing.search_people(
+        predictor, floats, pixels, skeleton, _DETECTOR["detector"], person_box_px
+    )
+    return found.people.keypoints, found.people.scores
 
 
 def note_file_conversion(path, model, flip_test, skeleton_name=None, skeleton=None):

@@ -59,6 +59,7 @@ from keras_hourglass.config import (  # noqa: E402  (the settings table, re-expo
     DEMO,
     ConfigError,
     TrainConfig,
+    augmentation_of,
     load_config_file,
     make_config,
     setting_help,
@@ -149,7 +150,7 @@ def load_data(config, max_pixels=None):
         val,
         train.skeleton,
         entry.normalizer,
-        None if entry.augment else False,
+        augmentation_of(config) if entry.augment else False,
     )
 
 
@@ -482,6 +483,21 @@ def train(
     )
 
 
+def _start_from(model, path):
+    """Sets `model`'s weights to those of the .keras model at `path` (--init-weights); a model
+    of another architecture is a `ConfigError`."""
+    source = keras.saving.load_model(os.path.expanduser(path), compile=False)
+    shapes = [w.shape for w in model.get_weights()]
+    theirs = [w.shape for w in source.get_weights()]
+    if shapes != theirs:
+        raise ConfigError(
+            f"--init-weights {path!r}: a model of another architecture ({len(theirs)} weight "
+            f"arrays; this run's has {len(shapes)}, or other shapes): give the run its settings"
+        )
+    model.set_weights(source.get_weights())
+    log.info(f"Weights from {path}")
+
+
 def _model_to_train(config, data, run, resume, logical_cpus):
     """The model, built or read back from the run's backup, under the distribution strategy:
     (model, the backup's state or None, strategy or None)."""
@@ -499,6 +515,8 @@ def _model_to_train(config, data, run, resume, logical_cpus):
             )
         else:
             model, state = build_model(config, data.skeleton), None
+            if config.init_weights:
+                _start_from(model, config.init_weights)
         model.remat = config.remat
     return model, state, strategy
 

@@ -138,26 +138,53 @@ def _add_input_flags(parser):
 
 
 def _add_people_flags(parser):
-    """Whose poses: one person per image (the whole image), boxes, a detector's boxes."""
+    """Whose poses: the people found (default), boxes given, or the whole image."""
     people = parser.add_argument_group(
-        "people (default: one, the whole image)",
-        "Boxes of several people per image: --bbox (repeatable) or --detections; every person "
-        "is predicted (in batches of --batch), drawn with its box and written with its box and "
-        "score. Or MPII's convention: --box cx,cy,scale.",
+        "people (default: found by the person detector)",
+        "Without boxes the people are found: MediaPipe's BlazePose person detector (from "
+        "mediapipe's wheel, run by OpenVINO), or the photo turned when it finds no one, else the "
+        "whole photo; people whose pose is not confident are left out, so a photo of nobody "
+        "gives no one. Boxes given win: --bbox (repeatable), --detections, or MPII's --box "
+        "cx,cy,scale. Every person is re-framed from its pose as the model was trained and "
+        "predicted again (--passes), in batches of --batch.",
     )
     add_box_arguments(people)
     people.add_argument(
         "--detect",
         action="store_true",
-        help="find the people with the person detector that ships with mediapipe's wheel "
-        "(MediaPipe's BlazePose detector on OpenVINO; docs/demo.md: what it finds and misses); "
-        "an image where it finds no one is predicted whole; boxes given with --bbox, "
-        "--detections or --box win",
+        help="require the person detector (an error when it is not installed; it is the "
+        "default where it is: docs/predict.md)",
+    )
+    people.add_argument(
+        "--whole-image",
+        action="store_true",
+        help="the whole image is the one person's first box (no detector); it is always reported",
+    )
+    people.add_argument(
+        "--passes",
+        type=int,
+        default=None,
+        help="network passes per person at most: the first box, then crops re-framed from the "
+        "pose until they stop moving (default: 3; 1: the box as given, no re-framing)",
+    )
+    people.add_argument(
+        "--no-refine",
+        dest="passes",
+        action="store_const",
+        const=1,
+        help="one pass per person: the box as given or found (the same as --passes 1)",
+    )
+    people.add_argument(
+        "--min-person-score",
+        type=float,
+        default=None,
+        help="people found (not given) whose mean joint confidence is below this are left out "
+        "(default: 0.15, calibrated on held-out people and photos of nobody: docs/predict.md)",
     )
     people.add_argument(
         "--box",
         action="append",
-        help="one person box cx,cy,scale (pixels; scale = side / the model's 200 px person "
+        help="cx,cy,scale: the person's centre and scale (box side / the model's person "
         "box, MPII's convention): once for all images or once per image",
     )
 
@@ -224,11 +251,20 @@ def parse_args(argv=None):
     if resolve_model_arg(parser, args):
         say(f"model: {args.model_name}, shipped with keras-hourglass (docs/models.md)")
     check_box_arguments(parser, args)
-    if args.detect and (args.box or args.bbox or args.detections):
-        warn("note: the boxes given win over --detect; the detector is not run")
-        args.detect = False
+    given = bool(args.box or args.bbox or args.detections)
+    if (args.detect or args.whole_image) and given:
+        flag = "--detect" if args.detect else "--whole-image"
+        warn(f"note: the boxes given win over {flag}")
+        args.detect = args.whole_image = False
+    if args.detect and args.whole_image:
+        parser.error("--detect and --whole-image: give one of them")
     if args.detect and args.video:
         parser.error("--detect is for photos (a video's person box follows the person)")
+    if args.passes is not None and args.passes < 1:
+        parser.error(f"--passes must be at least 1, got {args.passes}")
+    if args.min_person_score is not None and not 0.0 <= args.min_person_score <= 1.0:
+        parser.error(f"--min-person-score must be between 0 and 1, got {args.min_person_score}")
+    args.detector = "auto"  # made with the model, when a photo needs it
     if args.detect:
         from keras_hourglass.detect import DetectorError, PersonDetector
 
@@ -272,6 +308,7 @@ def main(argv=None):
                 coco_results=args.coco_results,
                 model_name=args.model_name,
                 skipped=skipped,
+                whole_image=args.whole_image,
             )
         finally:
             _report_skipped(skipped)
@@ -281,7 +318,11 @@ def main(argv=None):
 
 
 def _estimator(args):
-    return PoseEstimator(args.model, args.skeleton, not args.no_flip, args.runtime, args.precision)
+    return PoseEstimator(
+        args.model, args.skeleton, not args.no_flip, args.runtime, args.precision,
+        detector=getattr(args, "detector", "auto"), passes=getattr(args, "passes", None),
+        min_person_score=getattr(args, "min_person_score", None),
+    )  # fmt: skip
 
 
 def _checked_inputs(parser, args):
@@ -352,9 +393,9 @@ def _report_skipped(skipped):
 
 
 def people_of(args, path, pixels, person_box_px):
-    """One image's people from the flags, as `Box`es (None: one person, the whole image):
-    the boxes given (--bbox, --detections, --box), else the detector's (--detect; the whole
-    image when it finds no one), else the whole image."""
+    """One image's people from the flags, as `Box`es: the boxes given (--bbox, --detections,
+    --box), else None (the pose loop finds them, or takes the whole image with
+    --whole-image)."""
     size = pixels.shape[:2]
     if args.bbox:
         return [Box(*parse_bbox(text)) for text in args.bbox]
@@ -374,9 +415,4 @@ def people_of(args, path, pixels, person_box_px):
         index = getattr(args, "given_images", args.images).index(path)
         text = args.box[0] if len(args.box) == 1 else args.box[index]
         return [parse_box(text, path, size, person_box_px)]
-    if args.detect:
-        found = args.detector(pixels)
-        if found:
-            return found
-        warn(f"note: {path}: the person detector found no one; the whole image is the person")
-    return None
+    return None  # found by the pose loop (the detector, or --whole-image)

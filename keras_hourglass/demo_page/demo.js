@@ -92,11 +92,11 @@ class Photo {
     this.draw();
     this.tables();
     const people = body.people.length;
-    const from = { given: "your boxes", detector: "the person detector's boxes", "whole image": "the whole photo" }[body.boxes_from];
+    const from = { given: "your boxes", detector: "the person detector's boxes", turned: "the person detector on the turned photo", whole: "the whole photo, re-framed", "whole image": "the whole photo" }[body.boxes_from];
     const total = Math.round(performance.now() - started);
     this.setState(
       "done",
-      `${people} ${people === 1 ? "person" : "people"} from ${from}; ` +
+      (people ? `${people} ${people === 1 ? "person" : "people"} from ${from}; ` : "no person found; ") +
         `${body.time_ms} ms on the server, ${total} ms in all.`
     );
     this.card.dataset.elapsedMs = String(total);

@@ -38,17 +38,21 @@ def transform_sample(image, record, skeleton, codec, params=None):
         record: a `datasets.PersonRecord`.
         skeleton: its `Skeleton` (flip permutation).
         codec: the `HeatmapCodec` (crop side = its input size).
-        params: (scale factor, angle in radians, flip, gains (3,)), or None for none.
+        params: (scale factor, angle in radians, flip, gains (3,)[, centre shift (2,) as a
+            fraction of the crop's side]), or None for none.
 
     Returns:
         crop (S, S, 3) float32, heatmaps (S/4, S/4, K) float32, metadata dict (as `make_dataset`'s
         evaluation metadata, NumPy, without the batch axis).
     """
     size = codec.input_size[0]
-    scale_factor, angle, flip, gains = params or (1.0, 0.0, False, np.ones(3, np.float32))
+    scale_factor, angle, flip, gains = (params or (1.0, 0.0, False, np.ones(3, np.float32)))[:4]
+    shift = np.asarray(params[4] if params and len(params) > 4 else (0.0, 0.0), np.float64)
+    side = geometry.PERSON_BOX_PX * float(record.scale) * scale_factor
     a, center = geometry.crop_matrix(
-        np.asarray(record.center, np.float64), float(record.scale), size, scale_factor, angle, flip
-    )
+        np.asarray(record.center, np.float64) + shift * side,
+        float(record.scale), size, scale_factor, angle, flip,
+    )  # fmt: skip
     crop = np.clip(geometry.warp(image, a, center, size) * np.asarray(gains, np.float32), 0.0, 1.0)
     keypoints = geometry.source_to_crop_points(record.keypoints, a, center, size)
     annotated = np.asarray(record.annotated, bool)
@@ -189,7 +193,10 @@ class PoseSequence(keras.utils.PyDataset):
         """The augmentation drawn for element `counter` (None when not training)."""
         if self.augmentation is None:
             return None
-        return self.augmentation.draw_numpy(self.seed, counter)
+        drawn = self.augmentation.draw_numpy(self.seed, counter)
+        if self.augmentation.shift_sigma:
+            drawn = (*drawn, self.augmentation.draw_shift_numpy(self.seed, counter))
+        return drawn
 
     def element(self, counter, position):
         record = self.records[position]

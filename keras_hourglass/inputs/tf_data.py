@@ -142,6 +142,14 @@ def _sample_params(seed, augmentation, batch_shape=()):
     return scale, angle, flip, gains
 
 
+def _sample_shift(seed, augmentation):
+    """The crop centre's shift (2,) as a fraction of the crop's side (`Augmentation`'s shift),
+    from a seed of its own derived from the element's."""
+    seed = tf.random.experimental.stateless_split(seed, 7)[6]
+    sigma = augmentation.shift_sigma
+    return tf.clip_by_value(sigma * tf.random.stateless_normal([2], seed), -2 * sigma, 2 * sigma)
+
+
 def crop_transform(center, scale, size, scale_factor=1.0, angle=0.0, flip=False):
     """`geometry.crop_matrix` in TensorFlow: (A (2x2), centre) with source = A (crop - m) + centre."""
     return geometry.crop_matrix(
@@ -317,7 +325,12 @@ def _transform(load, seed, augmentation, size, codec, flip_index, meta_spec):
             scale_factor, angle, flip, gains = _sample_params(element_seed, augmentation)
         else:
             scale_factor, angle, flip, gains = 1.0, 0.0, tf.constant(False), tf.ones([3])
-        a, center = crop_transform(e["src_center"], e["src_scale"], size, scale_factor, angle, flip)
+        src_center = tf.cast(e["src_center"], tf.float32)
+        if augmentation is not None and augmentation.shift_sigma:
+            src_center += _sample_shift(element_seed, augmentation) * (
+                geometry.PERSON_BOX_PX * tf.cast(e["src_scale"], tf.float32) * scale_factor
+            )
+        a, center = crop_transform(src_center, e["src_scale"], size, scale_factor, angle, flip)
         crop = warp(image, a, center, size)
         crop = tf.clip_by_value(crop * gains, 0.0, 1.0)
         keypoints = transform_keypoints(e["src_keypoints"], a, center, size)
