@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 MARGIN = 1.25  # the training crop: the joints' extent x 1.25 (datasets.JOINT_BOX_MARGIN)
-JOINT_THRESHOLD = 0.2  # a pose with fewer joints this confident than MIN_JOINTS frames no one
-MIN_JOINTS = 4
+AXIS_THRESHOLD = 0.2  # hips and shoulders this confident give the body's axis
+FRAME_THRESHOLD = 0.0  # a pose frames its person when MIN_JOINTS joints reach this: measured,
+MIN_JOINTS = 4  # re-framing even unconfident poses scores 1.5 points more than at 0.2
 UPRIGHT_DEG = 180.0  # bodies tilted more than this are turned upright: 180, never (measured)
 PASSES = 3  # network passes at most per person (the first one included)
 TOLERANCE = 0.05  # a framing that moves less than this (of its side) has converged
@@ -132,7 +133,7 @@ def _pairs(skeleton, word):
     return [i for i, name in enumerate(skeleton.joint_names) if word in name]
 
 
-def body_axis(keypoints, scores, skeleton, threshold=JOINT_THRESHOLD):
+def body_axis(keypoints, scores, skeleton, threshold=AXIS_THRESHOLD):
     """The body's up direction (unit (2,) in the photo, y down) from hips to shoulders, or None
     when the skeleton has no hips and shoulders or they are not confident."""
     hips, shoulders = _pairs(skeleton, "hip"), _pairs(skeleton, "shoulder")
@@ -162,7 +163,7 @@ def upright_angle(axis, upright_deg=None):
 
 
 def pose_framing(
-    keypoints, scores, skeleton, previous, threshold=JOINT_THRESHOLD, upright_deg=None
+    keypoints, scores, skeleton, previous, threshold=FRAME_THRESHOLD, upright_deg=None
 ):
     """The training framing of a predicted pose: turned upright by the body's axis when it is
     far from upright (`turn_if_needed`; else as `previous`), the square of the joints' extent
@@ -172,7 +173,7 @@ def pose_framing(
     keypoints, scores = np.asarray(keypoints, np.float64), np.asarray(scores)
     if (scores >= threshold).sum() < MIN_JOINTS:
         return None
-    axis = body_axis(keypoints, scores, skeleton, threshold)
+    axis = body_axis(keypoints, scores, skeleton)
     angle = previous.angle if axis is None else upright_angle(axis, upright_deg)
     cos, sin = math.cos(angle), math.sin(angle)
     turn = np.array([[cos, -sin], [sin, cos]])
@@ -261,7 +262,7 @@ def _turned_boxes(detector, pixels):
                 ox, oy = width - cx, height - cy
             else:
                 ox, oy = cy, height - cx
-            angle = (box.angle + turns * math.pi / 2.0 + math.pi) % (2 * math.pi) - math.pi
+            angle = math.remainder(turns * math.pi / 2.0, 2 * math.pi)  # the quarter turned
             boxes.append(
                 Box(ox - box.w / 2.0, oy - box.h / 2.0, box.w, box.h, box.score, angle=angle)
             )
@@ -312,7 +313,10 @@ def search_people(
         if not boxes:
             boxes, how = _turned_boxes(detector, pixels), "turned"
     if boxes:
-        framings = [Framing.of_box(box, person_box_px, upright_deg) for box in boxes]
+        # People found in the turned photo are turned back by that quarter (they lie or hang
+        # there): their crop is turned whatever `upright_deg` says.
+        turn = -1.0 if how == "turned" else upright_deg
+        framings = [Framing.of_box(box, person_box_px, turn) for box in boxes]
         scores_of_boxes = [float(box.score) for box in boxes]
     else:
         framings, scores_of_boxes, boxes, how = (

@@ -370,6 +370,50 @@ def test_the_page_in_a_browser_shows_the_skeleton_and_follows_a_new_box(
 
 
 @pytest.mark.slow
+def test_the_page_draws_a_phone_photo_upright_with_the_skeleton_on_the_person(server, tmp_path):
+    """A phone's photo (stored sideways, EXIF orientation 6): the page shows it upright (640 x
+    425) and the skeleton's limb colours fall on the skier, not beside him."""
+    import io
+
+    from PIL import Image
+
+    browser = _browser_or_skip()
+    pixels = np.asarray(Image.open(ROOT / "docs/images/coco_000000000785.jpg").convert("RGB"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # view = the stored rows turned 90 degrees clockwise
+    stored = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(pixels, 1))).save(
+        stored, format="JPEG", quality=95, exif=exif.tobytes()
+    )
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(stored.getvalue())
+    try:
+        browser.get(server.url + "/")
+        _wait_for(browser, lambda b: "Model lspet" in b.find_element("id", "model").text, 60)
+        browser.find_element("id", "files").send_keys(str(photo))
+        _wait_for(
+            browser, lambda b: b.find_element("css selector", "article.photo[data-state=done]")
+        )
+        width, height, inside, outside = browser.execute_script(
+            """const c = document.querySelector('article.photo canvas');
+               const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+               let inside = 0, outside = 0;
+               for (let i = 0; i < d.length; i += 4) {
+                 const limb = (d[i] === 230 && d[i + 1] === 50 && d[i + 2] === 50) ||
+                              (d[i] === 40 && d[i + 1] === 200 && d[i + 2] === 60);
+                 if (!limb) continue;
+                 const x = (i / 4) % c.width, y = Math.floor(i / 4 / c.width);
+                 if (x >= 260 && x <= 520 && y >= 25 && y <= 410) inside++; else outside++;
+               }
+               return [c.width, c.height, inside, outside];"""
+        )
+        assert (width, height) == (640, 425)  # shown upright
+        assert inside > 50 and inside > 10 * outside, (inside, outside)  # on the skier
+    finally:
+        browser.quit()
+
+
+@pytest.mark.slow
 def test_the_page_says_what_is_wrong_with_a_bad_file(server, tmp_path):
     """A file that is not an image: the page shows the server's message in the photo's card."""
     browser = _browser_or_skip()

@@ -438,7 +438,7 @@ def test_expand_images_takes_files_folders_and_globs(tmp_path):
     with pytest.raises(InputListError, match="no file matches"):
         expand_images([str(tmp_path / "*.gif")])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputListError, match="a folder without JPEG or PNG images"):
+    with pytest.raises(InputListError, match="a folder without photos"):
         expand_images([str(tmp_path / "empty")])
 
 

@@ -77,7 +77,9 @@ def test_a_pose_is_framed_as_training_frames_the_annotation():
     turned = framing.pose_framing(upside, scores, kh.LSP, frame, upright_deg=45)
     assert abs(abs(turned.angle) - math.pi) < 1e-9
     assert framing.pose_framing(upside, scores, kh.LSP, frame).angle == 0.0  # the default
-    assert framing.pose_framing(keypoints, np.zeros(14), kh.LSP, frame) is None  # no pose
+    # Unconfident poses frame too (measured better); a threshold makes them frame no one.
+    assert framing.pose_framing(keypoints, np.zeros(14), kh.LSP, frame) == frame
+    assert framing.pose_framing(keypoints, np.zeros(14), kh.LSP, frame, threshold=0.2) is None
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +245,26 @@ def test_estimate_poses_takes_boxes_as_users_have_them(tmp_path):
         model.estimate_poses(pixels, [[1, 2, 3]])
     with pytest.raises(BoxError, match="outside"):
         model.estimate_poses(pixels, [Box(2000, 0, 10, 10)])
+
+
+def test_the_serving_client_finds_the_people_and_sends_upright_pixels(tmp_path, capsys):
+    """No box: the request holds the detector's person (predict_encoded_boxes); a phone's photo
+    goes as its upright pixels (TF Serving's decoder ignores EXIF), said on stderr."""
+    from keras_hourglass.commands import serving_client
+
+    pixels = np.asarray(Image.open(SKIER).convert("RGB"))
+    phone = tmp_path / "phone.jpg"
+    phone.write_bytes(_exif_rotated(pixels))
+    parser, args = serving_client.parse_args([str(phone), "--rest", "http://x", "--print-request"])
+    images, _, rows, _, boxes = serving_client.read_people(parser, args)
+    assert "sent as upright PNG pixels (its EXIF orientation applied)" in capsys.readouterr().err
+    assert np.array_equal(decode_image(images[0]), decode_image(phone.read_bytes()))
+    assert len(rows) == 1 and boxes.shape == (1, 3)
+    cx, cy, _ = boxes[0]
+    x, y, w, h = SKIER_BOX
+    assert x <= cx <= x + w and y <= cy <= y + h  # the skier, in the upright photo
+    body = serving_client.rest_body([images[0]], boxes)
+    assert body["signature_name"] == "predict_encoded_boxes"
+    parser, args = serving_client.parse_args([str(SKIER), "--rest", "x", "--whole-image"])
+    images, _, rows, _, boxes = serving_client.read_people(parser, args)
+    assert boxes is None and images[0] == SKIER.read_bytes()  # sent as it is, whole

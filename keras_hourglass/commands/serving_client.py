@@ -10,8 +10,10 @@ r"""Ask a TF Serving model server for poses, over gRPC (tensorflow-serving-api) 
     python eval/serving_client.py photo.jpg --local saved_models/lspet-hg2-128  # no server
     python eval/serving_client.py photo.jpg --local lspet-hg2-128               # a shipped model
 
-Sends the JPEG/PNG files as they are to the `predict_encoded` signature (the person is the
-whole image), or to `predict_encoded_boxes` with one row per person: --bbox x,y,w,h (repeatable,
+Sends the JPEG/PNG files as they are (a photo with an EXIF orientation, or of another format, as
+its upright pixels in a PNG: the server's decoder ignores EXIF) to `predict_encoded_boxes` with
+one row per person: the person detector's people (as hourglass-predict finds them, one pass),
+or to `predict_encoded` with the whole image (--whole-image, or no detector), or --bbox x,y,w,h (repeatable,
 the same boxes in every image), --detections FILE (COCO detection results or {image: [boxes]},
 as eval/predict.py takes them; boxes below --min-box-score left out) or --box cx,cy,scale (MPII's
 convention, one per image). It prints, per image, {"people": [{"bbox", "box_score", "score",
@@ -278,7 +280,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("images", nargs="+", help="JPEG or PNG files")
+    parser.add_argument(
+        "images", nargs="+", help="photos (JPEG and PNG sent as they are; others as PNG)"
+    )
     parser.add_argument(
         "--server", help="gRPC host:port of tensorflow_model_server (e.g. localhost:8500)"
     )
@@ -297,6 +301,12 @@ def build_parser():
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
     add_box_arguments(parser)
     parser.add_argument("--box", action="append", help="cx,cy,scale per image (repeat per image)")
+    parser.add_argument(
+        "--whole-image",
+        action="store_true",
+        help="without boxes, send each photo whole as one person instead of the person "
+        "detector's people (the default where mediapipe's wheel is installed)",
+    )
     parser.add_argument(
         "--joints",
         help="the export's assets/hourglass.json: joint names for servers whose model does not "
@@ -353,6 +363,37 @@ def parse_args(argv=None):
     return parser, args
 
 
+def upright_bytes(parser, path, data, max_pixels=None):
+    """The bytes to send for a photo: as they are, unless the server's decoder (TensorFlow's,
+    which ignores EXIF and reads JPEG, PNG, GIF and BMP) would see it otherwise than a viewer
+    does: a photo with an EXIF orientation, or another format, is sent as the upright pixels
+    re-encoded as PNG (said on stderr)."""
+    from keras_hourglass.media import InputError, decode_image, exif_turned
+
+    kind = (
+        "JPEG"
+        if data[:3] == b"\xff\xd8\xff"
+        else "PNG"
+        if data[:8] == b"\x89PNG\r\n\x1a\n"
+        else None
+    )
+    if kind and not exif_turned(data):
+        return data
+    try:
+        pixels = decode_image(data, path, max_pixels)
+    except InputError as error:
+        parser.error(str(error))
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    why = "its EXIF orientation applied" if kind else "a format the server does not decode"
+    print(f"note: {path}: sent as upright PNG pixels ({why})", file=sys.stderr)
+    return out.getvalue()
+
+
 def read_people(parser, args):
     """The images' bytes (checked), the --joints description, and the people to predict:
     (images, meta, rows, row_images, boxes) where rows are (image index, person)."""
@@ -374,9 +415,10 @@ def read_people(parser, args):
             parser.error(
                 f"--joints {args.joints!r}: not an export's assets/hourglass.json ({error!r:.80})"
             )
-    for path, data in zip(args.images, images):
+    for i, (path, data) in enumerate(zip(args.images, images)):
+        images[i] = upright_bytes(parser, path, data, args.max_image_pixels)
         try:
-            check_images([data], args.max_image_pixels)
+            check_images([images[i]], args.max_image_pixels)
         except RequestError as error:
             parser.error(str(error).replace("images[0]", path))
     try:
@@ -506,10 +548,39 @@ def send(function, *args):
         raise SystemExit(f"error: {error}") from None
 
 
+def _found_people(args, data, path):
+    """The person detector's boxes in one photo (the people found, as hourglass-predict finds
+    them, without its re-framing passes: each pass would be another request), or None: the
+    whole photo (--whole-image, no detector installed, or no one found; said on stderr)."""
+    if args.whole_image:
+        return None
+    if getattr(args, "detector", "auto") == "auto":
+        from keras_hourglass.detect import DetectorError, PersonDetector
+
+        try:
+            args.detector = PersonDetector()
+        except DetectorError as error:
+            print(f"note: {error}; the whole photo is the person", file=sys.stderr)
+            args.detector = None
+    if args.detector is None:
+        return None
+    from keras_hourglass.media import decode_image
+
+    found = args.detector(decode_image(data, path))
+    if not found:
+        print(
+            f"note: {path}: the person detector found no one; the whole photo is sent",
+            file=sys.stderr,
+        )
+        return None
+    return found
+
+
 def people_rows(args, images, person_box_px=PERSON_BOX_PX):
     """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
-    from --bbox, --detections or --box (none: each image whole); boxes are `boxes.Box`es, their
-    crop in the model's person box (`person_box_px`)."""
+    from --bbox, --detections or --box, else the person detector's (`_found_people`; None: the
+    image whole); boxes are `boxes.Box`es, their crop in the model's person box
+    (`person_box_px`)."""
     from keras_hourglass.boxes import Box, detected_people, parse_bbox, read_detections
     from keras_hourglass.datasets import image_size
 
@@ -541,8 +612,10 @@ def people_rows(args, images, person_box_px=PERSON_BOX_PX):
             for box in boxes:
                 box.check_inside(width, height, path)
         else:
-            rows.append((i, {"box": None, "bbox": None, "box_score": 1.0}))
-            continue
+            boxes = _found_people(args, images[i], path)
+            if boxes is None:
+                rows.append((i, {"box": None, "bbox": None, "box_score": 1.0}))
+                continue
         for box in boxes:
             person = {"box": box.crop(person_box_px), "bbox": box.xywh, "box_score": box.score}
             rows.append((i, person))
