@@ -349,9 +349,16 @@ class StackedHourglass(keras.Model):
         return tuple(np.concatenate(p) for p in zip(*parts))
 
     def estimate_poses(
-        self, images, boxes=None, flip_test=True, batch_size=16, runtime="auto", precision="auto"
+        self,
+        images,
+        boxes=None,
+        flip_test=True,
+        batch_size=16,
+        runtime="auto",
+        precision="auto",
+        whole_image=False,
     ):
-        """Named keypoints of one person per image, in the image's own pixels.
+        """Named keypoints of the people in each image, in the image's own pixels.
 
         The paper's inference on any Keras backend (NumPy crops, no TensorFlow needed), the
         network on the fastest runtime installed (`runtime`, `precision`: OpenVINO in bfloat16
@@ -359,13 +366,16 @@ class StackedHourglass(keras.Model):
         for the arguments.
 
         Returns:
-            a list, per image, of {joint name: {"x": x, "y": y, "confidence": score}}.
+            a list, per image: its people found (boxes None) or in its list of boxes, each
+            {joint name: {"x": x, "y": y, "confidence": score}}; one person's dict for MPII's
+            (centre x, centre y, scale) box or `whole_image`.
         """
         from keras_hourglass import runtimes  # the layer below the model: docs/layers.md
 
         return runtimes.estimate_poses(
-            self, images, boxes, flip_test, batch_size, runtime=runtime, precision=precision
-        )
+            self, images, boxes, flip_test, batch_size, runtime=runtime, precision=precision,
+            whole_image=whole_image,
+        )  # fmt: skip
 
     def get_config(self):
         return {

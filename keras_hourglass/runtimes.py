@@ -39,7 +39,6 @@ import keras
 import numpy as np
 
 from keras_hourglass import files, geometry
-from keras_hourglass.boxes import Box, BoxError, to_box
 from keras_hourglass.deploy import (
     CONVERSION_FORMAT,
     EXPORT_FORMATS,
@@ -538,6 +537,8 @@ def _image_array(image, index):
 
 def _is_crop(box):
     """Whether one image's `boxes` entry is MPII's (centre x, centre y, scale) triple."""
+    from keras_hourglass.boxes import Box  # the data layer's: not imported with the model
+
     return (
         box is not None and not isinstance(box, (list, Box)) and np.ndim(box) == 1 and len(box) == 3
     )
@@ -546,6 +547,8 @@ def _is_crop(box):
 def _person_boxes(entry, index):
     """One image's list of boxes (`Box` or [x, y, w, h]) as `Box`es; a `BoxError` naming the
     image's index otherwise."""
+    from keras_hourglass.boxes import Box, BoxError, to_box
+
     if entry is None:
         return None
     if isinstance(entry, Box):
