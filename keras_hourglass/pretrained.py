@@ -4,7 +4,7 @@
 
     kh.list_pretrained()                   # ['lspet-hg2-128']: the default first
     model = kh.load_pretrained()           # the default; or load_pretrained("lspet-hg2-128")
-    poses = model.estimate_poses(images, boxes)
+    people = model.estimate_poses(images)  # per image, the people found (docs/predict.md)
 
 Every command that takes a model takes a shipped model's name in its place (`--model
 lspet-hg2-128`), and `hourglass-predict photo.jpg` without `--model` uses the default.
