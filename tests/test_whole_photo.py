@@ -268,3 +268,55 @@ def test_the_serving_client_finds_the_people_and_sends_upright_pixels(tmp_path, 
     parser, args = serving_client.parse_args([str(SKIER), "--rest", "x", "--whole-image"])
     images, _, rows, _, boxes = serving_client.read_people(parser, args)
     assert boxes is None and images[0] == SKIER.read_bytes()  # sent as it is, whole
+
+
+# --- the benchmark that measures all this ---------------------------------------------------------
+
+
+def _benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "photo_accuracy", ROOT / "benchmarks/photo_accuracy.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_photo_benchmark_scores_the_nearest_reported_person():
+    """Exact joints score 100, no one reported scores 0, a far second person does not count,
+    and a person without both torso joints visible is not scored."""
+    bench = _benchmark()
+    rng = np.random.default_rng(0)
+    joints = rng.uniform(100, 300, (14, 2))
+    joints[bench.TORSO[0]], joints[bench.TORSO[1]] = [150, 100], [150, 200]  # torso 100 px
+    visible = np.ones(14, bool)
+    people = [("a.jpg", joints, visible), ("b.jpg", joints, visible)]
+    off = joints + [25.0, 0.0]  # 0.25 torso away: wrong at 0.2
+    found = {"a.jpg": [(off + 500, None), (joints, None)], "b.jpg": []}
+    pck, scored, reported, empty = bench.score(people, found)
+    np.testing.assert_allclose(pck, 50.0)  # a right, b empty
+    assert (scored, reported, empty) == (2, 1.0, 1)
+    near = joints + [0.0, 15.0]  # 0.15 torso away: right
+    pck, *_ = bench.score(people, {"a.jpg": [(off, None)], "b.jpg": [(near, None)]})
+    np.testing.assert_allclose(pck, 50.0)
+    hidden = visible.copy()
+    hidden[bench.TORSO[0]] = False
+    assert bench.score([("c.jpg", joints, hidden)], {})[1] == 0  # not scored
+
+
+@pytest.mark.slow
+def test_the_photo_benchmark_runs_the_command_on_held_out_photos(shared_data, tmp_path):
+    """Five held-out LSPET photos through `hourglass-predict` as the benchmark runs it: the
+    default and the annotation's box, with the figures in its JSON."""
+    bench = _benchmark()
+    out = tmp_path / "figures.json"
+    bench.main(
+        ["--data-dir", str(shared_data / "lspet"), "--first", "9001", "--last", "9005",
+         "--pipelines", "default,annotation", "--keep", str(tmp_path / "work"), "--json", str(out)]
+    )  # fmt: skip
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"default", "annotation"}
+    assert figures["annotation"]["reported_per_photo"] == 1.0
+    assert 0 <= figures["default"]["pck_limbs"] <= 100 and figures["default"]["seconds"] > 0
