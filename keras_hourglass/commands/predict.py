@@ -165,7 +165,7 @@ def _add_people_flags(parser):
         type=int,
         default=None,
         help="network passes per person at most: the first box, then crops re-framed from the "
-        "pose until they stop moving (default: 3; 1: the box as given, no re-framing)",
+        "pose until they stop moving (default: 2; 1: the box as given, no re-framing)",
     )
     people.add_argument(
         "--no-refine",
