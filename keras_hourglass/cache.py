@@ -15,7 +15,6 @@ import logging
 import math
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -28,6 +27,7 @@ from keras_hourglass.inputs.tf_data import (
     transform_keypoints,
     warp,
 )
+from keras_hourglass.quiet import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def write_crop_cache(
         )
         return data, transform_keypoints(keypoints, a, c, side)
 
-    bar = keras.utils.Progbar(len(records), unit_name="crop") if verbose else None
+    bar = progress_bar(len(records), "crop") if verbose else None
     for shard in range(num_shards):
         path = os.path.join(out_dir, f"shard-{shard:05d}-of-{num_shards:05d}.tfrecord")
         if os.path.isfile(path):

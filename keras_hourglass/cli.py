@@ -237,6 +237,9 @@ def configure_logging(quiet=False, debug=False):
     logger.propagate = False
     global _QUIET
     _QUIET = bool(quiet)
+    from keras_hourglass.quiet import set_quiet_progress
+
+    set_quiet_progress(quiet)  # -q: no progress bar in any command
     if quiet:
         import os
 

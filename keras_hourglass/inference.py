@@ -28,6 +28,7 @@ from keras_hourglass import distributed
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.deploy import estimate_keypoints
 from keras_hourglass.geometry import crop_to_original
+from keras_hourglass.quiet import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def predict_people(predictor, records, batch_size=16, executor=None, workers=Non
     )
     keypoints = np.zeros((len(records), skeleton.num_joints, 2))
     scores = np.zeros((len(records), skeleton.num_joints))
-    bar = keras.utils.Progbar(len(records), unit_name="person") if progress else None
+    bar = progress_bar(len(records), "person") if progress else None
     done = 0
     for crops, _, meta in batches(ds):
         kp, sc = predictor(crops)

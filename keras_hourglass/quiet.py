@@ -15,6 +15,36 @@ import importlib.util
 import os
 import sys
 
+# Progress bars: Keras draws its bar with ANSI escapes on any POSIX system, a terminal or not, so
+# a log redirected to a file fills with them. `progress_verbosity` is what every bar and
+# `fit(verbose=...)` of the commands and the library takes instead.
+_PROGRESS = {"quiet": False}
+
+
+def set_quiet_progress(quiet):
+    """-q: no progress bar at all (`cli.configure_logging` calls it)."""
+    _PROGRESS["quiet"] = bool(quiet)
+
+
+def progress_verbosity(stream=None):
+    """Keras' verbosity for a progress bar: 0 (none) after `set_quiet_progress(True)`; 1 (the
+    live bar) when `stream` (default stdout) is a terminal; else 2 (one plain line at the end,
+    no escape codes)."""
+    if _PROGRESS["quiet"]:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    return 1 if hasattr(stream, "isatty") and stream.isatty() else 2
+
+
+def progress_bar(target, unit_name):
+    """A `keras.utils.Progbar` at `progress_verbosity()`, or None when quiet."""
+    verbosity = progress_verbosity()
+    if not verbosity:
+        return None
+    import keras
+
+    return keras.utils.Progbar(target, unit_name=unit_name, verbose=verbosity)
+
 
 def quiet_tensorflow_startup():
     """Imports TensorFlow silently when KERAS_HOURGLASS_QUIET=1 and the backend is TensorFlow (or

@@ -110,3 +110,33 @@ def test_train_evaluate_export_end_to_end(tmp_path, python_env):
     assert (version / "saved_model.pb").is_file()
     assert (version / "assets" / "hourglass.json").is_file()
     assert (tmp_path / "saved_models" / "models.config").is_file()
+
+
+@pytest.mark.slow
+def test_redirected_output_has_no_progress_bar_escapes_and_quiet_has_no_bar(tmp_path, python_env):
+    """`hourglass-train ... > log` and `hourglass-evaluate ... > log`: no ANSI escape code (a
+    line per epoch instead of the live bar); with -q no progress line at all (issue #49 item
+    7: Keras draws its bar with escapes on any POSIX system, a terminal or not)."""
+    train = [
+        str(ROOT / "train/train.py"), "--name", "q", "--runs-dir", str(tmp_path / "runs"),
+        "--stacks", "1", "--filters", "16", "--depth", "2", "--input-size", "32",
+        "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "4", "--val-samples", "8",
+    ]  # fmt: skip
+    logs = {}
+    for quiet in (False, True):
+        for name, argv in (
+            ("train", train + ["--name", f"q{int(quiet)}"]),
+            ("evaluate", [str(ROOT / "eval/evaluate.py"), "--model",
+                          str(tmp_path / "runs/q0/best.keras"), "--samples", "8"]),
+        ):  # fmt: skip
+            done = subprocess.run(
+                [PYTHON, *argv, *(["-q"] if quiet else [])],
+                env=python_env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+            logs[name, quiet] = done.stdout + done.stderr
+    for (name, quiet), text in logs.items():
+        assert "\x1b[" not in text, (name, quiet, text[-500:])
+        assert "━" not in text, (name, quiet)  # no bar drawn
+    assert "3/3" in logs["train", False]  # the epoch's one line when redirected
+    assert "3/3" not in logs["train", True] and "8/8" not in logs["evaluate", True]

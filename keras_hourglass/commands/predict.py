@@ -362,10 +362,10 @@ def run_video(args, estimator, source=None, window=None):
     if args.show and window is None:
         window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
     box = parse_box(args.box[0], args.video, None, estimator.person_box_px) if args.box else None
-    import keras
+    from keras_hourglass.quiet import progress_bar
 
     total = min(count, args.max_frames or count) if count else None  # a camera: no end
-    bar = keras.utils.Progbar(total, unit_name="frame")
+    bar = progress_bar(total, "frame")
     run = predict_video(
         estimator,
         source,
@@ -378,7 +378,7 @@ def run_video(args, estimator, source=None, window=None):
         max_frames=args.max_frames,
         max_image_pixels=args.max_image_pixels,
         window=window,
-        progress=bar.update,
+        progress=bar.update if bar else None,
         where=f"--video {args.video}",
     )
     say(run.summary(args.video))

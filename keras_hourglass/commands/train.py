@@ -27,6 +27,7 @@ from keras_hourglass.config import (
     make_config,
     setting_help,
 )
+from keras_hourglass.quiet import progress_verbosity
 
 
 def parse_args(argv=None):
@@ -83,9 +84,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--verbose",
         type=int,
-        default=1,
+        default=None,
         choices=[0, 1, 2],
-        help="Keras fit verbosity (default: 1, a progress bar)",
+        help="Keras fit verbosity (default: 1, a progress bar, on a terminal; 2, a line per "
+        "epoch, when the output is redirected; 0 with -q)",
     )
     add_logging(parser)
     args = parser.parse_args(argv)
@@ -119,7 +121,8 @@ def main(argv=None):
     from keras_hourglass.training import train
 
     try:
-        train(config, args.verbose, args.logical_cpus, cluster)
+        verbose = progress_verbosity() if args.verbose is None else args.verbose
+        train(config, verbose, args.logical_cpus, cluster)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None
     except OSError as error:

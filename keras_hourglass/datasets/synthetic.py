@@ -143,12 +143,12 @@ def render_split(data_dir, split, size, count, seed, workers=None, verbose=True)
     staging = files.temporary_folder(dir=data_dir)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     chunks = [range(i, min(i + 500, count)) for i in range(0, count, 500)]
-    import keras
+    from keras_hourglass.quiet import progress_bar
 
     bar = None
     if verbose:
         log.info(f"Rendering {count} synthetic figures ({split}, {size} px) into {data_dir}, once")
-        bar = keras.utils.Progbar(count, unit_name="figure")
+        bar = progress_bar(count, "figure")
     people = []
     try:
         if workers > 1 and len(chunks) > 1:
