@@ -138,7 +138,7 @@ def test_savedmodel_estimate_poses_evaluate_and_predict_agree(shared_data, tmp_p
             "eval/predict.py",
             [
                 *map(str, sources),
-                *("--model", str(model_path), "--out", str(out)),
+                *("--model", str(model_path), "--out", str(out), "--no-refine"),
                 *[a for box in boxes for a in ("--box", ",".join(f"{v!r}" for v in box))],
             ],
             python_env,

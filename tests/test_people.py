@@ -170,7 +170,8 @@ def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env, caps
         assert np.all(drawn[bboxes[0][1], 10:50] == (80, 160, 255))
 
     out = tmp_path / "bbox"
-    args = ["--model", str(tmp_path / "m.keras"), "--out", str(out)]
+    # --no-refine: the boxes as given, one pass each (re-framing is tests/test_whole_photo.py's)
+    args = ["--model", str(tmp_path / "m.keras"), "--out", str(out), "--no-refine"]
     result = run_command(
         "eval/predict.py",
         [str(image), *args] + [a for b in bboxes for a in ("--bbox", ",".join(map(str, b)))],
@@ -196,7 +197,7 @@ def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env, caps
     from keras_hourglass.commands import predict
 
     out = tmp_path / "dets"
-    argv = [str(image), "--model", str(tmp_path / "m.keras"), "--out", str(out)]
+    argv = [str(image), "--model", str(tmp_path / "m.keras"), "--out", str(out), "--no-refine"]
     assert predict.main(argv + ["--detections", str(detections)]) == 0
     check(out, [0.9, 0.6])  # the 0.1 box is below --min-box-score 0.3; image 43 is another
 
@@ -459,7 +460,9 @@ def test_predict_a_folder_streams_keeps_formats_and_writes_coco_results(tmp_path
     )
     model.save(tmp_path / "m.keras")
     out = tmp_path / "out"
-    argv = [str(tmp_path / "in"), "--model", str(tmp_path / "m.keras"), "--out", str(out)]
+    # --whole-image: an untrained model finds no one in a photo (issue #48: nobody is no one)
+    argv = [str(tmp_path / "in"), "--model", str(tmp_path / "m.keras"), "--whole-image"]
+    argv += ["--out", str(out)]
     assert predict.main(argv + ["--coco-results", str(tmp_path / "coco.json")]) == 0
     assert (out / "000000000007_pose.jpg").is_file() and (
         out / "sub/000000000009_pose.png"

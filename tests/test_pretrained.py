@@ -140,7 +140,7 @@ def test_every_command_takes_the_shipped_models_name(tmp_path, python_env, share
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
         return result
 
-    predicted = run("eval/predict.py", photo, "--bbox", "281,45,219,347")
+    predicted = run("eval/predict.py", photo, "--bbox", "281,45,219,347", "--no-refine")
     assert f"model: {name}, shipped with keras-hourglass" in predicted.stdout
     pose = json.loads((tmp_path / "poses/coco_000000000785_pose.json").read_text())
     assert pose["model"] == name and pose["skeleton"] == "lsp"
