@@ -340,6 +340,7 @@ def test_predict_command_with_keras_file_and_saved_model(
         # PNG overlays, so the pixel comparison below sees the drawing and no JPEG noise (the
         # default follows the input's format: test_people.py).
         args = [*images, "--model", str(model), "--out", str(out), "--overlay-format", "png"]
+        args += ["--whole-image", "--no-refine"]  # the photo as one box, as the paths compare
         result = _predict_cli(args, python_env)
         assert result.returncode == 0, result.stderr[-3000:]
         for path in images:
@@ -347,7 +348,7 @@ def test_predict_command_with_keras_file_and_saved_model(
             drawn = Image.open(out / f"{name}_pose.png")
             assert drawn.size == Image.open(path).size
             written = json.loads((out / f"{name}_pose.json").read_text())
-            assert len(written["people"]) == 1 and written["people"][0]["box"] == "whole image"
+            assert len(written["people"]) == 1 and written["found_by"] == "whole image"
             results[kind, name] = dict(written, joints=written["people"][0]["joints"])
     # A .keras file crops with NumPy/OpenCV, the SavedModel with TensorFlow (the one inference
     # path's only difference; equal crops give equal keypoints: test_one_inference_path.py):
@@ -378,6 +379,7 @@ def test_predict_command_with_keras_file_and_saved_model(
             str(tmp_path / "box"),
             "--box",
             "640,360,3",
+            "--no-refine",
         ],
         python_env,
     )
@@ -387,8 +389,13 @@ def test_predict_command_with_keras_file_and_saved_model(
     direct = loaded.signatures["predict_encoded_boxes"](
         images=tf.constant([open(images[1], "rb").read()]), boxes=tf.constant([[640.0, 360, 3]])
     )
+    # predict crops with NumPy/OpenCV for every format (`predict_crops`), the signature with
+    # TensorFlow: as above, near-equal random-weight maxima may part a few joints.
     got = np.array([[j["x"], j["y"]] for j in boxed["people"][0]["joints"].values()])
-    np.testing.assert_allclose(got, direct["keypoints"].numpy()[0], atol=0.01)
+    near = np.abs(got - direct["keypoints"].numpy()[0]).max(axis=1) <= 1e-2
+    assert near.mean() >= 0.8, near
+    confidence = np.array([j["confidence"] for j in boxed["people"][0]["joints"].values()])
+    np.testing.assert_allclose(confidence, direct["scores"].numpy()[0], atol=CROP_SCORE_ATOL)
     # The served answer names the model's joints (what the serving client labels them with).
     assert [n.decode() for n in direct["joint_names"].numpy()[0]] == list(kh.MPII.joint_names)
 
