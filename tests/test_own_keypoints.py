@@ -220,7 +220,9 @@ def test_own_keypoints_through_train_evaluate_show_prepare_export_predict(
     image = arms["test"].parent / "images" / "001000.png"
     for source in (model_path, tmp_path / "served/arms/1"):
         poses = tmp_path / f"poses-{source.name}"
-        assert command("predict", [str(image), "--model", str(source), "--out", str(poses)]) == 0
+        argv = [str(image), "--model", str(source), "--out", str(poses), "--whole-image"]
+        assert command("predict", argv) == 0  # the photo as the one person: a tiny model
+        # trained for seconds finds no confident person, and nobody is no one (issue #48)
         written = json.loads((poses / "001000_pose.json").read_text())
         assert list(written["people"][0]["joints"]) == names
 
