@@ -96,12 +96,16 @@ class PoseEstimator:
 
     def __init__(
         self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto",
-        *, detector="auto", passes=None, min_person_score=None,
+        *, detector="auto", passes=None, min_person_score=None, detect_scales=None,
+        detector_name="blazepose",
     ):  # fmt: skip
         from keras_hourglass import framing
+        from keras_hourglass.detect import DETECT_SCALES
         from keras_hourglass.loader import ModelLoadError, load_model
 
         self._detector = detector  # "auto": made at first use (`detector`); None: none
+        self.detector_name = detector_name
+        self.detect_scales = tuple(detect_scales or DETECT_SCALES)
         self.passes = framing.PASSES if passes is None else int(passes)
         self.min_person_score = (
             framing.MIN_PERSON_SCORE if min_person_score is None else float(min_person_score)
@@ -174,13 +178,14 @@ class PoseEstimator:
 
     @property
     def detector(self):
-        """The person detector (`detect.PersonDetector`), made at first use; None when it cannot
-        run here (mediapipe's wheel not installed: said once, and the whole photo is used)."""
+        """The person detector (`detect.make_detector`: `detector_name` over the tile grids
+        `detect_scales`), made at first use; None when it cannot run here (mediapipe's wheel
+        not installed: said once, and the whole photo is used)."""
         if self._detector == "auto":
-            from keras_hourglass.detect import DetectorError, PersonDetector
+            from keras_hourglass.detect import DetectorError, make_detector
 
             try:
-                self._detector = PersonDetector()
+                self._detector = make_detector(self.detector_name, self.detect_scales)
             except DetectorError as error:
                 _note(f"note: {error}; without it the whole photo is the person")
                 self._detector = None

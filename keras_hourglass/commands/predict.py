@@ -8,9 +8,9 @@
 Each image gets `<name>_pose.jpg|.png` (the skeletons and boxes drawn) and `<name>_pose.json`
 (each person's box, score and named joints in the image's pixels), and the run `preds.mat`
 (MPII's layout); a video `<name>_pose.mp4` and `<name>_pose.jsonl` (a line per frame), the
-person box following the person. The people are the whole image (default), --bbox boxes,
-the person detector's (--detect), another detector's --detections, or MPII's --box. This command parses the flags
-and runs the library's pose loop (`keras_hourglass.poses`); docs/predict.md has the details.
+person box following the person. The people are found by the person detector (default;
+--detect-scales 1,2 for group photos), or given: --bbox boxes, another detector's --detections,
+MPII's --box, or --whole-image. This command parses the flags and runs the library's pose loop (`keras_hourglass.poses`); docs/predict.md has the details.
 """
 
 import argparse
@@ -37,6 +37,7 @@ from keras_hourglass.cli import (
     say,
     warn,
 )
+from keras_hourglass.detect import DETECTORS, parse_scales
 from keras_hourglass.media import InputError, Window, check_image, open_video
 from keras_hourglass.pose_output import OVERLAY_FORMATS, InputListError, expand_images
 from keras_hourglass.poses import PoseEstimator, predict_photos, predict_video
@@ -156,6 +157,21 @@ def _add_people_flags(parser):
         "default where it is: docs/predict.md)",
     )
     people.add_argument(
+        "--detector",
+        dest="detector_name",
+        choices=sorted(DETECTORS),
+        default="blazepose",
+        help="the person detector (default: blazepose, MediaPipe's BlazePose detector)",
+    )
+    people.add_argument(
+        "--detect-scales",
+        default=None,
+        help="the tile grids the detector runs over, comma-separated: 1 the whole photo, 2 a 2x2 "
+        "grid of overlapping tiles (people seen twice as large), 3 a 3x3 grid; each grid n costs "
+        "n*n detector calls (default: 1, fast; 1,2 or 1,2,3 for group photos and crowds: "
+        "docs/predict.md)",
+    )
+    people.add_argument(
         "--whole-image",
         action="store_true",
         help="the whole image is the one person's first box (no detector); it is always reported",
@@ -264,12 +280,16 @@ def parse_args(argv=None):
         parser.error(f"--passes must be at least 1, got {args.passes}")
     if args.min_person_score is not None and not 0.0 <= args.min_person_score <= 1.0:
         parser.error(f"--min-person-score must be between 0 and 1, got {args.min_person_score}")
+    try:
+        args.detect_scales = parse_scales(args.detect_scales or "1")
+    except ValueError as error:
+        parser.error(f"--detect-scales: {error}")
     args.detector = "auto"  # made with the model, when a photo needs it
     if args.detect:
-        from keras_hourglass.detect import DetectorError, PersonDetector
+        from keras_hourglass.detect import DetectorError, make_detector
 
         try:
-            args.detector = PersonDetector()
+            args.detector = make_detector(args.detector_name, args.detect_scales)
         except DetectorError as error:
             parser.error(f"--detect: {error}")
     if args.video and (args.bbox or args.detections):
@@ -322,6 +342,8 @@ def _estimator(args):
         args.model, args.skeleton, not args.no_flip, args.runtime, args.precision,
         detector=getattr(args, "detector", "auto"), passes=getattr(args, "passes", None),
         min_person_score=getattr(args, "min_person_score", None),
+        detect_scales=getattr(args, "detect_scales", None),
+        detector_name=getattr(args, "detector_name", "blazepose"),
     )  # fmt: skip
 
 
