@@ -164,6 +164,8 @@ def open_video(source):
     camera = source.isdigit()
     if not camera and not os.path.isfile(source):
         raise InputError(f"--video {source!r}: no such file")
+    if not camera:
+        check_video_container(source)
     capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
         raise InputError(
@@ -174,6 +176,34 @@ def open_video(source):
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not camera else 0
     name = f"camera{source}" if camera else os.path.splitext(os.path.basename(source))[0]
     return capture, name, fps, max(count, 0)
+
+
+STILL_FORMATS = ("image2", "tty", "gif_pipe")  # FFmpeg demuxers of stills and text, not videos
+
+
+def check_video_container(path):
+    """An `InputError` naming `path` unless FFmpeg's probe (PyAV) finds a video container with a
+    video stream: a text file, a photo (FFmpeg's image demuxers: `image2`, `*_pipe`) or a
+    broken file is refused before OpenCV, whose FFmpeg "opens" them, plays them as frames.
+    Without PyAV, OpenCV's check alone."""
+    try:
+        import av
+    except ImportError:
+        return
+    try:
+        with av.open(path) as container:
+            kind = container.format.name
+            streams = len(container.streams.video)
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise InputError(f"--video {path!r}: not a video ({reason})") from None
+    if kind in STILL_FORMATS or kind.endswith("_pipe"):
+        raise InputError(
+            f"--video {path!r}: a still image or text ({kind}), not a video; give photos as "
+            "images (hourglass-predict photo.jpg)"
+        )
+    if not streams:
+        raise InputError(f"--video {path!r}: the file ({kind}) holds no video stream")
 
 
 class VideoWriter:

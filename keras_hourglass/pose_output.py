@@ -117,11 +117,29 @@ def person_record(person, keypoints, scores, score, skeleton):
     return record
 
 
+TRACK_COLOURS = (
+    (80, 160, 255),
+    (255, 170, 60),
+    (120, 220, 120),
+    (240, 100, 200),
+    (255, 240, 90),
+    (90, 230, 230),
+    (200, 140, 255),
+    (255, 110, 110),
+)  # a video's people by track id (the first is the photos' box colour)
+
+
+def track_colour(track_id):
+    """The box colour of track `track_id` in a video's overlay."""
+    return TRACK_COLOURS[int(track_id) % len(TRACK_COLOURS)]
+
+
 def draw_people(image, people, skeleton, threshold=0.2):
     """An RGB image (PIL or (H, W, 3) uint8) with each person's skeleton drawn (joints below
     `threshold` dimmed) and each person's box, labelled with the score when given. `people`:
-    [{"keypoints" (K, 2), "scores" (K,), "bbox" [x, y, w, h] or None, "label" or None}]. Line
-    widths follow the image's size. Returns a PIL image."""
+    [{"keypoints" (K, 2), "scores" (K,), "bbox" [x, y, w, h] or None, "label" or None, and
+    optionally "colour" (r, g, b) of the box: a video's track}]. Line widths follow the image's
+    size. Returns a PIL image."""
     from PIL import Image
 
     from keras_hourglass.drawing import draw_box, draw_pose
@@ -139,7 +157,13 @@ def draw_people(image, people, skeleton, threshold=0.2):
             width=max(2, round(size / 250)),
         )
         if person.get("bbox") is not None:
-            drawn = draw_box(drawn, person["bbox"], person.get("label"), max(1, round(size / 400)))
+            width = max(1, round(size / 400))
+            colour = person.get("colour")
+            drawn = (
+                draw_box(drawn, person["bbox"], person.get("label"), width)
+                if colour is None
+                else draw_box(drawn, person["bbox"], person.get("label"), width, tuple(colour))
+            )
     return drawn
 
 

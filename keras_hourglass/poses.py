@@ -4,13 +4,13 @@ library (docs/layers.md: an application of the runtimes, export and model layers
 
 - `PoseEstimator(model_path, ...)`: loads a `.keras` file, an OpenVINO `.xml` or a SavedModel
   folder; `.image(data, pixels, persons)` gives one photo's people as `ImagePoses` (keypoints,
-  scores, each person's score, the JSON records and the drawn image); `.people` and `.frames`
-  give the arrays.
+  scores, each person's score, the JSON records and the drawn image); `.people` gives the
+  arrays of given crops.
 - `predict_photos(estimator, inputs, out, boxes_of, ...)`: photos and folders to files (the
   drawn image and `<name>_pose.json` each, `preds.mat`, COCO results), one photo at a time.
 - `predict_video(estimator, source, out, ...)`: a video file or a camera to `<name>_pose.mp4`
-  and `<name>_pose.jsonl`, the person box following the person, optionally shown live.
-- `follow(...)`: the next video frame's person box from this frame's pose.
+  and `<name>_pose.jsonl`, everyone followed with a track id (`tracking.PeopleTracker`),
+  optionally shown live.
 
 People are `boxes.Box`es (x, y, w, h in the image's pixels, with score): the model's person-box
 unit stays inside (`Box.crop`). `hourglass-predict` only parses flags and calls these.
@@ -24,7 +24,6 @@ import sys
 
 import numpy as np
 
-from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.media import (
     PAUSE_KEYS,
     QUIT_KEYS,
@@ -40,7 +39,6 @@ __all__ = [
     "PhotoRun",
     "PoseEstimator",
     "VideoRun",
-    "follow",
     "predict_photos",
     "predict_video",
 ]
@@ -242,32 +240,6 @@ class PoseEstimator:
             record["box_score"] = score
         return FoundPeople(refined.keypoints, refined.scores, box_scores, records, how, left_out)
 
-    def frames(self, frames, box=None):
-        """(B, H, W, 3) uint8 RGB frames -> keypoints (B, K, 2), scores (B, K), with one person
-        box for all: a `Box`, a crop (centre x, centre y, scale in the model's person boxes), or
-        None (the whole frame)."""
-        from keras_hourglass.boxes import Box
-
-        if isinstance(box, Box):
-            box = box.crop(self.person_box_px)
-        boxes = None if box is None else [box] * len(frames)
-        if not self.saved_model:
-            from keras_hourglass.deploy import estimate_keypoints
-
-            return estimate_keypoints(
-                self.predictor, list(frames), boxes, self.person_box_px, len(frames)
-            )
-        import tensorflow as tf
-
-        images = tf.constant(frames, tf.uint8)
-        if box is None:
-            out = self.signatures["serving_default"](images=images)
-        else:
-            out = self.signatures["serving_boxes"](
-                images=images, boxes=tf.constant(boxes, tf.float32)
-            )
-        return out["keypoints"].numpy(), out["scores"].numpy()
-
     def people(self, data, pixels, boxes, batch=8):
         """One image's people: `data` its JPEG/PNG bytes, `pixels` (H, W, 3) uint8, `boxes` a
         list of (centre x, centre y, scale) or [None] (the whole image) -> keypoints (P, K, 2),
@@ -298,26 +270,6 @@ class PoseEstimator:
             keypoints.append(out["keypoints"].numpy())
             scores.append(out["scores"].numpy())
         return np.concatenate(keypoints), np.concatenate(scores)
-
-
-def follow(keypoints, scores, shape, threshold, person_box_px, min_joints=None):
-    """The next frame's person box from this frame's pose: the square around the joints whose
-    confidence is at least `threshold`, enlarged 1.25x (the data's joint-box convention), as
-    (centre x, centre y, scale in `person_box_px` boxes); None (the whole frame) when the pose is
-    lost: fewer than `min_joints` confident joints (default: half of them) or a box centre
-    outside the frame. The box is at least an eighth of the frame's longer side."""
-    from keras_hourglass.datasets import box_from_joints
-
-    confident = np.asarray(scores) >= threshold
-    needed = min_joints or max(2, (len(confident) + 1) // 2)
-    if confident.sum() < needed:
-        return None
-    center, scale = box_from_joints(np.asarray(keypoints, np.float64), confident)
-    height, width = shape[:2]
-    if not (0 <= center[0] <= width - 1 and 0 <= center[1] <= height - 1):
-        return None
-    side = max(scale * PERSON_BOX_PX, max(height, width) / 8)  # box_from_joints: 200-px units
-    return [float(center[0]), float(center[1]), side / person_box_px]
 
 
 # --- the loops: photos and folders, videos and cameras, to files ------------------------------
@@ -466,25 +418,26 @@ class VideoRun:
 
 @dataclasses.dataclass
 class _VideoState:
-    box: object = None  # the tracked crop (cx, cy, scale) or None: the whole frame
     writer: object = None
-    smoothed: object = None
     done: int = 0
     quit_asked: bool = False
-
-    def smoothed_pose(self, keypoints, weight):
-        """The exponential moving average of the poses so far (`weight`: the past's; 0: off)."""
-        if not weight:
-            return keypoints
-        past = self.smoothed
-        self.smoothed = keypoints if past is None else weight * past + (1 - weight) * keypoints
-        return self.smoothed
 
     def write(self, drawn, path, fps):
         """A drawn frame to the overlay video at `path`, opened at the first frame's size."""
         if self.writer is None:
             self.writer = VideoWriter(path, fps, drawn.shape[1], drawn.shape[0])
         self.writer.write(drawn)
+
+
+def smoothed_pose(person, weight):
+    """A track's exponential moving average of its poses (`weight`: the past's; 0: off)."""
+    if not weight:
+        return person.keypoints
+    past = person.smoothed
+    person.smoothed = (
+        person.keypoints if past is None else weight * past + (1 - weight) * person.keypoints
+    )
+    return person.smoothed
 
 
 def predict_video(
@@ -502,24 +455,34 @@ def predict_video(
     window=None,
     progress=None,
     where=None,
+    whole_image=False,
+    detect_every=None,
+    max_people=0,
 ):
-    """Every frame of a video file or camera through the model, `batch` frames per call, to
-    `<name>_pose.mp4` (drawn) and `<name>_pose.jsonl` (a line per frame) in `out`, and to
-    `window` when given (q or Esc quits, space or p pauses).
+    """Every frame of a video file or camera through the model, everyone in it followed with a
+    track id (`tracking.PeopleTracker`), to `<name>_pose.mp4` (drawn, a colour per track) and
+    `<name>_pose.jsonl` (a line per frame: {"frame", "time_s", "people": [person records with
+    "track_id"]}) in `out`, and to `window` when given (q or Esc quits, space or p pauses).
 
     source: a video file's path or a camera index ("0"), or (a capture with read() and
         release(), name, fps, frame count) (tests pass a fake camera).
-    box: a `Box` for every frame; else the person box follows the person (`follow`: the last
-        frame's confident joints) when `track`, or is the whole frame.
-    smooth: the exponential moving average's weight of the past for joint positions (0: off).
-    max_frames: stop after this many frames (0: all). max_image_pixels: the first frame's limit.
-    progress: called with the number of frames done after each batch.
+    box: a `Box` for every frame (one person, track 0); else the people are found by the
+        estimator's detector every `detect_every` frames (default `tracking.DETECT_EVERY`) and
+        followed from their poses between (`track`; False: found in every frame), or with
+        `whole_image` (or no detector installed) the whole frame is the first person's crop.
+    smooth: each track's exponential moving average weight of the past for joint positions.
+    max_people: at most this many people followed (0: any). max_frames: stop after this many
+        frames (0: all). max_image_pixels: the first frame's limit.
+    progress: called with the number of frames done after each frame. batch: unused (a frame's
+        people are one network call).
     where: how errors name the video (default: `--video SOURCE`).
     A video that ends early (a truncated file, a camera unplugged, Ctrl-C, q) keeps what was
     written. Returns `VideoRun`; a video with no readable frame is an `InputError`."""
     import time
 
     import cv2
+
+    from keras_hourglass import tracking
 
     where = where or (f"--video {source}" if isinstance(source, str) else "the video")
     capture, name, fps, count = open_video(source) if isinstance(source, str) else source
@@ -528,51 +491,49 @@ def predict_video(
         os.path.join(out, f"{prefix}{name}_pose{suffix}")
         for prefix, suffix in (("", ".mp4"), ("", ".jsonl"), (".", ".tmp.mp4"))
     )
-    state, pending = _VideoState(), []
+    state = _VideoState()
     start = time.time()
     interrupted = False
-    fixed = None if box is None else box.crop(estimator.person_box_px)
+    tracker = tracking.PeopleTracker(
+        estimator.predictor,
+        estimator.skeleton,
+        None if (whole_image or box is not None) else estimator.detector,
+        estimator.person_box_px,
+        box=box,
+        detect_every=detect_every or tracking.DETECT_EVERY,
+        max_people=max_people,
+        min_score=0.0 if whole_image else estimator.min_person_score,
+        follow=track,
+        passes=estimator.passes,
+    )
 
-    def flush(frames, lines):
-        used = state.box if fixed is None else fixed
-        keypoints, scores = estimator.frames(np.stack(frames), used)
-        for frame, kp, sc in zip(frames, keypoints, scores):
-            kp = state.smoothed_pose(kp, smooth)
-            drawn = _draw_frame(estimator, frame, kp, sc, used, threshold)
-            state.write(drawn, tmp_video, fps)
-            record = _frame_record(state.done, fps, used, estimator.skeleton, kp, sc)
-            lines.write(json.dumps(record) + "\n")
-            state.done += 1
-            if window is not None and not state.quit_asked:
-                rate = state.done / max(time.time() - start, 1e-9)
-                state.quit_asked = _show(window, drawn, rate)
-        if track and fixed is None:
-            state.box = follow(
-                keypoints[-1], scores[-1], frames[-1].shape, threshold, estimator.person_box_px
-            )
+    def one_frame(frame, lines):
+        people = tracker(frame)
+        shown = [smoothed_pose(p, smooth) for p in people]
+        drawn = _draw_frame(estimator, frame, people, shown, threshold)
+        state.write(drawn, tmp_video, fps)
+        record = _frame_record(state.done, fps, people, shown, estimator)
+        lines.write(json.dumps(record) + "\n")
+        state.done += 1
+        if window is not None and not state.quit_asked:
+            rate = state.done / max(time.time() - start, 1e-9)
+            state.quit_asked = _show(window, drawn, rate)
         lines.flush()
         if progress is not None:
             progress(state.done)
 
     with open(lines_path, "w") as lines:
         try:
-            while not state.quit_asked and (
-                not max_frames or state.done + len(pending) < max_frames
-            ):
+            while not state.quit_asked and (not max_frames or state.done < max_frames):
                 ok, frame = capture.read()
                 if not ok:
                     break
-                if state.done + len(pending) == 0:
+                if state.done == 0:
                     _check_first_frame(frame, box, where, max_image_pixels)
-                pending.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-                if len(pending) == batch:
-                    flush(pending, lines)
-                    pending = []
+                one_frame(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), lines)
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            if pending and not state.quit_asked:
-                flush(pending, lines)
             capture.release()
             if window is not None:
                 window.close()
@@ -599,37 +560,42 @@ def _check_first_frame(frame, box, where, max_pixels):
         raise InputError(str(error)) from None
 
 
-def _draw_frame(estimator, frame, keypoints, scores, used, threshold):
-    """A frame with its person drawn, as (H, W, 3) uint8 RGB."""
-    from keras_hourglass.pose_output import draw_people
+def _draw_frame(estimator, frame, people, shown, threshold):
+    """A frame with its people drawn, each box in its track's colour and labelled with its id,
+    as (H, W, 3) uint8 RGB."""
+    from keras_hourglass.pose_output import draw_people, track_colour
 
-    person = {"keypoints": keypoints, "scores": scores, "bbox": _crop_bbox(used, estimator)}
-    return np.asarray(draw_people(frame, [person], estimator.skeleton, threshold))
+    drawn = [
+        {
+            "keypoints": kp,
+            "scores": p.scores,
+            "bbox": p.framing.bbox(),
+            "label": f"id {p.track_id}",
+            "colour": track_colour(p.track_id),
+        }
+        for p, kp in zip(people, shown)
+    ]
+    return np.asarray(draw_people(frame, drawn, estimator.skeleton, threshold))
 
 
-def _crop_bbox(used, estimator):
-    """The square crop the network saw for box `used` (cx, cy, scale) as x, y, w, h; None for
-    the whole frame."""
-    if used is None:
-        return None
-    side = used[2] * estimator.person_box_px
-    return (used[0] + 0.5 - side / 2, used[1] + 0.5 - side / 2, side, side)
+def _frame_record(index, fps, people, shown, estimator):
+    """One line of <name>_pose.jsonl: the frame, its time and its people, each as the photos'
+    person record (`pose_output.person_record`) with its "track_id"."""
+    from keras_hourglass.boxes import person_scores
+    from keras_hourglass.pose_output import person_record
 
-
-def _frame_record(index, fps, used, skeleton, keypoints, scores):
-    """One line of <name>_pose.jsonl: the frame, its time, the box and the named joints."""
-    from keras_hourglass.pose_output import named_joints_json
-
-    return {
-        "frame": index,
-        "time_s": round(index / fps, 4),
-        "box": (
-            "whole frame"
-            if used is None
-            else {"center": [round(v, 2) for v in used[:2]], "scale": round(used[2], 4)}
-        ),
-        "joints": named_joints_json(skeleton, keypoints, scores),
-    }
+    records = []
+    for p, kp in zip(people, shown):
+        person = {
+            "bbox": p.framing.bbox(),
+            "box": p.framing.crop_box(estimator.person_box_px),
+            "crop": p.framing.record(),
+            "box_score": p.box_score,
+        }
+        score = float(person_scores(p.scores[None], p.box_score)[0])
+        record = person_record(person, kp, p.scores, score, estimator.skeleton)
+        records.append({"track_id": int(p.track_id), **record})
+    return {"frame": index, "time_s": round(index / fps, 4), "people": records}
 
 
 def _show(window, drawn_rgb, rate):

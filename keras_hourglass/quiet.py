@@ -46,6 +46,41 @@ def progress_bar(target, unit_name):
     return keras.utils.Progbar(target, unit_name=unit_name, verbose=verbosity)
 
 
+class TextProgress:
+    """A progress line without Keras (the video loop needs no TensorFlow): `done/total unit`
+    and the rate, rewritten in place on `stream` (stderr) as `update(done)` is called, at most
+    ten times a second, ended by `close()`."""
+
+    def __init__(self, total, unit_name, stream=None):
+        import time
+
+        self.total, self.unit, self.stream = total, unit_name, stream or sys.stderr
+        self.start, self.shown, self.clock = time.time(), 0.0, time.time
+
+    def update(self, done):
+        now = self.clock()
+        if now - self.shown < 0.1 and done != self.total:
+            return
+        self.shown = now
+        rate = done / max(now - self.start, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        self.stream.write(f"\r{done}{of} {self.unit}s, {rate:.1f} {self.unit}s/s ")
+        self.stream.flush()
+
+    def close(self):
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def text_progress(total, unit_name, stream=None):
+    """A `TextProgress` on a terminal; None when quiet (-q) or when `stream` (default stderr)
+    is not a terminal (a redirected log gets no escape codes and no bar)."""
+    stream = sys.stderr if stream is None else stream
+    if _PROGRESS["quiet"] or not (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return TextProgress(total, unit_name, stream)
+
+
 def quiet_tensorflow_startup():
     """Imports TensorFlow silently when KERAS_HOURGLASS_QUIET=1 and the backend is TensorFlow (or
     unset); a no-op when it is already imported, not installed, another backend is chosen, or

@@ -58,7 +58,9 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
             str(out),
             "--batch",
             "4",
-            "--no-track",  # every frame whole, as the pictures are
+            "--no-track",  # every frame whole and once, as the pictures are
+            "--whole-image",
+            "--no-refine",
         ],
         python_env,
     )
@@ -67,7 +69,9 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
     lines = [json.loads(line) for line in (out / "clip_pose.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in lines] == list(range(6))
     assert lines[1]["time_s"] == pytest.approx(0.1)
-    assert set(lines[0]["joints"]) == set(kh.MPII.joint_names)
+    assert [len(r["people"]) for r in lines] == [1] * 6
+    assert lines[0]["people"][0]["track_id"] == 0
+    assert set(lines[0]["people"][0]["joints"]) == set(kh.MPII.joint_names)
     overlay = cv2.VideoCapture(str(out / "clip_pose.mp4"))
     assert int(overlay.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     assert (
@@ -86,7 +90,7 @@ def test_video_frames_match_the_image_mode_and_files_are_written(clip, python_en
     for i in range(6):
         written = json.loads((folder / "img" / f"frame{i % 5}_pose.json").read_text())
         picture = written["people"][0]["joints"]
-        for joint, value in lines[i]["joints"].items():
+        for joint, value in lines[i]["people"][0]["joints"].items():
             total += 1
             assert value["confidence"] == pytest.approx(picture[joint]["confidence"], abs=2e-4)
             same += (
@@ -109,6 +113,20 @@ def test_broken_and_truncated_videos(clip, python_env):
     assert (
         result.returncode != 0 and "junk.mp4" in result.stderr and "Traceback" not in result.stderr
     )
+    # Not videos, though OpenCV's FFmpeg "plays" them: a text file, a photo cut short.
+    notes = folder / "notes.txt"
+    notes.write_text("a shopping list\nnot a video\n")
+    half = folder / "half.jpg"
+    with open(folder / "frame0.png", "rb") as f:
+        from PIL import Image
+
+        Image.open(f).convert("RGB").save(folder / "whole.jpg")
+    half.write_bytes((folder / "whole.jpg").read_bytes()[:2000])
+    for bad, why in ((notes, "not a video"), (half, "a still image")):
+        args = ["--video", str(bad), "--model", str(folder / "m.keras"), "--out", str(folder / "o")]
+        result = _predict(args, python_env)
+        assert result.returncode != 0 and why in result.stderr, result.stderr[-1000:]
+        assert len(result.stderr.strip().splitlines()) == 1 and bad.name in result.stderr
     # A file cut short: the frames before the cut are predicted and kept.
     data = video.read_bytes()
     cut = folder / "cut.avi"
@@ -169,17 +187,23 @@ def _predict_module():
 
 
 class _FakeCamera:
-    """A camera that shows a bright square moving right by 10 px a frame (BGR frames)."""
+    """A camera showing bright 20 x 40 px squares (BGR frames): square i starts at x = starts[i]
+    and moves `speeds[i]` px a frame; frames in `hidden` show no square."""
 
-    def __init__(self, frames=8, shape=(120, 160)):
+    def __init__(self, frames=8, shape=(120, 240), starts=(20,), speeds=(10,), hidden=()):
         self.frames, self.shape, self.read_count, self.released = frames, shape, 0, False
+        self.starts, self.speeds, self.hidden = starts, speeds, set(hidden)
+
+    def lefts(self, t):
+        return [start + speed * t for start, speed in zip(self.starts, self.speeds)]
 
     def read(self):
         if self.read_count >= self.frames:
             return False, None
         frame = np.zeros((*self.shape, 3), np.uint8)
-        x = 20 + 10 * self.read_count
-        frame[40:80, x : x + 20] = 255
+        if self.read_count not in self.hidden:
+            for x in self.lefts(self.read_count):
+                frame[40:80, x : x + 20] = 255
         self.read_count += 1
         return True, frame
 
@@ -187,33 +211,78 @@ class _FakeCamera:
         self.released = True
 
 
-class _PoseOfTheSquare:
-    """A stand-in predictor: the 'pose' is the square's four corners (confidence 1), or nothing
-    (confidence 0) on the frames listed in `lost`; records the box it was given per call."""
+SQUARE = kh.Skeleton(
+    "square",
+    ("a", "b", "c", "d"),
+    flip_pairs=(),
+    limbs=(("a", "b"),),
+    groups=(("All", ("a", "b", "c", "d")),),
+    normalizer=("joints", ("a", "c")),
+)
 
-    person_box_px = 200.0
-    skeleton = kh.Skeleton(
-        "square",
-        ("a", "b", "c", "d"),
-        flip_pairs=(),
-        limbs=(("a", "b"),),
-        groups=(("All", ("a", "b", "c", "d")),),
-        normalizer=("joints", ("a", "c")),
-    )
 
-    def __init__(self, lost=()):
-        self.lost, self.boxes, self.seen = set(lost), [], 0
+def _blobs(mask):
+    """Bounding boxes (x0, y0, x1, y1) of the bright columns' runs: one per square."""
+    columns = np.nonzero(mask.any(axis=0))[0]
+    if not len(columns):
+        return []
+    runs = np.split(columns, np.nonzero(np.diff(columns) > 1)[0] + 1)
+    found = []
+    for run in runs:
+        rows = np.nonzero(mask[:, run].any(axis=1))[0]
+        found.append((run[0], rows[0], run[-1] + 1, rows[-1] + 1))
+    return found
 
-    def frames(self, frames, box=None):
-        self.boxes.append(box)
+
+class _SquarePoses:
+    """A stand-in crop predictor: the pose is the corners of the bright square nearest the
+    crop's centre (confidence 1), none (confidence 0) in a crop without one."""
+
+    input_size, num_joints = 64, 4
+
+    def __call__(self, crops):
         keypoints, scores = [], []
-        for frame in frames:
-            ys, xs = np.nonzero(frame[..., 0] > 128)
-            corners = [[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.max(), ys.max()]]
-            keypoints.append(corners + [[xs.min(), ys.max()]])
-            scores.append([0.0] * 4 if self.seen in self.lost else [1.0] * 4)
-            self.seen += 1
+        for crop in crops:
+            blobs = _blobs(crop[..., 0] > 0.5)
+            if not blobs:
+                keypoints.append(np.zeros((4, 2)))
+                scores.append(np.zeros(4))
+                continue
+            middle = (self.input_size - 1) / 2
+            x0, y0, x1, y1 = min(
+                blobs,
+                key=lambda b: (
+                    abs((b[0] + b[2] - 1) / 2 - middle) + abs((b[1] + b[3] - 1) / 2 - middle)
+                ),
+            )
+            keypoints.append([[x0, y0], [x1 - 1, y0], [x1 - 1, y1 - 1], [x0, y1 - 1]])
+            scores.append(np.ones(4))
         return np.array(keypoints, np.float64), np.array(scores)
+
+
+class _SquareDetector:
+    """A stand-in person detector: a box (x, y, w, h) per bright square of the frame."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, pixels):
+        from keras_hourglass.boxes import Box
+
+        self.calls += 1
+        return [
+            Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0), 0.9)
+            for x0, y0, x1, y1 in _blobs(pixels[..., 0] > 128)
+        ]
+
+
+class _SquareEstimator:
+    """What `predict_video` needs of a `PoseEstimator`, on the squares."""
+
+    person_box_px, skeleton, min_person_score, passes = 200.0, SQUARE, 0.15, 2
+
+    def __init__(self, detector=None):
+        self.predictor, self.detector = _SquarePoses(), detector
 
 
 class _FakeWindow:
@@ -232,56 +301,89 @@ class _FakeWindow:
         self.closed = True
 
 
-def test_live_loop_follows_the_person_pauses_and_quits(tmp_path):
-    """The camera loop with a fake camera, predictor and window: the box of each frame is the
-    square around the last pose (x 1.25), the whole frame after a lost pose; space pauses
-    (waits for a key), q quits and keeps what was written."""
+def _lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_live_loop_follows_everyone_pauses_and_quits(tmp_path):
+    """The camera loop with a fake camera, predictor, detector and window: two squares moving
+    apart are found by the detector (every 3rd frame) and followed from their poses between,
+    each keeping its track id; each frame's line lists both with the photos' person record;
+    space pauses (waits for a key), q quits and keeps what was written."""
     from keras_hourglass.poses import predict_video
 
-    camera, predictor = _FakeCamera(frames=8), _PoseOfTheSquare(lost=[3])
-    window = _FakeWindow({1: ord(" "), 5: ord("q")})
+    camera = _FakeCamera(frames=10, starts=(40, 160), speeds=(-3, 4))
+    detector = _SquareDetector()
+    window = _FakeWindow({1: ord(" "), 7: ord("q")})
     run = predict_video(
-        predictor, (camera, "camera0", 30.0, 0), str(tmp_path), batch=1, window=window
-    )
-    assert (
-        run.frames == 6
-        and run.ended == " (quit: kept what was read)"
-        and camera.released
-        and window.closed
-        and window.waited == 1
-    )
-    assert len(window.shown) == 6 and window.shown[0].shape == (120, 160, 3)
-    lines = [json.loads(x) for x in (tmp_path / "camera0_pose.jsonl").read_text().splitlines()]
-    assert len(lines) == 6 and (tmp_path / "camera0_pose.mp4").is_file()
-    # Frame 0: the whole frame. Frame t: around frame t-1's square (x from 20 + 10 (t - 1)),
-    # the side 1.25 x the square's 39 px extent, but at least 160 / 8 = 20 px.
-    assert predictor.boxes[0] is None and lines[0]["box"] == "whole frame"
-    for t in (1, 2, 3, 5):
-        left = 20 + 10 * (t - 1)
-        cx, cy, scale = predictor.boxes[t]
-        assert (cx, cy) == pytest.approx((left + 9.5, 59.5))
-        assert scale * 200 == pytest.approx(39 * 1.25)
-        assert lines[t]["box"]["center"] == pytest.approx([left + 9.5, 59.5], abs=0.01)
-    assert predictor.boxes[4] is None  # frame 3's pose was lost: frame 4 sees the whole frame
+        _SquareEstimator(detector), (camera, "camera0", 30.0, 0), str(tmp_path),
+        window=window, detect_every=3,
+    )  # fmt: skip
+    assert run.frames == 8 and run.ended == " (quit: kept what was read)"
+    assert camera.released and window.closed and window.waited == 1
+    assert len(window.shown) == 8 and window.shown[0].shape == (120, 240, 3)
+    assert detector.calls == 3  # frames 0, 3 and 6
+    lines = _lines(tmp_path / "camera0_pose.jsonl")
+    assert [line["frame"] for line in lines] == list(range(8))
+    for t, line in enumerate(lines):
+        people = line["people"]
+        assert [p["track_id"] for p in people] == [0, 1]
+        for p, left in zip(people, camera.lefts(t)):
+            assert p["joints"]["a"]["x"] == pytest.approx(left, abs=0.6)
+            assert p["joints"]["c"]["y"] == pytest.approx(79, abs=0.6)
+            assert {"bbox", "box_score", "score", "crop"} <= set(p)
+    assert (tmp_path / "camera0_pose.mp4").is_file()
     av = pytest.importorskip("av")
     with av.open(str(tmp_path / "camera0_pose.mp4")) as video:  # H.264, every frame kept on q
         assert video.streams.video[0].codec_context.name == "h264"
-        assert sum(1 for _ in video.decode(video=0)) == 6
+        assert sum(1 for _ in video.decode(video=0)) == 8
 
 
-def test_follow_keeps_the_box_inside_sensible_limits():
-    from keras_hourglass import poses as module
+def test_a_lost_person_is_looked_for_at_once_and_max_people_holds(tmp_path):
+    """A square hidden for two frames: its track is not reported while hidden, the detector
+    looks again in the frame after the loss, and when it is back it is followed again; with
+    --max-people 1 only one of two squares is followed."""
+    from keras_hourglass.poses import predict_video
 
-    keypoints = np.array([[10.0, 10], [12, 10], [12, 12], [10, 12]])
-    # A tiny pose: the box is at least an eighth of the frame's longer side.
-    cx, cy, scale = module.follow(keypoints, np.ones(4), (100, 400), 0.2, 200.0)
-    assert (cx, cy) == (11, 11) and scale * 200 == pytest.approx(50)
-    assert module.follow(keypoints, [1, 0.1, 0.1, 0.1], (100, 400), 0.2, 200.0) is None
-    assert module.follow(keypoints - 50, np.ones(4), (100, 400), 0.2, 200.0) is None  # outside
-    # In a model whose person box is 100 px, the same box is twice the scale.
-    assert module.follow(keypoints, np.ones(4), (100, 400), 0.2, 100.0)[2] == pytest.approx(
-        2 * scale
+    camera = _FakeCamera(frames=7, starts=(100,), speeds=(2,), hidden=(3, 4))
+    detector = _SquareDetector()
+    predict_video(
+        _SquareEstimator(detector), (camera, "c", 10.0, 7), str(tmp_path), detect_every=100
     )
+    lines = _lines(tmp_path / "c_pose.jsonl")
+    assert [len(line["people"]) for line in lines] == [1, 1, 1, 0, 0, 1, 1]
+    assert detector.calls == 4  # frame 0, the loss (3), nobody followed (4), back (5)
+    assert lines[5]["people"][0]["joints"]["a"]["x"] == pytest.approx(110, abs=0.6)
+
+    camera = _FakeCamera(frames=4, starts=(40, 160), speeds=(0, 0))
+    predict_video(
+        _SquareEstimator(_SquareDetector()), (camera, "m", 10.0, 4), str(tmp_path), max_people=1
+    )
+    assert [len(line["people"]) for line in _lines(tmp_path / "m_pose.jsonl")] == [1, 1, 1, 1]
+
+
+def test_tracks_that_converge_on_one_person_merge_and_the_older_id_stays():
+    from keras_hourglass import framing, tracking
+
+    tracker = tracking.PeopleTracker(_SquarePoses(), SQUARE, _SquareDetector(), 200.0)
+    frame = np.zeros((120, 240, 3), np.uint8)
+    frame[40:80, 100:120] = 255
+    first = tracker(frame)
+    assert [p.track_id for p in first] == [0]
+    ghost = tracking.Tracked(
+        7, framing.Framing(109.5, 59.5, 50.0), first[0].keypoints + 1, np.ones(4)
+    )
+    tracker.tracks.append(ghost)
+    assert [p.track_id for p in tracker(frame)] == [0]
+
+
+def test_the_match_cost_prefers_the_near_pose():
+    from keras_hourglass.tracking import match_cost
+
+    pose = np.array([[0.0, 0], [20, 0], [20, 40], [0, 40]])
+    assert match_cost(pose, 50.0, pose) == 0.0
+    assert match_cost(pose, 50.0, pose + 5) < match_cost(pose, 50.0, pose + 15) < 1.0
+    assert match_cost(pose, 50.0, pose + 200) == 1.0
 
 
 def test_show_without_window_support_says_what_to_install(tmp_path):

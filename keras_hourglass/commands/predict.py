@@ -7,8 +7,8 @@
 
 Each image gets `<name>_pose.jpg|.png` (the skeletons and boxes drawn) and `<name>_pose.json`
 (each person's box, score and named joints in the image's pixels), and the run `preds.mat`
-(MPII's layout); a video `<name>_pose.mp4` and `<name>_pose.jsonl` (a line per frame), the
-person box following the person. The people are found by the person detector (default;
+(MPII's layout); a video `<name>_pose.mp4` and `<name>_pose.jsonl` (a line per frame, its people
+with track ids), everyone followed from frame to frame. The people are found by the person detector (default;
 --detect-scales 1,2 for group photos), or given: --bbox boxes, another detector's --detections,
 MPII's --box, or --whole-image. This command parses the flags and runs the library's pose loop (`keras_hourglass.poses`); docs/predict.md has the details.
 """
@@ -32,7 +32,6 @@ from keras_hourglass.cli import (
     check_box_arguments,
     check_image_limit,
     configure_logging,
-    ready,
     resolve_model_arg,
     say,
     warn,
@@ -113,15 +112,28 @@ def _add_input_flags(parser):
         "--no-track",
         dest="track",
         action="store_false",
-        help="video: predict every frame on the whole frame (default: the person box follows "
-        "the last pose, the whole frame when the pose is lost)",
+        help="video: find the people in every frame (default: each person is followed from "
+        "its last pose, the detector looking again every --detect-every frames and when "
+        "someone is lost)",
+    )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=None,
+        help="video: frames between person detections (default: 10); people are followed from "
+        "their poses between them",
+    )
+    parser.add_argument(
+        "--max-people",
+        type=int,
+        default=0,
+        help="video: follow at most this many people (default: 0, everyone found)",
     )
     parser.add_argument(
         "--batch",
         type=int,
         default=None,
-        help="people (images) or video frames per network call (default: 8; 1 for a camera or "
-        "--show, for the least delay)",
+        help="people per network call for images (default: 8; a video frame's people are one call)",
     )
     parser.add_argument(
         "--smooth",
@@ -274,8 +286,10 @@ def parse_args(argv=None):
         args.detect = args.whole_image = False
     if args.detect and args.whole_image:
         parser.error("--detect and --whole-image: give one of them")
-    if args.detect and args.video:
-        parser.error("--detect is for photos (a video's person box follows the person)")
+    if args.detect_every is not None and args.detect_every < 1:
+        parser.error(f"--detect-every must be at least 1, got {args.detect_every}")
+    if args.max_people < 0:
+        parser.error(f"--max-people must be 0 (everyone) or more, got {args.max_people}")
     if args.passes is not None and args.passes < 1:
         parser.error(f"--passes must be at least 1, got {args.passes}")
     if args.min_person_score is not None and not 0.0 <= args.min_person_score <= 1.0:
@@ -308,7 +322,6 @@ def main(argv=None):
     parser, args = parse_args(argv)
     try:
         if args.video:
-            ready()
             run_video(args, _estimator(args))
             return 0
         inputs = _checked_inputs(parser, args)
@@ -384,11 +397,21 @@ def run_video(args, estimator, source=None, window=None):
     if args.show and window is None:
         window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
     box = parse_box(args.box[0], args.video, None, estimator.person_box_px) if args.box else None
-    from keras_hourglass.quiet import progress_bar
+    from keras_hourglass.quiet import text_progress
 
     total = min(count, args.max_frames or count) if count else None  # a camera: no end
-    bar = progress_bar(total, "frame")
-    run = predict_video(
+    bar = text_progress(total, "frame")
+    try:
+        run = _video_run(args, estimator, source, window, box, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    say(run.summary(args.video))
+    return run.frames
+
+
+def _video_run(args, estimator, source, window, box, bar):
+    return predict_video(
         estimator,
         source,
         args.out,
@@ -402,9 +425,10 @@ def run_video(args, estimator, source=None, window=None):
         window=window,
         progress=bar.update if bar else None,
         where=f"--video {args.video}",
+        whole_image=args.whole_image,
+        detect_every=args.detect_every,
+        max_people=args.max_people,
     )
-    say(run.summary(args.video))
-    return run.frames
 
 
 def _report_skipped(skipped):
