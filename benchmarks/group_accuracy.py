@@ -143,6 +143,110 @@ def group_detections(groups):
     return boxes
 
 
+def clip_size(count, pan=80):
+    """The frame of a clip of `count` people: 360 px high, about 220 px of width per person
+    (at least 640)."""
+    return max(640, 220 * count + pan), 360
+
+
+def build_clip(people, data_dir, count, path, frames=60, pan=80, fps=30):
+    """A panning clip of `count` people side by side (whole LSPET photos, each scaled into an
+    equal share of the frame, `clip_size`), the view moving `pan` pixels right and back;
+    everyone stays in view. Written losslessly (FFV1) to `path` -> per frame [(joints (14, 2),
+    visible (14,))]."""
+    import cv2
+    from PIL import Image
+
+    width, height = size = clip_size(count, pan)
+    canvas = np.zeros((height, width + pan, 3), np.uint8)
+    cell = (width - pan) // count
+    members = []
+    for i, (name, joints, visible) in enumerate(people[:count]):
+        with Image.open(os.path.join(data_dir, "images", name)) as photo:
+            photo = photo.convert("RGB")
+            factor = min(cell / photo.width, (height - 20) / photo.height)
+            scaled = photo.resize(
+                (max(1, round(photo.width * factor)), max(1, round(photo.height * factor))),
+                Image.LANCZOS,
+            )
+        left = pan + i * cell + (cell - scaled.width) // 2
+        top = (height - scaled.height) // 2
+        canvas[top : top + scaled.height, left : left + scaled.width] = np.asarray(scaled)
+        fx, fy = scaled.width / photo.width, scaled.height / photo.height
+        moved = np.stack(
+            [(joints[:, 0] + 0.5) * fx - 0.5 + left, (joints[:, 1] + 0.5) * fy - 0.5 + top], axis=1
+        )
+        members.append((moved, visible))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"FFV1"), fps, size)
+    truth = []
+    for t in range(frames):
+        offset = round(pan * (1 - abs(1 - 2 * t / max(frames - 1, 1))))  # right, then back
+        frame = canvas[:, offset : offset + width]
+        writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+        truth.append([(joints - [offset, 0], visible) for joints, visible in members])
+    writer.release()
+    return truth
+
+
+def video_people(lines_path):
+    """{frame: [(joints (14, 2), confidences (14,), track id)]} from a `_pose.jsonl`."""
+    from photo_accuracy import LSP_JOINTS
+
+    found = {}
+    with open(lines_path) as f:
+        for line in f:
+            record = json.loads(line)
+            people = []
+            for person in record["people"]:
+                joints = person["joints"]
+                xy = np.array([[joints[j]["x"], joints[j]["y"]] for j in LSP_JOINTS], np.float64)
+                conf = np.array([joints[j]["confidence"] for j in LSP_JOINTS], np.float64)
+                people.append((xy, conf, person["track_id"]))
+            found[record["frame"]] = people
+    return found
+
+
+def score_clip(truth, found):
+    """(group PCK@0.2 of the 12 limb joints, recall, reported per annotated, id switches, the
+    smallest fraction of frames any one person was found in) of a clip."""
+    from scipy.optimize import linear_sum_assignment
+
+    groups = [(t, members) for t, members in enumerate(truth)]
+    reported = {t: [(xy, conf) for xy, conf, _ in found.get(t, [])] for t in range(len(truth))}
+    pck, recall, per, _ = score_groups(groups, reported)
+    ids = [[] for _ in truth[0]]
+    for t, members in enumerate(truth):
+        people = found.get(t, [])
+        if not people:
+            continue
+        cost = np.array(
+            [
+                [np.linalg.norm(xy - joints, axis=1)[visible].mean() for xy, _, _ in people]
+                for joints, visible in members
+            ]
+        )
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows, cols):
+            torso = np.linalg.norm(members[r][0][TORSO[0]] - members[r][0][TORSO[1]])
+            if cost[r, c] <= PAIR_TORSOS * max(torso, 1.0):
+                ids[r].append(people[c][2])
+    switches = sum(sum(a != b for a, b in zip(seq, seq[1:])) for seq in ids)
+    seen = min(len(seq) for seq in ids) / len(truth)
+    return pck, recall, per, switches, seen
+
+
+def run_clip(clip, out, flags, model):
+    """`hourglass-predict --video clip` -> frames per second of its own loop (its summary)."""
+    import re
+    import subprocess
+
+    command = [sys.executable, os.path.join(os.path.dirname(HERE), "eval", "predict.py")]
+    command += ["--video", clip, "--out", out] + flags + (["--model", model] if model else [])
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    rate = re.search(r"\(([0-9.]+) frames/s\)", done.stdout + done.stderr)
+    return float(rate.group(1)) if rate else float("nan")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,6 +261,15 @@ def main(argv=None):
         default="default,scales-12,annotation",
         help=f"comma-separated, of {sorted(PIPELINES)} (default: default,scales-12,annotation)",
     )
+    parser.add_argument(
+        "--clips",
+        default="1,2,5",
+        help="people in the panning clips (default: 1,2,5; empty: no clip)",
+    )
+    parser.add_argument("--frames", type=int, default=60, help="frames per clip (60)")
+    parser.add_argument(
+        "--video-flags", default="", help="hourglass-predict flags for the clips (default: none)"
+    )
     parser.add_argument("--model", help="a model name or file (default: the shipped default)")
     parser.add_argument("--keep", help="keep the photos and outputs in this folder")
     parser.add_argument("--json", help="write the figures to this JSON file")
@@ -166,11 +279,14 @@ def main(argv=None):
     if unknown:
         parser.error(f"--pipelines: unknown {unknown}; known: {sorted(PIPELINES)}")
     grids = [int(g) for g in args.grids.split(",") if g]
+    if args.frames < 2:
+        parser.error(f"--frames must be at least 2, got {args.frames}")
 
     people = lspet_people(args.data_dir, args.first, args.last)
     if not people:
         parser.error(f"--data-dir {args.data_dir}: no photo im{args.first:05d}-im{args.last:05d}")
     work = args.keep or tempfile.mkdtemp(prefix="group_accuracy_")
+    os.makedirs(work, exist_ok=True)
     summary = {}
     for grid in grids:
         folder = os.path.join(work, f"groups{grid}")
@@ -194,6 +310,23 @@ def main(argv=None):
                 "photos": len(groups),
                 "seconds": round(seconds, 1),
             }
+    clips = {}
+    for count in [int(c) for c in args.clips.split(",") if c]:
+        path = os.path.join(work, f"clip{count}.avi")
+        truth = build_clip(people, args.data_dir, count, path, args.frames)
+        out = os.path.join(work, f"clip{count}_out")
+        rate = run_clip(path, out, args.video_flags.split(), args.model)
+        found = video_people(os.path.join(out, f"clip{count}_pose.jsonl"))
+        pck, recall, per, switches, seen = score_clip(truth, found)
+        clips[f"clip of {count}"] = {
+            "group_pck_limbs": round(float(pck), 2),
+            "recall": round(float(recall), 3),
+            "reported_per_annotated": round(float(per), 3),
+            "id_switches": int(switches),
+            "least_seen": round(float(seen), 3),
+            "frame": "x".join(map(str, clip_size(count))),
+            "frames_per_s": rate,
+        }
     print(f"group photos of LSPET im{args.first:05d}-im{args.last:05d}, {args.cell} px cells")
     keys = ["group_pck_limbs", "recall", "reported_per_annotated", "people_scored", "photos",
             "seconds"]  # fmt: skip
@@ -201,9 +334,18 @@ def main(argv=None):
     print("|---" * (len(keys) + 1) + "|")
     for name, row in summary.items():
         print(f"| {name} | " + " | ".join(str(row[k]) for k in keys) + " |")
+    if clips:
+        keys = list(next(iter(clips.values())))
+        print(
+            f"\npanning clips of {args.frames} frames, 360 px high, people from im{args.first:05d}"
+        )
+        print("| clip | " + " | ".join(keys) + " |")
+        print("|---" * (len(keys) + 1) + "|")
+        for name, row in clips.items():
+            print(f"| {name} | " + " | ".join(str(row[k]) for k in keys) + " |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(summary, f, indent=1)
+            json.dump({**summary, **clips}, f, indent=1)
     return 0
 
 

@@ -491,9 +491,6 @@ def predict_video(
         os.path.join(out, f"{prefix}{name}_pose{suffix}")
         for prefix, suffix in (("", ".mp4"), ("", ".jsonl"), (".", ".tmp.mp4"))
     )
-    state = _VideoState()
-    start = time.time()
-    interrupted = False
     tracker = tracking.PeopleTracker(
         estimator.predictor,
         estimator.skeleton,
@@ -506,6 +503,10 @@ def predict_video(
         follow=track,
         passes=estimator.passes,
     )
+
+    state = _VideoState()
+    start = time.time()  # the detector is made: its compile is not the video's time
+    interrupted = False
 
     def one_frame(frame, lines):
         people = tracker(frame)

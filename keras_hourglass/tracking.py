@@ -7,7 +7,8 @@ crop is the training framing of this frame's pose: `framing.pose_framing`); the 
 poses are matched to the people followed by the Hungarian assignment (SciPy) on a cost of box
 overlap and pose distance, a matched detection refreshes its track, an unmatched confident
 one starts a new track, and a track unseen for `max_missed` frames ends. Two tracks that
-converge on one person are merged (the older id kept).
+converge on one person are merged (the older id kept), and a second detection of someone
+followed starts no track.
 
     tracker = PeopleTracker(predictor, skeleton, detector, person_box_px)
     for pixels in frames:                      # (H, W, 3) uint8 RGB
@@ -22,12 +23,15 @@ import dataclasses
 import numpy as np
 
 from keras_hourglass import framing as F
+from keras_hourglass.boxes import box_iou
 
 __all__ = ["DETECT_EVERY", "MAX_MISSED", "PeopleTracker", "Tracked"]
 
 DETECT_EVERY = 10  # frames between detections (and at once when someone is lost)
 MAX_MISSED = 15  # a track unseen this many frames in a row ends
 MATCH_COST = 0.7  # detection-track pairs costlier than this are not the same person
+MERGE_COST = 0.35  # two tracks (or a new detection and a track) this alike are one person
+NEW_TRACK_IOU = 0.5  # a detection whose crop overlaps a followed person's this much is that one
 POSE_SCALE = 0.5  # pose distance in crop sides that costs as much as no box overlap
 
 
@@ -197,8 +201,15 @@ class PeopleTracker:
                         found.scores[i],
                     )
                 t.box_score, t.missed = box_scores[i], 0
-        for i in people:
-            if i in matched:
+        for r, i in enumerate(people):
+            if i in matched or (cost.shape[1] and cost[r].min() <= MERGE_COST):
+                continue  # matched, or a second detection of someone followed
+            crop = found.framings[i].bbox()
+            if any(
+                box_iou(crop, t.framing.bbox()) >= NEW_TRACK_IOU
+                for t in self.tracks
+                if t.missed == 0
+            ):
                 continue
             if self.max_people and sum(t.missed == 0 for t in self.tracks) >= self.max_people:
                 break
