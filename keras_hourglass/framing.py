@@ -52,6 +52,8 @@ PASSES = 2  # network passes per person at most: the box, then one re-framed cro
 TOLERANCE = 0.05  # a framing that moves less than this (of its side) has converged
 MIN_PERSON_SCORE = 0.15  # a person whose mean joint confidence is below this is nobody (calibrated)
 SAME_PERSON = 0.15  # two poses whose joints are this close (of the side) are one person
+OWN_REACH = 1.5  # among several people, a joint beyond this x the first crop's half side from
+OWN_CONFIDENT = 0.5  # its centre frames no re-crop unless this confident (no stolen joints)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,14 +165,23 @@ def upright_angle(axis, upright_deg=None):
 
 
 def pose_framing(
-    keypoints, scores, skeleton, previous, threshold=FRAME_THRESHOLD, upright_deg=None
-):
+    keypoints, scores, skeleton, previous, threshold=FRAME_THRESHOLD, upright_deg=None,
+    within=None,
+):  # fmt: skip
     """The training framing of a predicted pose: turned upright by the body's axis when it is
     far from upright (`turn_if_needed`; else as `previous`), the square of the joints' extent
     in that frame x 1.25, centred on it. Every joint counts (measured: the confident ones
-    alone frame the person tighter than the annotation and lose 3 points); None when fewer
-    than `MIN_JOINTS` joints reach `threshold` (no pose to frame)."""
+    alone frame the person tighter than the annotation and lose 3 points), except, with
+    `within` (the person's first `Framing`, when a photo holds several people), joints beyond
+    `OWN_REACH` x its half side from its centre that are less than `OWN_CONFIDENT` confident: a
+    neighbour's limb does not pull the crop over to the neighbour. None when fewer than
+    `MIN_JOINTS` joints reach `threshold` (no pose to frame)."""
     keypoints, scores = np.asarray(keypoints, np.float64), np.asarray(scores)
+    if within is not None:
+        reach = OWN_REACH * within.side / 2.0
+        offset = np.abs(keypoints - [within.cx, within.cy]).max(axis=1)
+        own = (offset <= reach) | (scores >= OWN_CONFIDENT)
+        keypoints, scores = keypoints[own], scores[own]
     if (scores >= threshold).sum() < MIN_JOINTS:
         return None
     axis = body_axis(keypoints, scores, skeleton)
@@ -216,16 +227,19 @@ def refine(
 ):
     """Predicts each framing, re-frames each person from its pose and predicts again, at most
     `passes` network passes, until no framing moves more than `tolerance` of its side. The
-    people still moving are predicted together in one call per pass."""
+    people still moving are predicted together in one call per pass. With several people,
+    each is re-framed from its own joints only (`pose_framing`'s `within`: its first crop)."""
     keypoints, scores = predict_framings(predictor, floats, framings)
+    first = list(framings) if len(framings) > 1 else [None] * len(framings)
     framings, used = list(framings), [1] * len(framings)
     moving = list(range(len(framings)))
     for _ in range(passes - 1):
         nxt = {}
         for i in moving:
             framing = pose_framing(
-                keypoints[i], scores[i], skeleton, framings[i], upright_deg=upright_deg
-            )
+                keypoints[i], scores[i], skeleton, framings[i], upright_deg=upright_deg,
+                within=first[i],
+            )  # fmt: skip
             if framing is not None and framing.moved_from(framings[i]) > tolerance:
                 nxt[i] = framing
         if not nxt:

@@ -162,3 +162,23 @@ def test_a_held_out_group_photo_is_found_person_by_person(shared_data, tmp_path)
     assert figures[(1,)][1] <= 0.4, figures  # recall: the single-scale detector misses most
     assert figures[(1, 2, 3)][1] >= 0.5 and figures[(1, 2, 3)][0] >= 30, figures
     assert figures[(1, 2, 3)][2] <= 1.25, figures  # no phantom people
+
+
+def test_a_neighbours_limb_does_not_pull_the_crop_over():
+    """Among several people a person is re-framed from its own joints: two unconfident joints
+    on the neighbour (far outside the first crop) are left out of the framing, a confident
+    one is kept; alone (no `within`), every joint frames the person."""
+    from keras_hourglass import framing
+
+    rng = np.random.default_rng(0)
+    keypoints = rng.uniform(80, 120, (14, 2))
+    scores = np.full(14, 0.6)
+    keypoints[[0, 1]] = [[400, 100], [410, 110]]  # on the neighbour, 300 px away
+    scores[[0, 1]] = 0.1
+    first = framing.Framing(100.0, 100.0, 60.0)
+    own = framing.pose_framing(keypoints, scores, kh.LSP, first, within=first)
+    alone = framing.pose_framing(keypoints, scores, kh.LSP, first)
+    assert own.side < 60 and abs(own.cx - 100) < 20
+    assert alone.side > 300 * 1.25 - 50
+    scores[0] = 0.9  # confident: it is this person's
+    assert framing.pose_framing(keypoints, scores, kh.LSP, first, within=first).side > 300
