@@ -42,6 +42,7 @@ __all__ = [
     "make_detector",
     "parse_scales",
     "tiles",
+    "turned_boxes",
 ]
 
 MODEL_FILE = "mediapipe/modules/pose_detection/pose_detection.tflite"
@@ -188,6 +189,32 @@ class PersonDetector:
         return boxes
 
 
+def turned_boxes(detector, pixels, quarters=(2, 1, 3)):
+    """The detector on the photo turned by `quarters` quarters (counter-clockwise; default a half,
+    a quarter, three quarters: it finds faces and misses them upside down), its boxes mapped
+    back (centre, and the body's angle turned with it); the first turn that finds anyone."""
+    height, width = pixels.shape[:2]
+    for turns in quarters:
+        found = detector(np.ascontiguousarray(np.rot90(pixels, turns)))
+        if not found:
+            continue
+        boxes = []
+        for box in found:
+            cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0  # continuous
+            if turns == 1:  # np.rot90 once: counter-clockwise
+                ox, oy = width - cy, cx
+            elif turns == 2:
+                ox, oy = width - cx, height - cy
+            else:
+                ox, oy = cy, height - cx
+            angle = math.remainder(turns * math.pi / 2.0, 2 * math.pi)  # the quarter turned
+            boxes.append(
+                Box(ox - box.w / 2.0, oy - box.h / 2.0, box.w, box.h, box.score, angle=angle)
+            )
+        return boxes
+    return []
+
+
 def tiles(height, width, grid, overlap=TILE_OVERLAP):
     """The `grid` x `grid` tiles of a photo as (x0, y0, x1, y1) pixel bounds: each tile is
     1/grid of the photo's width and height enlarged by `overlap` (so a person on a seam is whole
@@ -224,11 +251,16 @@ class TiledDetector:
     1 is the whole photo, scale n each tile of an n x n grid (`tiles`: the detector sees those
     people n times larger, as its 224 px input is shared by fewer of them). The boxes of all
     tiles are mapped back into the photo and one person found twice (two tiles, two scales) is
-    one: person-level non-maximum suppression at IoU `iou`, the higher score kept. Cost: one
-    detector call per tile, 1 + 4 + 9 ... for scales 1, 2, 3."""
+    one: person-level non-maximum suppression at IoU `iou`, the higher score kept. A tile where
+    the detector finds no one is looked at upside down as well (`turned`: it finds faces, and
+    acrobats hang). Cost: one detector call per tile, 1 + 4 + 9 for scales 1, 2, 3, and one more
+    per empty tile."""
 
-    def __init__(self, detector, scales=DETECT_SCALES, overlap=TILE_OVERLAP, iou=PERSON_NMS_IOU):
+    def __init__(
+        self, detector, scales=DETECT_SCALES, overlap=TILE_OVERLAP, iou=PERSON_NMS_IOU, turned=True
+    ):
         self.detector = detector
+        self.turned = bool(turned)
         self.scales = tuple(scales)
         self.overlap = float(overlap)
         self.iou = float(iou)
@@ -240,7 +272,10 @@ class TiledDetector:
         for grid in self.scales:
             for x0, y0, x1, y1 in tiles(height, width, grid, self.overlap):
                 part = pixels if grid == 1 else np.ascontiguousarray(pixels[y0:y1, x0:x1])
-                for box in self.detector(part):
+                boxes = self.detector(part)
+                if not boxes and grid > 1 and self.turned:
+                    boxes = turned_boxes(self.detector, part, quarters=(2,))
+                for box in boxes:
                     found.append(dataclasses.replace(box, x=box.x + x0, y=box.y + y0))
         if len(self.scales) == 1 and self.scales[0] == 1:
             return found  # one call: the detector's own suppression holds

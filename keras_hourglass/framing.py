@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from keras_hourglass import geometry
+from keras_hourglass.detect import turned_boxes
 
 __all__ = [
     "Framing",
@@ -257,33 +258,6 @@ def person_score(scores):
     return np.asarray(scores, np.float64).reshape(len(scores), -1).mean(axis=1)
 
 
-def _turned_boxes(detector, pixels):
-    """The detector on the photo turned a quarter, a half and three quarters, its boxes mapped
-    back (centre, and the body's angle turned with it); the first turn that finds anyone."""
-    from keras_hourglass.boxes import Box
-
-    height, width = pixels.shape[:2]
-    for turns in (2, 1, 3):
-        found = detector(np.ascontiguousarray(np.rot90(pixels, turns)))
-        if not found:
-            continue
-        boxes = []
-        for box in found:
-            cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0  # continuous
-            if turns == 1:  # np.rot90 once: counter-clockwise
-                ox, oy = width - cy, cx
-            elif turns == 2:
-                ox, oy = width - cx, height - cy
-            else:
-                ox, oy = cy, height - cx
-            angle = math.remainder(turns * math.pi / 2.0, 2 * math.pi)  # the quarter turned
-            boxes.append(
-                Box(ox - box.w / 2.0, oy - box.h / 2.0, box.w, box.h, box.score, angle=angle)
-            )
-        return boxes
-    return []
-
-
 def same_person(a_keypoints, b_keypoints, side):
     """Whether two poses are one person: their joints' median distance within `SAME_PERSON`
     of the framing's side."""
@@ -325,7 +299,7 @@ def search_people(
     if detector is not None:
         boxes, how = detector(pixels), "detector"
         if not boxes:
-            boxes, how = _turned_boxes(detector, pixels), "turned"
+            boxes, how = turned_boxes(detector, pixels), "turned"
     if boxes:
         # People found in the turned photo are turned back by that quarter (they lie or hang
         # there): their crop is turned whatever `upright_deg` says.
