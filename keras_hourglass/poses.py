@@ -482,8 +482,6 @@ def predict_video(
 
     import cv2
 
-    from keras_hourglass import tracking
-
     where = where or (f"--video {source}" if isinstance(source, str) else "the video")
     capture, name, fps, count = open_video(source) if isinstance(source, str) else source
     os.makedirs(out, exist_ok=True)
@@ -491,18 +489,7 @@ def predict_video(
         os.path.join(out, f"{prefix}{name}_pose{suffix}")
         for prefix, suffix in (("", ".mp4"), ("", ".jsonl"), (".", ".tmp.mp4"))
     )
-    tracker = tracking.PeopleTracker(
-        estimator.predictor,
-        estimator.skeleton,
-        None if (whole_image or box is not None) else estimator.detector,
-        estimator.person_box_px,
-        box=box,
-        detect_every=detect_every or tracking.DETECT_EVERY,
-        max_people=max_people,
-        min_score=0.0 if whole_image else estimator.min_person_score,
-        follow=track,
-        passes=estimator.passes,
-    )
+    tracker = _video_tracker(estimator, box, whole_image, track, detect_every, max_people)
 
     state = _VideoState()
     start = time.time()  # the detector is made: its compile is not the video's time
@@ -546,6 +533,24 @@ def predict_video(
         raise InputError(f"{where}: no frame could be read (empty or broken video)")
     ended = _how_it_ended(state.quit_asked, interrupted, state.done, count, max_frames)
     return VideoRun(state.done, time.time() - start, ended, video_path, lines_path)
+
+
+def _video_tracker(estimator, box, whole_image, track, detect_every, max_people):
+    """`predict_video`'s `tracking.PeopleTracker` from its arguments."""
+    from keras_hourglass import tracking
+
+    return tracking.PeopleTracker(
+        estimator.predictor,
+        estimator.skeleton,
+        None if (whole_image or box is not None) else estimator.detector,
+        estimator.person_box_px,
+        box=box,
+        detect_every=detect_every or tracking.DETECT_EVERY,
+        max_people=max_people,
+        min_score=0.0 if whole_image else estimator.min_person_score,
+        follow=track,
+        passes=estimator.passes,
+    )
 
 
 def _check_first_frame(frame, box, where, max_pixels):

@@ -23,7 +23,7 @@ LAYERS = [
         "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output "
         "media",
     ),
-    ("deploy", "deploy detect framing"),
+    ("deploy", "deploy detect framing tracking"),
     ("inference", "inference"),
     ("export", "export"),
     ("runtimes", "runtimes"),
