@@ -419,3 +419,40 @@ def test_the_overlay_is_h264_that_decodes_back(tmp_path):
     assert len(decoded) == 5
     for got, want in zip(decoded, frames):
         assert np.abs(got[:33, :47].astype(int) - want).mean() < 4
+
+
+NO_TF_VIDEO = r"""
+import runpy, sys
+sys.modules["tensorflow"] = None  # importing TensorFlow or Keras fails in this process
+sys.modules["keras"] = None
+script, *args = sys.argv[1:]
+sys.argv = [script, *args]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_a_video_runs_without_tensorflow_or_keras(clip, python_env):
+    """An exported OpenVINO model on a video where importing TensorFlow or Keras fails: the
+    video loop, its progress and its files need neither."""
+    import subprocess
+
+    from conftest import PYTHON, ROOT
+
+    from keras_hourglass import runtimes
+
+    folder, video, frames = clip
+    model = kh.build_hourglass(
+        num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(64, 64, 3)
+    )
+    xml = runtimes.export_openvino(model, str(folder / "m.xml"))
+    out = folder / "no_tf"
+    result = subprocess.run(
+        [PYTHON, "-c", NO_TF_VIDEO, str(ROOT / "eval/predict.py"), "--video", str(video),
+         "--model", xml, "--out", str(out), "--whole-image"],
+        env=python_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "6 frames in" in result.stdout
+    lines = (out / "clip_pose.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and json.loads(lines[0])["people"][0]["track_id"] == 0
