@@ -110,7 +110,7 @@ def _threshold(text):
 
 def make_app(estimator, detector=None, limits=None, model_name=None):
     """The Starlette app of the demo: `estimator` a `poses.PoseEstimator`, `detector` a
-    `detect.PersonDetector` (None: no automatic boxes; a photo without boxes is one person,
+    person detector (`detect.make_detector`; None: no automatic boxes; a photo without boxes is one person,
     the whole photo), `limits` a `DemoLimits`."""
     from importlib import resources
 

@@ -160,6 +160,34 @@ def test_the_api_gives_the_photos_people_as_predict_writes_them(server, tmp_path
         assert joints[name]["y"] == pytest.approx(joint["y"], abs=0.05)
 
 
+def test_the_page_finds_everyone_in_a_group_photo(server, shared_data, tmp_path):
+    """Four held-out LSPET photos tiled 2 x 2 (520 x 520): the page's detector runs over tiles
+    (its default --detect-scales 1,2,3) and every person found comes back with a box; at least
+    three of the four are found, each near its annotation."""
+    import importlib.util
+    import sys
+
+    _detector_or_skip()
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("group", ROOT / "benchmarks/group_accuracy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    people = bench.lspet_people(str(shared_data / "lspet"), 9005, 9008)
+    groups = bench.build_groups(people, str(shared_data / "lspet"), 2, 260, str(tmp_path))
+    status, body = server.post((tmp_path / groups[0][0]).read_bytes())
+    assert status == 200, body
+    found = body["people"]
+    assert 3 <= len(found) <= 5 and all(len(p["bbox"]) == 4 for p in found)
+    from photo_accuracy import LSP_JOINTS
+
+    reported = [
+        (np.array([[p["joints"][n]["x"], p["joints"][n]["y"]] for n in LSP_JOINTS]), None)
+        for p in found
+    ]
+    _, recall, _, _ = bench.score_groups(groups, {groups[0][0]: reported})
+    assert recall >= 0.5, recall
+
+
 def test_bad_input_gets_a_4xx_json_error_and_the_server_keeps_running(server, tmp_path):
     """Each bad request a clear one-line JSON error with its 4xx status; the server answers
     the next photo; nothing is written in its folder."""
