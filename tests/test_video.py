@@ -190,9 +190,12 @@ class _FakeCamera:
     """A camera showing bright 20 x 40 px squares (BGR frames): square i starts at x = starts[i]
     and moves `speeds[i]` px a frame; frames in `hidden` show no square."""
 
-    def __init__(self, frames=8, shape=(120, 240), starts=(20,), speeds=(10,), hidden=()):
+    def __init__(
+        self, frames=8, shape=(120, 240), starts=(20,), speeds=(10,), hidden=(), rows=None
+    ):
         self.frames, self.shape, self.read_count, self.released = frames, shape, 0, False
         self.starts, self.speeds, self.hidden = starts, speeds, set(hidden)
+        self.rows = rows or [40] * len(starts)  # each square's top row
 
     def lefts(self, t):
         return [start + speed * t for start, speed in zip(self.starts, self.speeds)]
@@ -202,8 +205,8 @@ class _FakeCamera:
             return False, None
         frame = np.zeros((*self.shape, 3), np.uint8)
         if self.read_count not in self.hidden:
-            for x in self.lefts(self.read_count):
-                frame[40:80, x : x + 20] = 255
+            for x, y in zip(self.lefts(self.read_count), self.rows):
+                frame[y : y + 40, x : x + 20] = 255
         self.read_count += 1
         return True, frame
 
@@ -222,16 +225,15 @@ SQUARE = kh.Skeleton(
 
 
 def _blobs(mask):
-    """Bounding boxes (x0, y0, x1, y1) of the bright columns' runs: one per square."""
-    columns = np.nonzero(mask.any(axis=0))[0]
-    if not len(columns):
-        return []
-    runs = np.split(columns, np.nonzero(np.diff(columns) > 1)[0] + 1)
-    found = []
-    for run in runs:
-        rows = np.nonzero(mask[:, run].any(axis=1))[0]
-        found.append((run[0], rows[0], run[-1] + 1, rows[-1] + 1))
-    return found
+    """Bounding boxes (x0, y0, x1, y1) of the bright squares (connected regions), left to right."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask)
+    found = [
+        (cols.start, rows.start, cols.stop, rows.stop)
+        for rows, cols in ndimage.find_objects(labels)
+    ]
+    return sorted(found)
 
 
 class _SquarePoses:
@@ -360,6 +362,28 @@ def test_a_lost_person_is_looked_for_at_once_and_max_people_holds(tmp_path):
         _SquareEstimator(_SquareDetector()), (camera, "m", 10.0, 4), str(tmp_path), max_people=1
     )
     assert [len(line["people"]) for line in _lines(tmp_path / "m_pose.jsonl")] == [1, 1, 1, 1]
+
+
+def test_people_who_cross_keep_their_ids(tmp_path):
+    """Two squares walking past each other (one behind the other, 50 px apart in height): the
+    one that starts on the left keeps id 0 all the way to the right, the other id 1, though
+    they pass through one column and the detector looks again every 4th frame."""
+    from keras_hourglass.poses import predict_video
+
+    camera = _FakeCamera(frames=16, shape=(160, 260), starts=(20, 220), speeds=(12, -12),
+                         rows=(10, 100))  # fmt: skip
+    predict_video(
+        _SquareEstimator(_SquareDetector()), (camera, "x", 10.0, 16), str(tmp_path),
+        detect_every=4,
+    )  # fmt: skip
+    for t, line in enumerate(_lines(tmp_path / "x_pose.jsonl")):
+        by_id = {p["track_id"]: p["joints"]["a"] for p in line["people"]}
+        assert sorted(by_id) == [0, 1], (t, by_id)
+        left, right = camera.lefts(t)
+        assert by_id[0]["x"] == pytest.approx(left, abs=0.6)
+        assert by_id[0]["y"] == pytest.approx(10, abs=0.6)
+        assert by_id[1]["x"] == pytest.approx(right, abs=0.6)
+        assert by_id[1]["y"] == pytest.approx(100, abs=0.6)
 
 
 def test_tracks_that_converge_on_one_person_merge_and_the_older_id_stays():
