@@ -8,7 +8,8 @@ box's longer side x 1.25) overlaps that person's crop (from COCO's box; from the
 joints' extent for MPII) by IoU >= 0.5, one detection per person (greedy, highest score
 first). A second line per set without the size limit shows what small people cost.
 
-    python benchmarks/person_detector.py [--data ../shared/data] [--min-score 0.5]
+    python benchmarks/person_detector.py [--data ../shared/data] [--min-score 0.5] \
+        [--detect-scales 1,2,3]
 """
 
 import argparse
@@ -46,12 +47,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data"))
     parser.add_argument("--min-score", type=float, default=0.5)
+    parser.add_argument(
+        "--detect-scales", default="1", help="tile grids, as hourglass-predict's (default: 1)"
+    )
     args = parser.parse_args(argv)
 
-    from keras_hourglass.detect import PersonDetector
+    from keras_hourglass.detect import PersonDetector, TiledDetector, parse_scales
     from keras_hourglass.media import read_image
 
-    detector = PersonDetector(args.min_score)
+    detector = TiledDetector(PersonDetector(args.min_score), parse_scales(args.detect_scales))
     data = pathlib.Path(args.data)
     coco = json.loads((data / "coco_samples/test_coco.json").read_text())
     mpii = json.loads((data / "mpii_samples/test_mpii.json").read_text())
