@@ -1,8 +1,9 @@
 """Everyone in a video, each with a track id that stays with that person.
 
 Top-down pose tracking as the trackers people use do it (detect, follow, match): the person
-detector runs every `detect_every` frames (and whenever a person was lost or no one is
-followed); between detections each person is followed from its own pose (the next frame's
+detector runs every `detect_every` frames, sooner when a person was lost (`LOST_WAIT` frames
+after the last detection: a tiled detection costs many calls), and in every frame where no one
+is followed; between detections each person is followed from its own pose (the next frame's
 crop is the training framing of this frame's pose: `framing.pose_framing`); the detections'
 poses are matched to the people followed by the Hungarian assignment (SciPy) on a cost of box
 overlap and pose distance, a matched detection refreshes its track, an unmatched confident
@@ -27,7 +28,8 @@ from keras_hourglass.boxes import box_iou
 
 __all__ = ["DETECT_EVERY", "MAX_MISSED", "PeopleTracker", "Tracked"]
 
-DETECT_EVERY = 10  # frames between detections (and at once when someone is lost)
+DETECT_EVERY = 10  # frames between detections (and sooner when someone is lost)
+LOST_WAIT = 3  # after a loss the detector looks again once this many frames have passed
 MAX_MISSED = 15  # a track unseen this many frames in a row ends
 MATCH_COST = 0.7  # detection-track pairs costlier than this are not the same person
 MERGE_COST = 0.35  # two tracks (or a new detection and a track) this alike are one person
@@ -117,6 +119,7 @@ class PeopleTracker:
         self.frame = 0
         self.next_id = 0
         self.detections = 0  # detector runs so far
+        self.detected_at = None  # the frame of the last detection
 
     def __call__(self, pixels):
         """One frame's people (`Tracked`, seen in this frame), by track id."""
@@ -125,9 +128,16 @@ class PeopleTracker:
         if self.box is not None:
             return self._fixed(floats)
         lost = self._follow(floats)
-        due = self.frame % self.detect_every == 0 or lost or not self.follow
+        since = None if self.detected_at is None else self.frame - self.detected_at
+        due = (
+            since is None
+            or since >= self.detect_every
+            or (lost and since >= min(LOST_WAIT, self.detect_every))
+            or not self.follow
+        )
         if due or not any(t.missed == 0 for t in self.tracks):
             self._detect(floats, pixels, height, width)
+            self.detected_at = self.frame
         self._merge()
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         self.frame += 1
