@@ -26,7 +26,6 @@ command before issue #48), `annotation` (`--detections` with each person's annot
 `--no-refine`: what the model gives when it is handed the people).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -40,8 +39,12 @@ sys.path.insert(0, HERE)
 from photo_accuracy import (  # noqa: E402
     LIMBS,
     TORSO,
+    add_output_arguments,
     annotation_detections,
+    chosen_pipelines,
+    lspet_parser,
     lspet_people,
+    person_joints,
     reported_people,
     run_predict,
 )
@@ -190,19 +193,13 @@ def build_clip(people, data_dir, count, path, frames=60, pan=80, fps=30):
 
 def video_people(lines_path):
     """{frame: [(joints (14, 2), confidences (14,), track id)]} from a `_pose.jsonl`."""
-    from photo_accuracy import LSP_JOINTS
-
     found = {}
     with open(lines_path) as f:
         for line in f:
             record = json.loads(line)
-            people = []
-            for person in record["people"]:
-                joints = person["joints"]
-                xy = np.array([[joints[j]["x"], joints[j]["y"]] for j in LSP_JOINTS], np.float64)
-                conf = np.array([joints[j]["confidence"] for j in LSP_JOINTS], np.float64)
-                people.append((xy, conf, person["track_id"]))
-            found[record["frame"]] = people
+            found[record["frame"]] = [
+                (*person_joints(person), person["track_id"]) for person in record["people"]
+            ]
     return found
 
 
@@ -248,12 +245,7 @@ def run_clip(clip, out, flags, model):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data-dir", required=True, help="LSPET's folder (joints.mat, images/)")
-    parser.add_argument("--first", type=int, default=9001, help="first photo number (9001)")
-    parser.add_argument("--last", type=int, default=10000, help="last photo number (10000)")
+    parser = lspet_parser(__doc__)
     parser.add_argument("--grids", default="2,3", help="group sizes: 2 for 2x2, 3 for 3x3")
     parser.add_argument("--cell", type=int, default=320, help="each person's cell, pixels (320)")
     parser.add_argument(
@@ -270,14 +262,9 @@ def main(argv=None):
     parser.add_argument(
         "--video-flags", default="", help="hourglass-predict flags for the clips (default: none)"
     )
-    parser.add_argument("--model", help="a model name or file (default: the shipped default)")
-    parser.add_argument("--keep", help="keep the photos and outputs in this folder")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
-    pipelines = [p for p in args.pipelines.split(",") if p]
-    unknown = [p for p in pipelines if p not in PIPELINES]
-    if unknown:
-        parser.error(f"--pipelines: unknown {unknown}; known: {sorted(PIPELINES)}")
+    pipelines = chosen_pipelines(parser, args.pipelines, PIPELINES)
     grids = [int(g) for g in args.grids.split(",") if g]
     if args.frames < 2:
         parser.error(f"--frames must be at least 2, got {args.frames}")

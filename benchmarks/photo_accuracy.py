@@ -83,6 +83,13 @@ def annotation_detections(people):
     return boxes
 
 
+def person_joints(person):
+    """A person record's LSP joints: (xy (14, 2), confidences (14,))."""
+    joints = person["joints"]
+    xy = np.array([[joints[j]["x"], joints[j]["y"]] for j in LSP_JOINTS], np.float64)
+    return xy, np.array([joints[j]["confidence"] for j in LSP_JOINTS], np.float64)
+
+
 def reported_people(out, names):
     """{image name: [(joints (14, 2), confidences (14,))]} from the `<stem>_pose.json` files."""
     found = {}
@@ -90,13 +97,7 @@ def reported_people(out, names):
         stem = os.path.splitext(name)[0]
         with open(os.path.join(out, f"{stem}_pose.json")) as f:
             record = json.load(f)
-        people = []
-        for person in record["people"]:
-            joints = person["joints"]
-            xy = np.array([[joints[j]["x"], joints[j]["y"]] for j in LSP_JOINTS], np.float64)
-            conf = np.array([joints[j]["confidence"] for j in LSP_JOINTS], np.float64)
-            people.append((xy, conf))
-        found[name] = people
+        found[name] = [person_joints(person) for person in record["people"]]
     return found
 
 
@@ -142,28 +143,46 @@ def run_mediapipe(python, folder, out, names):
     return time.time() - start
 
 
-def main(argv=None):
+def lspet_parser(doc):
+    """The parser of an LSPET accuracy benchmark: its description and --data-dir, --first,
+    --last (the held-out photos by default)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", required=True, help="LSPET's folder (joints.mat, images/)")
     parser.add_argument("--first", type=int, default=9001, help="first photo number (9001)")
     parser.add_argument("--last", type=int, default=10000, help="last photo number (10000)")
+    return parser
+
+
+def add_output_arguments(parser):
+    """--model, --keep and --json, as every accuracy benchmark here takes them."""
+    parser.add_argument("--model", help="a model name or file (default: the shipped default)")
+    parser.add_argument("--keep", help="keep the photos and outputs in this folder")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+
+
+def chosen_pipelines(parser, text, known):
+    """The comma-separated pipelines of `text`, each one of `known` (else a parser error)."""
+    pipelines = [p for p in text.split(",") if p]
+    unknown = [p for p in pipelines if p not in known]
+    if unknown:
+        parser.error(f"--pipelines: unknown {unknown}; known: {sorted(known)}")
+    return pipelines
+
+
+def main(argv=None):
+    parser = lspet_parser(__doc__)
     parser.add_argument(
         "--pipelines",
         default="default,annotation",
         help=f"comma-separated, of {sorted(PIPELINES)} (default: default,annotation)",
     )
-    parser.add_argument("--model", help="a model name or file (default: the shipped default)")
     parser.add_argument("--flags", default="", help="more hourglass-predict flags, for all")
     parser.add_argument("--mediapipe-python", help="a Python with mediapipe 0.10.21 (NumPy 1)")
-    parser.add_argument("--keep", help="keep the outputs in this folder")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
-    pipelines = [p for p in args.pipelines.split(",") if p]
-    unknown = [p for p in pipelines if p not in PIPELINES]
-    if unknown:
-        parser.error(f"--pipelines: unknown {unknown}; known: {sorted(PIPELINES)}")
+    pipelines = chosen_pipelines(parser, args.pipelines, PIPELINES)
 
     people = lspet_people(args.data_dir, args.first, args.last)
     if not people:

@@ -49,6 +49,20 @@ def python_env():
 PYTHON = sys.executable
 
 
+def benchmark_module(name):
+    """benchmarks/<name>.py imported as a module (the benchmarks folder on sys.path, as when
+    the script runs), for tests of a benchmark's own scoring."""
+    import importlib.util
+
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def script_on(backend, script, env, timeout=600):
     """Runs Python `script` on Keras `backend` in a fresh process; the words of its output."""
     import subprocess

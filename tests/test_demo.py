@@ -164,14 +164,10 @@ def test_the_page_finds_everyone_in_a_group_photo(server, shared_data, tmp_path)
     """Four held-out LSPET photos tiled 2 x 2 (520 x 520): the page's detector runs over tiles
     (its default --detect-scales 1,2,3) and every person found comes back with a box; at least
     three of the four are found, each near its annotation."""
-    import importlib.util
-    import sys
+    from conftest import benchmark_module
 
     _detector_or_skip()
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("group", ROOT / "benchmarks/group_accuracy.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_module("group_accuracy")
     people = bench.lspet_people(str(shared_data / "lspet"), 9005, 9008)
     groups = bench.build_groups(people, str(shared_data / "lspet"), 2, 260, str(tmp_path))
     status, body = server.post((tmp_path / groups[0][0]).read_bytes())

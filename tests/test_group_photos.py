@@ -2,12 +2,9 @@
 person-level suppression (`detect.TiledDetector`, `--detect-scales`), the detector table
 (`--detector`), and the group benchmark's scoring."""
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import benchmark_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -115,13 +112,7 @@ def test_the_command_refuses_bad_detect_scales(capsys):
 
 
 def _benchmark():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "group_accuracy", ROOT / "benchmarks/group_accuracy.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("group_accuracy")
 
 
 def test_the_group_benchmark_pairs_people_one_to_one():

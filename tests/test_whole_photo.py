@@ -10,7 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, benchmark_module
 from PIL import Image
 
 import keras_hourglass as kh
@@ -274,14 +274,7 @@ def test_the_serving_client_finds_the_people_and_sends_upright_pixels(tmp_path, 
 
 
 def _benchmark():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "photo_accuracy", ROOT / "benchmarks/photo_accuracy.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("photo_accuracy")
 
 
 def test_the_photo_benchmark_scores_the_nearest_reported_person():
