@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from keras_hourglass.boxes import Box, box_iou
+from keras_hourglass.boxes import Box, box_iou, nms
 
 __all__ = [
     "DETECTORS",
@@ -279,12 +279,7 @@ class TiledDetector:
                     found.append(dataclasses.replace(box, x=box.x + x0, y=box.y + y0))
         if len(self.scales) == 1 and self.scales[0] == 1:
             return found  # one call: the detector's own suppression holds
-        found.sort(key=lambda b: -b.score)
-        kept = []
-        for box in found:
-            if all(box_iou(box.xywh, k.xywh) <= self.iou for k in kept):
-                kept.append(box)
-        return kept
+        return [box for _, _, box in nms([(b.xywh, b.score, b) for b in found], self.iou)]
 
 
 DETECTORS = {

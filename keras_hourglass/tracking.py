@@ -58,21 +58,15 @@ class Tracked:
 
 
 def _pose_box(keypoints):
+    """[x, y, w, h] of the joints' extent."""
     lo, hi = keypoints.min(axis=0), keypoints.max(axis=0)
-    return lo, hi
-
-
-def _iou(a, b):
-    (alo, ahi), (blo, bhi) = a, b
-    inter = np.clip(np.minimum(ahi, bhi) - np.maximum(alo, blo), 0, None).prod()
-    union = (ahi - alo).prod() + (bhi - blo).prod() - inter
-    return float(inter / union) if union > 0 else 0.0
+    return [*lo, *(hi - lo)]
 
 
 def match_cost(track_keypoints, track_side, keypoints):
     """How unlike two poses are, in [0, 1]: the mean of (1 - IoU of the joints' boxes) and the
     joints' median distance in `POSE_SCALE` crop sides (capped at 1)."""
-    overlap = _iou(_pose_box(track_keypoints), _pose_box(keypoints))
+    overlap = box_iou(_pose_box(track_keypoints), _pose_box(keypoints))
     distance = np.median(np.linalg.norm(track_keypoints - keypoints, axis=1))
     return 0.5 * (1.0 - overlap) + 0.5 * min(1.0, distance / (POSE_SCALE * track_side))
 
