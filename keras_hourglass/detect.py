@@ -54,6 +54,8 @@ NMS_IOU = 0.3  # MediaPipe's weighted suppression
 DETECT_SCALES = (1,)  # the whole photo once: fast, for one or a few people (measured)
 TILE_OVERLAP = 0.25  # neighbouring tiles share this fraction of a tile
 PERSON_NMS_IOU = 0.3  # one person found in two tiles or scales: boxes overlapping this much
+COVERED = 0.5  # a tile this much covered by people already followed is not looked at (video)
+COVER_CELL = 8  # pixels per cell of that coverage's mask
 
 
 class DetectorError(RuntimeError):
@@ -254,7 +256,8 @@ class TiledDetector:
     one: person-level non-maximum suppression at IoU `iou`, the higher score kept. A tile where
     the detector finds no one is looked at upside down as well (`turned`: it finds faces, and
     acrobats hang). Cost: one detector call per tile, 1 + 4 + 9 for scales 1, 2, 3, and one more
-    per empty tile."""
+    per empty tile. In a video, tiles mostly covered by the people already followed (`covered`)
+    are not looked at: a tiled detection there costs the tiles where someone new could be."""
 
     def __init__(
         self, detector, scales=DETECT_SCALES, overlap=TILE_OVERLAP, iou=PERSON_NMS_IOU, turned=True
@@ -265,12 +268,17 @@ class TiledDetector:
         self.overlap = float(overlap)
         self.iou = float(iou)
 
-    def __call__(self, pixels):
-        """(H, W, 3) uint8 RGB -> [Box] in the photo's pixels, highest score first."""
+    def __call__(self, pixels, covered=()):
+        """(H, W, 3) uint8 RGB -> [Box] in the photo's pixels, highest score first. `covered`:
+        [x, y, w, h] of people already followed; a tile (of a grid above 1) at least `COVERED`
+        inside them is skipped."""
         height, width = pixels.shape[:2]
+        mask = _coverage(height, width, covered)
         found = []
         for grid in self.scales:
             for x0, y0, x1, y1 in tiles(height, width, grid, self.overlap):
+                if grid > 1 and mask is not None and _covered(mask, x0, y0, x1, y1) >= COVERED:
+                    continue
                 part = pixels if grid == 1 else np.ascontiguousarray(pixels[y0:y1, x0:x1])
                 boxes = self.detector(part)
                 if not boxes and grid > 1 and self.turned:
@@ -280,6 +288,25 @@ class TiledDetector:
         if len(self.scales) == 1 and self.scales[0] == 1:
             return found  # one call: the detector's own suppression holds
         return [box for _, _, box in nms([(b.xywh, b.score, b) for b in found], self.iou)]
+
+
+def _coverage(height, width, boxes):
+    """A coarse mask (a cell per `COVER_CELL` pixels) of the union of [x, y, w, h] `boxes`, or
+    None for no box."""
+    if not len(boxes):
+        return None
+    mask = np.zeros((-(-height // COVER_CELL), -(-width // COVER_CELL)), bool)
+    for x, y, w, h in boxes:
+        x0, y0 = max(0, int(x // COVER_CELL)), max(0, int(y // COVER_CELL))
+        x1, y1 = int(-(-(x + w) // COVER_CELL)), int(-(-(y + h) // COVER_CELL))
+        mask[y0 : max(y0, y1), x0 : max(x0, x1)] = True
+    return mask
+
+
+def _covered(mask, x0, y0, x1, y1):
+    """The fraction of the tile (x0, y0, x1, y1) inside the coverage mask."""
+    cells = mask[y0 // COVER_CELL : -(-y1 // COVER_CELL), x0 // COVER_CELL : -(-x1 // COVER_CELL)]
+    return float(cells.mean()) if cells.size else 0.0
 
 
 DETECTORS = {

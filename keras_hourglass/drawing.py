@@ -23,11 +23,26 @@ def draw_pose(
     Returns:
         a PIL image.
     """
+    canvas = rgb_canvas(image)
+    pose_on(ImageDraw.Draw(canvas, "RGBA"), keypoints, skeleton, visible, scores, threshold,
+            radius, width)  # fmt: skip
+    return canvas
+
+
+def rgb_canvas(image):
+    """A new RGB PIL image of `image` (PIL, or an array: uint8, or float in [0, 1])."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB") if image.mode != "RGB" else image.copy()
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-    canvas = Image.fromarray(image).convert("RGB")
-    draw = ImageDraw.Draw(canvas, "RGBA")
+    return Image.fromarray(image).convert("RGB")
+
+
+def pose_on(draw, keypoints, skeleton, visible=None, scores=None, threshold=0.2, radius=3,
+            width=2):  # fmt: skip
+    """`draw_pose` onto an `ImageDraw.Draw(canvas, "RGBA")`, in place (several people on one
+    canvas, with no copy of the image each)."""
     k = skeleton.num_joints
     visible = np.ones(k, bool) if visible is None else np.asarray(visible, bool)
     scores = np.ones(k) if scores is None else np.asarray(scores)
@@ -49,14 +64,18 @@ def draw_pose(
                 fill=colour,
                 outline=(0, 0, 0, int(alpha[j])),
             )
-    return canvas
 
 
 def draw_box(image, bbox, label=None, width=2, colour=(80, 160, 255)):
     """Draws an [x, y, w, h] box (pixel edges, COCO's convention) and an optional label above
     its top-left corner on a copy of `image` (an array or PIL image); returns a PIL image."""
-    canvas = Image.fromarray(np.asarray(image)).convert("RGB")
-    draw = ImageDraw.Draw(canvas)
+    canvas = rgb_canvas(image)
+    box_on(ImageDraw.Draw(canvas), bbox, label, width, colour)
+    return canvas
+
+
+def box_on(draw, bbox, label=None, width=2, colour=(80, 160, 255)):
+    """`draw_box` onto an `ImageDraw.Draw(canvas)`, in place."""
     x, y, w, h = (float(v) for v in bbox)
     draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour, width=width)
     if label:
@@ -64,7 +83,6 @@ def draw_box(image, bbox, label=None, width=2, colour=(80, 160, 255)):
         lift = bottom - top + 2
         draw.rectangle([left, top - lift, right + 2, bottom - lift], fill=colour)
         draw.text((x + 1, y - lift), label, fill=(0, 0, 0))
-    return canvas
 
 
 def grid(images, columns):

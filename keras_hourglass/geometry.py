@@ -92,34 +92,58 @@ def shrink_factor(a, max_downscale=1.5):
     return math.floor(k) if k > max_downscale else 1
 
 
-def _shrink(image, factor):
+def _shrink(image, factor, window=None):
     """Shrinks (H, W, 3) by an integer factor to round(shape / factor) with PIL's anti-aliased
     bilinear (triangle) filter, TensorFlow's `resize(antialias=True)` filter; returns the image
-    and the (y, x) ratio new / old."""
+    and the (y, x) ratio new / old. `window` (x0, y0, x1, y1), in the shrunk image's pixels:
+    only that part of the shrunk image (the same pixels as the whole one's, from only the
+    source pixels under the filter: a person's crop costs its own area, not the photo's)."""
     h, w = image.shape[:2]
     new_h, new_w = max(int(round(h / factor)), 1), max(int(round(w / factor)), 1)
+    ry, rx = new_h / h, new_w / w
+    x0, y0, x1, y1 = (0, 0, new_w, new_h) if window is None else window
+    # The source pixels the triangle filter reaches (1 / r either side), and one more.
+    sx0, sy0 = max(0, math.floor((x0 - 1) / rx) - 1), max(0, math.floor((y0 - 1) / ry) - 1)
+    sx1, sy1 = min(w, math.ceil((x1 + 1) / rx) + 1), min(h, math.ceil((y1 + 1) / ry) + 1)
+    part = image[sy0:sy1, sx0:sx1]
+    box = (
+        max(0.0, x0 / rx - sx0),
+        max(0.0, y0 / ry - sy0),
+        min(sx1 - sx0, x1 / rx - sx0),
+        min(sy1 - sy0, y1 / ry - sy0),
+    )
     channels = [
         np.asarray(
-            Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F").resize(
-                (new_w, new_h), Image.BILINEAR
+            Image.fromarray(np.ascontiguousarray(part[..., c]), mode="F").resize(
+                (x1 - x0, y1 - y0), Image.BILINEAR, box=box
             )
         )
         for c in range(3)
     ]
-    return np.stack(channels, axis=-1), (new_h / h, new_w / w)
+    return np.stack(channels, axis=-1), (ry, rx)
 
 
 def warp(image, a, center, size, max_downscale=1.5):
     """`pipeline.warp` in NumPy/OpenCV (no TensorFlow): (H, W, 3) float -> (size, size, 3)
-    through (A, centre), shrinking first (anti-aliased) where `shrink_factor` says."""
+    through (A, centre), shrinking first (anti-aliased) where `shrink_factor` says: only the
+    part of the photo under the crop (`_shrink`'s window), so a person costs its crop's area."""
     factor = shrink_factor(a, max_downscale)
-    ry = rx = 1.0
-    if factor > 1:
-        image, (ry, rx) = _shrink(image, factor)
     rows = crop_to_source_rows(a, center, size)
-    # The shrink's half-pixel map: s' = (s + 0.5) * r - 0.5.
-    rows[0] = rows[0] * rx + np.array([0.0, 0.0, 0.5 * rx - 0.5])
-    rows[1] = rows[1] * ry + np.array([0.0, 0.0, 0.5 * ry - 0.5])
+    if factor > 1:
+        h, w = image.shape[:2]
+        new_h, new_w = max(int(round(h / factor)), 1), max(int(round(w / factor)), 1)
+        ry, rx = new_h / h, new_w / w
+        # The shrink's half-pixel map: s' = (s + 0.5) * r - 0.5.
+        rows[0] = rows[0] * rx + np.array([0.0, 0.0, 0.5 * rx - 0.5])
+        rows[1] = rows[1] * ry + np.array([0.0, 0.0, 0.5 * ry - 0.5])
+        corners = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]])
+        reach = corners @ rows.T  # the crop's corners in the shrunk image
+        x0 = min(max(0, math.floor(reach[:, 0].min()) - 2), new_w - 1)
+        y0 = min(max(0, math.floor(reach[:, 1].min()) - 2), new_h - 1)
+        x1 = max(min(new_w, math.ceil(reach[:, 0].max()) + 3), x0 + 1)
+        y1 = max(min(new_h, math.ceil(reach[:, 1].max()) + 3), y0 + 1)
+        image, _ = _shrink(image, factor, (x0, y0, x1, y1))
+        rows[:, 2] -= (x0, y0)
     return cv2.warpAffine(
         np.ascontiguousarray(image, np.float32),
         rows,

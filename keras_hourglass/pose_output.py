@@ -140,15 +140,16 @@ def draw_people(image, people, skeleton, threshold=0.2):
     [{"keypoints" (K, 2), "scores" (K,), "bbox" [x, y, w, h] or None, "label" or None, and
     optionally "colour" (r, g, b) of the box: a video's track}]. Line widths follow the image's
     size. Returns a PIL image."""
-    from PIL import Image
+    from PIL import ImageDraw
 
-    from keras_hourglass.drawing import draw_box, draw_pose
+    from keras_hourglass.drawing import rgb_canvas, box_on, pose_on
 
-    drawn = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    drawn = rgb_canvas(image)  # one copy; every person drawn onto it
+    poses, boxes = ImageDraw.Draw(drawn, "RGBA"), ImageDraw.Draw(drawn)
     size = max(drawn.size)
     for person in people:
-        drawn = draw_pose(
-            drawn,
+        pose_on(
+            poses,
             person["keypoints"],
             skeleton,
             scores=person["scores"],
@@ -157,12 +158,13 @@ def draw_people(image, people, skeleton, threshold=0.2):
             width=max(2, round(size / 250)),
         )
         if person.get("bbox") is not None:
-            width = max(1, round(size / 400))
             colour = person.get("colour")
-            drawn = (
-                draw_box(drawn, person["bbox"], person.get("label"), width)
-                if colour is None
-                else draw_box(drawn, person["bbox"], person.get("label"), width, tuple(colour))
+            box_on(
+                boxes,
+                person["bbox"],
+                person.get("label"),
+                max(1, round(size / 400)),
+                *(() if colour is None else (tuple(colour),)),
             )
     return drawn
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_hourglass import framing as F
 from keras_hourglass.boxes import box_iou
+from keras_hourglass.detect import TiledDetector
 
 __all__ = ["DETECT_EVERY", "MAX_MISSED", "PeopleTracker", "Tracked"]
 
@@ -35,6 +36,7 @@ MATCH_COST = 0.7  # detection-track pairs costlier than this are not the same pe
 MERGE_COST = 0.35  # two tracks (or a new detection and a track) this alike are one person
 NEW_TRACK_IOU = 0.5  # a detection whose crop overlaps a followed person's this much is that one
 POSE_SCALE = 0.5  # pose distance in crop sides that costs as much as no box overlap
+COVER_MARGIN = 1.2  # a followed person covers its joints' box this much enlarged (no tiles there)
 
 
 @dataclasses.dataclass
@@ -61,6 +63,12 @@ def _pose_box(keypoints):
     """[x, y, w, h] of the joints' extent."""
     lo, hi = keypoints.min(axis=0), keypoints.max(axis=0)
     return [*lo, *(hi - lo)]
+
+
+def _around(keypoints, factor):
+    """[x, y, w, h] of the joints' box enlarged `factor` times about its centre."""
+    x, y, w, h = _pose_box(keypoints)
+    return [x - (factor - 1) * w / 2, y - (factor - 1) * h / 2, factor * w, factor * h]
 
 
 def match_cost(track_keypoints, track_side, keypoints):
@@ -170,7 +178,11 @@ class PeopleTracker:
         followed), refined, matched to the tracks; the unmatched confident ones start tracks."""
         self.detections += 1
         if self.detector is not None:
-            boxes = self.detector(pixels)
+            if isinstance(self.detector, TiledDetector):  # no tiles where people are followed
+                followed = [_around(t.keypoints, COVER_MARGIN) for t in self.tracks if not t.missed]
+                boxes = self.detector(pixels, followed)
+            else:
+                boxes = self.detector(pixels)
             framings = [F.Framing.of_box(b, self.person_box_px) for b in boxes]
             box_scores = [float(b.score) for b in boxes]
         elif not any(t.missed == 0 for t in self.tracks):

@@ -173,3 +173,31 @@ def test_a_neighbours_limb_does_not_pull_the_crop_over():
     assert alone.side > 300 * 1.25 - 50
     scores[0] = 0.9  # confident: it is this person's
     assert framing.pose_framing(keypoints, scores, kh.LSP, first, within=first).side > 300
+
+
+def test_tiles_under_people_already_followed_are_not_looked_at():
+    """A video's tiled detection skips the tiles (grids above 1) that the people followed cover
+    (`covered`): fewer detector calls, the whole photo and the uncovered tiles still seen."""
+    seen = []
+
+    def detector(pixels):
+        seen.append(pixels.shape[:2])
+        return []
+
+    tiled = detect.TiledDetector(detector, (1, 2, 3), turned=False)
+    pixels = np.zeros((300, 600, 3), np.uint8)
+    tiled(pixels)
+    assert len(seen) == 1 + 4 + 9
+    seen.clear()
+    tiled(pixels, covered=[[0, 0, 330, 300]])  # the left half and a bit is followed
+    assert (300, 600) in seen  # the whole photo
+    open_tiles = [  # tiles less than half inside x < 330
+        t
+        for grid in (2, 3)
+        for t in detect.tiles(300, 600, grid)
+        if (min(t[2], 330) - t[0]) / (t[2] - t[0]) < detect.COVERED
+    ]
+    assert len(open_tiles) == 2 + 3 and len(seen) == 1 + len(open_tiles)
+    seen.clear()
+    tiled(pixels, covered=[[290, 140, 20, 20]])  # a small person covers no tile
+    assert len(seen) == 1 + 4 + 9

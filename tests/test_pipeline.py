@@ -246,3 +246,48 @@ def test_show_batch_draws_keypoints_on_the_heatmap_peaks(shared_data, tmp_path):
             assert patch & colours, (i, j, patch)
             checked += 1
     assert checked > 50
+
+
+def test_a_crop_shrinks_only_the_part_of_the_photo_under_it(shared_data):
+    """`geometry.warp` shrinks only the window under the crop (a person costs its own area, not
+    the photo's): the window is the whole-photo shrink's pixels, and crops of a real photo
+    (turned, flipped, half outside, tiny and large people) equal those of the whole shrink."""
+    from PIL import Image
+
+    from keras_hourglass import geometry as G
+
+    path = shared_data / "lspet" / "images" / "im00001.jpg"
+    image = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255.0
+    h, w = image.shape[:2]
+    whole, ratios = G._shrink(image, 3)
+    part, same = G._shrink(image, 3, (5, 7, 40, 31))
+    assert ratios == same and part.shape == (24, 35, 3)
+    np.testing.assert_allclose(part, whole[7:31, 5:40], atol=2e-5)
+
+    def whole_shrink_warp(image, a, center, size):  # the crop from the whole photo's shrink
+        factor = G.shrink_factor(a)
+        rows = G.crop_to_source_rows(a, center, size)
+        if factor > 1:
+            image, (ry, rx) = G._shrink(image, factor)
+            rows[0] = rows[0] * rx + np.array([0.0, 0.0, 0.5 * rx - 0.5])
+            rows[1] = rows[1] * ry + np.array([0.0, 0.0, 0.5 * ry - 0.5])
+        return cv2.warpAffine(
+            image, rows, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
+
+    import cv2
+
+    rng = np.random.default_rng(1)
+    shrunk = 0
+    for trial in range(40):
+        size = int(rng.choice([64, 128, 256]))
+        center = rng.uniform([-0.3 * w, -0.3 * h], [1.3 * w, 1.3 * h])
+        a, c = G.crop_matrix(
+            center, rng.uniform(0.1, 4.0), size, angle=rng.uniform(-3, 3) * (trial % 2),
+            flip=trial % 3 == 0,
+        )  # fmt: skip
+        shrunk += G.shrink_factor(a) > 1
+        np.testing.assert_allclose(
+            G.warp(image, a, c, size), whole_shrink_warp(image, a, c, size), atol=2e-5
+        )
+    assert shrunk >= 15
