@@ -142,7 +142,7 @@ def draw_people(image, people, skeleton, threshold=0.2):
     size. Returns a PIL image."""
     from PIL import ImageDraw
 
-    from keras_hourglass.drawing import rgb_canvas, box_on, pose_on
+    from keras_hourglass.drawing import box_on, pose_on, rgb_canvas
 
     drawn = rgb_canvas(image)  # one copy; every person drawn onto it
     poses, boxes = ImageDraw.Draw(drawn, "RGBA"), ImageDraw.Draw(drawn)

@@ -4,8 +4,9 @@ Top-down pose tracking as the trackers people use do it (detect, follow, match):
 detector runs every `detect_every` frames, sooner when a person was lost (`LOST_WAIT` frames
 after the last detection: a tiled detection costs many calls), and in every frame where no one
 is followed; between detections each person is followed from its own pose (the next frame's
-crop is the training framing of this frame's pose: `framing.pose_framing`); the detections'
-poses are matched to the people followed by the Hungarian assignment (SciPy) on a cost of box
+crop is the training framing of this frame's pose: `framing.pose_framing`); a detection where
+someone followed already is is left alone (that person was just predicted; a tiled detection
+also skips the tiles the people followed cover), the other detections' poses are matched to the people followed by the Hungarian assignment (SciPy) on a cost of box
 overlap and pose distance, a matched detection refreshes its track, an unmatched confident
 one starts a new track, and a track unseen for `max_missed` frames ends. Two tracks that
 converge on one person are merged (the older id kept), and a second detection of someone
@@ -36,6 +37,8 @@ MATCH_COST = 0.7  # detection-track pairs costlier than this are not the same pe
 MERGE_COST = 0.35  # two tracks (or a new detection and a track) this alike are one person
 NEW_TRACK_IOU = 0.5  # a detection whose crop overlaps a followed person's this much is that one
 POSE_SCALE = 0.5  # pose distance in crop sides that costs as much as no box overlap
+SAME_PLACE = 0.3  # a detection this close (in crop sides) to a followed person's crop is it
+SAME_SIDE = 2.5  # ... when the crops' sides are within this factor (the detector's box is wider)
 COVER_MARGIN = 1.2  # a followed person covers its joints' box this much enlarged (no tiles there)
 
 
@@ -69,6 +72,17 @@ def _around(keypoints, factor):
     """[x, y, w, h] of the joints' box enlarged `factor` times about its centre."""
     x, y, w, h = _pose_box(keypoints)
     return [x - (factor - 1) * w / 2, y - (factor - 1) * h / 2, factor * w, factor * h]
+
+
+def _followed(framing, live):
+    """Whether a detection's crop is where a person followed already is (centres within
+    `SAME_PLACE` of the followed crop's side, sides within `SAME_SIDE` times): not predicted
+    again, as the follow pass has just predicted that person."""
+    for other in live:
+        near = np.hypot(framing.cx - other.cx, framing.cy - other.cy) <= SAME_PLACE * other.side
+        if near and abs(np.log(framing.side / other.side)) <= np.log(SAME_SIDE):
+            return True
+    return False
 
 
 def match_cost(track_keypoints, track_side, keypoints):
@@ -122,6 +136,7 @@ class PeopleTracker:
         self.next_id = 0
         self.detections = 0  # detector runs so far
         self.detected_at = None  # the frame of the last detection
+        self.lost = False  # someone was lost since the last detection
 
     def __call__(self, pixels):
         """One frame's people (`Tracked`, seen in this frame), by track id."""
@@ -129,17 +144,17 @@ class PeopleTracker:
         height, width = pixels.shape[:2]
         if self.box is not None:
             return self._fixed(floats)
-        lost = self._follow(floats)
+        self.lost = self._follow(floats) or self.lost  # until the detector has looked
         since = None if self.detected_at is None else self.frame - self.detected_at
         due = (
             since is None
             or since >= self.detect_every
-            or (lost and since >= min(LOST_WAIT, self.detect_every))
+            or (self.lost and since >= min(LOST_WAIT, self.detect_every))
             or not self.follow
         )
         if due or not any(t.missed == 0 for t in self.tracks):
             self._detect(floats, pixels, height, width)
-            self.detected_at = self.frame
+            self.detected_at, self.lost = self.frame, False
         self._merge()
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         self.frame += 1
@@ -183,6 +198,10 @@ class PeopleTracker:
                 boxes = self.detector(pixels, followed)
             else:
                 boxes = self.detector(pixels)
+            live = [t.framing for t in self.tracks if t.missed == 0]
+            boxes = [
+                b for b in boxes if not _followed(F.Framing.of_box(b, self.person_box_px), live)
+            ]
             framings = [F.Framing.of_box(b, self.person_box_px) for b in boxes]
             box_scores = [float(b.score) for b in boxes]
         elif not any(t.missed == 0 for t in self.tracks):

@@ -364,6 +364,27 @@ def test_a_lost_person_is_looked_for_at_once_and_max_people_holds(tmp_path):
     assert [len(line["people"]) for line in _lines(tmp_path / "m_pose.jsonl")] == [1, 1, 1, 1]
 
 
+def test_a_person_lost_just_after_a_detection_is_looked_for_soon():
+    """Someone lost in the frame after a detection is looked for `LOST_WAIT` frames after that
+    detection (not only at the next periodic one), while the others are followed."""
+    from keras_hourglass import tracking
+
+    class OneHides(_FakeCamera):  # the right square is away in frames 1 and 2
+        def read(self):
+            ok, frame = super().read()
+            if ok and self.read_count - 1 in (1, 2):
+                frame[:, 120:] = 0
+            return ok, frame
+
+    camera = OneHides(frames=6, starts=(40, 160), speeds=(0, 0))
+    detector = _SquareDetector()
+    tracker = tracking.PeopleTracker(_SquarePoses(), SQUARE, detector, 200.0, detect_every=100)
+    seen = [[p.track_id for p in tracker(camera.read()[1])] for _ in range(6)]
+    assert seen == [[0, 1], [0], [0], [0, 1], [0, 1], [0, 1]], seen
+    assert detector.calls == 2  # frame 0, and frame 3 = LOST_WAIT after it
+    assert tracking.LOST_WAIT == 3
+
+
 def test_people_who_cross_keep_their_ids(tmp_path):
     """Two squares walking past each other (one behind the other, 50 px apart in height): the
     one that starts on the left keeps id 0 all the way to the right, the other id 1, though
@@ -399,6 +420,31 @@ def test_tracks_that_converge_on_one_person_merge_and_the_older_id_stays():
     )
     tracker.tracks.append(ghost)
     assert [p.track_id for p in tracker(frame)] == [0]
+
+
+def test_a_detection_of_someone_followed_is_not_predicted_again():
+    """At a detection frame, the people followed have just been predicted by the follow pass:
+    their detections cost no more network crops (a new person's would)."""
+    from keras_hourglass import tracking
+
+    class Counting(_SquarePoses):
+        crops = 0
+
+        def __call__(self, crops):
+            Counting.crops += len(crops)
+            return super().__call__(crops)
+
+    camera = _FakeCamera(frames=5, starts=(40, 160), speeds=(0, 0))
+    detector = _SquareDetector()
+    tracker = tracking.PeopleTracker(Counting(), SQUARE, detector, 200.0, detect_every=2)
+    per_frame = []
+    for _ in range(5):
+        before = Counting.crops
+        people = tracker(camera.read()[1][..., ::-1])
+        per_frame.append(Counting.crops - before)
+        assert [p.track_id for p in people] == [0, 1]
+    assert detector.calls == 3  # frames 0, 2, 4
+    assert per_frame[0] >= 2 and per_frame[1:] == [2, 2, 2, 2], per_frame
 
 
 def test_the_match_cost_prefers_the_near_pose():
