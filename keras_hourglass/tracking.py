@@ -4,13 +4,14 @@ Top-down pose tracking as the trackers people use do it (detect, follow, match):
 detector runs every `detect_every` frames, sooner when a person was lost (`LOST_WAIT` frames
 after the last detection: a tiled detection costs many calls), and in every frame where no one
 is followed; between detections each person is followed from its own pose (the next frame's
-crop is the training framing of this frame's pose: `framing.pose_framing`); a detection where
+crop is the training framing of this frame's pose: `framing.pose_framing`), kept while its
+pose is at least `KEEP_FRACTION` as confident as a new person must be. A detection where
 someone followed already is is left alone (that person was just predicted; a tiled detection
-also skips the tiles the people followed cover), the other detections' poses are matched to the people followed by the Hungarian assignment (SciPy) on a cost of box
-overlap and pose distance, a matched detection refreshes its track, an unmatched confident
-one starts a new track, and a track unseen for `max_missed` frames ends. Two tracks that
-converge on one person are merged (the older id kept), and a second detection of someone
-followed starts no track.
+also skips the tiles the people followed cover); the other detections' poses are matched to
+the people followed by the Hungarian assignment (SciPy) on a cost of box overlap and pose
+distance, a matched detection refreshes its track, an unmatched confident one starts a new
+track, and a track unseen for `max_missed` frames ends. Two tracks that converge on one person
+are merged (the older id kept), and a second detection of someone followed starts no track.
 
     tracker = PeopleTracker(predictor, skeleton, detector, person_box_px)
     for pixels in frames:                      # (H, W, 3) uint8 RGB
@@ -40,6 +41,7 @@ POSE_SCALE = 0.5  # pose distance in crop sides that costs as much as no box ove
 SAME_PLACE = 0.3  # a detection this close (in crop sides) to a followed person's crop is it
 SAME_SIDE = 2.5  # ... when the crops' sides are within this factor (the detector's box is wider)
 COVER_MARGIN = 1.2  # a followed person covers its joints' box this much enlarged (no tiles there)
+KEEP_FRACTION = 2 / 3  # a followed pose is kept down to this fraction of the bar to start one
 
 
 @dataclasses.dataclass
@@ -101,7 +103,9 @@ class PeopleTracker:
         crop (one person, then followed).
     box: a `Box` for every frame (one person, track id 0, never detected) instead.
     detect_every: frames between detections. max_people: at most this many tracks (0: any).
-    min_score: a pose below this mean joint confidence is no one (`framing.MIN_PERSON_SCORE`).
+    min_score: a new pose below this mean joint confidence is no one (`framing.MIN_PERSON_SCORE`);
+        a person followed is kept down to `KEEP_FRACTION` of it (acrobats, blur: the pose
+        dims for some frames without the person leaving).
     follow: False detects in every frame (no crop carried from the last frame).
     passes: network passes for a newly detected person (`framing.refine`)."""
 
@@ -182,7 +186,7 @@ class PeopleTracker:
         keypoints, scores = F.predict_framings(self.predictor, floats, framings)
         lost = False
         for t, frame, kp, sc in zip(live, framings, keypoints, scores):
-            if F.person_score(sc[None])[0] < self.min_score:
+            if F.person_score(sc[None])[0] < self.min_score * KEEP_FRACTION:
                 t.missed, lost = 1, True
                 continue
             t.framing, t.keypoints, t.scores = frame, kp, sc

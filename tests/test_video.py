@@ -385,6 +385,38 @@ def test_a_person_lost_just_after_a_detection_is_looked_for_soon():
     assert tracking.LOST_WAIT == 3
 
 
+def test_a_person_followed_is_kept_on_a_weaker_pose_than_starts_one():
+    """Hysteresis: a followed square whose pose dims below the bar for a new person (0.15) but
+    above `KEEP_FRACTION` of it stays followed; a new square that dim starts no track; one
+    dimmer still is lost."""
+    from keras_hourglass import tracking
+    from keras_hourglass.boxes import Box
+
+    class Dim(_SquarePoses):  # the confidence is the square's brightness
+        def __call__(self, crops):
+            keypoints, _ = super().__call__((crops > 0.02).astype(np.float32))
+            return keypoints, np.array([[c[..., 0].max()] * 4 for c in crops])
+
+    def detector(pixels):
+        return [
+            Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0), 0.9)
+            for x0, y0, x1, y1 in _blobs(pixels[..., 0] > 2)
+        ]
+
+    def frame(a, b=0.0):  # square a on the left, b on the right, at these brightnesses
+        pixels = np.zeros((120, 240, 3), np.uint8)
+        pixels[40:80, 40:60], pixels[40:80, 160:180] = round(255 * a), round(255 * b)
+        return pixels
+
+    tracker = tracking.PeopleTracker(Dim(), SQUARE, detector, 200.0, detect_every=1)
+    assert tracking.KEEP_FRACTION * 0.15 < 0.12 < 0.15
+    seen = [
+        [p.track_id for p in tracker(frame(*levels))]
+        for levels in [(1.0,), (0.12, 0.12), (0.12, 0.12), (0.05, 0.12)]
+    ]
+    assert seen == [[0], [0], [0], []], seen
+
+
 def test_people_who_cross_keep_their_ids(tmp_path):
     """Two squares walking past each other (one behind the other, 50 px apart in height): the
     one that starts on the left keeps id 0 all the way to the right, the other id 1, though
