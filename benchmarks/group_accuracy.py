@@ -20,8 +20,8 @@ read back:
   person's all wrong (people without both torso joints visible are not scored);
 - reported per annotated: people reported over people in the photos; seconds for the folder.
 
-Pipelines: `default` (no flags), `scales-12` / `scales-123` (`--detect-scales 1,2` / `1,2,3`: the
-detector over 2x2 and 3x3 tiles too), `whole` (`--whole-image`: one person per photo, the
+Pipelines: `default` (no flags), `scales-12` / `scales-123` / `scales-1234` / `scales-12345`
+(`--detect-scales 1,2` ... `1,2,3,4,5`: the detector over 2x2, 3x3, ... tiles too), `whole` (`--whole-image`: one person per photo, the
 command before issue #48), `annotation` (`--detections` with each person's annotated joint box,
 `--no-refine`: what the model gives when it is handed the people).
 """
@@ -53,6 +53,8 @@ PIPELINES = {
     "default": [],
     "scales-12": ["--detect-scales", "1,2"],
     "scales-123": ["--detect-scales", "1,2,3"],
+    "scales-1234": ["--detect-scales", "1,2,3,4"],
+    "scales-12345": ["--detect-scales", "1,2,3,4,5"],
     "whole": ["--whole-image"],
     "annotation": ["--no-refine"],  # with --detections made from the annotation
 }
