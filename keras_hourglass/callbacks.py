@@ -3,6 +3,7 @@ never leaves a broken file), a plateau schedule that survives resuming, the per-
 with the dataset's own protocol, a time budget, and TensorBoard pictures."""
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -16,6 +17,8 @@ from keras_hourglass.datasets import ground_truth_from_records
 from keras_hourglass.drawing import draw_pose
 from keras_hourglass.evaluation import evaluate
 from keras_hourglass.inference import crop_predictor, predict_people
+
+log = logging.getLogger(__name__)
 
 
 def atomic_save_model(model, path):
@@ -61,7 +64,7 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
             if not self._improved(float(value)):
                 return
             if self.verbose:
-                print(
+                log.info(
                     f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5g} to "
                     f"{float(value):.5g}, saving {self.filepath}"
                 )

@@ -224,15 +224,20 @@ def warn(text):
 
 def configure_logging(quiet=False, debug=False):
     """The commands' logging: the library's loggers (`keras_hourglass.*`) print their messages
-    as they are to stdout, INFO and up (WARNING and up with `quiet`, DEBUG with `debug`). From
-    Python nothing is printed unless the caller configures logging
+    as they are, INFO and up (WARNING and up with `quiet`, DEBUG with `debug`): progress and
+    summaries to stdout, warnings and notes to stderr. From Python only warnings are printed
+    (Python's last-resort handler, stderr) unless the caller configures logging
     (`logging.basicConfig(level=logging.INFO)`)."""
     logger = logging.getLogger("keras_hourglass")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
+    progress = logging.StreamHandler(sys.stdout)  # progress and summaries
+    progress.addFilter(lambda record: record.levelno < logging.WARNING)
+    notes = logging.StreamHandler(sys.stderr)  # warnings and notes, as `warn` writes them
+    notes.setLevel(logging.WARNING)
+    for handler in (progress, notes):
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
     global _QUIET

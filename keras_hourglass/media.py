@@ -4,8 +4,8 @@ decoded (missing, empty, cut short, too many pixels), then decoded once; errors 
 `InputError` line naming the file."""
 
 import io
+import logging
 import os
-import sys
 
 import numpy as np
 
@@ -22,6 +22,8 @@ __all__ = [
     "read_image",
 ]
 
+
+log = logging.getLogger(__name__)
 
 # The photo formats read (Pillow's names): JPEG (MPO: a phone's multi-picture JPEG), PNG (8 and
 # 16 bits), WebP, BMP, TIFF and GIF (the first frame).
@@ -221,10 +223,9 @@ class VideoWriter:
         if av is None:
             import cv2
 
-            print(
+            log.warning(
                 "note: PyAV is not installed: the overlay is MPEG-4 Part 2 (mp4v), which "
-                "browsers do not play; pip install av for H.264",
-                file=sys.stderr,
+                "browsers do not play; pip install av for H.264"
             )
             self.av, self.cv2 = None, cv2
             self.out = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))

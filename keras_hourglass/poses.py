@@ -20,7 +20,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 
 import numpy as np
 
@@ -44,10 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _note(text):
-    print(text, file=sys.stderr)
 
 
 @dataclasses.dataclass
@@ -132,7 +127,7 @@ class PoseEstimator:
                 )
             self.signatures = loaded.serving.signatures
         if loaded.exported and not flip_test:
-            _note(
+            log.warning(
                 f"note: {'a SavedModel' if self.saved_model else 'an exported model'}'s flip test "
                 "is fixed at export; --no-flip is ignored"
             )
@@ -185,7 +180,7 @@ class PoseEstimator:
             try:
                 self._detector = make_detector(self.detector_name, self.detect_scales)
             except DetectorError as error:
-                _note(f"note: {error}; without it the whole photo is the person")
+                log.warning(f"note: {error}; without it the whole photo is the person")
                 self._detector = None
         return self._detector
 

@@ -360,13 +360,13 @@ def _person_bank(source, data, codec, workers):
     from keras_hourglass.inputs.device_data import PersonBank
 
     workers = workers or inputs.default_workers()
-    print(f"Cutting {len(source):,} people for the device executor ({workers} threads)...")
+    log.info(f"Cutting {len(source):,} people for the device executor ({workers} threads)...")
 
     def progress(done, total):
-        print(f"  {done:,}/{total:,} people cut", flush=True)
+        log.info(f"  {done:,}/{total:,} people cut")
 
     bank = PersonBank.build(source, codec, data.augmentation or None, workers, progress)
-    print(f"{bank}, cut in {bank.build_seconds:.1f} s")
+    log.info(f"{bank}, cut in {bank.build_seconds:.1f} s")
     return bank
 
 

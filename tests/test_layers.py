@@ -191,3 +191,49 @@ def test_no_function_is_over_100_lines():
                 if length > 100:
                     long.append(f"{name}.{node.name}: {length} lines")
     assert not long, long
+
+
+def test_library_code_logs_and_commands_print():
+    """Issue #49 item 6: below the commands (`commands`, and `cli`, their printing helpers) the
+    package writes nothing with `print`; it logs (`logging.getLogger(__name__)`), and the
+    commands' `cli.configure_logging` shows progress on stdout and warnings on stderr."""
+    printing = []
+    for name, path in _modules().items():
+        if _layer(name) == LAYER["commands"]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                printing.append(f"{name}:{node.lineno}")
+    assert not printing, printing
+
+
+def test_the_commands_logging_splits_progress_and_warnings(capsys):
+    """Under the commands' logging an INFO line goes to stdout and a WARNING to stderr (a note
+    the user sees even under -q); -q drops the INFO line."""
+    import logging
+
+    from keras_hourglass import cli, quiet
+    from keras_hourglass.cli import configure_logging
+
+    log = logging.getLogger("keras_hourglass.somewhere")
+    root = logging.getLogger("keras_hourglass")
+    saved = (list(root.handlers), root.level, root.propagate, cli._QUIET)
+    levels = {name: logging.getLogger(name).level for name in cli.QUIETED_LIBRARIES}
+    try:
+        configure_logging()
+        log.info("progress line")
+        log.warning("note: a warning")
+        out, err = capsys.readouterr()
+        assert out == "progress line\n" and err == "note: a warning\n"
+        configure_logging(quiet=True)
+        log.info("progress line")
+        log.warning("note: a warning")
+        out, err = capsys.readouterr()
+        assert out == "" and err == "note: a warning\n"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root.propagate, cli._QUIET = saved[2], saved[3]
+        quiet.set_quiet_progress(saved[3])
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
