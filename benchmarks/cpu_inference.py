@@ -177,11 +177,11 @@ def child(kind, path, size, batch, windows, steps):
     elif kind == "jax":
         import keras
 
-        from keras_hourglass.inference import CropPredictor
+        from keras_hourglass.inference import KerasCropPredictor
 
         model = keras.saving.load_model(path, compile=False)
         flip = os.environ.get("HOURGLASS_BENCH_FLIP", "1") == "1"
-        predictor = CropPredictor(model, flip_test=flip)
+        predictor = KerasCropPredictor(model, flip_test=flip)
         seconds = timed(lambda: predictor(crops), windows, steps)
     else:
         raise SystemExit(f"unknown child {kind}")

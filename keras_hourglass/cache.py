@@ -22,10 +22,10 @@ from keras_hourglass import files, geometry
 from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.inputs.tf_data import (
     crop_transform,
-    decode_image,
     records_to_columns,
+    tf_decode_image,
+    tf_warp,
     transform_keypoints,
-    warp,
 )
 from keras_hourglass.quiet import progress_bar
 
@@ -94,9 +94,9 @@ def write_crop_cache(
     center = tf.constant([(side - 1) / 2.0, (side - 1) / 2.0])
 
     def crop(path, keypoints, src_center, src_scale):
-        image = decode_image(tf.io.read_file(path))
+        image = tf_decode_image(tf.io.read_file(path))
         a, c = crop_transform(src_center, src_scale, side, side / crop_size)
-        cropped = warp(image, a, c, side)
+        cropped = tf_warp(image, a, c, side)
         data = tf.io.encode_jpeg(
             tf.cast(tf.round(tf.clip_by_value(cropped, 0.0, 1.0) * 255.0), tf.uint8),
             quality=quality,

@@ -129,7 +129,7 @@ SOURCES = {
 
 
 @dataclasses.dataclass
-class Report:
+class ConversionReport:
     """What a conversion read and did (printed by train/convert.py)."""
 
     path: str
@@ -333,7 +333,7 @@ def convert_checkpoint(path, source=None, skeleton="mpii", input_size=256):
         input_size: the input crop side (256 for both published models).
 
     Returns:
-        (model, `Report`). The model carries the source's stem, input mean, decoding offset,
+        (model, `ConversionReport`). The model carries the source's stem, input mean, decoding offset,
         skeleton and crop convention in its config, so its `.keras` file rebuilds itself.
     """
     try:
@@ -371,7 +371,7 @@ def convert_state_dict(state, source=None, skeleton="mpii", input_size=256, path
     except ValueError as error:
         raise ConversionError(f"{path}: {error}") from None
     used, ignored = _fill(model, state, spec, path)
-    report = Report(
+    report = ConversionReport(
         path=path,
         file_format="state dict",
         source=name,

@@ -49,7 +49,7 @@ class CropPredictor(typing.Protocol):
     """What every runtime's predictor is, and all the pose loop (`estimate_keypoints`),
     `inference.predict_people` and the commands ask of it: float32 crops (N, S, S, 3) in [0, 1]
     in; keypoints (N, K, 2) in crop pixels and scores (N, K) out (NumPy). Implemented by
-    `inference.CropPredictor` (Keras), `OpenVINOPredictor` and `export.SavedModelCrops`; a
+    `inference.KerasCropPredictor` (Keras), `OpenVINOPredictor` and `export.SavedModelCrops`; a
     new runtime implements it in one file and is chosen in `runtimes` (docs/layers.md)."""
 
     input_size: int  # S
@@ -174,7 +174,9 @@ def cpu_has_bf16():
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def _from_environment(name, allowed):
+def setting_from_environment(name, allowed):
+    """The environment variable `name` ("auto" when unset), one of `allowed`, else a
+    `RuntimeChoiceError` naming it."""
     chosen = os.environ.get(name, "auto")
     if chosen not in allowed:
         raise RuntimeChoiceError(f"{name} must be one of {allowed}, got {chosen!r}")
@@ -195,7 +197,7 @@ def resolve_precision(precision, runtime):
             )
         return "fp32"
     if precision == "auto":
-        chosen = _from_environment("KERAS_HOURGLASS_PRECISION", PRECISIONS)
+        chosen = setting_from_environment("KERAS_HOURGLASS_PRECISION", PRECISIONS)
         if chosen != "auto":
             return resolve_precision(chosen, runtime)
         return "bf16" if cpu_has_bf16() else "fp32"
@@ -249,7 +251,7 @@ def _codec_sizes(codec):
 
 class OpenVINOPredictor:
     """A crop predictor on OpenVINO's CPU plugin: NumPy crops in, keypoints in crop pixels and
-    scores out (and heatmaps with `return_heatmaps`), as `inference.CropPredictor`.
+    scores out (and heatmaps with `return_heatmaps`), as `inference.KerasCropPredictor`.
 
     Args:
         converted: an `openvino.Model` (`runtimes.openvino_model`) or the path of an .xml.
@@ -368,7 +370,7 @@ def image_box(image, box, person_box_px, index):
     return np.array([cx, cy]), scale * person_box_px / geometry.PERSON_BOX_PX
 
 
-def crop_to_original(keypoints, centers, scales, crop_size):
+def numpy_crop_to_original(keypoints, centers, scales, crop_size):
     """`geometry.crop_to_original` in NumPy (float32, the same operations in the same order):
     keypoints (B, K, 2) in crop pixels -> original pixels, `centre + (p - (S - 1) / 2) * 200 s
     / S`."""
@@ -404,7 +406,7 @@ def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_
             centers.append(center)
             scales.append(scale)
         kp, sc = predictor(np.stack(crops))
-        keypoints.append(crop_to_original(kp, np.stack(centers), np.array(scales), size))
+        keypoints.append(numpy_crop_to_original(kp, np.stack(centers), np.array(scales), size))
         scores.append(np.asarray(sc))
     if not keypoints:
         return np.zeros((0, predictor.num_joints, 2), np.float32), np.zeros(

@@ -30,7 +30,7 @@ from keras_hourglass.datasets import (
     get_dataset,
     ground_truth_from_records,
     load_mpii_official,
-    read_image,
+    read_image_floats,
 )
 from keras_hourglass.drawing import draw_pose, grid
 from keras_hourglass.metrics import normalized_errors, pck_per_joint
@@ -314,7 +314,7 @@ def write_prediction_sheet(report, gt, preds, path, count=6, size=192):
     for i in picks:
         # The evaluation crop itself (geometry's, anti-aliased) and the same map for the points.
         a, center = geometry.crop_matrix(np.asarray(gt.centers[i], np.float64), gt.scales[i], size)
-        image = read_image(gt.image_paths[i])
+        image = read_image_floats(gt.image_paths[i])
         crop = np.round(255.0 * geometry.warp(image, a, center, size)).astype(np.uint8)
         keypoints = geometry.source_to_crop_points(preds[i] - offset, a, center, size)
         tiles.append(

@@ -14,7 +14,7 @@ is a second signature rather than an optional input):
 Every image signature returns `keypoints` float32 [batch, K, 2] (x, y) in the input image's
 pixels (pixel centres at integers), `scores` float32 [batch, K] (heatmap peaks) and `heatmaps`
 float32 [batch, S/4, S/4, K] (last stack, flip-averaged). The crop is the tf.data pipeline's
-(`inputs.tf_data.crop_person`, with its anti-aliasing), the prediction and decoding are
+(`inputs.tf_data.tf_crop_person`, with its anti-aliasing), the prediction and decoding are
 `inference.keypoints_of_crops` with the model's own codec, and the map back is
 `crop_to_original`: the code evaluation, prediction and validation run.
 """
@@ -34,7 +34,7 @@ from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.datasets import MAX_IMAGE_PIXELS
 from keras_hourglass.deploy import ModelDescription, describe
 from keras_hourglass.inference import crop_to_original, keypoints_of_crops
-from keras_hourglass.inputs.tf_data import crop_person
+from keras_hourglass.inputs.tf_data import tf_crop_person
 from keras_hourglass.skeletons import model_skeleton
 
 SIGNATURES = (
@@ -226,7 +226,7 @@ class PoseServer(tf.Module):
             center, scale = _checked_box(box, height, width)
             scale = scale * self.box_factor
         floats = tf.cast(image, tf.float32) / 255.0
-        return crop_person(floats, center, scale, self.size), center, scale
+        return tf_crop_person(floats, center, scale, self.size), center, scale
 
     def _predict(self, crops, centers, scales):
         keypoints, scores, heatmaps = keypoints_of_crops(
@@ -740,7 +740,7 @@ def export_edge(
 
 class SavedModelCrops:
     """An exported model's `predict_crops` signature as a crop predictor, like
-    `inference.CropPredictor`: NumPy crops in, keypoints in crop pixels and scores out (its flip
+    `inference.KerasCropPredictor`: NumPy crops in, keypoints in crop pixels and scores out (its flip
     test and codec fixed at export). `inference.predict_people` takes either."""
 
     def __init__(self, path):

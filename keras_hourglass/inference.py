@@ -5,7 +5,7 @@ callback; only the crop resampler differs between them (NumPy/OpenCV or TensorFl
 
 - `keypoints_of_crops`: the core in `keras.ops` (traced into SavedModels, jitted on JAX,
   `tf.function` on TensorFlow): crops -> keypoints in crop pixels, scores, heatmaps.
-- `CropPredictor` (`crop_predictor(model)`): the core compiled once per model and settings,
+- `KerasCropPredictor` (`crop_predictor(model)`): the core compiled once per model and settings,
   NumPy in and out; a jitted function is reused for every call of the same batch size, and
   batch sizes are padded to powers of two so that a stream of calls compiles a few times.
 - `estimate_keypoints` (from `deploy`, NumPy): whole images (and person boxes) through any crop
@@ -33,7 +33,7 @@ from keras_hourglass.quiet import progress_bar
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CropPredictor",
+    "KerasCropPredictor",
     "average_with_flipped",
     "crop_predictor",
     "crop_to_original",
@@ -100,7 +100,7 @@ def flip_index_of(model, flip_test):
     return skeleton.flip_index
 
 
-class CropPredictor:
+class KerasCropPredictor:
     """`keypoints_of_crops` compiled for one model: NumPy crops in, NumPy keypoints out.
 
     On JAX a `jax.jit` of the model's `stateless_call` with the weights as arguments (read at
@@ -185,7 +185,7 @@ _PREDICTORS = weakref.WeakKeyDictionary()
 
 
 def crop_predictor(model, flip_test=True, codec=None):
-    """The `CropPredictor` of `model` with these settings, made once and kept with the model
+    """The `KerasCropPredictor` of `model` with these settings, made once and kept with the model
     (so repeated `estimate_poses` calls compile once per input shape)."""
     codec = codec or model.codec
     key = (bool(flip_test), repr(codec.get_config()), keras.backend.backend())
@@ -195,7 +195,7 @@ def crop_predictor(model, flip_test=True, codec=None):
             f"crop predictor for {model.name}: flip test {'on' if flip_test else 'off'}, "
             f"{codec.input_size} px crops, {keras.backend.backend()} backend (compiled once)"
         )
-        cache[key] = CropPredictor(model, flip_test, codec)
+        cache[key] = KerasCropPredictor(model, flip_test, codec)
     return cache[key]
 
 
@@ -204,7 +204,7 @@ def predict_people(predictor, records, batch_size=16, executor=None, workers=Non
     pixels (0-based) and scores (N, K), in the records' order.
 
     Args:
-        predictor: a `CropPredictor` (or an exported model's, `export.SavedModelCrops`).
+        predictor: a `KerasCropPredictor` (or an exported model's, `export.SavedModelCrops`).
         records: `datasets.Records` (their skeleton must be the predictor's).
         batch_size: crops per network call.
         executor, workers: the input executor that crops (`inputs.pose_dataset`).

@@ -1,7 +1,7 @@
 """Where the network runs on a CPU: Keras (any backend, float32) or OpenVINO (bfloat16 on
 processors with native bfloat16, int8 from a quantised export).
 
-The crop predictors here have `inference.CropPredictor`'s interface (NumPy crops in [0, 1] ->
+The crop predictors here have `inference.KerasCropPredictor`'s interface (NumPy crops in [0, 1] ->
 keypoints in crop pixels and scores; `input_size`, `num_joints`, `skeleton`, `codec`,
 `flip_test`), so `estimate_keypoints`, `estimate_poses`, `predict_people` and the commands take
 any of them. The OpenVINO graph is the whole crop path of `inference.keypoints_of_crops` (flip
@@ -48,7 +48,6 @@ from keras_hourglass.deploy import (
     RUNTIMES,
     OpenVINOPredictor,
     RuntimeChoiceError,
-    _from_environment,
     conversion_cache,
     cpu_has_bf16,
     describe,
@@ -57,6 +56,7 @@ from keras_hourglass.deploy import (
     remember_file_conversion,
     require_openvino,
     resolve_precision,
+    setting_from_environment,
 )
 from keras_hourglass.inference import crop_predictor, flip_index_of, keypoints_of_crops
 from keras_hourglass.skeletons import named_joints
@@ -95,7 +95,7 @@ def resolve_runtime(runtime="auto"):
     if runtime not in RUNTIMES:
         raise RuntimeChoiceError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "auto":
-        chosen = _from_environment("KERAS_HOURGLASS_RUNTIME", RUNTIMES)
+        chosen = setting_from_environment("KERAS_HOURGLASS_RUNTIME", RUNTIMES)
         if chosen != "auto":
             return resolve_runtime(chosen)
         return "openvino" if openvino_installed() and _tensorflow_backend() else "keras"
@@ -458,7 +458,7 @@ def estimate_poses(
     """Named keypoints of the people in each image, in the image's own pixels.
 
     Each person is cropped as in training (NumPy/OpenCV, anti-aliased when shrinking), the crops
-    go through `CropPredictor` (flip test, the model's codec) and the keypoints are mapped back
+    go through `KerasCropPredictor` (flip test, the model's codec) and the keypoints are mapped back
     to the image. Runs on any Keras backend, without TensorFlow.
 
     Args:

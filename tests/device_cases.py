@@ -14,7 +14,7 @@ from test_pipeline import LEFT, RIGHT, _centroid, _dot_record
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
 from keras_hourglass.augmentation import Augmentation
-from keras_hourglass.datasets import read_image
+from keras_hourglass.datasets import read_image_floats
 from keras_hourglass.inputs import pose_dataset
 from keras_hourglass.inputs.device_data import DevicePoseSequence, PersonBank, cut_side
 from keras_hourglass.inputs.numpy_data import PoseSequence, transform_sample
@@ -38,7 +38,7 @@ def _against_numpy(ds, index):
     for j, counter in enumerate(ds.counters(index)):
         record = ds.records[ds.order(counter)]
         crop, target, _ = transform_sample(
-            read_image(record.image_path), record, ds.skeleton, ds.codec, ds.params(counter)
+            read_image_floats(record.image_path), record, ds.skeleton, ds.codec, ds.params(counter)
         )
         psnr.append(_psnr(crop, images[j]))
         heat = max(heat, float(np.abs(target - heatmaps[j]).max()))

@@ -237,3 +237,49 @@ def test_the_commands_logging_splits_progress_and_warnings(capsys):
         quiet.set_quiet_progress(saved[3])
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+ENTRY_POINTS = {"main", "parse_args", "build_parser"}  # one per command, by convention
+
+
+def test_no_public_name_is_defined_twice():
+    """Issue #49 item 6: a public function or class is defined in one module only (so `grep
+    'def name'` finds the one meant); the commands' entry points excepted."""
+    where = {}
+    for name, path in _modules().items():
+        for node in ast.parse(path.read_text()).body:
+            defined = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            if defined and not node.name.startswith("_") and node.name not in ENTRY_POINTS:
+                where.setdefault(node.name, []).append(name)
+    twice = {n: places for n, places in where.items() if len(places) > 1}
+    assert not twice, twice
+
+
+def test_no_private_name_crosses_files():
+    """Issue #49 item 6: a name with a leading underscore is used only in its own module: not
+    imported (`from keras_hourglass.x import _y`) nor reached (`x._y`) from another."""
+    modules = _modules()
+    crossing = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "keras_hourglass"
+            ):
+                for a in node.names:
+                    if a.name.startswith("_") and not a.name.startswith("__"):
+                        crossing.append(f"{name}:{node.lineno} imports {node.module}.{a.name}")
+                    if f"{node.module}.{a.name}".partition(".")[2] in modules:
+                        aliases.add(a.asname or a.name)  # a module imported by name
+            elif isinstance(node, ast.Import):
+                aliases |= {a.asname or a.name for a in node.names if "keras_hourglass" in a.name}
+        for node in ast.walk(tree):
+            private = isinstance(node, ast.Attribute) and node.attr.startswith("_")
+            if (
+                private
+                and not node.attr.startswith("__")
+                and getattr(node.value, "id", "") in aliases
+            ):
+                crossing.append(f"{name}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not crossing, crossing

@@ -9,7 +9,7 @@ from test_pipeline import LEFT, RIGHT, _centroid, _dot_record
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
 from keras_hourglass.augmentation import Augmentation
-from keras_hourglass.datasets import read_image
+from keras_hourglass.datasets import read_image_floats
 from keras_hourglass.inputs import batches, pose_dataset, resolve_executor, spec
 from keras_hourglass.inputs.numpy_data import PoseSequence, transform_sample
 
@@ -42,7 +42,7 @@ def _compare_with_tf_data(records, skeleton, codec, training, seed=0):
         record = records[int(meta["index"][i])]
         params = _params(meta, i) if training else None
         crop, heatmaps, m = transform_sample(
-            read_image(record.image_path), record, skeleton, codec, params
+            read_image_floats(record.image_path), record, skeleton, codec, params
         )
         worst["image_mad"] = max(worst["image_mad"], float(np.abs(crop - images[i]).mean()))
         worst["heatmap"] = max(worst["heatmap"], float(np.abs(heatmaps - targets[i]).max()))

@@ -252,7 +252,7 @@ def parse_args(argv=None):
     return args
 
 
-def load_model(args):
+def load_evaluated(args):
     """--model through the one loader (`loader.load_model`: a .keras file, an OpenVINO `.xml`,
     a SavedModel folder, a shipped model's name) with --runtime (default: the file's own, Keras
     float32 for a .keras file), --precision, --no-flip and --no-shift."""
@@ -336,7 +336,7 @@ def evaluate_model(args):
     from keras_hourglass.datasets import DatasetError, ground_truth_from_records
     from keras_hourglass.inference import predict_people
 
-    loaded = load_model(args)
+    loaded = load_evaluated(args)
     args.model_input_size = loaded.input_size
     try:
         records = read_records(args)
@@ -527,7 +527,7 @@ def evaluate_detections(args):
     )
     from keras_hourglass.inference import predict_people
 
-    loaded = load_model(args)
+    loaded = load_evaluated(args)
     entry = DATASETS[args.dataset]
     try:
         if args.annotations:

@@ -22,7 +22,7 @@ from keras_hourglass.datasets.images import (
     check_image_files,
     check_image_size,
     image_size,
-    read_image,
+    read_image_floats,
 )
 from keras_hourglass.datasets.readers import (
     FLIC_POINTS,
@@ -87,7 +87,7 @@ __all__ = [
     "read_custom_file",
     "read_dataset",
     "read_flic",
-    "read_image",
+    "read_image_floats",
     "read_lsp",
     "read_mpii_h5",
     "read_mpii_json",

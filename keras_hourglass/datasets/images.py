@@ -171,7 +171,7 @@ def _check_image_file(record, path, max_pixels):
     return width, height
 
 
-def read_image(path, max_pixels=None):
+def read_image_floats(path, max_pixels=None):
     """JPEG/PNG file -> (H, W, 3) float32 in [0, 1]; grayscale and RGBA become RGB (alpha
     dropped, as `tf.io.decode_image(channels=3)` does); 16-bit PNGs are scaled to 8 bits. An
     image above `max_pixels` (default `MAX_IMAGE_PIXELS`) is refused from its header with a

@@ -42,7 +42,7 @@ import numpy as np
 
 from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
-from keras_hourglass.datasets.images import read_image
+from keras_hourglass.datasets.images import read_image_floats
 from keras_hourglass.inputs import spec
 from keras_hourglass.inputs.numpy_data import PoseSequence
 
@@ -59,7 +59,7 @@ def _cut(record, size, side):
     a, center = geometry.crop_matrix(
         np.asarray(record.center, np.float64), float(record.scale), side, side / size
     )
-    image = read_image(record.image_path)
+    image = read_image_floats(record.image_path)
     cut = geometry.warp(image, a, center, side)
     cut = np.clip(np.rint(cut * 255.0), 0, 255).astype(np.uint8)
     keypoints = geometry.source_to_crop_points(record.keypoints, a, center, side)

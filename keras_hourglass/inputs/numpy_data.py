@@ -25,7 +25,7 @@ import numpy as np
 
 from keras_hourglass import geometry
 from keras_hourglass.augmentation import Augmentation
-from keras_hourglass.datasets.images import read_image
+from keras_hourglass.datasets.images import read_image_floats
 from keras_hourglass.distributed import shard_of
 from keras_hourglass.inputs import spec
 
@@ -201,7 +201,11 @@ class PoseSequence(keras.utils.PyDataset):
     def element(self, counter, position):
         record = self.records[position]
         crop, heatmaps, meta = transform_sample(
-            read_image(record.image_path), record, self.skeleton, self.codec, self.params(counter)
+            read_image_floats(record.image_path),
+            record,
+            self.skeleton,
+            self.codec,
+            self.params(counter),
         )
         meta["index"] = position
         return crop, heatmaps, spec.numpy_meta(meta, self.skeleton.num_joints)

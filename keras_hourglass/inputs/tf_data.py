@@ -163,7 +163,7 @@ def crop_transform(center, scale, size, scale_factor=1.0, angle=0.0, flip=False)
     )
 
 
-def warp(image, a, center, size, max_downscale=1.5):
+def tf_warp(image, a, center, size, max_downscale=1.5):
     """Resamples `image` (H, W, 3 float) into a size x size crop through the affine (a, center).
 
     Bilinear sampling; outside the image is 0. When one crop pixel spans more than
@@ -201,11 +201,11 @@ def warp(image, a, center, size, max_downscale=1.5):
     return out[0]
 
 
-def crop_person(image, center, scale, size):
+def tf_crop_person(image, center, scale, size):
     """The un-augmented person crop of evaluation and serving: (H, W, 3) float image, centre
     (2,) and scale -> (size, size, 3), the box of side 200 * scale px filling the crop."""
     a, center = crop_transform(center, scale, size)
-    return warp(image, a, center, size)
+    return tf_warp(image, a, center, size)
 
 
 def transform_keypoints(keypoints, a, center, size):
@@ -215,7 +215,7 @@ def transform_keypoints(keypoints, a, center, size):
     return tf.linalg.matvec(inv[None], keypoints - center[None]) + m
 
 
-def decode_image(data):
+def tf_decode_image(data):
     """JPEG/PNG bytes -> (H, W, 3) float32 in [0, 1]; grayscale and RGBA become RGB."""
     image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
     return tf.cast(image, tf.float32) / 255.0
@@ -319,7 +319,7 @@ def _transform(load, seed, augmentation, size, codec, flip_index, meta_spec):
 
     def transform(counter, e):
         e = load(e)
-        image = decode_image(e["image"])
+        image = tf_decode_image(e["image"])
         if augmentation is not None:
             element_seed = tf.stack([tf.cast(seed, tf.int64), counter])
             scale_factor, angle, flip, gains = _sample_params(element_seed, augmentation)
@@ -331,7 +331,7 @@ def _transform(load, seed, augmentation, size, codec, flip_index, meta_spec):
                 geometry.PERSON_BOX_PX * tf.cast(e["src_scale"], tf.float32) * scale_factor
             )
         a, center = crop_transform(src_center, e["src_scale"], size, scale_factor, angle, flip)
-        crop = warp(image, a, center, size)
+        crop = tf_warp(image, a, center, size)
         crop = tf.clip_by_value(crop * gains, 0.0, 1.0)
         keypoints = transform_keypoints(e["src_keypoints"], a, center, size)
         annotated = e["annotated"]
