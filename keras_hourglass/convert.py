@@ -40,7 +40,10 @@ class ConversionError(ValueError):
 
 @dataclasses.dataclass
 class Source:
-    """What one published source's checkpoints hold and how they map onto the Keras model."""
+    """What one published source's checkpoints hold and how they map onto the Keras model: a
+    subclass per source gives its module names (`residual`, `hourglass_level`, `stack`), how
+    its sizes are read (`stack_pattern`, `depth_and_joints`) and which of its tensors the Keras
+    model has no use for (`unused`); `SOURCES` is the table of them."""
 
     name: str
     description: str
@@ -49,19 +52,81 @@ class Source:
     stem: tuple  # source names of stem conv, stem bn, stem residuals 1-3
     input_mean: tuple = None
     heatmap_offset: float = 0.0
+    stack_pattern = ""  # a regular expression whose group 1 is a tensor's stack
 
     def residual(self, prefix):
         """{Keras layer suffix: source module} of one pre-activation residual."""
-        if self.name == "psh":
-            return {
-                "bn1": f"{prefix}.bn1",
-                "conv1": f"{prefix}.conv1.conv",
-                "bn2": f"{prefix}.bn2",
-                "conv2": f"{prefix}.conv2.conv",
-                "bn3": f"{prefix}.bn3",
-                "conv3": f"{prefix}.conv3.conv",
-                "skip": f"{prefix}.skip_layer.conv",
-            }
+        raise NotImplementedError
+
+    def hourglass_level(self, stack, level, depth):
+        """Source prefixes of the residuals at hourglass `level` (depth .. 1) of `stack`:
+        {"up", "low1", "low3", "low2" (innermost only)}."""
+        raise NotImplementedError
+
+    def stack(self, s):
+        """Source names of stack s's modules after its hourglass."""
+        raise NotImplementedError
+
+    def depth_and_joints(self, state, path):
+        """(hourglass depth, joints) read from the state dict's names and shapes."""
+        raise NotImplementedError
+
+    def unused(self, name):
+        """Why tensor `name` has no place in the Keras model, or None when it should have one."""
+        if name.endswith(".num_batches_tracked"):
+            return "batch-norm step counters"
+        return None
+
+
+class PshSource(Source):
+    """princeton-vl/pytorch_stacked_hourglass: nested `low2` hourglasses, `Conv` wrappers."""
+
+    stack_pattern = r"hgs\.(\d+)\."
+
+    def residual(self, prefix):
+        return {
+            "bn1": f"{prefix}.bn1",
+            "conv1": f"{prefix}.conv1.conv",
+            "bn2": f"{prefix}.bn2",
+            "conv2": f"{prefix}.conv2.conv",
+            "bn3": f"{prefix}.bn3",
+            "conv3": f"{prefix}.conv3.conv",
+            "skip": f"{prefix}.skip_layer.conv",
+        }
+
+    def hourglass_level(self, stack, level, depth):
+        at = f"hgs.{stack}.0" + ".low2" * (depth - level)
+        names = {"up": f"{at}.up1", "low1": f"{at}.low1", "low3": f"{at}.low3"}
+        if level == 1:
+            names["low2"] = f"{at}.low2"
+        return names
+
+    def stack(self, s):
+        return {
+            "res": f"features.{s}.0",
+            "lin_conv": f"features.{s}.1.conv",
+            "lin_bn": f"features.{s}.1.bn",
+            "heatmaps": f"outs.{s}.conv",
+            "merge_features": f"merge_features.{s}.conv.conv",
+            "merge_heatmaps": f"merge_preds.{s}.conv.conv",
+        }
+
+    def depth_and_joints(self, state, path):
+        depth = max(k.count(".low2") for k in state if k.startswith("hgs.0.0."))
+        return depth, _shape(state, "outs.0.conv.weight", path)[0]
+
+    def unused(self, name):
+        if ".skip_layer." in name:
+            return "skip layers of same-width residuals, never applied"
+        return super().unused(name)
+
+
+class BearpawSource(Source):
+    """bearpaw/pytorch-pose: an indexed `hg` list per level, one residual per position."""
+
+    stack_pattern = r"hg\.(\d+)\."
+
+    def residual(self, prefix):
         return {
             "bn1": f"{prefix}.bn1",
             "conv1": f"{prefix}.conv1",
@@ -73,14 +138,6 @@ class Source:
         }
 
     def hourglass_level(self, stack, level, depth):
-        """Source prefixes of the residuals at hourglass `level` (depth .. 1) of `stack`:
-        {"up", "low1", "low3", "low2" (innermost only)}."""
-        if self.name == "psh":
-            at = f"hgs.{stack}.0" + ".low2" * (depth - level)
-            names = {"up": f"{at}.up1", "low1": f"{at}.low1", "low3": f"{at}.low3"}
-            if level == 1:
-                names["low2"] = f"{at}.low2"
-            return names
         at = f"hg.{stack}.hg.{level - 1}"
         names = {"up": f"{at}.0.0", "low1": f"{at}.1.0", "low3": f"{at}.2.0"}
         if level == 1:
@@ -88,16 +145,6 @@ class Source:
         return names
 
     def stack(self, s):
-        """Source names of stack s's modules after its hourglass."""
-        if self.name == "psh":
-            return {
-                "res": f"features.{s}.0",
-                "lin_conv": f"features.{s}.1.conv",
-                "lin_bn": f"features.{s}.1.bn",
-                "heatmaps": f"outs.{s}.conv",
-                "merge_features": f"merge_features.{s}.conv.conv",
-                "merge_heatmaps": f"merge_preds.{s}.conv.conv",
-            }
         return {
             "res": f"res.{s}.0",
             "lin_conv": f"fc.{s}.0",
@@ -107,16 +154,26 @@ class Source:
             "merge_heatmaps": f"score_.{s}",
         }
 
+    def depth_and_joints(self, state, path):
+        levels = {int(m.group(1)) for k in state if (m := re.match(r"hg\.0\.hg\.(\d+)\.", k))}
+        blocks = {int(m.group(1)) for k in state if (m := re.match(r"hg\.0\.hg\.0\.0\.(\d+)\.", k))}
+        if blocks != {0}:
+            raise ConversionError(
+                f"{path}: {len(blocks)} residuals per hourglass position (hg_s*_b{len(blocks)}); "
+                "the stacked hourglass here has one (bearpaw's published hg_s2_b1, hg_s8_b1)"
+            )
+        return len(levels), _shape(state, "score.0.weight", path)[0]
+
 
 SOURCES = {
-    "psh": Source(
+    "psh": PshSource(
         "psh",
         "princeton-vl/pytorch_stacked_hourglass (PoseNet)",
         ("model.module.", "module."),
         "pre.0.conv.weight",
         ("pre.0.conv", "pre.0.bn", "pre.1", "pre.3", "pre.4"),
     ),
-    "bearpaw": Source(
+    "bearpaw": BearpawSource(
         "bearpaw",
         "bearpaw/pytorch-pose (HourglassNet, one residual per hourglass position)",
         ("module.",),
@@ -213,7 +270,7 @@ def _shape(state, name, path):
 
 def _sizes(state, source, path):
     """(stacks, filters, depth, joints, stem widths) read from the tensors' names and shapes."""
-    pattern = r"hgs\.(\d+)\." if source.name == "psh" else r"hg\.(\d+)\."
+    pattern = source.stack_pattern
     stacks = 1 + max((int(m.group(1)) for k in state if (m := re.match(pattern, k))), default=-1)
     if stacks < 1:
         raise ConversionError(f"{path}: no hourglass tensors ({pattern!r})")
@@ -227,19 +284,7 @@ def _sizes(state, source, path):
         ),
     ]
     filters = widths[3]
-    if source.name == "psh":
-        depth = max(k.count(".low2") for k in state if k.startswith("hgs.0.0."))
-        joints = _shape(state, "outs.0.conv.weight", path)[0]
-    else:
-        levels = {int(m.group(1)) for k in state if (m := re.match(r"hg\.0\.hg\.(\d+)\.", k))}
-        depth = len(levels)
-        blocks = {int(m.group(1)) for k in state if (m := re.match(r"hg\.0\.hg\.0\.0\.(\d+)\.", k))}
-        if blocks != {0}:
-            raise ConversionError(
-                f"{path}: {len(blocks)} residuals per hourglass position (hg_s*_b{len(blocks)}); "
-                "the stacked hourglass here has one (bearpaw's published hg_s2_b1, hg_s8_b1)"
-            )
-        joints = _shape(state, "score.0.weight", path)[0]
+    depth, joints = source.depth_and_joints(state, path)
     return stacks, int(filters), int(depth), int(joints), tuple(int(w) for w in widths)
 
 
@@ -310,11 +355,8 @@ def _fill(model, state, source, path):
     for name in state:
         if name in used:
             continue
-        if name.endswith(".num_batches_tracked"):
-            reason = "batch-norm step counters"
-        elif source.name == "psh" and ".skip_layer." in name:
-            reason = "skip layers of same-width residuals, never applied"
-        else:
+        reason = source.unused(name)
+        if reason is None:
             raise ConversionError(
                 f"{path}: tensor {name!r} has no place in the Keras model (a {source.name} "
                 "network of another shape, or another network?)"
