@@ -6,7 +6,7 @@ imported: TensorFlow's start-up noise kept out of the terminal (`keras_hourglass
 flags parsed before Keras loads (`--help` and a bad flag answer at once: KERAS_HOURGLASS_LAZY),
 a missing optional dependency said in one line with its extra (`cli.run_main`) and, for the
 commands that run SavedModels, the TensorFlow backend unless KERAS_BACKEND says otherwise.
-The scripts in train/ and eval/ do the same before calling the same functions.
+The scripts in train/ and eval/ call the same `command` and `run`: the environment is set here only.
 """
 
 import importlib
@@ -14,7 +14,10 @@ import os
 import sys
 
 
-def _run(name, tensorflow_graphs=False):
+def command(name, tensorflow_graphs=False):
+    """The command module `keras_hourglass.commands.<name>`, imported with the environment every
+    command starts in (the one place it is set: the console commands and the scripts in train/
+    and eval/ call this)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")
     if tensorflow_graphs:  # SavedModels are TensorFlow graphs
@@ -22,12 +25,20 @@ def _run(name, tensorflow_graphs=False):
     # The command parses its flags before Keras and TensorFlow load (keras_hourglass/__init__.py).
     os.environ["KERAS_HOURGLASS_LAZY"] = "1"
     try:
-        command = importlib.import_module(f"keras_hourglass.commands.{name}")
+        return importlib.import_module(f"keras_hourglass.commands.{name}")
     finally:
         os.environ.pop("KERAS_HOURGLASS_LAZY", None)
+
+
+def run(module):
+    """Runs a command module's `main` (`cli.run_main`: a missing optional dependency is one line)."""
     from keras_hourglass.cli import run_main
 
-    return run_main(command.main)
+    return run_main(module.main)
+
+
+def _run(name, tensorflow_graphs=False):
+    return run(command(name, tensorflow_graphs))
 
 
 def train():

@@ -1,20 +1,13 @@
 """`hourglass-train` as a script; the code and its documentation: keras_hourglass/commands/train.py
 (`python train/train.py --help`)."""
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_HOURGLASS_QUIET", "1")  # TensorFlow's start-up noise: quiet.py
+import hourglass_commands  # the commands' environment, set before keras_hourglass loads
 
-# The flags are parsed before Keras loads (--help at once): keras_hourglass/__init__.py
-os.environ["KERAS_HOURGLASS_LAZY"] = "1"
+_command = hourglass_commands.command("train")
 from keras_hourglass.commands.train import *  # noqa: E402, F403  (what tests and users import)
-from keras_hourglass.commands.train import main  # noqa: E402
-
-os.environ.pop("KERAS_HOURGLASS_LAZY", None)
+from keras_hourglass.commands.train import main  # noqa: E402, F401
 
 if __name__ == "__main__":
-    from keras_hourglass.cli import run_main
-
-    sys.exit(run_main(main))
+    sys.exit(hourglass_commands.run(_command))
