@@ -54,27 +54,22 @@ def check_image(path, max_pixels=None):
     _check_bytes(head, tail, size, path, max_pixels, path)
 
 
-def _check_bytes(head, tail, size, where, max_pixels, source):
-    """`check_image`'s checks on a file's first and last bytes, its size and the header of
-    `source` (its path or its bytes)."""
-    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
+KINDS = {  # `datasets.check_image_bytes`' reasons as `InputError` kinds
+    "empty image": "empty",
+    "truncated image": "truncated",
+    "image too large": "too large",
+}
 
-    if size == 0:
-        raise InputError(
-            f"{where}: the file is empty (0 bytes); expected a JPEG or PNG image", "empty"
-        )
-    if head[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in tail:
-        raise InputError(
-            f"{where}: a truncated JPEG (no end marker); expected a whole image", "truncated"
-        )
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
-        raise InputError(f"{where}: a truncated PNG (no IEND); expected a whole image", "truncated")
+
+def _check_bytes(head, tail, size, where, max_pixels, source):
+    """`check_image`'s checks (`datasets.check_image_bytes`, the one image check) as an
+    `InputError`."""
+    from keras_hourglass.datasets import DatasetError, check_image_bytes
+
     try:
-        check_image_size(*image_size(source), where, max_pixels)
+        check_image_bytes(head, tail, size, where, max_pixels, source)
     except DatasetError as error:
-        raise InputError(str(error), "too large") from None
-    except ValueError:
-        pass  # not a JPEG/PNG header (or a JPEG whose size comes later): Pillow says when decoding
+        raise InputError(str(error), KINDS.get(error.reason, "bad input")) from None
 
 
 def read_image(path, max_pixels=None):

@@ -276,6 +276,42 @@ def test_image_checks_name_truncated_and_non_image_files(tmp_path, shared_data):
         D.check_image_files([record("cut.jpg")], skip_bad=True)
 
 
+def test_one_image_check_says_the_same_everywhere(tmp_path, shared_data):
+    """Issue #49 item 5: a training record's image, a user's photo and a serving client's
+    request go through one check (`datasets.check_image_bytes`): the same file gives the same
+    words after each reader's own name for it."""
+    import importlib
+
+    from keras_hourglass.media import InputError, check_image
+
+    client = importlib.import_module("keras_hourglass.commands.serving_client")
+    from PIL import Image
+
+    good = (shared_data / "mpii_samples/052475643.jpg").read_bytes()
+    Image.open(shared_data / "mpii_samples/052475643.jpg").save(tmp_path / "whole.png")
+    png = (tmp_path / "whole.png").read_bytes()
+    cases = {"cut.jpg": good[: len(good) // 2], "cut.png": png[:-20], "empty.jpg": b""}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        record = D.PersonRecord(
+            str(tmp_path / name), np.zeros((1, 2)), np.ones(1, bool), np.ones(1, bool),
+            np.zeros(2), 1.0, 1.0, name,
+        )  # fmt: skip
+        said = []
+        for check, error in (
+            (lambda: D.check_image_files([record]), D.DatasetError),
+            (lambda: check_image(str(tmp_path / name)), InputError),
+            (lambda: client.check_images([data]), client.RequestError),
+        ):
+            with pytest.raises(error) as raised:
+                check()
+            said.append(str(raised.value).rpartition(": ")[2])
+        if data:
+            assert len(set(said)) == 1, (name, said)
+        else:  # the client refuses empty bytes before the file check, naming the type
+            assert said[0] == said[1] and "length 0" in said[2], said
+
+
 def test_duplicate_records_and_annotation_ids_are_refused_or_listed(tmp_path):
     """The same person twice (same image, same joints) and two COCO annotations with one id:
     an error naming both, or with skip_bad the copy skipped and listed."""

@@ -90,8 +90,9 @@ def _boxes_array(boxes, count, images=None):
 
 def check_images(images, max_pixels=None):
     """`images` must be a non-empty list of whole JPEG/PNG files (bytes) whose headers are
-    readable and within `max_pixels` (the export's limit, default 50,000,000)."""
-    from keras_hourglass.datasets import DatasetError, check_image_size, image_size
+    readable and within `max_pixels` (the export's limit, default 50,000,000): the library's one
+    image check (`datasets.check_image_bytes`), as a `RequestError`."""
+    from keras_hourglass.datasets import DatasetError, check_image_bytes
 
     if isinstance(images, (bytes, str)) or not isinstance(images, (list, tuple)) or not images:
         raise RequestError("images: expected a non-empty list of JPEG/PNG file contents (bytes)")
@@ -101,11 +102,13 @@ def check_images(images, max_pixels=None):
                 f"images[{i}]: expected the bytes of a JPEG or PNG file, got "
                 f"{type(data).__name__} of length {len(data) if data else 0}"
             )
+        data = bytes(data)
         try:
-            check_image_size(*image_size(bytes(data)), f"images[{i}]", max_pixels)
-        except ValueError as error:  # DatasetError too
-            reason = str(error) if isinstance(error, DatasetError) else f"images[{i}]: {error}"
-            raise RequestError(reason) from None
+            check_image_bytes(
+                data[:32], data[-12:], len(data), f"images[{i}]", max_pixels, data, known_only=True
+            )
+        except DatasetError as error:
+            raise RequestError(str(error)) from None
 
 
 def rest_body(images, boxes=None):

@@ -19,6 +19,7 @@ from keras_hourglass.datasets.ground_truth import (
 from keras_hourglass.datasets.images import (
     MAX_IMAGE_PIXELS,
     MAX_OUTSIDE_IMAGE,
+    check_image_bytes,
     check_image_files,
     check_image_size,
     image_size,
@@ -72,6 +73,7 @@ __all__ = [
     "Records",
     "box_from_joints",
     "box_from_xywh",
+    "check_image_bytes",
     "check_image_files",
     "check_image_size",
     "coco_files",

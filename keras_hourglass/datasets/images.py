@@ -75,6 +75,42 @@ def check_image_size(width, height, where, max_pixels=None):
         )
 
 
+def check_image_bytes(head, tail, size, where, max_pixels=None, source=None, known_only=False):
+    """The one check of an image before it is decoded, for every reader (datasets, photos, the
+    serving client): `head` and `tail` its first and last bytes (32 and 12 are enough), `size`
+    its length, `where` how errors name it, `source` its path or bytes for the header (None:
+    `head`). Empty, a JPEG without its end marker, a PNG without IEND, a header above
+    `max_pixels`, and with `known_only` a file neither JPEG nor PNG or a corrupt header, are a
+    `DatasetError` "{where}: ..." whose `reason` is the kind ("empty image", "truncated image",
+    "image too large", "not a JPEG or PNG image", "corrupt image header"). Returns (width,
+    height) from the header, or None when another format's (Pillow decides later)."""
+    if size == 0:
+        raise DatasetError(
+            f"{where}: the file is empty (0 bytes); expected a JPEG or PNG image", "empty image"
+        )
+    jpeg, png = head[:3] == b"\xff\xd8\xff", head[:8] == b"\x89PNG\r\n\x1a\n"
+    if jpeg and b"\xff\xd9" not in tail:
+        raise DatasetError(
+            f"{where}: a truncated JPEG (no end marker); expected a whole image", "truncated image"
+        )
+    if png and b"IEND" not in tail:
+        raise DatasetError(
+            f"{where}: a truncated PNG (no IEND); expected a whole image", "truncated image"
+        )
+    if known_only and not (jpeg or png):
+        raise DatasetError(f"{where}: neither JPEG nor PNG", "not a JPEG or PNG image")
+    try:
+        width, height = image_size(head if source is None else source)
+    except ValueError as error:
+        if known_only:
+            raise DatasetError(
+                f"{where}: a corrupt header ({error})", "corrupt image header"
+            ) from None
+        return None  # not a JPEG/PNG header (or a JPEG whose size comes later)
+    check_image_size(width, height, where, max_pixels)
+    return width, height
+
+
 def check_image_files(records, max_pixels=None, skip_bad=False):
     """Cheap checks of every image before any training or evaluation starts.
 
@@ -135,40 +171,15 @@ def _check_image_file(record, path, max_pixels):
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(32)
             f.seek(max(size - 12, 0))
             tail = f.read()
     except OSError as error:
         raise DatasetError(
             f"record {record.record_id}: cannot read image {path!r}: {error}", "unreadable image"
         ) from None
-    if size == 0:
-        raise DatasetError(f"record {record.record_id}: image {path!r} is empty", "empty image")
-    if head[:3] == b"\xff\xd8\xff":
-        if b"\xff\xd9" not in tail:
-            raise DatasetError(
-                f"record {record.record_id}: image {path!r} is a truncated JPEG (no end marker)",
-                "truncated image",
-            )
-    elif head == b"\x89PNG\r\n\x1a\n":
-        if b"IEND" not in tail:
-            raise DatasetError(
-                f"record {record.record_id}: image {path!r} is a truncated PNG", "truncated image"
-            )
-    else:
-        raise DatasetError(
-            f"record {record.record_id}: image {path!r} is neither JPEG nor PNG",
-            "not a JPEG or PNG image",
-        )
-    try:
-        width, height = image_size(path)
-    except ValueError as error:
-        raise DatasetError(
-            f"record {record.record_id}: image {path!r} has a corrupt header ({error})",
-            "corrupt image header",
-        ) from None
-    check_image_size(width, height, f"record {record.record_id}: image {path!r}", max_pixels)
-    return width, height
+    where = f"record {record.record_id}: image {path!r}"
+    return check_image_bytes(head, tail, size, where, max_pixels, path, known_only=True)
 
 
 def read_image_floats(path, max_pixels=None):
