@@ -28,6 +28,7 @@ from keras_hourglass import distributed
 from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.deploy import estimate_keypoints
 from keras_hourglass.geometry import crop_to_original
+from keras_hourglass.model import LENT
 from keras_hourglass.quiet import progress_bar
 
 log = logging.getLogger(__name__)
@@ -243,3 +244,6 @@ def predict_people(predictor, records, batch_size=16, executor=None, workers=Non
         if bar is not None:
             bar.update(done)
     return keypoints, scores
+
+
+LENT["crop_predictor"] = crop_predictor  # StackedHourglass.predict_keypoints

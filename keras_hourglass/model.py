@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_hourglass import inference, remat
+from keras_hourglass import remat
 from keras_hourglass.codec import hourglass_codec
 from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.optimizers import TorchRMSprop
@@ -32,6 +32,23 @@ from keras_hourglass.skeletons import get_skeleton
 # momentum 0.1 there is 0.9 in Keras' convention, eps 1e-5).
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
+
+
+# What the floors above the model lend it (docs/layers.md: the model is the bottom of the
+# network's stack and imports nothing above it). `inference` lends "crop_predictor" and
+# `runtimes` "estimate_poses" when they load, which `import keras_hourglass` does.
+LENT = {}
+
+
+def lent(name):
+    """The function a floor above lent the model as `name` (`LENT`); a one-line error when it has
+    not loaded (a command that has not called `cli.ready()`)."""
+    if name not in LENT:
+        raise RuntimeError(
+            f"StackedHourglass needs {name!r} from the library's upper floors: import "
+            "keras_hourglass (which loads them) before calling it"
+        )
+    return LENT[name]
 
 
 def _batch_norm(name):
@@ -337,12 +354,12 @@ class StackedHourglass(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, self.targets_per_stack(y), y_pred, sample_weight)
 
-    # === Inference (keras_hourglass.inference, the one copy) ===
+    # === Inference: lent by the floors above (`LENT`), the one copy there ===
     def predict_keypoints(self, crops, flip_test=True, batch_size=32):
         """Keypoints of person crops: (N, S, S, 3) crops in [0, 1] -> keypoints (N, K, 2) in
         crop pixels and scores (N, K), NumPy; with the flip test and the model's codec. Compiled
         once per model and batch size (`inference.crop_predictor`)."""
-        predictor = inference.crop_predictor(self, flip_test)
+        predictor = lent("crop_predictor")(self, flip_test)
         parts = [predictor(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]
         if not parts:
             return predictor(crops)
@@ -370,9 +387,7 @@ class StackedHourglass(keras.Model):
             {joint name: {"x": x, "y": y, "confidence": score}}; one person's dict for MPII's
             (centre x, centre y, scale) box or `whole_image`.
         """
-        from keras_hourglass import runtimes  # the layer below the model: docs/layers.md
-
-        return runtimes.estimate_poses(
+        return lent("estimate_poses")(
             self, images, boxes, flip_test, batch_size, runtime=runtime, precision=precision,
             whole_image=whole_image,
         )  # fmt: skip

@@ -59,6 +59,7 @@ from keras_hourglass.deploy import (
     setting_from_environment,
 )
 from keras_hourglass.inference import crop_predictor, flip_index_of, keypoints_of_crops
+from keras_hourglass.model import LENT
 from keras_hourglass.skeletons import named_joints
 
 log = logging.getLogger(__name__)
@@ -610,3 +611,6 @@ def note_file_conversion(path, model, flip_test, skeleton_name=None, skeleton=No
     skeleton = skeleton or model.skeleton
     description = _description(model, codec, skeleton, flip_test, "fp32")
     return remember_file_conversion(path, flip_test, skeleton_name, xml, description)
+
+
+LENT["estimate_poses"] = estimate_poses  # StackedHourglass.estimate_poses

@@ -23,11 +23,11 @@ LAYERS = [
         "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output "
         "media",
     ),
+    ("model", "model"),
     ("deploy", "deploy detect framing tracking"),
     ("inference", "inference"),
     ("export", "export"),
     ("runtimes", "runtimes"),
-    ("model", "model"),
     ("applications", "pretrained convert callbacks runs training loader poses demo"),
     ("commands", "cli commands"),
 ]
@@ -283,3 +283,17 @@ def test_no_private_name_crosses_files():
             ):
                 crossing.append(f"{name}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert not crossing, crossing
+
+
+def test_the_model_is_the_bottom_and_borrows_its_pose_methods():
+    """Issue #49 item 1: `model` imports nothing above the foundation (its layer is below
+    deploy, inference and runtimes), and the pose methods it keeps are lent by those floors
+    (`model.LENT`), the very functions `kh.estimate_poses` and `kh.crop_predictor` are."""
+    import keras_hourglass as kh
+    from keras_hourglass import model
+
+    imports = _imports(PACKAGE / "model.py", _modules())
+    assert all(_layer(target) == LAYER["files"] for target in imports), imports  # foundation
+    assert LAYER["model"] < LAYER["deploy"] < LAYER["inference"] < LAYER["runtimes"]
+    assert model.lent("estimate_poses") is kh.estimate_poses
+    assert model.lent("crop_predictor") is kh.crop_predictor
