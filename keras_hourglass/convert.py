@@ -38,12 +38,16 @@ class ConversionError(ValueError):
     """A checkpoint that does not fit the source's network; the message names the tensor."""
 
 
+RESIDUAL = ("bn1", "conv1", "bn2", "conv2", "bn3", "conv3", "skip")  # a Keras residual's layers
+STACK = ("res", "lin_conv", "lin_bn", "heatmaps", "merge_features", "merge_heatmaps")
+
+
 @dataclasses.dataclass
 class Source:
     """What one published source's checkpoints hold and how they map onto the Keras model: a
-    subclass per source gives its module names (`residual`, `hourglass_level`, `stack`), how
-    its sizes are read (`stack_pattern`, `depth_and_joints`) and which of its tensors the Keras
-    model has no use for (`unused`); `SOURCES` is the table of them."""
+    subclass per source gives its module names (`residual_names`, `stack_names`,
+    `hourglass_level`), how its sizes are read (`stack_pattern`, `depth_and_joints`) and which
+    of its tensors the Keras model has no use for (`unused`); `SOURCES` is the table of them."""
 
     name: str
     description: str
@@ -53,10 +57,12 @@ class Source:
     input_mean: tuple = None
     heatmap_offset: float = 0.0
     stack_pattern = ""  # a regular expression whose group 1 is a tensor's stack
+    residual_names = ()  # a residual's modules, in `RESIDUAL` order, below its prefix
+    stack_names = ()  # a stack's modules after its hourglass, in `STACK` order ({s}: the stack)
 
     def residual(self, prefix):
         """{Keras layer suffix: source module} of one pre-activation residual."""
-        raise NotImplementedError
+        return {ours: f"{prefix}.{theirs}" for ours, theirs in zip(RESIDUAL, self.residual_names)}
 
     def hourglass_level(self, stack, level, depth):
         """Source prefixes of the residuals at hourglass `level` (depth .. 1) of `stack`:
@@ -65,7 +71,7 @@ class Source:
 
     def stack(self, s):
         """Source names of stack s's modules after its hourglass."""
-        raise NotImplementedError
+        return {ours: theirs.format(s=s) for ours, theirs in zip(STACK, self.stack_names)}
 
     def depth_and_joints(self, state, path):
         """(hourglass depth, joints) read from the state dict's names and shapes."""
@@ -82,17 +88,13 @@ class PshSource(Source):
     """princeton-vl/pytorch_stacked_hourglass: nested `low2` hourglasses, `Conv` wrappers."""
 
     stack_pattern = r"hgs\.(\d+)\."
-
-    def residual(self, prefix):
-        return {
-            "bn1": f"{prefix}.bn1",
-            "conv1": f"{prefix}.conv1.conv",
-            "bn2": f"{prefix}.bn2",
-            "conv2": f"{prefix}.conv2.conv",
-            "bn3": f"{prefix}.bn3",
-            "conv3": f"{prefix}.conv3.conv",
-            "skip": f"{prefix}.skip_layer.conv",
-        }
+    residual_names = (
+        "bn1", "conv1.conv", "bn2", "conv2.conv", "bn3", "conv3.conv", "skip_layer.conv",
+    )  # fmt: skip
+    stack_names = (
+        "features.{s}.0", "features.{s}.1.conv", "features.{s}.1.bn", "outs.{s}.conv",
+        "merge_features.{s}.conv.conv", "merge_preds.{s}.conv.conv",
+    )  # fmt: skip
 
     def hourglass_level(self, stack, level, depth):
         at = f"hgs.{stack}.0" + ".low2" * (depth - level)
@@ -100,16 +102,6 @@ class PshSource(Source):
         if level == 1:
             names["low2"] = f"{at}.low2"
         return names
-
-    def stack(self, s):
-        return {
-            "res": f"features.{s}.0",
-            "lin_conv": f"features.{s}.1.conv",
-            "lin_bn": f"features.{s}.1.bn",
-            "heatmaps": f"outs.{s}.conv",
-            "merge_features": f"merge_features.{s}.conv.conv",
-            "merge_heatmaps": f"merge_preds.{s}.conv.conv",
-        }
 
     def depth_and_joints(self, state, path):
         depth = max(k.count(".low2") for k in state if k.startswith("hgs.0.0."))
@@ -125,17 +117,8 @@ class BearpawSource(Source):
     """bearpaw/pytorch-pose: an indexed `hg` list per level, one residual per position."""
 
     stack_pattern = r"hg\.(\d+)\."
-
-    def residual(self, prefix):
-        return {
-            "bn1": f"{prefix}.bn1",
-            "conv1": f"{prefix}.conv1",
-            "bn2": f"{prefix}.bn2",
-            "conv2": f"{prefix}.conv2",
-            "bn3": f"{prefix}.bn3",
-            "conv3": f"{prefix}.conv3",
-            "skip": f"{prefix}.downsample.0",
-        }
+    residual_names = ("bn1", "conv1", "bn2", "conv2", "bn3", "conv3", "downsample.0")
+    stack_names = ("res.{s}.0", "fc.{s}.0", "fc.{s}.1", "score.{s}", "fc_.{s}", "score_.{s}")
 
     def hourglass_level(self, stack, level, depth):
         at = f"hg.{stack}.hg.{level - 1}"
@@ -143,16 +126,6 @@ class BearpawSource(Source):
         if level == 1:
             names["low2"] = f"{at}.3.0"
         return names
-
-    def stack(self, s):
-        return {
-            "res": f"res.{s}.0",
-            "lin_conv": f"fc.{s}.0",
-            "lin_bn": f"fc.{s}.1",
-            "heatmaps": f"score.{s}",
-            "merge_features": f"fc_.{s}",
-            "merge_heatmaps": f"score_.{s}",
-        }
 
     def depth_and_joints(self, state, path):
         levels = {int(m.group(1)) for k in state if (m := re.match(r"hg\.0\.hg\.(\d+)\.", k))}
