@@ -145,8 +145,9 @@ def make_app(estimator, detector=None, limits=None, model_name=None):
             height, width = pixels.shape[:2]
             whole = boxes is None and not (detect and detector is not None)
             poses = estimator.image(
-                data, pixels, boxes, 8, threshold, where="the upload", whole_image=whole
-            )
+                data, pixels, boxes, 8, threshold, where="the upload", whole_image=whole,
+                draw=False,  # the page draws in the browser
+            )  # fmt: skip
             people = poses.people[: limits.people]
             return {
                 "width": width,

@@ -133,7 +133,7 @@ class PoseEstimator:
             )
 
     def image(self, data, pixels, boxes=None, batch=8, threshold=0.2, where="the image", *,
-              whole_image=False):  # fmt: skip
+              whole_image=False, draw=True):  # fmt: skip
         """One photo's people, predicted, scored, drawn and recorded: `data` the file's bytes
         (unused: kept for callers), `pixels` (H, W, 3) uint8 RGB, upright (`media.read_image`
         applies the EXIF orientation).
@@ -144,6 +144,7 @@ class PoseEstimator:
             confident left out (a photo of nobody gives no one).
         whole_image: with boxes None, the whole photo is the one person's first box instead of
             the detector's (and is reported whatever its confidence).
+        draw: False leaves `drawn` None (the demo page draws in the browser).
         Each person is re-framed from its pose as the model was trained and predicted again
         (`framing.refine`, `self.passes` network passes at most; 1: the box as given). A box
         outside the photo is a `BoxError` naming `where`. Returns `ImagePoses`."""
@@ -153,15 +154,13 @@ class PoseEstimator:
         people = self.find_people(pixels, boxes, where, whole_image)
         overall = person_scores(people.scores, people.box_scores)
         rows = list(zip(people.records, people.keypoints, people.scores, overall))
-        drawn = draw_people(
-            pixels,
-            [
+        drawn = None
+        if draw:
+            shown = [
                 {"keypoints": kp, "scores": sc, "bbox": person["bbox"], "label": f"{score:.2f}"}
                 for person, kp, sc, score in rows
-            ],
-            self.skeleton,
-            threshold,
-        )
+            ]
+            drawn = draw_people(pixels, shown, self.skeleton, threshold)
         records = [
             person_record(person, kp, sc, score, self.skeleton) for person, kp, sc, score in rows
         ]

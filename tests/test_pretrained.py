@@ -210,6 +210,8 @@ def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded()
         estimator.image(data, pixels, [Box(width + 5, 0, 10, 10)], where=str(photo))
     drawn = np.asarray(poses.drawn)
     assert drawn.shape == pixels.shape and (drawn != pixels).any()
+    plain = estimator.image(data, pixels, boxes, batch=2, threshold=0.2, draw=False)
+    assert plain.drawn is None and plain.people == poses.people  # the page draws in the browser
     nobody = estimator.image(data, pixels, [], threshold=0.2)
     assert nobody.people == [] and nobody.keypoints.shape == (0, 14, 2)
     np.testing.assert_array_equal(np.asarray(nobody.drawn), pixels)
