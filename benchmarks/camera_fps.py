@@ -59,7 +59,7 @@ def main(argv=None):
     import keras
 
     import keras_hourglass as kh
-    from keras_hourglass.poses import PoseEstimator, predict_video
+    from keras_hourglass.poses.estimator import PoseEstimator, predict_video
 
     if args.image:
         frame = cv2.resize(cv2.imread(args.image), (640, 480), interpolation=cv2.INTER_AREA)

@@ -34,11 +34,12 @@ def main(argv=None):
 
     import keras
 
-    from keras_hourglass import runtimes, training
     from keras_hourglass.datasets import ground_truth_from_records
-    from keras_hourglass.evaluation import evaluate
-    from keras_hourglass.export import SavedModelCrops, export_for_serving
-    from keras_hourglass.inference import crop_predictor, predict_people
+    from keras_hourglass.deployment import export, runtimes
+    from keras_hourglass.deployment.inference import crop_predictor, predict_people
+    from keras_hourglass.deployment.saved_model import SavedModelCrops, export_for_serving
+    from keras_hourglass.evaluation.protocols import evaluate
+    from keras_hourglass.training import loop as training
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _common import write_results
@@ -54,8 +55,8 @@ def main(argv=None):
     rows = []
     try:
         saved = export_for_serving(model, os.path.join(scratch, "sm"), None, 1, flip_test=True)
-        calibration = runtimes.calibration_crops(model, data.train, args.calibration)
-        int8 = runtimes.export_openvino(
+        calibration = export.calibration_crops(model, data.train, args.calibration)
+        int8 = export.export_openvino(
             model, os.path.join(scratch, "int8.xml"), precision="int8", calibration=calibration
         )
         bf16 = runtimes.cpu_has_bf16()

@@ -177,7 +177,7 @@ def child(kind, path, size, batch, windows, steps):
     elif kind == "jax":
         import keras
 
-        from keras_hourglass.inference import KerasCropPredictor
+        from keras_hourglass.deployment.inference import KerasCropPredictor
 
         model = keras.saving.load_model(path, compile=False)
         flip = os.environ.get("HOURGLASS_BENCH_FLIP", "1") == "1"
@@ -218,8 +218,8 @@ def main(argv=None):
     import tensorflow as tf
 
     import keras_hourglass as kh
-    from keras_hourglass import runtimes
-    from keras_hourglass.export import export_edge, export_for_serving
+    from keras_hourglass.deployment import export, runtimes
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     sys.path.insert(0, HERE)
     from _common import write_results
@@ -257,12 +257,10 @@ def main(argv=None):
                 signature = loaded.signatures["predict_crops"]
                 files = {}
                 if {"onnxruntime", "onnxruntime-int8"} & set(args.runtimes):
-                    files["onnx"] = export_edge(
-                        None, base + ".onnx", format="onnx", saved_model=saved
-                    )
+                    files["onnx"] = export.export_onnx(model, base + ".onnx", flip_test=bool(flip))
                 if "tflite" in args.runtimes:
-                    files["tflite"] = export_edge(
-                        None, base + ".tflite", format="tflite", saved_model=saved
+                    files["tflite"] = export.export_tflite(
+                        model, base + ".tflite", flip_test=bool(flip)
                     )
                 if "onnxruntime-int8" in args.runtimes:
                     files["onnx-int8"] = quantize_onnx(files["onnx"], calibration)
@@ -272,7 +270,7 @@ def main(argv=None):
                         predictors[("openvino", precision)] = runtimes.predictor(
                             model, bool(flip), "openvino", precision
                         )
-                    xml = runtimes.export_openvino(
+                    xml = export.export_openvino(
                         model,
                         base + "-int8.xml",
                         flip_test=bool(flip),

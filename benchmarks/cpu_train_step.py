@@ -4,7 +4,7 @@
     python benchmarks/cpu_train_step.py --stacks 1 --filters 16 --quick  # a check
 
 The model and step are `train.py`'s: the stacked hourglass compiled with the paper's recipe
-(TorchRMSprop, MSE on every stack) as `keras_hourglass.training.build_model` does, stepped with
+(TorchRMSprop, MSE on every stack) as `keras_hourglass.training.loop.build_model` does, stepped with
 `train_on_batch` on fixed arrays (the input pipeline is measured apart:
 benchmarks/input_pipeline.py). TensorFlow runs the graph without XLA, as `train.py` does on a
 CPU; JAX compiles the step with XLA, as it always does. Each configuration runs in a process of
@@ -43,8 +43,8 @@ def child(args):
     import numpy as np
     from _common import time_windows
 
-    from keras_hourglass import training
     from keras_hourglass.skeletons import get_skeleton
+    from keras_hourglass.training import loop as training
 
     parts = args.child.split("+")
     policy = "mixed_bfloat16" if "mixed_bfloat16" in parts else "float32"

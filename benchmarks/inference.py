@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=jax python benchmarks/inference.py --stacks 8 --batch 1 128 --precision mixed_bfloat16
 
-The path is `keras_hourglass.inference.crop_predictor`: one compiled function from crops to
+The path is `keras_hourglass.deployment.inference.crop_predictor`: one compiled function from crops to
 keypoints and scores (the image and its mirror go through the network as one batch of 2B, the
 heatmaps are flipped back, averaged and decoded on the device with the model's codec), the one
 every command uses. Compile time is reported apart;

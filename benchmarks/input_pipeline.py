@@ -233,7 +233,7 @@ def main(argv=None):
     if not args.no_tf:
         import tensorflow as tf
 
-        from keras_hourglass.cache import write_crop_cache
+        from keras_hourglass.inputs.cache import write_crop_cache
         from keras_hourglass.inputs.tf_data import make_dataset
 
         version = tf.__version__

@@ -27,9 +27,10 @@ def main(argv=None):
     import pandas as pd
 
     import keras_hourglass as kh
-    from keras_hourglass import geometry, training
-    from keras_hourglass.callbacks import PoseValidation
-    from keras_hourglass.evaluation import evaluate, ground_truth_from_records
+    from keras_hourglass import geometry
+    from keras_hourglass.evaluation.protocols import evaluate, ground_truth_from_records
+    from keras_hourglass.training import loop as training
+    from keras_hourglass.training.callbacks import PoseValidation
 
     with open(os.path.join(args.run, "config.json")) as f:
         config = training.TrainConfig(**json.load(f))

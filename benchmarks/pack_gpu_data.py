@@ -96,9 +96,9 @@ def main(argv=None):
     if args.zip_only:
         return write_zip(args.out)
     sys.path.insert(0, os.getcwd())
-    from keras_hourglass.augmentation import Augmentation
     from keras_hourglass.datasets import DatasetError, check_image_files, read_lsp
     from keras_hourglass.datasets.images import image_size
+    from keras_hourglass.inputs.augmentation import Augmentation
 
     started = time.time()
     mat_path = os.path.join(args.src, "joints.mat")

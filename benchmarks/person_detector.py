@@ -1,4 +1,4 @@
-"""Recall and precision of the automatic person boxes (`keras_hourglass.detect.PersonDetector`,
+"""Recall and precision of the automatic person boxes (`keras_hourglass.poses.detect.PersonDetector`,
 `hourglass-predict --detect`, the demo page) on the real annotated people in ../shared:
 COCO's 4 val2017 images (14 people, every person of each image annotated: recall and
 precision) and MPII's 5 samples (one annotated person each, others unannotated: recall only).
@@ -30,7 +30,7 @@ def _square(x, y, w, h):
 
 def _match(found, people):
     """(true positives, false positives) of one image's detections against its people."""
-    from keras_hourglass.boxes import box_iou
+    from keras_hourglass.poses.boxes import box_iou
 
     used, tp = set(), 0
     for box in found:
@@ -52,8 +52,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    from keras_hourglass.detect import PersonDetector, TiledDetector, parse_scales
-    from keras_hourglass.media import read_image
+    from keras_hourglass.poses.detect import PersonDetector, TiledDetector, parse_scales
+    from keras_hourglass.poses.media import read_image
 
     detector = TiledDetector(PersonDetector(args.min_score), parse_scales(args.detect_scales))
     data = pathlib.Path(args.data)

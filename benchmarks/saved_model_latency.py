@@ -42,7 +42,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import keras_hourglass as kh
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _common import median, write_results

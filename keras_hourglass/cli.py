@@ -129,7 +129,7 @@ def add_box_arguments(parser):
 def check_box_arguments(parser, args):
     """`add_box_arguments`' flags checked: one way of giving people (with `--box`), boxes that
     parse, scores and IoUs in [0, 1]; a bad one is a parser error (exit 2)."""
-    from keras_hourglass.boxes import BoxError, parse_bbox
+    from keras_hourglass.poses.boxes import BoxError, parse_bbox
 
     if sum(map(bool, (args.box, args.bbox, args.detections))) > 1:
         parser.error("give the people as --bbox, --detections or --box, one of them")
@@ -148,7 +148,7 @@ def add_runtime_arguments(parser, default="auto", note=""):
     (`deploy.RUNTIMES`, `deploy.PRECISIONS`); `default` the command's runtime for a .keras
     file (None: the command decides by the model's format), `note` what the command adds to
     the runtime's help."""
-    from keras_hourglass.deploy import PRECISIONS, RUNTIMES
+    from keras_hourglass.deployment.core import PRECISIONS, RUNTIMES
 
     parser.add_argument(
         "--runtime",

@@ -238,7 +238,7 @@ class ConfigError(ValueError):
 def augmentation_of(config):
     """The `augmentation.Augmentation` of `config`'s --aug-* settings; `ConfigError` for values
     that are not ranges."""
-    from keras_hourglass.augmentation import Augmentation
+    from keras_hourglass.inputs.augmentation import Augmentation
 
     try:
         lo, hi = (float(v) for v in str(config.aug_scale).split(","))

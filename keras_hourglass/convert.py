@@ -28,7 +28,7 @@ import re
 import numpy as np
 
 from keras_hourglass.checkpoints import CheckpointError, read_torch_checkpoint
-from keras_hourglass.model import build_hourglass
+from keras_hourglass.network.model import build_hourglass
 
 # bearpaw/pytorch-pose subtracts this mean colour of the MPII training images (no std division).
 BEARPAW_MEAN = (0.4404, 0.4440, 0.4327)

@@ -111,8 +111,8 @@ def show_batch(
     training pipeline makes them, with the keypoints decoded from their heatmap targets drawn,
     and returns those keypoints ((count, K, 2) crop pixels), the visible mask and the targets.
     `augmentation`: as the pipelines take it (False: none)."""
-    from keras_hourglass.codec import hourglass_codec  # Keras: only here
     from keras_hourglass.inputs import batches, pose_dataset
+    from keras_hourglass.network.codec import hourglass_codec  # Keras: only here
 
     codec = hourglass_codec(input_size)
     ds = pose_dataset(

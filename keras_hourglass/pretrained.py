@@ -50,7 +50,7 @@ def load_pretrained(name=None):
     further). It carries its skeleton, codec and crop convention, like any trained `.keras`."""
     import keras
 
-    import keras_hourglass.model  # noqa: F401  (registers the model class)
+    import keras_hourglass.network.model  # noqa: F401  (registers the model class)
 
     return keras.saving.load_model(pretrained_path(name), compile=False)
 
@@ -64,7 +64,7 @@ def cached_saved_model(name):
     version = os.path.join(base, "1")
     if os.path.isfile(os.path.join(version, "saved_model.pb")):
         return version
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     model = load_pretrained(name)
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
 import keras_hourglass as kh
-from keras_hourglass.pck_metric import HeatmapPCK
+from keras_hourglass.network.pck_metric import HeatmapPCK
 model = keras.saving.load_model(sys.argv[1], compile=False)
 x = np.load(sys.argv[2])
 outputs = model(x, training=False)

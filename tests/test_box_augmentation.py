@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import keras_hourglass as kh
-from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.config import ConfigError, TrainConfig, augmentation_of
+from keras_hourglass.inputs.augmentation import Augmentation
 
 
 def test_the_settings_make_the_augmentation_and_bad_ones_are_refused():
@@ -84,8 +84,8 @@ def test_a_run_starts_from_a_models_weights(tmp_path):
     in one line."""
     import keras
 
-    from keras_hourglass.training import ConfigError as TrainingConfigError
-    from keras_hourglass.training import _start_from
+    from keras_hourglass.training.loop import ConfigError as TrainingConfigError
+    from keras_hourglass.training.loop import _start_from
 
     source = kh.build_hourglass(
         num_stacks=1, num_keypoints=14, filters=16, depth=2, input_shape=(32, 32, 3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_hourglass import datasets as D
-from keras_hourglass.coco_eval import (
+from keras_hourglass.evaluation.coco_eval import (
     COCO_SIGMAS,
     CocoEvalError,
     coco_results,
@@ -174,7 +174,7 @@ def test_only_the_people_evaluated_are_scored(coco):
     assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
     # Before: every image of the file scored, every other person a miss.
     assert evaluate_keypoints(path, results)["AR"] < 0.5
-    from keras_hourglass.coco_eval import scope
+    from keras_hourglass.evaluation.coco_eval import scope
 
     scored, images, ignored = scope(path, [a["id"] for a in chosen])
     assert (scored, images) == (1, 1) and ignored >= 1
@@ -203,7 +203,7 @@ def _oks_nms_by_loops(keypoints, scores, areas, threshold):
 
 
 def test_oks_nms_and_rescoring_against_loops():
-    from keras_hourglass.coco_eval import detection_results, oks_nms
+    from keras_hourglass.evaluation.coco_eval import detection_results, oks_nms
 
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 200, (4, 17, 2))

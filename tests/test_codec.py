@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import keras_hourglass as kh
-from keras_hourglass.codec import flip_keypoints
+from keras_hourglass.network.codec import flip_keypoints
 
 
 def _encode(codec, keypoints, visible):

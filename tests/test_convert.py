@@ -308,7 +308,7 @@ def test_the_command_writes_a_model_that_predicts_exports_and_serves(tmp_path, p
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
     poses = model.estimate_poses(image, (34.5, 44.5, 0.3))
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     saved = export_for_serving(model, str(tmp_path / "sm/hourglass"))
     import tensorflow as tf

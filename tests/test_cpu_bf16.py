@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import randomize_weights
 
-from keras_hourglass import training
-from keras_hourglass.inference import crop_predictor
-from keras_hourglass.runtimes import cpu_has_bf16
+from keras_hourglass.deployment.inference import crop_predictor
+from keras_hourglass.deployment.runtimes import cpu_has_bf16
 from keras_hourglass.skeletons import get_skeleton
+from keras_hourglass.training import loop as training
 
 tf = pytest.importorskip("tensorflow")
 KEY = "auto_mixed_precision_onednn_bfloat16"

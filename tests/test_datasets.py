@@ -282,7 +282,7 @@ def test_one_image_check_says_the_same_everywhere(tmp_path, shared_data):
     words after each reader's own name for it."""
     import importlib
 
-    from keras_hourglass.media import InputError, check_image
+    from keras_hourglass.poses.media import InputError, check_image
 
     client = importlib.import_module("keras_hourglass.commands.serving_client")
     from PIL import Image

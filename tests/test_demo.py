@@ -22,7 +22,7 @@ SKIER = [281.0, 45.0, 219.0, 347.0]  # COCO's box of the skier
 
 
 def _detector_or_skip():
-    from keras_hourglass.detect import DetectorError, detector_path
+    from keras_hourglass.poses.detect import DetectorError, detector_path
 
     try:
         detector_path()
@@ -236,8 +236,8 @@ def test_the_person_detector_finds_the_annotated_people(shared_data):
     person each): a box whose crop covers that person in at least 4 of the 5 (measured: 5 of 5,
     docs/BENCHMARKS.md), scores in [0.5, 1], highest first."""
     _detector_or_skip()
-    from keras_hourglass.detect import PersonDetector
-    from keras_hourglass.media import read_image
+    from keras_hourglass.poses.detect import PersonDetector
+    from keras_hourglass.poses.media import read_image
 
     detector = PersonDetector()
     people = json.loads((shared_data / "mpii_samples/test_mpii.json").read_text())
@@ -482,7 +482,7 @@ def test_demo_help_and_a_busy_port_answer_in_one_line(python_env):
 
 def test_the_page_loads_nothing_from_the_internet():
     """Every script, style and image the page names is served from the package."""
-    page = ROOT / "keras_hourglass/demo_page"
+    page = ROOT / "keras_hourglass/poses/demo_page"
     for path in page.iterdir():
         text = path.read_text()
         assert "http://" not in text and "https://" not in text, path

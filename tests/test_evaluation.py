@@ -9,7 +9,7 @@ from conftest import MPII_VALID_ANNOTATED, PYTHON, ROOT, randomize_weights
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
-from keras_hourglass import evaluation as E
+from keras_hourglass.evaluation import protocols as E
 
 # bearpaw/pytorch-pose README, hg_s2_b1 (last), MPII validation PCKh@0.5 (../shared/data/mpii_preds/SOURCE.md).
 PUBLISHED_S2 = {
@@ -222,8 +222,8 @@ def _geometry_check(records, skeleton, normaliser_name):
     """GT -> heatmaps of the crop and of its mirror -> flip test -> decode -> original pixels."""
     import tensorflow as tf  # noqa: F401
 
-    from keras_hourglass.augmentation import Augmentation
-    from keras_hourglass.inference import average_with_flipped
+    from keras_hourglass.deployment.inference import average_with_flipped
+    from keras_hourglass.inputs.augmentation import Augmentation
     from keras_hourglass.inputs.tf_data import make_dataset
 
     codec = kh.HeatmapCodec(256, 64)
@@ -286,7 +286,7 @@ def test_geometry_end_to_end_on_real_lspet_images(shared_data):
 
 @pytest.mark.slow
 def test_model_mode_with_keras_file_and_saved_model(shared_data, tmp_path, python_env):
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     model = kh.build_hourglass(
         num_stacks=1, skeleton="mpii", filters=16, depth=4, input_shape=(64, 64, 3)

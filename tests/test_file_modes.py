@@ -58,7 +58,7 @@ def test_atomic_files_and_temporary_folders_follow_the_umask(tmp_path, umask_022
 
 @pytest.mark.slow
 def test_a_saved_model_export_is_readable_by_a_server_running_as_another_user(tmp_path, umask_022):
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     model = kh.build_hourglass(
         num_stacks=1, skeleton="lsp", filters=16, depth=2, input_shape=(32, 32, 3)

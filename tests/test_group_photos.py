@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_hourglass as kh
-from keras_hourglass import detect
-from keras_hourglass.boxes import Box
+from keras_hourglass.poses import detect
+from keras_hourglass.poses.boxes import Box
 
 
 @pytest.mark.parametrize("height, width", [(480, 640), (101, 37), (960, 960)])
@@ -137,8 +137,8 @@ def test_the_group_benchmark_pairs_people_one_to_one():
 def test_a_held_out_group_photo_is_found_person_by_person(shared_data, tmp_path):
     """Nine held-out LSPET photos tiled 3x3: the detector on the whole photo finds few of them;
     over tiles (--detect-scales 1,2,3) most are found and their poses match the annotation."""
-    from keras_hourglass.media import read_image
-    from keras_hourglass.poses import PoseEstimator
+    from keras_hourglass.poses.estimator import PoseEstimator
+    from keras_hourglass.poses.media import read_image
 
     bench = _benchmark()
     people = bench.lspet_people(str(shared_data / "lspet"), 9001, 9009)
@@ -159,7 +159,7 @@ def test_a_neighbours_limb_does_not_pull_the_crop_over():
     """Among several people a person is re-framed from its own joints: two unconfident joints
     on the neighbour (far outside the first crop) are left out of the framing, a confident
     one is kept; alone (no `within`), every joint frames the person."""
-    from keras_hourglass import framing
+    from keras_hourglass.poses import framing
 
     rng = np.random.default_rng(0)
     keypoints = rng.uniform(80, 120, (14, 2))

@@ -11,27 +11,50 @@ from conftest import PYTHON, ROOT
 
 PACKAGE = ROOT / "keras_hourglass"
 
-# Lowest first. docs/layers.md draws the same table.
+# Lowest first. docs/layers.md draws the same table. A module is named by its dotted path below
+# keras_hourglass; "datasets", "inputs" and "commands" stand for every module of that
+# sub-package not named on its own.
 LAYERS = [
     (
         "foundation",
-        "files geometry skeletons augmentation codec optimizers remat distributed metrics quiet "
-        "synthetic checkpoints weights presets",
+        "files geometry skeletons distributed quiet synthetic checkpoints weights presets "
+        "network network.codec network.optimizers network.remat inputs.augmentation "
+        "evaluation evaluation.metrics training poses deployment",
     ),
     (
         "data",
-        "datasets inputs config boxes coco_eval cache pck_metric drawing evaluation pose_output "
-        "media",
+        "config datasets inputs inputs.cache network.pck_metric evaluation.coco_eval "
+        "evaluation.protocols drawing poses.boxes poses.output poses.media",
     ),
-    ("model", "model"),
-    ("deploy", "deploy detect framing tracking"),
-    ("inference", "inference"),
-    ("export", "export"),
-    ("runtimes", "runtimes"),
-    ("applications", "pretrained convert callbacks runs training loader poses demo"),
+    ("model", "network.model"),
+    ("deploy", "deployment.core poses.detect poses.framing poses.tracking"),
+    ("inference", "deployment.inference"),
+    ("serving", "deployment.saved_model"),
+    ("runtimes", "deployment.runtimes"),
+    ("exporters", "deployment.export"),
+    (
+        "applications",
+        "pretrained convert training.callbacks training.runs training.loop deployment.loader "
+        "poses.estimate poses.estimator poses.demo",
+    ),
     ("commands", "cli commands"),
 ]
 LAYER = {name: level for level, (_, names) in enumerate(LAYERS) for name in names.split()}
+WHOLE_PACKAGES = ("datasets", "inputs", "commands")  # one layer for the modules not named
+
+# The sub-packages by job (issue #49 item 0) and the ones each may import from; each
+# __init__'s docstring says the same in words. The top-level modules ("") are the foundation
+# and the applications that name shipped models and convert checkpoints.
+TOP_LEVEL_MAX = 15
+MAY_IMPORT = {
+    "network": {""},
+    "datasets": {""},
+    "inputs": {"", "datasets"},
+    "evaluation": {"", "datasets"},
+    "deployment": {"", "network", "datasets", "inputs"},
+    "poses": {"", "network", "datasets", "deployment", "evaluation"},
+    "training": {"", "network", "datasets", "inputs", "evaluation", "deployment"},
+}
 
 
 def _modules():
@@ -71,7 +94,10 @@ def _imports(path, modules):
 
 
 def _layer(module):
-    return LAYER.get(module, LAYER.get(module.partition(".")[0]))
+    if module in LAYER:
+        return LAYER[module]
+    package = module.partition(".")[0]
+    return LAYER[package] if package in WHOLE_PACKAGES else None
 
 
 def _graph():
@@ -88,6 +114,47 @@ def test_every_module_has_a_layer():
     assert not gone, f"LAYERS names modules that no longer exist: {gone}"
 
 
+PICTURE_NAMES_END = 48  # docs/layers.md's picture: layer, modules (to this column), what
+
+
+def _package(module):
+    """The sub-package a module sits in ("" for the top-level modules)."""
+    first = module.partition(".")[0]
+    return first if (PACKAGE / first).is_dir() else ""
+
+
+def test_at_most_15_modules_sit_at_the_top():
+    """Issue #49 item 0: the package shows its architecture: a few modules at the top, the
+    rest in sub-packages named for their job."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= TOP_LEVEL_MAX, top
+
+
+def test_every_subpackage_says_what_it_holds_and_may_import():
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        package = init.parent.name
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        if package in ("commands", "weights"):
+            assert doc, f"{package}/__init__.py has no docstring"
+            continue
+        assert "May import" in doc, f"{package}/__init__.py does not say what it may import"
+        assert package in MAY_IMPORT, f"give {package} its line in MAY_IMPORT"
+
+
+def test_subpackages_import_only_what_their_docstring_allows():
+    modules, graph = _graph()
+    crossing = []
+    for module, imported in graph.items():
+        package = _package(module)
+        if package in ("", "commands", "weights"):
+            continue
+        for target, line in imported.items():
+            other = _package(target)
+            if other != package and other not in MAY_IMPORT[package]:
+                crossing.append(f"{module}:{line} ({package}) imports {target} ({other or 'top'})")
+    assert not crossing, "\n".join(crossing)
+
+
 def test_docs_picture_places_every_module_as_the_test_does():
     """docs/layers.md draws LAYERS: each layer's row names the modules this test gives it."""
     text = (ROOT / "docs" / "layers.md").read_text()
@@ -98,11 +165,12 @@ def test_docs_picture_places_every_module_as_the_test_does():
         if head and head != "|":
             current = head
         if current:
-            rows[current] = rows.get(current, "") + " " + line[13:41]
+            rows[current] = rows.get(current, "") + " " + line[13:PICTURE_NAMES_END]
     for layer, names in LAYERS:
         drawn = set(rows.get(layer, "").replace(",", " ").replace("/*", "").split())
         drawn.discard("commands/*")
-        missing = set(names.split()) - drawn
+        inits = {n for n in names.split() if (PACKAGE / n).is_dir()}  # docstrings only
+        missing = set(names.split()) - inits - drawn
         assert not missing, f"docs/layers.md's {layer} row lacks {sorted(missing)}"
 
 
@@ -160,10 +228,21 @@ def test_the_walk_sees_function_local_imports(tmp_path):
     """The checks above would pass vacuously if the walk missed imports inside functions."""
     modules = _modules()
     found = _imports(PACKAGE / "pretrained.py", modules)
-    assert "export" in found and "model" in found  # both inside functions there
+    assert "deployment.saved_model" in found and "network.model" in found  # inside functions
 
 
-@pytest.mark.parametrize("module", ["deploy", "presets", "files", "skeletons", "geometry"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "deployment.core",
+        "presets",
+        "files",
+        "skeletons",
+        "geometry",
+        "poses.framing",
+        "poses.output",
+    ],
+)
 def test_the_keras_free_modules_import_without_keras(module, python_env):
     code = (
         f"import sys, keras_hourglass.{module}; "
@@ -290,10 +369,34 @@ def test_the_model_is_the_bottom_and_borrows_its_pose_methods():
     deploy, inference and runtimes), and the pose methods it keeps are lent by those floors
     (`model.LENT`), the very functions `kh.estimate_poses` and `kh.crop_predictor` are."""
     import keras_hourglass as kh
-    from keras_hourglass import model
+    from keras_hourglass.network import model
 
-    imports = _imports(PACKAGE / "model.py", _modules())
+    imports = _imports(PACKAGE / "network" / "model.py", _modules())
     assert all(_layer(target) == LAYER["files"] for target in imports), imports  # foundation
-    assert LAYER["model"] < LAYER["deploy"] < LAYER["inference"] < LAYER["runtimes"]
-    assert model.lent("estimate_poses") is kh.estimate_poses
+    floors = ("network.model", "deployment.core", "deployment.inference", "deployment.runtimes")
+    assert [LAYER[m] for m in floors] == sorted({LAYER[m] for m in floors})
+    assert model.lent("estimate_poses") is kh.estimate_poses  # poses.estimate's
     assert model.lent("crop_predictor") is kh.crop_predictor
+
+
+def test_the_models_person_box_unit_stays_at_the_edges():
+    """Issue #49 item 4: boxes are pixels (`boxes.Box`, its `square()`) from the user to the
+    crop; the model's own person-box unit (`person_box_px`) appears only where the model
+    defines it, where MPII-style (centre, scale) triples meet a model or an export, and in the
+    export description: at most 20 lines of the package."""
+    lines = [
+        f"{name}:{number}"
+        for name, path in _modules().items()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "person_box_px" in line
+    ]
+    assert len(lines) <= 20, lines
+    places = {line.partition(":")[0] for line in lines}
+    assert places <= {
+        "network.model",
+        "deployment.core",
+        "deployment.saved_model",
+        "poses.estimate",
+        "poses.estimator",
+        "commands.serving_client",
+    }, places

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 import keras_hourglass as kh
-from keras_hourglass.evaluation import GroundTruth, evaluate
-from keras_hourglass.metrics import normalized_errors, pck_per_joint
+from keras_hourglass.evaluation.metrics import normalized_errors, pck_per_joint
+from keras_hourglass.evaluation.protocols import GroundTruth, evaluate
 
 
 def test_normalized_errors_and_pck_by_hand():

@@ -116,7 +116,7 @@ def test_the_loader_reads_a_keras_file_without_tensorflow(jax_env):
     skeleton helper, and stopped there)."""
     code = (
         'import sys; sys.modules["tensorflow"] = None\n'
-        "from keras_hourglass.loader import load_model\n"
+        "from keras_hourglass.deployment.loader import load_model\n"
         'loaded = load_model("lspet-hg2-128", runtime="keras")\n'
         "print(loaded.format, loaded.runtime, loaded.skeleton.name, loaded.predictor.num_joints)\n"
     )

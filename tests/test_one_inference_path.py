@@ -37,7 +37,7 @@ def _exact_boxes(records):
 
 @pytest.mark.slow
 def test_savedmodel_estimate_poses_evaluate_and_predict_agree(shared_data, tmp_path, python_env):
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     folder = shared_data / "mpii_samples"
     records = datasets.read_mpii_json(str(folder / "test_mpii.json"), str(folder))

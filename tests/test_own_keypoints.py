@@ -252,7 +252,7 @@ def test_prepare_caches_the_training_split_by_default(arms, tmp_path):
 def test_paths_with_a_tilde_are_the_users_home(arms, monkeypatch):
     """`~` in paths that reach the library (config files, Python callers) is the home folder, as
     a shell would expand it: read_dataset, load_records, the skeleton file, make_config."""
-    from keras_hourglass.training import make_config
+    from keras_hourglass.training.loop import make_config
 
     monkeypatch.setenv("HOME", str(arms["root"]))
     records = kh.datasets.load_records(
@@ -271,7 +271,7 @@ def test_the_library_logs_instead_of_printing(arms, capsys):
     import logging
 
     from keras_hourglass.cli import configure_logging
-    from keras_hourglass.training import load_data, make_config
+    from keras_hourglass.training.loop import load_data, make_config
 
     logger = logging.getLogger("keras_hourglass")
     saved = (logger.handlers[:], logger.level, logger.propagate)
@@ -326,7 +326,7 @@ def test_training_from_a_crop_cache_of_exactly_its_people(arms, tmp_path, capsys
     assert summary["global_step"] == 2
     # A later run with the same people reuses it (the check train() makes, without training).
     from keras_hourglass.cli import configure_logging
-    from keras_hourglass.training import _training_cache, load_data, make_config
+    from keras_hourglass.training.loop import _training_cache, load_data, make_config
 
     values = {
         "dataset": "custom",

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import keras_hourglass as kh
-from keras_hourglass import boxes, inference
 from keras_hourglass.datasets import synthetic
+from keras_hourglass.deployment import inference
+from keras_hourglass.evaluation import metrics
+from keras_hourglass.poses import boxes
 
 
 def test_person_box_is_the_top_down_convention():
@@ -21,13 +23,14 @@ def test_person_box_is_the_top_down_convention():
     cx, cy, scale = boxes.person_box((10, 20, 60, 120))
     assert (cx, cy) == (10 + 30 - 0.5, 20 + 60 - 0.5)  # pixel centres at integers
     assert scale == pytest.approx(120 * 1.25 / 200)
-    # In a model whose person box is 100 px, the same crop is twice the scale.
-    assert boxes.person_box((10, 20, 60, 120), 100.0)[2] == pytest.approx(2 * scale)
+    # The same square in pixels, as the crop is made from it (no model unit on the way).
+    assert boxes.Box(10, 20, 60, 120).square() == pytest.approx((cx, cy, 120 * 1.25))
+    assert boxes.Box.around(50.0, 60.0, 90.0).square() == (50.0, 60.0, 90.0)
 
 
 def test_person_scores_rescore_as_the_published_pipelines():
     scores = np.array([[0.9, 0.1, 0.5, 0.3], [0.1, 0.2, 0.15, 0.0], [0.8, 0.8, 0.8, 0.8]])
-    got = boxes.person_scores(scores, [0.5, 1.0, 0.25])
+    got = metrics.person_scores(scores, [0.5, 1.0, 0.25])
     # Mean of the joints above 0.2 (strictly), times the box score; none above: 0.
     assert got == pytest.approx([0.5 * (0.9 + 0.5 + 0.3) / 3, 0.0, 0.25 * 0.8])
 
@@ -144,7 +147,7 @@ def test_predict_py_predicts_every_person_of_an_image(tmp_path, python_env, caps
     want_kp, want_sc = inference.estimate_keypoints(
         inference.crop_predictor(model),
         [canvas, canvas],
-        [boxes.person_box(b) for b in bboxes],
+        [boxes.Box(*b).square() for b in bboxes],
     )
 
     def check(out, box_scores):
@@ -293,7 +296,7 @@ def test_nms_keeps_the_best_of_duplicate_boxes():
     kept = boxes.nms([(a, 0.5), (b, 0.9), (c, 0.7)], 0.3)
     assert kept == [(b, 0.9), (c, 0.7)]
     assert len(boxes.nms([(a, 0.5), (b, 0.9)], 1.0)) == 2  # 1 keeps every box
-    assert boxes.person_scores(np.zeros((0, 14))).shape == (0,)  # an image without a person
+    assert metrics.person_scores(np.zeros((0, 14))).shape == (0,)  # an image without a person
 
 
 _frame_box = st.tuples(
@@ -335,7 +338,7 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
     out = io.StringIO()
     sys_stderr, sys.stderr = sys.stderr, out  # the notes are warnings: stderr, even under -q
     try:
-        people = predict.people_of(args, "a.png", np.zeros((150, 200, 3), np.uint8), 200.0)
+        people = predict.people_of(args, "a.png", np.zeros((150, 200, 3), np.uint8))
     finally:
         sys.stderr = sys_stderr
     inside = [
@@ -352,7 +355,7 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
     if len(people) < len(inside):
         assert "duplicates" in out.getvalue()
     for p in people:
-        assert np.all(np.isfinite(p.crop(200.0))) and p.crop(200.0)[2] > 0
+        assert np.all(np.isfinite(p.square())) and p.square()[2] > 0
 
     png = io.BytesIO()
     Image.fromarray(np.zeros((150, 200, 3), np.uint8)).save(png, format="PNG")
@@ -360,7 +363,7 @@ def test_fuzz_a_detectors_boxes_through_predict_and_the_serving_client(found, th
     args.bbox = None
     rows_args = argparse.Namespace(**vars(args))
     rows_args.detections = "d.json"
-    import keras_hourglass.boxes as kb
+    import keras_hourglass.poses.boxes as kb
 
     real = kb.read_detections
     kb.read_detections = lambda path, score: Table()
@@ -423,7 +426,7 @@ def test_predict_records_an_image_without_a_person_and_skips_unreadable_ones(tmp
 
 
 def test_expand_images_takes_files_folders_and_globs(tmp_path):
-    from keras_hourglass.pose_output import InputListError, expand_images
+    from keras_hourglass.poses.output import InputListError, expand_images
 
     for name in ("a/x.jpg", "a/sub/y.png", "a/notes.txt", "a/.hidden.jpg", "b/x.JPG", "c.png"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
-from keras_hourglass.augmentation import Augmentation
+from keras_hourglass.inputs.augmentation import Augmentation
 from keras_hourglass.inputs.tf_data import make_dataset
 
 S = kh.LSP
@@ -166,7 +166,7 @@ def test_pipeline_is_deterministic_per_seed(shared_data):
 
 
 def test_crop_cache_gives_the_same_samples_as_raw_images(shared_data, tmp_path):
-    from keras_hourglass.cache import write_crop_cache
+    from keras_hourglass.inputs.cache import write_crop_cache
 
     records = D.read_lsp(
         str(shared_data / "lspet/joints.mat"), str(shared_data / "lspet/images"), skip_bad=True

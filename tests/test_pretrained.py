@@ -103,8 +103,8 @@ def test_the_shipped_model_reproduces_its_card_on_50_real_held_out_people(shared
         ground_truth_from_records,
         load_records,
     )
-    from keras_hourglass.evaluation import evaluate
-    from keras_hourglass.inference import crop_predictor, predict_people
+    from keras_hourglass.deployment.inference import crop_predictor, predict_people
+    from keras_hourglass.evaluation.protocols import evaluate
 
     name = kh.default_pretrained()
     _, expected = card_entry(name)
@@ -171,13 +171,13 @@ def test_every_command_takes_the_shipped_models_name(tmp_path, python_env, share
 
 
 def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded():
-    """The library's pose loop (keras_hourglass.poses, what predict.py and the demo page run) on
+    """The library's pose loop (keras_hourglass.poses.estimator, what predict.py and the demo page run) on
     the README's photo with the shipped model: two boxes (the skier's and the photo's) as two
     people, each recorded with LSP's 14 named joints, drawn over the photo; no box: the whole
     photo is the person; no person: nothing drawn; a box outside the photo: a BoxError."""
-    from keras_hourglass.boxes import Box, BoxError
-    from keras_hourglass.media import read_image
-    from keras_hourglass.poses import ImagePoses, PoseEstimator
+    from keras_hourglass.poses.boxes import Box, BoxError
+    from keras_hourglass.poses.estimator import ImagePoses, PoseEstimator
+    from keras_hourglass.poses.media import read_image
 
     photo = ROOT / "docs/images/coco_000000000785.jpg"
     data, pixels = read_image(str(photo))
@@ -187,10 +187,9 @@ def test_the_pose_estimator_gives_a_photos_people_predicted_drawn_and_recorded()
     boxes = [Box(*bbox, score=0.9), Box(0, 0, width, height)]
     poses = estimator.image(data, pixels, boxes, batch=2, threshold=0.2)
     assert isinstance(poses, ImagePoses) and poses.keypoints.shape == (2, 14, 2)
-    crops = [b.crop(estimator.person_box_px) for b in boxes]
-    keypoints, scores = estimator.people(data, pixels, crops)  # one pass: the boxes as given
+    keypoints, scores = estimator.people(data, pixels, boxes)  # one pass: the boxes as given
     np.testing.assert_allclose(poses.keypoints, keypoints, atol=1e-3)
-    assert [p["box"]["center"] for p in poses.people] == [c[:2] for c in crops]
+    assert [p["box"]["center"] for p in poses.people] == [list(b.square()[:2]) for b in boxes]
     assert [p["crop"]["passes"] for p in poses.people] == [1, 1]
     first = poses.people[0]
     assert list(first["joints"]) == list(kh.LSP.joint_names)

@@ -8,9 +8,9 @@ from test_pipeline import LEFT, RIGHT, _centroid, _dot_record
 
 import keras_hourglass as kh
 from keras_hourglass import datasets as D
-from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.datasets import read_image_floats
 from keras_hourglass.inputs import batches, pose_dataset, resolve_executor, spec
+from keras_hourglass.inputs.augmentation import Augmentation
 from keras_hourglass.inputs.numpy_data import PoseSequence, transform_sample
 
 

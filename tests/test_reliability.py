@@ -378,7 +378,7 @@ _command = run_command
     ],
 )
 def test_config_files_with_wrong_types_are_refused(tmp_path, text, message):
-    from keras_hourglass.training import ConfigError, load_config_file
+    from keras_hourglass.training.loop import ConfigError, load_config_file
 
     (tmp_path / "run.yaml").write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)) as caught:
@@ -394,7 +394,7 @@ def test_a_bad_config_file_is_a_usage_error_of_the_command(tmp_path, python_env)
 
 
 def test_run_names_cannot_leave_the_runs_folder(tmp_path, python_env):
-    from keras_hourglass.training import ConfigError, make_config
+    from keras_hourglass.training.loop import ConfigError, make_config
 
     for name in ("../../x", "/tmp/abs", "..", "a/b"):
         with pytest.raises(ConfigError, match="a run name must be a single folder name"):

@@ -1,4 +1,4 @@
-"""The OpenVINO runtime (keras_hourglass.runtimes): the converted crop path computes what Keras
+"""The OpenVINO runtime (keras_hourglass.deployment.runtimes): the converted crop path computes what Keras
 computes (float32 to 1e-4; bfloat16 within its rounding), exported files carry their description
 and load without TensorFlow, the commands choose it by default and say so, and bad choices are
 refused with the flag or variable named."""
@@ -14,8 +14,9 @@ import pytest
 from conftest import PYTHON, randomize_weights, run_command
 
 import keras_hourglass as kh
-from keras_hourglass import geometry, runtimes
-from keras_hourglass.inference import crop_predictor
+from keras_hourglass import geometry
+from keras_hourglass.deployment import export, runtimes
+from keras_hourglass.deployment.inference import crop_predictor
 
 pytestmark = pytest.mark.skipif(
     not runtimes.openvino_installed(), reason="OpenVINO is not installed"
@@ -164,9 +165,9 @@ def test_auto_resolution_and_its_overrides(monkeypatch):
 def test_exported_files_load_and_predict_as_converted(model, shared_data, tmp_path):
     crops = _real_crops(shared_data, 64)
     ref = runtimes.predictor(model, True, "openvino", "fp32")(crops, return_heatmaps=True)
-    fp32 = runtimes.export_openvino(model, str(tmp_path / "m.xml"))
-    fp16 = runtimes.export_openvino(model, str(tmp_path / "h.xml"), precision="fp16")
-    int8 = runtimes.export_openvino(
+    fp32 = export.export_openvino(model, str(tmp_path / "m.xml"))
+    fp16 = export.export_openvino(model, str(tmp_path / "h.xml"), precision="fp16")
+    int8 = export.export_openvino(
         model, str(tmp_path / "q.xml"), precision="int8", calibration=crops
     )
     sizes = {p: os.path.getsize(p[:-4] + ".bin") for p in (fp32, fp16, int8)}
@@ -192,9 +193,9 @@ def test_exported_files_load_and_predict_as_converted(model, shared_data, tmp_pa
     np.testing.assert_allclose(quant[0], keypoints, atol=1e-4)
     np.testing.assert_allclose(quant[1], scores, atol=1e-6)
     with pytest.raises(ValueError, match="needs calibration crops"):
-        runtimes.export_openvino(model, str(tmp_path / "x.xml"), precision="int8")
+        export.export_openvino(model, str(tmp_path / "x.xml"), precision="int8")
     with pytest.raises(ValueError, match=r"\.xml file"):
-        runtimes.export_openvino(model, str(tmp_path / "x.onnx"))
+        export.export_openvino(model, str(tmp_path / "x.onnx"))
     (tmp_path / "bad.xml").write_bytes((tmp_path / "m.xml").read_bytes())
     (tmp_path / "bad.xml.json").write_text('{"codec": {}}')
     with pytest.raises(runtimes.RuntimeChoiceError, match="bad.xml.json"):
@@ -209,7 +210,7 @@ NO_TF = r"""
 import sys, json
 sys.modules["tensorflow"] = None
 import numpy as np
-from keras_hourglass.loader import load_predictor
+from keras_hourglass.deployment.loader import load_predictor
 p = load_predictor(sys.argv[1], precision="fp32")
 crops = np.load(sys.argv[2])
 keypoints, scores = p(crops)
@@ -226,9 +227,7 @@ def test_int8_export_under_q_prints_nothing(model, shared_data, tmp_path, capfd)
     logger.setLevel(logging.WARNING)
     try:
         capfd.readouterr()
-        runtimes.export_openvino(
-            model, str(tmp_path / "q.xml"), precision="int8", calibration=crops
-        )
+        export.export_openvino(model, str(tmp_path / "q.xml"), precision="int8", calibration=crops)
         out, err = capfd.readouterr()
     finally:
         logger.setLevel(level)
@@ -238,7 +237,7 @@ def test_int8_export_under_q_prints_nothing(model, shared_data, tmp_path, capfd)
 
 def test_an_exported_model_predicts_without_tensorflow(model, shared_data, tmp_path, python_env):
     crops = _real_crops(shared_data, 64)
-    path = runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    path = export.export_openvino(model, str(tmp_path / "m.xml"))
     np.save(tmp_path / "crops.npy", crops)
     env = dict(python_env, KERAS_BACKEND="jax")
     result = subprocess.run(
@@ -336,7 +335,7 @@ runpy.run_path("eval/predict.py", run_name="__main__")
 @pytest.mark.slow
 def test_a_converted_keras_file_predicts_again_without_keras(shared_data, tmp_path, python_env):
     """Issue #40 item 3: the first predict on a .keras file converts it and records the file in
-    the conversion cache; the next run predicts through keras_hourglass.deploy without
+    the conversion cache; the next run predicts through keras_hourglass.deployment.core without
     importing Keras, TensorFlow or JAX and writes the same JSON. A file with other weights at
     the same path, or a broken cache entry, is converted again (Keras loaded), not mistaken."""
     from conftest import ROOT
@@ -388,7 +387,7 @@ def test_evaluate_py_takes_the_runtime_and_the_exported_xml(shared_data, tmp_pat
 
     model = _tiny(seed=11)
     model.save(tmp_path / "m.keras")
-    runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    export.export_openvino(model, str(tmp_path / "m.xml"))
     from keras_hourglass import datasets
 
     samples = shared_data / "mpii_samples"
@@ -465,12 +464,12 @@ def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_da
     declared interface (`deploy.CropPredictor`), and both export formats are read by the one
     `deploy.ModelDescription` (written by `deploy.describe`), giving the same skeleton, codec,
     flip test and crop convention; a description without its codec is one error naming it."""
-    from keras_hourglass import deploy
-    from keras_hourglass.export import SavedModelCrops, export_for_serving
+    from keras_hourglass.deployment import core as deploy
+    from keras_hourglass.deployment.saved_model import SavedModelCrops, export_for_serving
 
     assert not isinstance(object(), deploy.CropPredictor)
     keras_side = crop_predictor(model, True)
-    xml = runtimes.export_openvino(model, str(tmp_path / "m.xml"))
+    xml = export.export_openvino(model, str(tmp_path / "m.xml"))
     openvino_side = runtimes.OpenVINOPredictor.from_file(xml, "fp32")
     saved = SavedModelCrops(export_for_serving(model, str(tmp_path / "sm/hourglass")))
     crops = _real_crops(shared_data, 64)
@@ -480,7 +479,7 @@ def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_da
         assert keypoints.shape == (len(crops), 16, 2) and scores.shape == (len(crops), 16)
     described = {
         "openvino": deploy.ModelDescription.from_file(xml + ".json"),
-        "saved_model": saved.description,
+        "savedmodel": saved.description,
     }
     assert openvino_side.description == described["openvino"]
     for fmt, description in described.items():
@@ -489,9 +488,11 @@ def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_da
         assert description.codec == model.codec.get_config()
         assert description.input_size == 64 and description.heatmap_size == (16, 16)
         assert description.person_box_px == model.person_box_px
-    older = dict(described["saved_model"].fields)  # an export from before the whole table
+    older = dict(described["savedmodel"].fields)  # an export from before the whole table
     older["skeleton"] = {"name": "mpii", "joint_names": list(kh.MPII.joint_names)}
+    older["export"] = {**older["export"], "format": "saved_model"}  # and before one spelling
     assert deploy.ModelDescription.from_dict(older).skeleton is kh.get_skeleton("mpii")
+    assert deploy.ModelDescription.from_dict(older).format == "savedmodel"
     broken = {k: v for k, v in older.items() if k != "codec"}
     with pytest.raises(deploy.DescriptionError, match="here.json: not an exported model"):
         deploy.ModelDescription.from_dict(broken, "here.json")
@@ -501,19 +502,19 @@ def test_every_runtime_is_a_crop_predictor_with_one_description(model, shared_da
 def test_one_export_entry_point_writes_every_format(model, tmp_path):
     """Issue #39 item 1: `export_model(model, path, format)` reaches each format's writer, and
     each file describes itself through the one ModelDescription."""
-    from keras_hourglass import deploy
+    from keras_hourglass.deployment import core as deploy
 
-    assert kh.export_model is runtimes.export_model
-    saved = runtimes.export_model(model, str(tmp_path / "sm/hourglass"), "savedmodel", version=3)
+    assert kh.export_model is export.export_model
+    saved = export.export_model(model, str(tmp_path / "sm/hourglass"), "savedmodel", version=3)
     assert os.path.basename(saved) == "3" and os.path.isfile(os.path.join(saved, "saved_model.pb"))
     described = deploy.ModelDescription.from_file(os.path.join(saved, "assets/hourglass.json"))
-    assert (described.format, described.precision) == ("saved_model", "fp32")
-    xml = runtimes.export_model(model, str(tmp_path / "m.xml"), "openvino", precision="fp16")
+    assert (described.format, described.precision) == ("savedmodel", "fp32")
+    xml = export.export_model(model, str(tmp_path / "m.xml"), "openvino", precision="fp16")
     described = deploy.ModelDescription.from_file(xml + ".json")
     assert (described.format, described.precision) == ("openvino", "fp16")
     assert described.skeleton == kh.MPII and described.flip_test
     with pytest.raises(ValueError, match="format must be one of"):
-        runtimes.export_model(model, str(tmp_path / "m.mlmodel"), "coreml")
+        export.export_model(model, str(tmp_path / "m.mlmodel"), "coreml")
 
 
 def test_predict_py_refuses_runtimes_a_file_cannot_run_on(tmp_path):

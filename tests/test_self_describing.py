@@ -92,7 +92,7 @@ def test_estimate_poses_equals_the_serving_graph_on_real_images(shared_data):
     import tensorflow as tf
     from PIL import Image
 
-    from keras_hourglass.export import PoseServer
+    from keras_hourglass.deployment.saved_model import PoseServer
 
     folder = shared_data / "mpii_samples"
     records = datasets.read_mpii_json(str(folder / "test_mpii.json"), str(folder))
@@ -192,7 +192,7 @@ def test_prediction_files_are_scored_against_flic_annotations(tmp_path):
     """`--preds` with FLIC's examples.mat (which the old --preds path could not read)."""
     from test_datasets import write_flic
 
-    from keras_hourglass.evaluation import evaluate, load_annotations
+    from keras_hourglass.evaluation.protocols import evaluate, load_annotations
 
     write_flic(tmp_path)
     gt = load_annotations(str(tmp_path / "examples.mat"), "flic")
@@ -207,7 +207,7 @@ def test_prediction_files_are_scored_against_flic_annotations(tmp_path):
 
 
 def test_coco_given_as_one_json_holds_people_out_for_validation(shared_data, tmp_path):
-    from keras_hourglass.training import load_data, make_config
+    from keras_hourglass.training.loop import load_data, make_config
 
     config = make_config(
         {
@@ -232,7 +232,7 @@ def test_coco_given_as_one_json_holds_people_out_for_validation(shared_data, tmp
 
 
 def test_make_config_fills_the_demo_or_the_paper_and_names_bad_settings(tmp_path):
-    from keras_hourglass.training import DEMO, ConfigError, make_config
+    from keras_hourglass.training.loop import DEMO, ConfigError, make_config
 
     demo = make_config({"name": "d"})
     assert (demo.stacks, demo.input_size, demo.learning_rate) == (
@@ -261,7 +261,7 @@ def test_make_config_fills_the_demo_or_the_paper_and_names_bad_settings(tmp_path
 
 @pytest.mark.slow
 def test_train_runs_from_the_library_and_writes_a_self_describing_model(tmp_path):
-    from keras_hourglass.training import make_config, train
+    from keras_hourglass.training.loop import make_config, train
 
     config = make_config(
         {

@@ -19,7 +19,7 @@ from conftest import ROOT, randomize_weights
 from PIL import Image
 
 import keras_hourglass as kh
-from keras_hourglass.boxes import person_box
+from keras_hourglass.poses.boxes import person_box
 
 sys.path.insert(0, str(ROOT / "eval"))
 import serving_client  # noqa: E402
@@ -37,7 +37,11 @@ def _config(root):
 
 
 def test_models_config_carries_each_models_version_policy(tmp_path):
-    from keras_hourglass.export import parse_version_policy, set_version_policy, write_models_config
+    from keras_hourglass.deployment.saved_model import (
+        parse_version_policy,
+        set_version_policy,
+        write_models_config,
+    )
 
     for name, versions in (("hourglass", (1, 2, 3)), ("lsp", (4,))):
         for v in versions:
@@ -62,7 +66,7 @@ def test_models_config_carries_each_models_version_policy(tmp_path):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A tiny model exported for serving, its loaded SavedModel and a test photo."""
-    from keras_hourglass.export import export_for_serving
+    from keras_hourglass.deployment.saved_model import export_for_serving
 
     root = tmp_path_factory.mktemp("served")
     model = kh.build_hourglass(
@@ -80,7 +84,7 @@ def served(tmp_path_factory):
 def test_warmup_requests_parse_as_prediction_logs_and_run(served):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from keras_hourglass.export import SIGNATURES
+    from keras_hourglass.deployment.saved_model import SIGNATURES
 
     path = f"{served['path']}/assets.extra/tf_serving_warmup_requests"
     names = []
@@ -325,7 +329,11 @@ def _batching_parameters_class():
 def test_version_labels_and_the_batching_file_beside_models_config(tmp_path):
     from google.protobuf import text_format
 
-    from keras_hourglass.export import BATCHING_FILE, set_version_policy, write_models_config
+    from keras_hourglass.deployment.saved_model import (
+        BATCHING_FILE,
+        set_version_policy,
+        write_models_config,
+    )
 
     for v in (1, 2, 3):
         (tmp_path / "m" / str(v)).mkdir(parents=True)

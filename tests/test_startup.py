@@ -140,12 +140,12 @@ def test_quiet_keeps_only_warnings_and_errors_libraries_included(tmp_path, pytho
 
 
 def test_the_network_imports_without_the_data_readers(python_env):
-    """`import keras_hourglass.model` (and the package) brings the network, its inference and
+    """`import keras_hourglass.network.model` (and the package) brings the network, its inference and
     codec, not the data readers (`datasets`: h5py, SciPy, the annotation formats) nor the input
     pipelines (issue #39). (Keras itself imports h5py, and the TensorFlow and JAX backends SciPy,
     so the check is on this package's modules.)"""
     code = (
-        "import sys, keras_hourglass.model, keras_hourglass as kh; kh.build_hourglass; "
+        "import sys, keras_hourglass.network.model, keras_hourglass as kh; kh.build_hourglass; "
         "print(sorted(m for m in sys.modules if m.startswith('keras_hourglass.')))"
     )
     result = subprocess.run(
@@ -157,6 +157,13 @@ def test_the_network_imports_without_the_data_readers(python_env):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = result.stdout.strip()
-    assert "keras_hourglass.inference" in loaded and "keras_hourglass.codec" in loaded
-    for heavy in ("keras_hourglass.datasets", "keras_hourglass.inputs", "keras_hourglass.training"):
+    assert (
+        "keras_hourglass.deployment.inference" in loaded
+        and "keras_hourglass.network.codec" in loaded
+    )
+    for heavy in (
+        "keras_hourglass.datasets",
+        "keras_hourglass.inputs",
+        "keras_hourglass.training.loop",
+    ):
         assert heavy not in loaded, loaded

@@ -10,7 +10,7 @@ from keras_hourglass import datasets as D
 from keras_hourglass.datasets import make_synthetic_folder, read_dataset
 from keras_hourglass.geometry import PERSON_BOX_PX
 from keras_hourglass.inputs.tf_data import make_dataset
-from keras_hourglass.pck_metric import HeatmapPCK
+from keras_hourglass.network.pck_metric import HeatmapPCK
 
 
 def test_samples_are_deterministic_per_seed_and_index():

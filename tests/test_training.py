@@ -71,7 +71,7 @@ def test_config_file_flags_and_help(tmp_path, python_env, capsys):
     assert config["max_image_pixels"] == 1000000 and config["remat"] is True
     # The run can be repeated exactly from its resolved config: read back as train.py reads
     # --config, it is the same settings table, value for value.
-    from keras_hourglass.training import load_config_file, make_config
+    from keras_hourglass.training.loop import load_config_file, make_config
 
     (tmp_path / "again.json").write_text(json.dumps(dict(config, name="again")))
     again = make_config(load_config_file(str(tmp_path / "again.json")))
@@ -278,9 +278,9 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, python_env):
 def test_loss_falls_and_pck_rises_on_real_lspet_images(shared_data):
     import keras_hourglass as kh
     from keras_hourglass import datasets as D
-    from keras_hourglass.augmentation import Augmentation
-    from keras_hourglass.callbacks import PoseValidation
+    from keras_hourglass.inputs.augmentation import Augmentation
     from keras_hourglass.inputs.tf_data import make_dataset
+    from keras_hourglass.training.callbacks import PoseValidation
 
     keras.utils.set_random_seed(0)
     records = D.read_lsp(
@@ -418,7 +418,7 @@ COSINE = r"""
 import sys
 import keras, numpy as np
 import keras_hourglass as kh
-from keras_hourglass.callbacks import CosineSchedule
+from keras_hourglass.training.callbacks import CosineSchedule
 
 def fit(steps, schedule):
     keras.utils.set_random_seed(0)
@@ -448,7 +448,7 @@ def test_cosine_schedule_sets_the_rate_the_step_uses(backend, python_env):
 
 
 def test_cosine_schedule_follows_the_budget_clock():
-    from keras_hourglass.callbacks import CosineSchedule
+    from keras_hourglass.training.callbacks import CosineSchedule
 
     start = time.time()
     schedule = CosineSchedule(1e-3, minutes=10, start=start - 300)  # half the budget spent
@@ -469,8 +469,8 @@ def test_tensorboard_images_reuse_the_validation_predictor(tmp_path):
     import tensorflow as tf
 
     import keras_hourglass as kh
-    from keras_hourglass.callbacks import TensorBoardImages
-    from keras_hourglass.inference import crop_predictor
+    from keras_hourglass.deployment.inference import crop_predictor
+    from keras_hourglass.training.callbacks import TensorBoardImages
 
     model = kh.build_hourglass(
         num_stacks=1, filters=16, depth=2, input_shape=(32, 32, 3), skeleton="lsp"

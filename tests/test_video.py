@@ -269,7 +269,7 @@ class _SquareDetector:
         self.calls = 0
 
     def __call__(self, pixels):
-        from keras_hourglass.boxes import Box
+        from keras_hourglass.poses.boxes import Box
 
         self.calls += 1
         return [
@@ -281,7 +281,7 @@ class _SquareDetector:
 class _SquareEstimator:
     """What `predict_video` needs of a `PoseEstimator`, on the squares."""
 
-    person_box_px, skeleton, min_person_score, passes = 200.0, SQUARE, 0.15, 2
+    skeleton, min_person_score, passes = SQUARE, 0.15, 2
 
     def __init__(self, detector=None):
         self.predictor, self.detector = _SquarePoses(), detector
@@ -312,7 +312,7 @@ def test_live_loop_follows_everyone_pauses_and_quits(tmp_path):
     apart are found by the detector (every 3rd frame) and followed from their poses between,
     each keeping its track id; each frame's line lists both with the photos' person record;
     space pauses (waits for a key), q quits and keeps what was written."""
-    from keras_hourglass.poses import predict_video
+    from keras_hourglass.poses.estimator import predict_video
 
     camera = _FakeCamera(frames=10, starts=(40, 160), speeds=(-3, 4))
     detector = _SquareDetector()
@@ -345,7 +345,7 @@ def test_a_lost_person_is_looked_for_at_once_and_max_people_holds(tmp_path):
     """A square hidden for two frames: its track is not reported while hidden, the detector
     looks again in the frame after the loss, and when it is back it is followed again; with
     --max-people 1 only one of two squares is followed."""
-    from keras_hourglass.poses import predict_video
+    from keras_hourglass.poses.estimator import predict_video
 
     camera = _FakeCamera(frames=7, starts=(100,), speeds=(2,), hidden=(3, 4))
     detector = _SquareDetector()
@@ -367,7 +367,7 @@ def test_a_lost_person_is_looked_for_at_once_and_max_people_holds(tmp_path):
 def test_a_person_lost_just_after_a_detection_is_looked_for_soon():
     """Someone lost in the frame after a detection is looked for `LOST_WAIT` frames after that
     detection (not only at the next periodic one), while the others are followed."""
-    from keras_hourglass import tracking
+    from keras_hourglass.poses import tracking
 
     class OneHides(_FakeCamera):  # the right square is away in frames 1 and 2
         def read(self):
@@ -378,7 +378,7 @@ def test_a_person_lost_just_after_a_detection_is_looked_for_soon():
 
     camera = OneHides(frames=6, starts=(40, 160), speeds=(0, 0))
     detector = _SquareDetector()
-    tracker = tracking.PeopleTracker(_SquarePoses(), SQUARE, detector, 200.0, detect_every=100)
+    tracker = tracking.PeopleTracker(_SquarePoses(), SQUARE, detector, detect_every=100)
     seen = [[p.track_id for p in tracker(camera.read()[1])] for _ in range(6)]
     assert seen == [[0, 1], [0], [0], [0, 1], [0, 1], [0, 1]], seen
     assert detector.calls == 2  # frame 0, and frame 3 = LOST_WAIT after it
@@ -389,8 +389,8 @@ def test_a_person_followed_is_kept_on_a_weaker_pose_than_starts_one():
     """Hysteresis: a followed square whose pose dims below the bar for a new person (0.15) but
     above `KEEP_FRACTION` of it stays followed; a new square that dim starts no track; one
     dimmer still is lost."""
-    from keras_hourglass import tracking
-    from keras_hourglass.boxes import Box
+    from keras_hourglass.poses import tracking
+    from keras_hourglass.poses.boxes import Box
 
     class Dim(_SquarePoses):  # the confidence is the square's brightness
         def __call__(self, crops):
@@ -408,7 +408,7 @@ def test_a_person_followed_is_kept_on_a_weaker_pose_than_starts_one():
         pixels[40:80, 40:60], pixels[40:80, 160:180] = round(255 * a), round(255 * b)
         return pixels
 
-    tracker = tracking.PeopleTracker(Dim(), SQUARE, detector, 200.0, detect_every=1)
+    tracker = tracking.PeopleTracker(Dim(), SQUARE, detector, detect_every=1)
     assert tracking.KEEP_FRACTION * 0.15 < 0.12 < 0.15
     seen = [
         [p.track_id for p in tracker(frame(*levels))]
@@ -421,7 +421,7 @@ def test_people_who_cross_keep_their_ids(tmp_path):
     """Two squares walking past each other (one behind the other, 50 px apart in height): the
     one that starts on the left keeps id 0 all the way to the right, the other id 1, though
     they pass through one column and the detector looks again every 4th frame."""
-    from keras_hourglass.poses import predict_video
+    from keras_hourglass.poses.estimator import predict_video
 
     camera = _FakeCamera(frames=16, shape=(160, 260), starts=(20, 220), speeds=(12, -12),
                          rows=(10, 100))  # fmt: skip
@@ -440,9 +440,9 @@ def test_people_who_cross_keep_their_ids(tmp_path):
 
 
 def test_tracks_that_converge_on_one_person_merge_and_the_older_id_stays():
-    from keras_hourglass import framing, tracking
+    from keras_hourglass.poses import framing, tracking
 
-    tracker = tracking.PeopleTracker(_SquarePoses(), SQUARE, _SquareDetector(), 200.0)
+    tracker = tracking.PeopleTracker(_SquarePoses(), SQUARE, _SquareDetector())
     frame = np.zeros((120, 240, 3), np.uint8)
     frame[40:80, 100:120] = 255
     first = tracker(frame)
@@ -457,7 +457,7 @@ def test_tracks_that_converge_on_one_person_merge_and_the_older_id_stays():
 def test_a_detection_of_someone_followed_is_not_predicted_again():
     """At a detection frame, the people followed have just been predicted by the follow pass:
     their detections cost no more network crops (a new person's would)."""
-    from keras_hourglass import tracking
+    from keras_hourglass.poses import tracking
 
     class Counting(_SquarePoses):
         crops = 0
@@ -468,7 +468,7 @@ def test_a_detection_of_someone_followed_is_not_predicted_again():
 
     camera = _FakeCamera(frames=5, starts=(40, 160), speeds=(0, 0))
     detector = _SquareDetector()
-    tracker = tracking.PeopleTracker(Counting(), SQUARE, detector, 200.0, detect_every=2)
+    tracker = tracking.PeopleTracker(Counting(), SQUARE, detector, detect_every=2)
     per_frame = []
     for _ in range(5):
         before = Counting.crops
@@ -480,7 +480,7 @@ def test_a_detection_of_someone_followed_is_not_predicted_again():
 
 
 def test_the_match_cost_prefers_the_near_pose():
-    from keras_hourglass.tracking import match_cost
+    from keras_hourglass.poses.tracking import match_cost
 
     pose = np.array([[0.0, 0], [20, 0], [20, 40], [0, 40]])
     assert match_cost(pose, 50.0, pose) == 0.0
@@ -507,7 +507,7 @@ def test_the_overlay_is_h264_that_decodes_back(tmp_path):
     """The overlay video is H.264 in MP4 (what browsers play): decoded back with PyAV, every frame
     is there, at the padded even size, close to what was written (lossy)."""
     av = pytest.importorskip("av")
-    from keras_hourglass import media as module
+    from keras_hourglass.poses import media as module
 
     frames = [np.full((33, 47, 3), 40 * i, np.uint8) for i in range(5)]
     writer = module.VideoWriter(str(tmp_path / "o.mp4"), 10.0, 47, 33)
@@ -541,13 +541,13 @@ def test_a_video_runs_without_tensorflow_or_keras(clip, python_env):
 
     from conftest import PYTHON, ROOT
 
-    from keras_hourglass import runtimes
+    from keras_hourglass.deployment import export
 
     folder, video, frames = clip
     model = kh.build_hourglass(
         num_stacks=1, skeleton="mpii", filters=16, depth=2, input_shape=(64, 64, 3)
     )
-    xml = runtimes.export_openvino(model, str(folder / "m.xml"))
+    xml = export.export_openvino(model, str(folder / "m.xml"))
     out = folder / "no_tf"
     result = subprocess.run(
         [PYTHON, "-c", NO_TF_VIDEO, str(ROOT / "eval/predict.py"), "--video", str(video),

@@ -14,9 +14,10 @@ from conftest import PYTHON, ROOT, benchmark_module
 from PIL import Image
 
 import keras_hourglass as kh
-from keras_hourglass import framing, geometry
-from keras_hourglass.boxes import Box, BoxError
-from keras_hourglass.media import InputError, decode_image, exif_turned
+from keras_hourglass import geometry
+from keras_hourglass.poses import framing
+from keras_hourglass.poses.boxes import Box, BoxError
+from keras_hourglass.poses.media import InputError, decode_image, exif_turned
 
 SKIER = ROOT / "docs/images/coco_000000000785.jpg"
 SKIER_BOX = [281.0, 45.0, 219.0, 347.0]  # COCO's box of the skier
@@ -84,7 +85,7 @@ def test_a_pose_is_framed_as_training_frames_the_annotation():
 
 @pytest.fixture(scope="module")
 def estimator():
-    from keras_hourglass.poses import PoseEstimator
+    from keras_hourglass.poses.estimator import PoseEstimator
 
     return PoseEstimator(kh.pretrained_path())
 
@@ -103,7 +104,7 @@ def _lspet(shared_data, first, count):
 def test_re_framing_a_bad_box_recovers_the_pose(estimator, shared_data):
     """Held-out LSPET people given a box 1.6x too large and a quarter of its side off centre (a
     detector's mistake): the re-framed pose (3 passes) is nearer the annotation than one pass."""
-    from keras_hourglass.media import read_image
+    from keras_hourglass.poses.media import read_image
 
     errors = {1: [], 3: []}
     for path, joints, visible in _lspet(shared_data, 9001, 24):
@@ -143,7 +144,7 @@ def test_a_photo_of_nobody_gives_no_one(estimator, tmp_path):
 
 def test_the_skier_is_found_without_flags(estimator):
     """No box: the detector finds the skier, one person, joints in the skier's box."""
-    from keras_hourglass.media import read_image
+    from keras_hourglass.poses.media import read_image
 
     data, pixels = read_image(str(SKIER))
     poses = estimator.image(data, pixels)

@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 def train_command(config):
     """The train.py command line of a run's config.json (the flags that differ from the
     defaults)."""
-    from keras_hourglass.training import TrainConfig
+    from keras_hourglass.training.loop import TrainConfig
 
     defaults = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
     parts = ["python train/train.py"]

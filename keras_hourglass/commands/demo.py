@@ -33,7 +33,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", help="a .keras file, an OpenVINO .xml, " + MODEL_HELP)
+    parser.add_argument(
+        "--model", help="a .keras file, an exported .xml, .onnx or .tflite, " + MODEL_HELP
+    )
     add_runtime_arguments(parser)
     parser.add_argument(
         "--host",
@@ -77,7 +79,7 @@ def parse_args(argv=None):
     if not args.max_upload_mb > 0:
         parser.error(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     check_image_limit(parser, args)
-    from keras_hourglass.detect import parse_scales
+    from keras_hourglass.poses.detect import parse_scales
 
     try:
         args.detect_scales = parse_scales(args.detect_scales)
@@ -108,8 +110,8 @@ def main(argv=None):
     sock = listen(args.host, args.port)  # before the model loads: a busy port says so at once
     import uvicorn
 
-    from keras_hourglass.demo import DemoLimits, make_app
-    from keras_hourglass.poses import InputError, PoseEstimator
+    from keras_hourglass.poses.demo import DemoLimits, make_app
+    from keras_hourglass.poses.estimator import InputError, PoseEstimator
 
     try:
         estimator = PoseEstimator(args.model, runtime=args.runtime, precision=args.precision)
@@ -117,7 +119,7 @@ def main(argv=None):
         raise SystemExit(f"error: {error}") from None
     detector = None
     if args.detect:
-        from keras_hourglass.detect import DetectorError, make_detector
+        from keras_hourglass.poses.detect import DetectorError, make_detector
 
         try:
             detector = make_detector("blazepose", args.detect_scales)

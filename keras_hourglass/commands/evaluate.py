@@ -52,7 +52,7 @@ def build_parser():
     )
     parser.add_argument(
         "--model",
-        help="a .keras file, an exported OpenVINO .xml or an exported SavedModel version folder, "
+        help="a .keras file, an exported .xml, .onnx, .tflite or SavedModel version folder, "
         + MODEL_HELP,
     )
     parser.add_argument(
@@ -256,8 +256,8 @@ def load_evaluated(args):
     """--model through the one loader (`loader.load_model`: a .keras file, an OpenVINO `.xml`,
     a SavedModel folder, a shipped model's name) with --runtime (default: the file's own, Keras
     float32 for a .keras file), --precision, --no-flip and --no-shift."""
-    from keras_hourglass.loader import ModelLoadError
-    from keras_hourglass.loader import load_model as load
+    from keras_hourglass.deployment.loader import ModelLoadError
+    from keras_hourglass.deployment.loader import load_model as load
 
     try:
         return load(args.model, args.runtime, args.precision, not args.no_flip, not args.no_shift)
@@ -269,7 +269,7 @@ def predictor_for(loaded, skeleton):
     """The crop predictor of a loaded model for people of `skeleton`, after checking the model
     predicts those joints (a file saved before models carried their skeleton takes the data's,
     when the joint counts agree); an exported model's flip test and shift are fixed at export."""
-    from keras_hourglass.loader import ModelLoadError
+    from keras_hourglass.deployment.loader import ModelLoadError
 
     own, path = loaded.skeleton, loaded.path
     if own is None:
@@ -334,7 +334,7 @@ def read_records(args):
 def evaluate_model(args):
     """A model's predictions on a dataset's people, scored with the dataset's protocol."""
     from keras_hourglass.datasets import DatasetError, ground_truth_from_records
-    from keras_hourglass.inference import predict_people
+    from keras_hourglass.deployment.inference import predict_people
 
     loaded = load_evaluated(args)
     args.model_input_size = loaded.input_size
@@ -349,7 +349,7 @@ def evaluate_model(args):
     # was checked against the data's joints: one line, not a traceback after the prediction.
     import numpy as np
 
-    from keras_hourglass.evaluation import EvaluationError, check_predictions
+    from keras_hourglass.evaluation.protocols import EvaluationError, check_predictions
 
     gt = ground_truth_from_records(records, normalizer=entry.normalizer, dataset=entry.name)
     try:
@@ -369,7 +369,7 @@ def evaluate_model(args):
         result = report(preds, gt, out, scores, args.threshold)
     except EvaluationError as error:
         raise SystemExit(f"error: {error}") from None
-    from keras_hourglass.evaluation import write_prediction_file
+    from keras_hourglass.evaluation.protocols import write_prediction_file
 
     write_prediction_file(preds, os.path.join(out, "preds.mat"), entry.preds_base)
     say(
@@ -392,8 +392,12 @@ def evaluate_model(args):
 def report(preds, gt, out, scores=None, threshold=None):
     """Scores with the ground truth's protocol and writes every table: the one PCK path of the
     commands (datasets, prediction files and the demo's synthetic figures alike)."""
-    from keras_hourglass.evaluation import evaluate as score
-    from keras_hourglass.evaluation import format_summary, write_prediction_sheet, write_report
+    from keras_hourglass.evaluation.protocols import evaluate as score
+    from keras_hourglass.evaluation.protocols import (
+        format_summary,
+        write_prediction_sheet,
+        write_report,
+    )
 
     thresholds = None if threshold is None else tuple(dict.fromkeys((threshold, 0.1)))
     result = score(preds, gt, scores, thresholds)
@@ -411,7 +415,7 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
     import pandas as pd
 
     from keras_hourglass import files
-    from keras_hourglass.coco_eval import (
+    from keras_hourglass.evaluation.coco_eval import (
         CocoEvalError,
         coco_results,
         evaluate_keypoints,
@@ -448,7 +452,11 @@ def coco_keypoint_metrics(records, preds, scores, out, result):
 
 def evaluate_preds(args):
     """A prediction file scored against an annotation file of `--dataset`."""
-    from keras_hourglass.evaluation import EvaluationError, load_annotations, load_predictions
+    from keras_hourglass.evaluation.protocols import (
+        EvaluationError,
+        load_annotations,
+        load_predictions,
+    )
 
     try:
         gt = load_annotations(
@@ -475,9 +483,9 @@ def _detected_people(table, images, scored, image_dir, skeleton):
     its image id, box score and area: (people, ids, box_scores, areas)."""
     import numpy as np
 
-    from keras_hourglass.boxes import person_box
     from keras_hourglass.datasets import PersonRecord
     from keras_hourglass.geometry import PERSON_BOX_PX
+    from keras_hourglass.poses.boxes import person_box
 
     k = skeleton.num_joints
     people, ids, box_scores, areas = [], [], [], []
@@ -511,21 +519,21 @@ def evaluate_detections(args):
     import pandas as pd
 
     from keras_hourglass import files
-    from keras_hourglass.boxes import BoxError, read_detections
-    from keras_hourglass.coco_eval import (
-        CocoEvalError,
-        annotation_images,
-        detection_results,
-        evaluate_keypoints,
-        write_results,
-    )
     from keras_hourglass.datasets import (
         DatasetError,
         Records,
         check_image_files,
         coco_files,
     )
-    from keras_hourglass.inference import predict_people
+    from keras_hourglass.deployment.inference import predict_people
+    from keras_hourglass.evaluation.coco_eval import (
+        CocoEvalError,
+        annotation_images,
+        detection_results,
+        evaluate_keypoints,
+        write_results,
+    )
+    from keras_hourglass.poses.boxes import BoxError, read_detections
 
     loaded = load_evaluated(args)
     entry = DATASETS[args.dataset]

@@ -43,7 +43,7 @@ from keras_hourglass.cli import (
     resolve_model_arg,
     say,
 )
-from keras_hourglass.deploy import EXPORT_FORMATS, EXPORT_PRECISIONS
+from keras_hourglass.deployment.core import EXPORT_FORMATS, EXPORT_PRECISIONS
 from keras_hourglass.skeletons import SKELETONS
 
 
@@ -161,7 +161,7 @@ def parse_args(argv=None):
     if not os.path.isfile(args.model):
         parser.error(f"--model {args.model!r}: not a .keras file")
     if args.labels:
-        from keras_hourglass.export import parse_version_labels
+        from keras_hourglass.deployment.saved_model import parse_version_labels
 
         try:
             parse_version_labels(args.labels)
@@ -170,7 +170,7 @@ def parse_args(argv=None):
         if args.format != "savedmodel":
             parser.error("--labels is for --format savedmodel (TF Serving's layout)")
     if args.serve_versions is not None:
-        from keras_hourglass.export import parse_version_policy
+        from keras_hourglass.deployment.saved_model import parse_version_policy
 
         try:
             parse_version_policy(args.serve_versions)
@@ -187,9 +187,9 @@ def main(argv=None):
     args = parse_args(argv)
     ready()
 
-    from keras_hourglass.export import SIGNATURES
-    from keras_hourglass.model import load_model_file
-    from keras_hourglass.runtimes import export_model
+    from keras_hourglass.deployment.export import export_model
+    from keras_hourglass.deployment.saved_model import SIGNATURES
+    from keras_hourglass.network.model import load_model_file
     from keras_hourglass.skeletons import model_skeleton
 
     try:
@@ -227,7 +227,7 @@ def main(argv=None):
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"error: {error}") from None
     if args.serve_versions or args.labels is not None:
-        from keras_hourglass.export import set_version_policy
+        from keras_hourglass.deployment.saved_model import set_version_policy
 
         try:
             set_version_policy(args.out, args.serve_versions, args.labels)
@@ -244,7 +244,8 @@ def main(argv=None):
 
 
 def export_openvino_command(args, model, skeleton):
-    from keras_hourglass.runtimes import calibration_crops, export_model, resolve_runtime
+    from keras_hourglass.deployment.export import calibration_crops, export_model
+    from keras_hourglass.deployment.runtimes import resolve_runtime
 
     resolve_runtime("openvino")
     calibration = None

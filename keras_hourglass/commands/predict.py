@@ -10,19 +10,12 @@ Each image gets `<name>_pose.jpg|.png` (the skeletons and boxes drawn) and `<nam
 (MPII's layout); a video `<name>_pose.mp4` and `<name>_pose.jsonl` (a line per frame, its people
 with track ids), everyone followed from frame to frame. The people are found by the person detector (default;
 --detect-scales 1,2 for group photos), or given: --bbox boxes, another detector's --detections,
-MPII's --box, or --whole-image. This command parses the flags and runs the library's pose loop (`keras_hourglass.poses`); docs/predict.md has the details.
+MPII's --box, or --whole-image. This command parses the flags and runs the library's pose loop (`keras_hourglass.poses.estimator`); docs/predict.md has the details.
 """
 
 import argparse
 import os
 
-from keras_hourglass.boxes import (
-    Box,
-    BoxError,
-    detected_people,
-    parse_bbox,
-    read_detections,
-)
 from keras_hourglass.cli import (
     MODEL_HELP,
     add_box_arguments,
@@ -36,18 +29,26 @@ from keras_hourglass.cli import (
     say,
     warn,
 )
-from keras_hourglass.detect import DETECTORS, parse_scales
-from keras_hourglass.media import InputError, Window, check_image, open_video
-from keras_hourglass.pose_output import OVERLAY_FORMATS, InputListError, expand_images
-from keras_hourglass.poses import PoseEstimator, predict_photos, predict_video
+from keras_hourglass.geometry import PERSON_BOX_PX
+from keras_hourglass.poses.boxes import (
+    Box,
+    BoxError,
+    detected_people,
+    parse_bbox,
+    read_detections,
+)
+from keras_hourglass.poses.detect import DETECTORS, parse_scales
+from keras_hourglass.poses.estimator import PoseEstimator, predict_photos, predict_video
+from keras_hourglass.poses.media import InputError, Window, check_image, open_video
+from keras_hourglass.poses.output import OVERLAY_FORMATS, InputListError, expand_images
 from keras_hourglass.skeletons import SKELETONS
 
 Predictor = PoseEstimator  # the name tests, benchmarks and users of eval/predict.py know
 
 
-def parse_box(text, path, size, person_box_px):
-    """`--box cx,cy,scale` (MPII's convention: the crop's centre and side / the model's person
-    box) as a `Box`; its centre must lie in the `size` (height, width) image when given."""
+def parse_box(text, path, size):
+    """`--box cx,cy,scale` (MPII's convention: the crop's centre and side / 200 px) as a `Box`;
+    its centre must lie in the `size` (height, width) image when given."""
     try:
         cx, cy, scale = (float(v) for v in text.split(","))
     except ValueError:
@@ -62,7 +63,7 @@ def parse_box(text, path, size, person_box_px):
             raise InputError(
                 f"--box {text!r}: the centre ({cx}, {cy}) lies outside {path} ({width}x{height})"
             )
-    return Box.around(cx, cy, scale * person_box_px)
+    return Box.around(cx, cy, scale * PERSON_BOX_PX)
 
 
 def build_parser():
@@ -73,7 +74,7 @@ def build_parser():
     _add_input_flags(parser)
     parser.add_argument(
         "--model",
-        help="a .keras file, an OpenVINO .xml (train/export.py --format openvino), a "
+        help="a .keras file, an exported .xml, .onnx or .tflite (train/export.py), a "
         "SavedModel version folder, " + MODEL_HELP,
     )
     add_runtime_arguments(parser)
@@ -300,7 +301,7 @@ def parse_args(argv=None):
         parser.error(f"--detect-scales: {error}")
     args.detector = "auto"  # made with the model, when a photo needs it
     if args.detect:
-        from keras_hourglass.detect import DetectorError, make_detector
+        from keras_hourglass.poses.detect import DetectorError, make_detector
 
         try:
             args.detector = make_detector(args.detector_name, args.detect_scales)
@@ -332,7 +333,7 @@ def main(argv=None):
                 estimator,
                 inputs,
                 args.out,
-                lambda path, pixels: people_of(args, path, pixels, estimator.person_box_px),
+                lambda path, pixels: people_of(args, path, pixels),
                 batch=args.batch,
                 threshold=args.threshold,
                 overlay_format=args.overlay_format,
@@ -396,7 +397,7 @@ def run_video(args, estimator, source=None, window=None):
     capture, name, fps, count = source
     if args.show and window is None:
         window = Window(f"keras-hourglass: {name} (q quits, space pauses)")
-    box = parse_box(args.box[0], args.video, None, estimator.person_box_px) if args.box else None
+    box = parse_box(args.box[0], args.video, None) if args.box else None
     from keras_hourglass.quiet import text_progress
 
     total = min(count, args.max_frames or count) if count else None  # a camera: no end
@@ -438,7 +439,7 @@ def _report_skipped(skipped):
             warn(f"  {line}")
 
 
-def people_of(args, path, pixels, person_box_px):
+def people_of(args, path, pixels):
     """One image's people from the flags, as `Box`es: the boxes given (--bbox, --detections,
     --box), else None (the pose loop finds them, or takes the whole image with
     --whole-image)."""
@@ -460,5 +461,5 @@ def people_of(args, path, pixels, person_box_px):
     if args.box:
         index = getattr(args, "given_images", args.images).index(path)
         text = args.box[0] if len(args.box) == 1 else args.box[index]
-        return [parse_box(text, path, size, person_box_px)]
+        return [parse_box(text, path, size)]
     return None  # found by the pose loop (the detector, or --whole-image)

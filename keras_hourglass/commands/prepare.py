@@ -52,8 +52,8 @@ def main(argv=None):
     ready()
     check_image_limit(parser, args)
 
-    from keras_hourglass.cache import write_crop_cache
     from keras_hourglass.datasets import DatasetError, check_image_files, load_records
+    from keras_hourglass.inputs.cache import write_crop_cache
 
     try:
         split = args.split or (None if args.annotations else DATASETS[args.dataset].train_split)

@@ -371,7 +371,7 @@ def upright_bytes(parser, path, data, max_pixels=None):
     which ignores EXIF and reads JPEG, PNG, GIF and BMP) would see it otherwise than a viewer
     does: a photo with an EXIF orientation, or another format, is sent as the upright pixels
     re-encoded as PNG (said on stderr)."""
-    from keras_hourglass.media import InputError, decode_image, exif_turned
+    from keras_hourglass.poses.media import InputError, decode_image, exif_turned
 
     kind = (
         "JPEG"
@@ -468,7 +468,7 @@ def main(argv=None):
 def answer(args, rows, outputs, meta):
     """The served outputs as {image: {"people": [...]}} with named joints: the names the model
     sends, else --joints', else MPII's for 16 joints (said on stderr)."""
-    from keras_hourglass.boxes import person_scores
+    from keras_hourglass.evaluation.metrics import person_scores
     from keras_hourglass.skeletons import MPII, named_joints
 
     if "joint_names" in outputs:  # the model's own names, served with every answer
@@ -558,7 +558,7 @@ def _found_people(args, data, path):
     if args.whole_image:
         return None
     if getattr(args, "detector", "auto") == "auto":
-        from keras_hourglass.detect import DetectorError, PersonDetector
+        from keras_hourglass.poses.detect import DetectorError, PersonDetector
 
         try:
             args.detector = PersonDetector()
@@ -567,7 +567,7 @@ def _found_people(args, data, path):
             args.detector = None
     if args.detector is None:
         return None
-    from keras_hourglass.media import decode_image
+    from keras_hourglass.poses.media import decode_image
 
     found = args.detector(decode_image(data, path))
     if not found:
@@ -579,13 +579,13 @@ def _found_people(args, data, path):
     return found
 
 
-def people_rows(args, images, person_box_px=PERSON_BOX_PX):
+def people_rows(args, images, unit=PERSON_BOX_PX):
     """One row per person: [(image index, {"box": (cx, cy, scale) or None, "bbox", "box_score"})]
     from --bbox, --detections or --box, else the person detector's (`_found_people`; None: the
-    image whole); boxes are `boxes.Box`es, their crop in the model's person box
-    (`person_box_px`)."""
-    from keras_hourglass.boxes import Box, detected_people, parse_bbox, read_detections
+    image whole). "box" is what `serving_boxes` takes: --box as given, a `boxes.Box`'s square
+    with its scale in the export's person boxes of `unit` pixels (its description's)."""
     from keras_hourglass.datasets import image_size
+    from keras_hourglass.poses.boxes import Box, detected_people, parse_bbox, read_detections
 
     if args.box:
         if len(args.box) != len(images):
@@ -620,6 +620,7 @@ def people_rows(args, images, person_box_px=PERSON_BOX_PX):
                 rows.append((i, {"box": None, "bbox": None, "box_score": 1.0}))
                 continue
         for box in boxes:
-            person = {"box": box.crop(person_box_px), "bbox": box.xywh, "box_score": box.score}
+            cx, cy, side = box.square()
+            person = {"box": [cx, cy, side / unit], "bbox": box.xywh, "box_score": box.score}
             rows.append((i, person))
     return rows

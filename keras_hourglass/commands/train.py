@@ -38,7 +38,7 @@ def parse_args(argv=None):
         "--config",
         help="a YAML or JSON file of settings (the names below with underscores); flags override it",
     )
-    # One flag per setting of the table (keras_hourglass.training.TrainConfig): its help, default,
+    # One flag per setting of the table (keras_hourglass.training.loop.TrainConfig): its help, default,
     # demo value and choices are the table's.
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
@@ -118,7 +118,7 @@ def main(argv=None):
         cluster = settings_from(args.coordinator, args.num_processes, args.process_id)
     except DistributedConfigError as error:
         raise SystemExit(f"error: {error}") from None
-    from keras_hourglass.training import train
+    from keras_hourglass.training.loop import train
 
     try:
         verbose = progress_verbosity() if args.verbose is None else args.verbose

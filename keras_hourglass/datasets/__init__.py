@@ -9,6 +9,9 @@
 - `table`: the `Dataset` entries and how each folder layout is read.
 - `images`: image headers, the checks made before training or evaluation, the NumPy decoder.
 - `ground_truth`: what the metrics need of a dataset.
+
+May import: the foundation only (`files`, `geometry`, `skeletons`, `synthetic`, `quiet`); no
+Keras, no model.
 """
 
 from keras_hourglass.datasets.ground_truth import (

@@ -9,6 +9,11 @@
 every command. Both yield the batches `inputs.spec` describes; only the crop resampler differs.
 Training also takes "device" (`inputs.device_data`: JAX makes the crops, augmentation and
 targets on the accelerator from each person decoded once; training batches only).
+Also here: the augmentation's settings and draws (`augmentation`) and the crop cache
+(`cache`, sharded TFRecords).
+
+May import: the foundation (`config`'s executor names, `distributed`'s shards, `geometry`)
+and `datasets`; no model, training, poses or deployment.
 """
 
 import concurrent.futures

@@ -41,9 +41,9 @@ import time
 import numpy as np
 
 from keras_hourglass import geometry
-from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.datasets.images import read_image_floats
 from keras_hourglass.inputs import spec
+from keras_hourglass.inputs.augmentation import Augmentation
 from keras_hourglass.inputs.numpy_data import PoseSequence
 
 

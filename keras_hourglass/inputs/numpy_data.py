@@ -24,10 +24,10 @@ import keras
 import numpy as np
 
 from keras_hourglass import geometry
-from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.datasets.images import read_image_floats
 from keras_hourglass.distributed import shard_of
 from keras_hourglass.inputs import spec
+from keras_hourglass.inputs.augmentation import Augmentation
 
 
 def transform_sample(image, record, skeleton, codec, params=None):

@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_hourglass import geometry
-from keras_hourglass.augmentation import Augmentation
 from keras_hourglass.distributed import shard_of
 from keras_hourglass.inputs import spec
+from keras_hourglass.inputs.augmentation import Augmentation
 
 # --- sources -----------------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from keras_hourglass import files
 from keras_hourglass.datasets import ground_truth_from_records
+from keras_hourglass.deployment.inference import crop_predictor, predict_people
 from keras_hourglass.drawing import draw_pose
-from keras_hourglass.evaluation import evaluate
-from keras_hourglass.inference import crop_predictor, predict_people
+from keras_hourglass.evaluation.protocols import evaluate
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ a run (`load_data`) and a whole resumable training run (`train`).
 `train/train.py` parses flags into a `TrainConfig` and calls `train`; tests and benchmarks call
 the same functions:
 
-    from keras_hourglass.training import make_config, train
+    from keras_hourglass.training.loop import make_config, train
     summary = train(make_config({"dataset": "lspet", "data_dir": "data/lspet", "stacks": 2}))
 
 A run folder runs/<name>/ gets config.json (the resolved config), best.keras, last.keras,
@@ -24,7 +24,8 @@ import time
 import keras
 
 from keras_hourglass import datasets, distributed, inputs
-from keras_hourglass.callbacks import (
+from keras_hourglass.network.model import build_hourglass, compile_hourglass
+from keras_hourglass.training.callbacks import (
     AtomicModelCheckpoint,
     CosineSchedule,
     PoseValidation,
@@ -33,8 +34,7 @@ from keras_hourglass.callbacks import (
     TensorBoardImages,
     TimeBudget,
 )
-from keras_hourglass.model import build_hourglass, compile_hourglass
-from keras_hourglass.runs import RunError, RunFolder, resumable_fit
+from keras_hourglass.training.runs import RunError, RunFolder, resumable_fit
 
 # Progress and the end summary, as logging (the commands print INFO to stdout; -q silences it;
 # from Python: logging.getLogger("keras_hourglass").setLevel(...)).
@@ -373,7 +373,7 @@ def _person_bank(source, data, codec, workers):
 def _training_cache(config, data, executor, chief):
     """The crop cache folder of the training people: written on first use (process 0), else
     checked to hold exactly these people, in this order."""
-    from keras_hourglass.cache import write_crop_cache
+    from keras_hourglass.inputs.cache import write_crop_cache
 
     if executor != "tf.data":
         raise ConfigError(

@@ -169,7 +169,7 @@ def detection_results(
         the results list (`image_id`, `category_id`, `keypoints`, `score`), images in order of
         first appearance, people best first.
     """
-    from keras_hourglass.boxes import person_scores
+    from keras_hourglass.evaluation.metrics import person_scores
 
     keypoints = np.asarray(keypoints, np.float64)
     scores = np.asarray(scores, np.float64)

@@ -1,4 +1,4 @@
-"""Pose metrics as pure NumPy functions with stated shapes; `keras_hourglass.evaluation`
+"""Pose metrics as pure NumPy functions with stated shapes; `keras_hourglass.evaluation.protocols`
 builds every report table from them."""
 
 import numpy as np
@@ -51,3 +51,25 @@ def pck_per_joint(errors, annotated, threshold):
     with np.errstate(divide="ignore", invalid="ignore"):
         pck = 100.0 * correct.sum(axis=0) / counts
     return np.where(counts > 0, pck, np.nan), counts
+
+
+def person_scores(scores, box_scores=1.0, joint_threshold=0.2):
+    """Each person's score, as the published top-down COCO pipelines rescore their detections
+    (SimpleBaseline/HRNet `COCODataset.evaluate`, mmpose's top-down datasets): the mean of the
+    joint confidences above `joint_threshold` (0 where none is), times the box's score.
+
+    Args:
+        scores: (P, K) joint confidences.
+        box_scores: (P,) or a number, the detector's scores (1 for given boxes).
+    """
+    scores = np.asarray(scores, np.float64)
+    if scores.size == 0:  # no person (an image without a box above the threshold)
+        return np.zeros(len(scores))
+    scores = scores.reshape(len(scores), -1)
+    confident = scores > joint_threshold
+    mean = np.where(
+        confident.any(axis=1),
+        (scores * confident).sum(axis=1) / np.maximum(confident.sum(axis=1), 1),
+        0.0,
+    )
+    return mean * np.asarray(box_scores, np.float64)

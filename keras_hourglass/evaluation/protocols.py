@@ -33,7 +33,7 @@ from keras_hourglass.datasets import (
     read_image_floats,
 )
 from keras_hourglass.drawing import draw_pose, grid
-from keras_hourglass.metrics import normalized_errors, pck_per_joint
+from keras_hourglass.evaluation.metrics import normalized_errors, pck_per_joint
 
 __all__ = [
     "EvaluationError",

@@ -7,7 +7,7 @@ pose suffers (issue #48: 18 points from the detector's box, 34 from the whole ph
 person is predicted, re-framed from the predicted joints exactly as training framed the
 annotation (`pose_framing`), and predicted again until the framing stops moving (`refine`):
 
-    framings = [Framing.of_box(box, person_box_px) for box in boxes]  # or [Framing.whole(h, w)]
+    framings = [Framing.of_box(box) for box in boxes]      # or [Framing.whole(h, w)]
     people = refine(predictor, floats, framings, skeleton)            # -> Refined
 
 A `Framing` is a square crop: its centre and side in the photo's pixels and an angle. The angle
@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from keras_hourglass import geometry
-from keras_hourglass.detect import turned_boxes
+from keras_hourglass.poses.detect import turned_boxes
 
 __all__ = [
     "Framing",
@@ -69,12 +69,12 @@ class Framing:
     angle: float = 0.0
 
     @classmethod
-    def of_box(cls, box, person_box_px=geometry.PERSON_BOX_PX, upright_deg=None):
-        """The crop of a `boxes.Box` (the top-down convention: the longer side x 1.25), turned
-        by the box's body angle when it is more than `upright_deg` from upright."""
-        cx, cy, scale = box.crop(person_box_px)
+    def of_box(cls, box, upright_deg=None):
+        """The crop of a `boxes.Box` (`Box.square`: the longer side x 1.25), turned by the
+        box's body angle when it is more than `upright_deg` from upright."""
+        cx, cy, side = box.square()
         angle = float(getattr(box, "angle", 0.0) or 0.0)
-        return cls(cx, cy, scale * person_box_px, turn_if_needed(angle, upright_deg))
+        return cls(cx, cy, side, turn_if_needed(angle, upright_deg))
 
     @classmethod
     def whole(cls, height, width):
@@ -119,9 +119,10 @@ class Framing:
         lo, hi = corners.min(axis=0), corners.max(axis=0)
         return [float(lo[0] + 0.5), float(lo[1] + 0.5), float(hi[0] - lo[0]), float(hi[1] - lo[1])]
 
-    def crop_box(self, person_box_px=geometry.PERSON_BOX_PX):
-        """(centre x, centre y, scale in the model's person boxes): the crop unturned."""
-        return [float(self.cx), float(self.cy), float(self.side / person_box_px)]
+    def crop_box(self):
+        """(centre x, centre y, scale) of the crop unturned, in MPII's convention (scale = side /
+        200 px), as `--box` takes it."""
+        return [float(self.cx), float(self.cy), float(self.side / geometry.PERSON_BOX_PX)]
 
     def record(self):
         """The framing as the outputs write it."""
@@ -284,7 +285,6 @@ def search_people(
     pixels,
     skeleton,
     detector=None,
-    person_box_px=None,
     passes=PASSES,
     min_score=MIN_PERSON_SCORE,
     upright_deg=None,
@@ -293,7 +293,6 @@ def search_people(
     pixels -> [Box], or None), else the detector on the photo turned, else the whole photo as
     a first framing; each refined into the training framing, the unconfident dropped (mean
     joint confidence below `min_score`) and duplicates merged (the more confident kept)."""
-    person_box_px = person_box_px or geometry.PERSON_BOX_PX
     height, width = pixels.shape[:2]
     boxes, how = [], "whole"
     if detector is not None:
@@ -304,7 +303,7 @@ def search_people(
         # People found in the turned photo are turned back by that quarter (they lie or hang
         # there): their crop is turned whatever `upright_deg` says.
         turn = -1.0 if how == "turned" else upright_deg
-        framings = [Framing.of_box(box, person_box_px, turn) for box in boxes]
+        framings = [Framing.of_box(box, turn) for box in boxes]
         scores_of_boxes = [float(box.score) for box in boxes]
     else:
         framings, scores_of_boxes, boxes, how = (

@@ -2,13 +2,13 @@
 
 A training-time monitor on crops (the demo's `val_pck`): every reported figure (the commands'
 CSVs, `PoseValidation`'s `val_pck`/`val_pckh` on real data) comes from
-`keras_hourglass.evaluation.evaluate` in original-image pixels.
+`keras_hourglass.evaluation.protocols.evaluate` in original-image pixels.
 """
 
 import keras
 from keras import ops
 
-from keras_hourglass.codec import HeatmapCodec
+from keras_hourglass.network.codec import HeatmapCodec
 
 
 @keras.saving.register_keras_serializable(package="keras_hourglass")

@@ -40,7 +40,6 @@ __all__ = [
     "check_inside",
     "parse_bbox",
     "person_box",
-    "person_scores",
     "read_detections",
     "to_box",
 ]
@@ -58,8 +57,9 @@ class BoxError(ValueError):
 class Box:
     """A person's box at the library's edge: the top-left corner `x`, `y` and the size `w`, `h` in
     the image's pixels (COCO's convention), with a `score` (a detector's; 1 for a box a user
-    gave). The crop the network sees around it (`crop`) is the only place the model's person-box
-    unit enters. `Box.around` is a crop given directly, as MPII's centre and scale. `angle`
+    gave), all in pixels: the square the network's crop shows around it is `square()`.
+    `Box.around` is a crop given directly by its centre and side (MPII's centre and scale x 200
+    px, or x a model's own person box for a model whose unit differs). `angle`
     (radians) is the body's turn where a detector knows it: the body's up direction is the
     image's (sin angle, -cos angle), 0 upright, pi upside down (`framing` stands it upright)."""
 
@@ -74,8 +74,8 @@ class Box:
 
     @classmethod
     def around(cls, cx, cy, side, score=1.0):
-        """The person whose crop is the square of `side` pixels centred on (`cx`, `cy`) (MPII's
-        convention: side = scale x the model's person box); the box is that square."""
+        """The person whose crop is the square of `side` pixels centred on (`cx`, `cy`); the box
+        is that square."""
         return cls(
             cx + 0.5 - side / 2, cy + 0.5 - side / 2, side, side, score, (cx, cy), float(side)
         )
@@ -88,13 +88,14 @@ class Box:
     def given_as_crop(self):
         return self.side is not None
 
-    def crop(self, person_box_px=PERSON_BOX_PX):
-        """(centre x, centre y, scale) of the crop, scale in the model's person boxes of
-        `person_box_px` pixels: a square of the longer side x 1.25 centred on the box (the
-        top-down convention), or the square given to `around`."""
+    def square(self):
+        """(centre x, centre y, side) in pixels of the square the network's crop shows: the
+        longer side x 1.25 centred on the box (the top-down convention), or the square given
+        to `around`."""
         if self.given_as_crop:
-            return [float(self.center[0]), float(self.center[1]), self.side / person_box_px]
-        return person_box(self.xywh, person_box_px)
+            return float(self.center[0]), float(self.center[1]), float(self.side)
+        cx, cy, scale = person_box(self.xywh)
+        return cx, cy, scale * PERSON_BOX_PX
 
     def check_inside(self, width, height, where):
         """Raises `BoxError` when the box does not overlap the `width` x `height` image (a crop
@@ -155,12 +156,12 @@ def parse_bbox(text):
     return _bbox(values, f"--bbox {text!r}")
 
 
-def person_box(bbox, person_box_px=PERSON_BOX_PX):
+def person_box(bbox):
     """The person box (centre x, centre y, scale) of the crop around an [x, y, w, h] box, the
-    top-down convention (a square of the longer side x 1.25), in a model's boxes of
-    `person_box_px` (crop side = `person_box_px` * scale)."""
+    top-down convention (a square of the longer side x 1.25), in MPII's convention (scale =
+    the square's side / 200 px), as the datasets' records hold it."""
     center, scale = box_from_xywh(bbox)
-    return [float(center[0]), float(center[1]), float(scale * PERSON_BOX_PX / person_box_px)]
+    return [float(center[0]), float(center[1]), float(scale)]
 
 
 def check_inside(bbox, width, height, where):
@@ -297,25 +298,3 @@ def read_detections(path, min_score=0.0):
         f"{path}: expected COCO detection results (a list) or a mapping of images to boxes, "
         f"got a JSON {type(data).__name__}"
     )
-
-
-def person_scores(scores, box_scores=1.0, joint_threshold=0.2):
-    """Each person's score, as the published top-down COCO pipelines rescore their detections
-    (SimpleBaseline/HRNet `COCODataset.evaluate`, mmpose's top-down datasets): the mean of the
-    joint confidences above `joint_threshold` (0 where none is), times the box's score.
-
-    Args:
-        scores: (P, K) joint confidences.
-        box_scores: (P,) or a number, the detector's scores (1 for given boxes).
-    """
-    scores = np.asarray(scores, np.float64)
-    if scores.size == 0:  # no person (an image without a box above the threshold)
-        return np.zeros(len(scores))
-    scores = scores.reshape(len(scores), -1)
-    confident = scores > joint_threshold
-    mean = np.where(
-        confident.any(axis=1),
-        (scores * confident).sum(axis=1) / np.maximum(confident.sum(axis=1), 1),
-        0.0,
-    )
-    return mean * np.asarray(box_scores, np.float64)

@@ -5,15 +5,15 @@ detector runs every `detect_every` frames, sooner when a person was lost (`LOST_
 after the last detection: a tiled detection costs many calls), and in every frame where no one
 is followed; between detections each person is followed from its own pose (the next frame's
 crop is the training framing of this frame's pose: `framing.pose_framing`), kept while its
-pose is at least `KEEP_FRACTION` as confident as a new person must be. A detection where
-someone followed already is is left alone (that person was just predicted; a tiled detection
+pose is at least `KEEP_FRACTION` as confident as a new person must be. A detection of someone
+already followed is left alone (that person was just predicted; a tiled detection
 also skips the tiles the people followed cover); the other detections' poses are matched to
 the people followed by the Hungarian assignment (SciPy) on a cost of box overlap and pose
 distance, a matched detection refreshes its track, an unmatched confident one starts a new
 track, and a track unseen for `max_missed` frames ends. Two tracks that converge on one person
 are merged (the older id kept), and a second detection of someone followed starts no track.
 
-    tracker = PeopleTracker(predictor, skeleton, detector, person_box_px)
+    tracker = PeopleTracker(predictor, skeleton, detector)
     for pixels in frames:                      # (H, W, 3) uint8 RGB
         for person in tracker(pixels):         # the people seen in this frame
             person.track_id, person.keypoints, person.scores, person.framing
@@ -25,9 +25,9 @@ import dataclasses
 
 import numpy as np
 
-from keras_hourglass import framing as F
-from keras_hourglass.boxes import box_iou
-from keras_hourglass.detect import TiledDetector
+from keras_hourglass.poses import framing as F
+from keras_hourglass.poses.boxes import box_iou
+from keras_hourglass.poses.detect import TiledDetector
 
 __all__ = ["DETECT_EVERY", "MAX_MISSED", "PeopleTracker", "Tracked"]
 
@@ -114,7 +114,6 @@ class PeopleTracker:
         predictor,
         skeleton,
         detector=None,
-        person_box_px=None,
         *,
         box=None,
         detect_every=DETECT_EVERY,
@@ -124,10 +123,7 @@ class PeopleTracker:
         follow=True,
         passes=F.PASSES,
     ):
-        from keras_hourglass import geometry
-
         self.predictor, self.skeleton, self.detector = predictor, skeleton, detector
-        self.person_box_px = person_box_px or geometry.PERSON_BOX_PX
         self.box = box
         self.detect_every = max(1, int(detect_every))
         self.max_people = int(max_people)
@@ -165,7 +161,7 @@ class PeopleTracker:
         return sorted((t for t in self.tracks if t.missed == 0), key=lambda t: t.track_id)
 
     def _fixed(self, floats):
-        frame = F.Framing.of_box(self.box, self.person_box_px)
+        frame = F.Framing.of_box(self.box)
         keypoints, scores = F.predict_framings(self.predictor, floats, [frame])
         self.frame += 1
         return [Tracked(0, frame, keypoints[0], scores[0], float(self.box.score))]
@@ -204,9 +200,9 @@ class PeopleTracker:
                 boxes = self.detector(pixels)
             live = [t.framing for t in self.tracks if t.missed == 0]
             boxes = [
-                b for b in boxes if not _followed(F.Framing.of_box(b, self.person_box_px), live)
+                b for b in boxes if not _followed(F.Framing.of_box(b), live)
             ]
-            framings = [F.Framing.of_box(b, self.person_box_px) for b in boxes]
+            framings = [F.Framing.of_box(b) for b in boxes]
             box_scores = [float(b.score) for b in boxes]
         elif not any(t.missed == 0 for t in self.tracks):
             framings, box_scores = [F.Framing.whole(height, width)], [1.0]

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from keras_hourglass.media import (
+from keras_hourglass.poses.media import (
     PAUSE_KEYS,
     QUIT_KEYS,
     InputError,
@@ -92,9 +92,9 @@ class PoseEstimator:
         *, detector="auto", passes=None, min_person_score=None, detect_scales=None,
         detector_name="blazepose",
     ):  # fmt: skip
-        from keras_hourglass import framing
-        from keras_hourglass.detect import DETECT_SCALES
-        from keras_hourglass.loader import ModelLoadError, load_model
+        from keras_hourglass.poses import framing
+        from keras_hourglass.poses.detect import DETECT_SCALES
+        from keras_hourglass.deployment.loader import ModelLoadError, load_model
 
         self._detector = detector  # "auto": made at first use (`detector`); None: none
         self.detector_name = detector_name
@@ -111,7 +111,7 @@ class PoseEstimator:
             raise InputError(str(error)) from None
         self.loaded = loaded
         self.saved_model = loaded.format == "savedmodel"
-        self.skeleton, self.person_box_px = loaded.skeleton, loaded.person_box_px
+        self.skeleton = loaded.skeleton
         self.flip_test, self.runtime, self.precision = (
             loaded.flip_test,
             loaded.runtime,
@@ -148,8 +148,8 @@ class PoseEstimator:
         Each person is re-framed from its pose as the model was trained and predicted again
         (`framing.refine`, `self.passes` network passes at most; 1: the box as given). A box
         outside the photo is a `BoxError` naming `where`. Returns `ImagePoses`."""
-        from keras_hourglass.boxes import person_scores
-        from keras_hourglass.pose_output import draw_people, person_record
+        from keras_hourglass.evaluation.metrics import person_scores
+        from keras_hourglass.poses.output import draw_people, person_record
 
         people = self.find_people(pixels, boxes, where, whole_image)
         overall = person_scores(people.scores, people.box_scores)
@@ -174,7 +174,7 @@ class PoseEstimator:
         `detect_scales`), made at first use; None when it cannot run here (mediapipe's wheel
         not installed: said once, and the whole photo is used)."""
         if self._detector == "auto":
-            from keras_hourglass.detect import DetectorError, make_detector
+            from keras_hourglass.poses.detect import DetectorError, make_detector
 
             try:
                 self._detector = make_detector(self.detector_name, self.detect_scales)
@@ -191,7 +191,7 @@ class PoseEstimator:
         """One photo's people as `FoundPeople`: given `boxes` (a list of `Box`), or (None) found
         by the detector (or the whole photo with `whole_image` or without a detector), each
         refined into the model's framing (`framing.refine`)."""
-        from keras_hourglass import framing
+        from keras_hourglass.poses import framing
 
         height, width = pixels.shape[:2]
         floats = pixels.astype(np.float32) / 255.0
@@ -201,7 +201,7 @@ class PoseEstimator:
             if given:
                 for box in boxes:
                     box.check_inside(width, height, where)
-                framings = [framing.Framing.of_box(b, self.person_box_px) for b in boxes]
+                framings = [framing.Framing.of_box(b) for b in boxes]
             else:
                 framings = [framing.Framing.whole(height, width)]
             refined = framing.refine(predictor, floats, framings, self.skeleton, passes)
@@ -210,7 +210,7 @@ class PoseEstimator:
             how, left_out = ("given" if given else "whole image"), 0
         else:
             found = framing.search_people(
-                predictor, floats, pixels, self.skeleton, self.detector, self.person_box_px,
+                predictor, floats, pixels, self.skeleton, self.detector,
                 passes=passes, min_score=self.min_person_score,
             )  # fmt: skip
             refined, box_scores, how, left_out = (
@@ -225,7 +225,7 @@ class PoseEstimator:
             records.append(
                 {
                     "bbox": bbox if bbox is not None else frame.bbox(),
-                    "box": frame.crop_box(self.person_box_px),
+                    "box": frame.crop_box(),
                     "crop": frame.record(),
                     "passes": used,
                 }
@@ -235,21 +235,19 @@ class PoseEstimator:
         return FoundPeople(refined.keypoints, refined.scores, box_scores, records, how, left_out)
 
     def people(self, data, pixels, boxes, batch=8):
-        """One image's people: `data` its JPEG/PNG bytes, `pixels` (H, W, 3) uint8, `boxes` a
-        list of (centre x, centre y, scale) or [None] (the whole image) -> keypoints (P, K, 2),
-        scores (P, K), `batch` people per network call."""
+        """One image's people, each predicted once in its box as given: `data` its JPEG/PNG
+        bytes, `pixels` (H, W, 3) uint8, `boxes` a list of `Box` or [None] (the whole image) ->
+        keypoints (P, K, 2), scores (P, K), `batch` people per network call. A SavedModel
+        crops inside its graph (`predict_encoded_boxes`), from the boxes in its own unit."""
+        squares = None if boxes == [None] else [box.square() for box in boxes]
         if not self.saved_model:
-            from keras_hourglass.deploy import estimate_keypoints
+            from keras_hourglass.deployment.core import estimate_keypoints
 
-            whole = boxes == [None]
-            return estimate_keypoints(
-                self.predictor,
-                [pixels] * len(boxes),
-                None if whole else boxes,
-                self.person_box_px,
-                batch,
-            )
+            return estimate_keypoints(self.predictor, [pixels] * len(boxes), squares, batch)
         import tensorflow as tf
+
+        unit = self.predictor.description.person_box_px  # the export's crop convention
+        boxes = boxes if squares is None else [(cx, cy, s / unit) for cx, cy, s in squares]
 
         keypoints, scores = [], []
         for start in range(0, len(boxes), batch):
@@ -308,9 +306,9 @@ def predict_photos(
     skip_bad: an image that fails to decode is added to `skipped` (a list, or a new one) and
         left out instead of stopping the run with its `InputError`.
     What ran is written completely also when a later image stops the run. Progress lines go to
-    the `keras_hourglass.poses` logger. Returns `PhotoRun`."""
+    the `keras_hourglass.poses.estimator` logger. Returns `PhotoRun`."""
     from keras_hourglass import files
-    from keras_hourglass.pose_output import coco_result, write_overlay
+    from keras_hourglass.poses.output import coco_result, write_overlay
 
     skeleton = estimator.skeleton
     skipped = [] if skipped is None else skipped
@@ -377,7 +375,7 @@ def _write_people_files(every, coco, out, coco_results, skeleton):
     """`preds.mat` of every person predicted (1-based, MPII's tools' layout), and the COCO
     results file when asked."""
     from keras_hourglass import files
-    from keras_hourglass.evaluation import write_prediction_file
+    from keras_hourglass.evaluation.protocols import write_prediction_file
 
     mat = os.path.join(out, "preds.mat")
     if every:
@@ -531,13 +529,12 @@ def predict_video(
 
 def _video_tracker(estimator, box, whole_image, track, detect_every, max_people):
     """`predict_video`'s `tracking.PeopleTracker` from its arguments."""
-    from keras_hourglass import tracking
+    from keras_hourglass.poses import tracking
 
     return tracking.PeopleTracker(
         estimator.predictor,
         estimator.skeleton,
         None if (whole_image or box is not None) else estimator.detector,
-        estimator.person_box_px,
         box=box,
         detect_every=detect_every or tracking.DETECT_EVERY,
         max_people=max_people,
@@ -549,7 +546,7 @@ def _video_tracker(estimator, box, whole_image, track, detect_every, max_people)
 
 def _check_first_frame(frame, box, where, max_pixels):
     """The first frame's checks: at most `max_pixels` (as photos), and the fixed box inside."""
-    from keras_hourglass.boxes import BoxError
+    from keras_hourglass.poses.boxes import BoxError
     from keras_hourglass.datasets import DatasetError, check_image_size
 
     try:
@@ -563,7 +560,7 @@ def _check_first_frame(frame, box, where, max_pixels):
 def _draw_frame(estimator, frame, people, shown, threshold):
     """A frame with its people drawn, each box in its track's colour and labelled with its id,
     as (H, W, 3) uint8 RGB."""
-    from keras_hourglass.pose_output import draw_people, track_colour
+    from keras_hourglass.poses.output import draw_people, track_colour
 
     drawn = [
         {
@@ -581,14 +578,14 @@ def _draw_frame(estimator, frame, people, shown, threshold):
 def _frame_record(index, fps, people, shown, estimator):
     """One line of <name>_pose.jsonl: the frame, its time and its people, each as the photos'
     person record (`pose_output.person_record`) with its "track_id"."""
-    from keras_hourglass.boxes import person_scores
-    from keras_hourglass.pose_output import person_record
+    from keras_hourglass.evaluation.metrics import person_scores
+    from keras_hourglass.poses.output import person_record
 
     records = []
     for p, kp in zip(people, shown):
         person = {
             "bbox": p.framing.bbox(),
-            "box": p.framing.crop_box(estimator.person_box_px),
+            "box": p.framing.crop_box(),
             "crop": p.framing.record(),
             "box_score": p.box_score,
         }

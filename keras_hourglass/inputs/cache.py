@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_hourglass import files, geometry
-from keras_hourglass.augmentation import Augmentation
+from keras_hourglass.inputs.augmentation import Augmentation
 from keras_hourglass.inputs.tf_data import (
     crop_transform,
     records_to_columns,

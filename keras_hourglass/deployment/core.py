@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "keras", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16")
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
-EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "openvino")  # runtimes.export_model's writers
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "openvino")  # export.WRITERS' keys
+# One spelling per format: "saved_model" (or no format) is what SavedModels exported before said.
+OLD_SPELLINGS = {"saved_model": "savedmodel"}
 OUTPUTS = ("keypoints", "scores", "heatmaps")
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 CONVERSION_FORMAT = 1  # bump when what runtimes.openvino_model writes changes
@@ -76,7 +78,8 @@ class ModelDescription:
         codec: the heatmap codec's config (input size, heatmap size, sigma, decoding rule).
         flip_test: whether the exported graph averages the mirrored crop.
         person_box_px: the side, in pixels, of a person box of scale 1 (the crop convention).
-        format: "saved_model", "openvino", "onnx", "tflite".
+        format: "savedmodel", "openvino", "onnx", "tflite" (`EXPORT_FORMATS`; exports before
+            one spelling said "saved_model", read as "savedmodel").
         precision: "fp32", "fp16" or "int8" (what the file stores).
     """
 
@@ -84,7 +87,7 @@ class ModelDescription:
     codec: dict
     flip_test: bool
     person_box_px: float = geometry.PERSON_BOX_PX
-    format: str = "saved_model"
+    format: str = "savedmodel"
     precision: str = "fp32"
     fields: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -117,7 +120,7 @@ class ModelDescription:
                 codec=codec,
                 flip_test=bool(export["flip_test"]),
                 person_box_px=float(meta.get("person_box_px", geometry.PERSON_BOX_PX)),
-                format=str(export.get("format", "saved_model")),
+                format=_spelled(export.get("format", "savedmodel")),
                 precision=str(export.get("precision", "fp32")),
                 fields=meta,
             )
@@ -134,6 +137,10 @@ class ModelDescription:
         except (OSError, ValueError) as error:
             raise DescriptionError(f"{path!r}: cannot read it ({error})") from None
         return cls.from_dict(meta, repr(str(path)))
+
+
+def _spelled(format):
+    return OLD_SPELLINGS.get(str(format), str(format))
 
 
 def describe(model, codec, skeleton, flip_test, format, precision="fp32", **extra):
@@ -157,6 +164,38 @@ def describe(model, codec, skeleton, flip_test, format, precision="fp32", **extr
         else:
             meta[key] = value
     return meta
+
+
+def crop_description(model, codec, skeleton, flip_test, format, precision="fp32", **extra):
+    """The description of a crop-level file (OpenVINO, ONNX, TFLite: crops in, keypoints in crop
+    pixels out; `describe`'s fields plus the crop's input and outputs, its `predict_crops`
+    signature and the crop convention a caller must follow)."""
+    size = int(codec.input_size[0])
+    box = float(getattr(model, "person_box_px", geometry.PERSON_BOX_PX))
+    k = skeleton.num_joints
+    inputs = {"crops": f"float32 [batch, {size}, {size}, 3] in [0, 1]"}
+    outputs = {
+        "keypoints": f"float32 [batch, {k}, 2] crop pixels",
+        "scores": f"float32 [batch, {k}] heatmap peak values",
+        "heatmaps": f"float32 [batch, {size // 4}, {size // 4}, {k}]",
+    }
+    return describe(
+        model,
+        codec,
+        skeleton,
+        flip_test,
+        format,
+        precision,
+        inputs=inputs,
+        outputs=outputs,
+        signatures={"predict_crops": {"inputs": inputs, "outputs": outputs}},
+        crop=(
+            f"person centre c, scale s (box side {box:g} * s px): crop pixel (i, j) samples the "
+            f"image at c + ((j, i) - ({size} - 1) / 2) * {box:g} * s / {size} (bilinear, 0 "
+            f"outside), values / 255; keypoints map back the same way"
+        ),
+        **extra,
+    )
 
 
 def openvino_installed():
@@ -249,12 +288,29 @@ def _codec_sizes(codec):
     return int(codec.input_size[0]), tuple(int(v) for v in codec.heatmap_size)
 
 
+RANK_OF_OUTPUT = {"scores": 2, "keypoints": 3, "heatmaps": 4}  # [batch, K], [.., 2], [.., K]
+
+
+def _name_outputs_by_rank(model):
+    """Names a crop predictor's outputs `OUTPUTS` by their rank where the file lost the names
+    (a TFLite file read by OpenVINO names them after the TensorFlow call that made them)."""
+    named = {name for output in model.outputs for name in output.get_names()}
+    if set(OUTPUTS) <= named or len(model.outputs) != len(OUTPUTS):
+        return
+    by_rank = {rank: name for name, rank in RANK_OF_OUTPUT.items()}
+    ranks = [output.get_partial_shape().rank.get_length() for output in model.outputs]
+    if sorted(ranks) == sorted(by_rank):
+        for output, rank in zip(model.outputs, ranks):
+            output.get_tensor().add_names({by_rank[rank]})
+
+
 class OpenVINOPredictor:
     """A crop predictor on OpenVINO's CPU plugin: NumPy crops in, keypoints in crop pixels and
     scores out (and heatmaps with `return_heatmaps`), as `inference.KerasCropPredictor`.
 
     Args:
-        converted: an `openvino.Model` (`runtimes.openvino_model`) or the path of an .xml.
+        converted: an `openvino.Model` (`runtimes.openvino_model`) or the path of a file
+            OpenVINO reads: an .xml, or an .onnx or .tflite crop predictor (`export`).
         codec: what the graph decodes with: a `HeatmapCodec` or its config (from the .xml's
             description; `.codec` makes the HeatmapCodec, with Keras, when first asked).
         skeleton, flip_test: the joints and whether the graph averages the mirrored crop.
@@ -273,7 +329,6 @@ class OpenVINOPredictor:
         self.precision = precision
         self.input_size, self.heatmap_size = _codec_sizes(codec)
         self.num_joints = skeleton.num_joints
-        self.person_box_px = geometry.PERSON_BOX_PX
         config = {
             "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
             "PERFORMANCE_HINT": "LATENCY",
@@ -282,6 +337,7 @@ class OpenVINOPredictor:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         core = ov.Core()
         model = core.read_model(converted) if isinstance(converted, str) else converted
+        _name_outputs_by_rank(model)
         names = [set(output.get_names()) for output in model.outputs]
         missing = [n for n in OUTPUTS if not any(n in s for s in names)]
         if missing:
@@ -295,7 +351,7 @@ class OpenVINOPredictor:
         """The `HeatmapCodec` the graph decodes with (imports Keras when it was given as a
         config)."""
         if isinstance(self._codec, dict):
-            from keras_hourglass.codec import HeatmapCodec
+            from keras_hourglass.network.codec import HeatmapCodec
 
             self._codec = HeatmapCodec.from_config(self._codec)
         return self._codec
@@ -303,7 +359,7 @@ class OpenVINOPredictor:
     @classmethod
     def from_description(cls, path, meta, precision="auto", threads=0, where=None):
         """The .xml at `path` with its description `meta` (a `ModelDescription` or its JSON:
-        `runtimes.export_openvino`'s `.json`); `where` names the description in errors."""
+        `export.export_openvino`'s `.json`); `where` names the description in errors."""
         where = where or f"{path}.json"
         if not isinstance(meta, ModelDescription):
             try:
@@ -318,21 +374,21 @@ class OpenVINOPredictor:
             resolve_precision(precision, "openvino"),
             threads,
         )
-        predictor.person_box_px = meta.person_box_px
         predictor.description = meta
         predictor.meta = meta.fields
         return predictor
 
     @classmethod
     def from_file(cls, path, precision="auto", threads=0):
-        """An exported .xml (`runtimes.export_openvino`) with its `.json` description."""
+        """An exported crop predictor (`export.export_openvino`'s .xml, `export_onnx`'s .onnx,
+        `export_tflite`'s .tflite) with its `<path>.json` description."""
         meta_path = str(path) + ".json"
         if not os.path.isfile(path):
-            raise RuntimeChoiceError(f"{path!r}: no such OpenVINO model file")
+            raise RuntimeChoiceError(f"{path!r}: no such model file")
         if not os.path.isfile(meta_path):
             raise RuntimeChoiceError(
                 f"{path!r} has no description {meta_path!r} (skeleton, codec): export it with "
-                "train/export.py --format openvino"
+                "train/export.py --format openvino (or onnx, tflite)"
             )
         try:
             with open(meta_path) as f:
@@ -358,16 +414,16 @@ class OpenVINOPredictor:
 # --- the pose loop ---------------------------------------------------------------------------
 
 
-def image_box(image, box, person_box_px, index):
-    """(centre, scale in 200 px boxes) of one image's person box: `box` (centre x, centre y,
-    scale in the model's `person_box_px` boxes) or, for None, the whole image."""
+def image_box(image, square, index):
+    """(centre, scale in 200 px boxes) of one image's crop: `square` (centre x, centre y, side)
+    in pixels or, for None, the whole image."""
     height, width = image.shape[:2]
-    if box is None:
+    if square is None:
         return geometry.whole_image_box(float(height), float(width))
-    cx, cy, scale = (float(v) for v in box)
-    if not (scale > 0 and np.isfinite([cx, cy, scale]).all()):
-        raise ValueError(f"boxes[{index}] = {tuple(box)}: needs finite values, a positive scale")
-    return np.array([cx, cy]), scale * person_box_px / geometry.PERSON_BOX_PX
+    cx, cy, side = (float(v) for v in square)
+    if not (side > 0 and np.isfinite([cx, cy, side]).all()):
+        raise ValueError(f"boxes[{index}] = {tuple(square)}: needs finite values, a positive scale")
+    return np.array([cx, cy]), side / geometry.PERSON_BOX_PX
 
 
 def numpy_crop_to_original(keypoints, centers, scales, crop_size):
@@ -380,18 +436,19 @@ def numpy_crop_to_original(keypoints, centers, scales, crop_size):
     return centers + (keypoints - np.float32((crop_size - 1) / 2.0)) * factor
 
 
-def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_size=16):
+def estimate_keypoints(predictor, images, squares=None, batch_size=16):
     """One person per image, through any crop predictor (Keras, OpenVINO, a SavedModel's
-    `predict_crops`): keypoints (N, K, 2) in image pixels and scores (N, K). The crops are
-    made as in training (NumPy/OpenCV, anti-aliased when shrinking) and the keypoints mapped
-    back the same way."""
+    `predict_crops`): keypoints (N, K, 2) in image pixels and scores (N, K). `squares`: per
+    image the crop's (centre x, centre y, side) in pixels (`boxes.Box.square()`), or None for
+    the whole image. The crops are made as in training (NumPy/OpenCV, anti-aliased when
+    shrinking) and the keypoints mapped back the same way."""
+    boxes = squares
     single = isinstance(images, np.ndarray) and images.ndim == 3
     images = [images] if single else list(images)
     if boxes is not None:
         boxes = [boxes] if single else list(boxes)
         if len(boxes) != len(images):
             raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
-    person_box_px = person_box_px or geometry.PERSON_BOX_PX
     size = predictor.input_size
     keypoints, scores = [], []
     for start in range(0, len(images), batch_size):
@@ -400,7 +457,7 @@ def estimate_keypoints(predictor, images, boxes=None, person_box_px=None, batch_
             image = np.asarray(images[i])
             if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
                 raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
-            center, scale = image_box(image, None if boxes is None else boxes[i], person_box_px, i)
+            center, scale = image_box(image, None if boxes is None else boxes[i], i)
             floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
             crops.append(geometry.crop_person(floats, center, scale, size))
             centers.append(center)

@@ -25,10 +25,10 @@ import numpy as np
 from keras import ops
 
 from keras_hourglass import distributed
-from keras_hourglass.codec import HeatmapCodec
-from keras_hourglass.deploy import estimate_keypoints
+from keras_hourglass.deployment.core import estimate_keypoints
 from keras_hourglass.geometry import crop_to_original
-from keras_hourglass.model import LENT
+from keras_hourglass.network.codec import HeatmapCodec
+from keras_hourglass.network.model import LENT
 from keras_hourglass.quiet import progress_bar
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from keras_hourglass import files
-from keras_hourglass.callbacks import latest_backup
+from keras_hourglass.training.callbacks import latest_backup
 
 # Settings a resumed run may change: how long it goes on, what it is called, and what does not
 # change its numbers (the numpy executor's thread count, the image size limit).

@@ -4,14 +4,15 @@ runtimes, export and deploy layers).
 
     loaded = load_model("runs/demo/best.keras", runtime="openvino")
     loaded.predictor            # a deploy.CropPredictor: crops -> keypoints, scores
-    loaded.skeleton, loaded.person_box_px, loaded.input_size, loaded.runtime, loaded.precision
+    loaded.skeleton, loaded.input_size, loaded.runtime, loaded.precision
 
 Formats: a `.keras` file (on the chosen runtime: Keras, or OpenVINO converted once and read back
-from the conversion cache by later processes without loading Keras), an exported OpenVINO
-`.xml` (without Keras), a SavedModel version folder (its `predict_crops`, on TensorFlow; the
+from the conversion cache by later processes without loading Keras), and every format
+`export.export_model` writes: an OpenVINO `.xml`, an `.onnx` or a `.tflite` crop predictor (all
+three read by OpenVINO, without Keras), a SavedModel version folder (its `predict_crops`, on TensorFlow; the
 loaded SavedModel is kept in `.serving` for callers that use its other signatures). Every
 error is one `ModelLoadError` line naming the file. `hourglass-predict`, `hourglass-evaluate`,
-`keras_hourglass.poses.PoseEstimator` and `keras_hourglass.load_predictor` all load here.
+`keras_hourglass.poses.estimator.PoseEstimator` and `keras_hourglass.load_predictor` all load here.
 """
 
 import dataclasses
@@ -19,7 +20,9 @@ import os
 
 __all__ = ["FORMATS", "LoadedModel", "ModelLoadError", "load_model", "load_predictor"]
 
-FORMATS = ("keras", "openvino", "savedmodel")
+FORMATS = ("keras", "openvino", "onnx", "tflite", "savedmodel")
+CROP_FILES = {".xml": "openvino", ".onnx": "onnx", ".tflite": "tflite"}  # read by OpenVINO
+NAMES = {"openvino": "OpenVINO", "onnx": "ONNX", "tflite": "TFLite"}
 
 
 class ModelLoadError(ValueError):
@@ -39,7 +42,6 @@ class LoadedModel:
     path: str
     format: str
     skeleton: object
-    person_box_px: float
     input_size: int
     flip_test: bool
     runtime: str
@@ -71,7 +73,7 @@ class LoadedModel:
         return self._predictor
 
     def _keras_predictor(self):
-        from keras_hourglass import runtimes
+        from keras_hourglass.deployment import runtimes
 
         if self.skeleton is None and self.flip_test:
             raise ModelLoadError(
@@ -88,8 +90,6 @@ class LoadedModel:
             runtimes.note_file_conversion(
                 self.path, model, self.flip_test, self.skeleton_name, self.skeleton
             )
-        if getattr(made, "person_box_px", None) is None:
-            made.person_box_px = self.person_box_px
         return made
 
 
@@ -101,11 +101,13 @@ def load_model(
     shift=True,
     skeleton=None,
 ):
-    """Loads `path` (a `.keras` file, an OpenVINO `.xml`, a SavedModel version folder, or a
-    shipped model's name; None: the default shipped model) as a `LoadedModel`.
+    """Loads `path` (a `.keras` file, an exported `.xml`, `.onnx` or `.tflite`, a SavedModel
+    version folder, or a shipped model's name; None: the default shipped model) as a
+    `LoadedModel`.
 
     runtime: "auto", "keras", "openvino" (a `.keras` file's; an exported model runs on its own:
-        OpenVINO for an `.xml`, TensorFlow for a SavedModel, and another choice is an error);
+        OpenVINO for `.xml`, `.onnx` and `.tflite`, TensorFlow for a SavedModel, and another
+        choice is an error);
         None: the file's own (Keras, float32, for a `.keras` file: evaluation's reference).
     precision: OpenVINO's, "auto", "fp32" or "bf16".
     flip_test, shift: the inference's (a `.keras` file's; an exported model's are fixed at export).
@@ -121,10 +123,11 @@ def load_model(
         loaded = _saved_model(path, runtime)
     elif not os.path.isfile(path):
         raise ModelLoadError(
-            f"--model {path!r}: no such .keras file, OpenVINO .xml or SavedModel folder"
+            f"--model {path!r}: no such .keras file, exported .xml/.onnx/.tflite or SavedModel "
+            "folder"
         )
-    elif path.endswith(".xml"):
-        loaded = _openvino(path, runtime, precision)
+    elif os.path.splitext(path)[1] in CROP_FILES:
+        loaded = _openvino(path, runtime, precision, CROP_FILES[os.path.splitext(path)[1]])
     elif path.endswith(".keras"):
         runtime = "keras" if runtime is None else runtime
         loaded = _cached(path, runtime, precision, flip_test, shift, skeleton) or _keras(
@@ -132,8 +135,8 @@ def load_model(
         )
     else:
         raise ModelLoadError(
-            f"--model {path!r}: expected a .keras file from train/train.py, an OpenVINO .xml "
-            "from train/export.py or a SavedModel version folder"
+            f"--model {path!r}: expected a .keras file from train/train.py, an .xml, .onnx or "
+            ".tflite file from train/export.py or a SavedModel version folder"
         )
     loaded.asked_flip, loaded.asked_shift = bool(flip_test), bool(shift)
     return loaded
@@ -141,7 +144,7 @@ def load_model(
 
 def load_predictor(path, runtime="auto", precision="auto", flip_test=True):
     """A crop predictor (`deploy.CropPredictor`) from a file or a shipped model's name
-    (`load_model(...).predictor`); its `.person_box_px` is set."""
+    (`load_model(...).predictor`)."""
     return load_model(path, runtime, precision, flip_test).predictor
 
 
@@ -155,8 +158,8 @@ def _saved_model(path, runtime):
     from keras_hourglass.quiet import quiet_tensorflow_startup
 
     quiet_tensorflow_startup()
-    from keras_hourglass.deploy import DescriptionError
-    from keras_hourglass.export import SavedModelCrops, ServingModelError
+    from keras_hourglass.deployment.core import DescriptionError
+    from keras_hourglass.deployment.saved_model import SavedModelCrops, ServingModelError
 
     try:
         crops = SavedModelCrops(path)
@@ -170,7 +173,6 @@ def _saved_model(path, runtime):
         path,
         "savedmodel",
         crops.skeleton,
-        crops.person_box_px,
         crops.input_size,
         crops.flip_test,
         "tensorflow",
@@ -181,14 +183,15 @@ def _saved_model(path, runtime):
     )
 
 
-def _openvino(path, runtime, precision):
-    """An exported OpenVINO `.xml` (with its `.json` description), without Keras."""
-    from keras_hourglass import deploy
+def _openvino(path, runtime, precision, format="openvino"):
+    """An exported crop predictor OpenVINO reads (`.xml`, `.onnx`, `.tflite`, each with its
+    `.json` description), without Keras."""
+    from keras_hourglass.deployment import core as deploy
 
     if runtime not in ("auto", "openvino", None):
         raise ModelLoadError(
-            f"--model {path!r} is an OpenVINO model: it runs on --runtime openvino (or auto), "
-            f"not {runtime}"
+            f"--model {path!r} is an {NAMES[format]} model: it runs on --runtime openvino (or "
+            f"auto), not {runtime}"
         )
     try:
         deploy.require_openvino()
@@ -197,11 +200,11 @@ def _openvino(path, runtime, precision):
         raise ModelLoadError(f"--model: {error}") from None
     except Exception as error:  # a corrupt .xml or .bin
         raise ModelLoadError(
-            f"--model {path!r}: cannot load the OpenVINO model ({_first_line(error)})"
+            f"--model {path!r}: cannot load the {NAMES[format]} model ({_first_line(error)})"
         ) from None
     codec = made._codec  # a config (dict) until Keras is loaded
     shift = codec.get("shift", True) if isinstance(codec, dict) else codec.shift
-    return _of_openvino(path, made, made.flip_test, shift, "openvino")
+    return _of_openvino(path, made, made.flip_test, shift, format)
 
 
 def _of_openvino(path, made, flip_test, shift, format):
@@ -209,7 +212,6 @@ def _of_openvino(path, made, flip_test, shift, format):
         path,
         format,
         made.skeleton,
-        made.person_box_px,
         made.input_size,
         flip_test,
         "openvino",
@@ -222,7 +224,7 @@ def _of_openvino(path, made, flip_test, shift, format):
 def _cached(path, runtime, precision, flip_test, shift, skeleton):
     """A `.keras` file's OpenVINO conversion that an earlier process recorded in the conversion
     cache (`deploy.cached_file_predictor`): no Keras loaded. None when there is none."""
-    from keras_hourglass import deploy
+    from keras_hourglass.deployment import core as deploy
 
     if not shift:  # the cache holds the default (shifted) decoding only
         return None
@@ -243,12 +245,12 @@ def _keras(path, runtime, precision, flip_test, shift, skeleton_name):
 
     quiet_tensorflow_startup()
     # Every class a .keras file of this project may name, registered with Keras.
-    import keras_hourglass.codec  # noqa: F401
-    import keras_hourglass.model  # noqa: F401
-    import keras_hourglass.optimizers  # noqa: F401
-    import keras_hourglass.pck_metric  # noqa: F401
-    from keras_hourglass import runtimes
-    from keras_hourglass.model import load_model_file
+    import keras_hourglass.network.codec  # noqa: F401
+    import keras_hourglass.network.model  # noqa: F401
+    import keras_hourglass.network.optimizers  # noqa: F401
+    import keras_hourglass.network.pck_metric  # noqa: F401
+    from keras_hourglass.deployment import runtimes
+    from keras_hourglass.network.model import load_model_file
     from keras_hourglass.skeletons import model_skeleton
 
     try:
@@ -272,7 +274,6 @@ def _keras(path, runtime, precision, flip_test, shift, skeleton_name):
         path,
         "keras",
         skeleton,
-        model.person_box_px,
         int(model.inputs[0].shape[1]),
         bool(flip_test),
         runtime,

@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from keras_hourglass.boxes import Box, box_iou, nms
+from keras_hourglass.poses.boxes import Box, box_iou, nms
 
 __all__ = [
     "DETECTORS",

@@ -22,10 +22,10 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_hourglass import remat
-from keras_hourglass.codec import hourglass_codec
 from keras_hourglass.geometry import PERSON_BOX_PX
-from keras_hourglass.optimizers import TorchRMSprop
+from keras_hourglass.network import remat
+from keras_hourglass.network.codec import hourglass_codec
+from keras_hourglass.network.optimizers import TorchRMSprop
 from keras_hourglass.skeletons import get_skeleton
 
 # Batch norm settings of the reference code (Torch's nn.SpatialBatchNormalization defaults:
@@ -256,7 +256,7 @@ class StackedHourglass(keras.Model):
     @property
     def remat(self):
         """Whether training recomputes each stack in the backward pass instead of keeping its
-        activations (`keras_hourglass.remat`: about one stack's activation memory, for about one
+        activations (`keras_hourglass.network.remat`: about one stack's activation memory, for about one
         more forward pass). A training setting, not saved with the model."""
         return self._remat
 
@@ -290,7 +290,7 @@ class StackedHourglass(keras.Model):
             optimizer: "auto" is the reference code's RMSprop, `TorchRMSprop(learning_rate,
                 rho=0.99, epsilon=1e-8)` (epsilon outside the square root, unlike
                 `keras.optimizers.RMSprop`, whose steps are about 2% of the reference's on
-                heatmap losses: see `keras_hourglass.optimizers`).
+                heatmap losses: see `keras_hourglass.network.optimizers`).
             loss: "auto" is a mean squared error on every stack output (weight 1 each), so
                 `fit` logs `heatmaps_i_loss` per stack and `loss` is their sum.
             loss_weights: "auto" weighs every stack 1 (with the "auto" loss).
@@ -379,7 +379,7 @@ class StackedHourglass(keras.Model):
 
         The paper's inference on any Keras backend (NumPy crops, no TensorFlow needed), the
         network on the fastest runtime installed (`runtime`, `precision`: OpenVINO in bfloat16
-        where the CPU has it, docs/runtimes.md): see `keras_hourglass.runtimes.estimate_poses`
+        where the CPU has it, docs/runtimes.md): see `keras_hourglass.deployment.runtimes.estimate_poses`
         for the arguments.
 
         Returns:

@@ -30,11 +30,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_hourglass import files, geometry
-from keras_hourglass.codec import HeatmapCodec
 from keras_hourglass.datasets import MAX_IMAGE_PIXELS
-from keras_hourglass.deploy import ModelDescription, describe
-from keras_hourglass.inference import crop_to_original, keypoints_of_crops
+from keras_hourglass.deployment.core import ModelDescription, describe
+from keras_hourglass.deployment.inference import crop_to_original, keypoints_of_crops
 from keras_hourglass.inputs.tf_data import tf_crop_person
+from keras_hourglass.network.codec import HeatmapCodec
 from keras_hourglass.skeletons import model_skeleton
 
 SIGNATURES = (
@@ -329,7 +329,7 @@ def metadata(server, flip_test):
         server.codec,
         skeleton,
         flip_test,
-        "saved_model",
+        "savedmodel",
         export={"max_image_pixels": server.max_pixels, "tensorflow_version": tf.__version__},
     )
     # The crop convention is the server's (its box factor), which is the model's.
@@ -668,76 +668,6 @@ def load_serving_model(path, need=("serving_default",)):
         return loaded, json.load(f)
 
 
-# --- beyond TF Serving: ONNX and TFLite ------------------------------------------------------
-
-EDGE_FORMATS = ("onnx", "tflite")
-
-
-def export_edge(
-    model,
-    path,
-    skeleton=None,
-    format="onnx",
-    flip_test=True,
-    opset=17,
-    saved_model=None,
-):
-    """Writes the crop-level predictor (`predict_crops`: float32 crops [batch, S, S, 3] in [0, 1]
-    -> `keypoints` [batch, K, 2] in crop pixels, `scores` [batch, K], `heatmaps`) as one ONNX
-    (tf2onnx) or TFLite file, with the flip test and decoding inside, and `<path>.json` beside
-    it (skeleton, codec, the crop convention). Both are converted from the SavedModel export's
-    own `predict_crops` signature, so they compute what it computes (`saved_model`: convert an
-    existing export's version folder instead of exporting `model` first; `model`, `skeleton`
-    and `flip_test` are then ignored). `skeleton`: default the model's own.
-
-    The crop itself (decode, affine resampling) stays with the caller: ONNX and TFLite have no
-    equivalent of the JPEG decoder and ImageProjectiveTransformV3 the SavedModel uses.
-    """
-    if format not in EDGE_FORMATS:
-        raise ValueError(f"format must be one of {EDGE_FORMATS}, got {format!r}")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    scratch = files.temporary_folder(prefix=".export-", dir=directory)
-    try:
-        saved = saved_model or export_for_serving(
-            model, os.path.join(scratch, "model"), skeleton, 1, flip_test=flip_test
-        )
-        tmp = os.path.join(scratch, "out")
-        if format == "onnx":
-            import tf2onnx
-
-            loaded = tf.saved_model.load(saved)  # kept referenced: it owns the variables
-            signature = loaded.signatures["predict_crops"]
-            spec = signature.structured_input_signature[1]["crops"]
-            spec = tf.TensorSpec(spec.shape, spec.dtype, name="crops")
-            function = tf.function(lambda crops: signature(crops=crops), input_signature=[spec])
-            tf2onnx.convert.from_function(
-                function, input_signature=[spec], opset=opset, output_path=tmp
-            )
-        else:
-            converter = tf.lite.TFLiteConverter.from_saved_model(
-                saved, signature_keys=["predict_crops"]
-            )
-            with open(tmp, "wb") as f:
-                f.write(converter.convert())
-        with open(os.path.join(saved, "assets", "hourglass.json")) as f:
-            meta = json.load(f)
-        size = meta["codec"]["input_size"][0]
-        meta["signatures"] = {"predict_crops": meta["signatures"]["predict_crops"]}
-        meta["export"]["format"] = format
-        box = meta.get("person_box_px", geometry.PERSON_BOX_PX)
-        meta["crop"] = (
-            f"person centre c, scale s (box side {box:g} * s px): crop pixel (i, j) samples the "
-            f"image at c + ((j, i) - ({size} - 1) / 2) * {box:g} * s / {size} (bilinear, 0 "
-            f"outside), values / 255; keypoints map back the same way"
-        )
-        files.write_json(path + ".json", meta)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return path
-
-
 class SavedModelCrops:
     """An exported model's `predict_crops` signature as a crop predictor, like
     `inference.KerasCropPredictor`: NumPy crops in, keypoints in crop pixels and scores out (its flip
@@ -751,7 +681,6 @@ class SavedModelCrops:
         self.codec = HeatmapCodec.from_config(self.description.codec)
         self.skeleton = self.description.skeleton
         self.flip_test = self.description.flip_test
-        self.person_box_px = self.description.person_box_px
         self.input_size = int(self.codec.input_size[0])
         self.num_joints = self.skeleton.num_joints
 

@@ -1,4 +1,4 @@
-"""The demo page's server: a small Starlette app that serves the page (keras_hourglass/demo_page:
+"""The demo page's server: a small Starlette app that serves the page (keras_hourglass/poses/demo_page:
 plain HTML, JavaScript and CSS from the package, nothing from the internet) and the JSON API
 it uses (docs/demo.md).
 
@@ -23,9 +23,9 @@ import math
 import threading
 import time
 
-from keras_hourglass.boxes import Box, BoxError
+from keras_hourglass.poses.boxes import Box, BoxError
 from keras_hourglass.drawing import SIDE_COLOURS
-from keras_hourglass.media import InputError, decode_image
+from keras_hourglass.poses.media import InputError, decode_image
 
 __all__ = ["DemoLimits", "make_app"]
 
@@ -122,7 +122,7 @@ def make_app(estimator, detector=None, limits=None, model_name=None):
 
     limits = limits or DemoLimits()
     estimator.detector = detector  # the people found on the page: this detector's, re-framed
-    page = resources.files("keras_hourglass") / PAGE
+    page = resources.files("keras_hourglass.poses") / PAGE
     lock, state = threading.Lock(), {"waiting": 0, "served": 0}
     info = {
         "model": model_name or estimator.loaded.path,
