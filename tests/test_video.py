@@ -558,3 +558,22 @@ def test_a_video_runs_without_tensorflow_or_keras(clip, python_env):
     assert "6 frames in" in result.stdout
     lines = (out / "clip_pose.jsonl").read_text().splitlines()
     assert len(lines) == 6 and json.loads(lines[0])["people"][0]["track_id"] == 0
+
+
+def test_the_trackers_are_a_table_like_the_detectors():
+    """Issue #49 item 3: trackers are entries of `tracking.TRACKERS`, made by name
+    (`make_tracker`) and chosen with --tracker; --no-track is --tracker detect."""
+    from keras_hourglass.commands import predict
+    from keras_hourglass.poses import tracking
+
+    assert set(tracking.TRACKERS) == {"pose", "detect"}
+    follow = tracking.make_tracker("pose", _SquarePoses(), SQUARE, _SquareDetector())
+    every = tracking.make_tracker("detect", _SquarePoses(), SQUARE, None, detect_every=3)
+    assert isinstance(follow, tracking.PeopleTracker) and follow.follow
+    assert not every.follow and every.detect_every == 3
+    with pytest.raises(ValueError, match="unknown tracker 'kalman'; known"):
+        tracking.make_tracker("kalman", _SquarePoses(), SQUARE)
+    parser = predict.build_parser()
+    assert parser.parse_args(["x.jpg"]).tracker == "pose"
+    assert parser.parse_args(["x.jpg", "--no-track"]).tracker == "detect"
+    assert parser.parse_args(["x.jpg", "--tracker", "detect"]).tracker == "detect"

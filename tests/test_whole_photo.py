@@ -204,6 +204,25 @@ def test_a_16_bit_png_is_scaled_not_clipped():
     assert 120 < pixels.mean() < 135  # clipping gave 254
 
 
+def test_a_photo_is_read_once_and_its_header_checked_once(tmp_path, monkeypatch):
+    """Issue #49 item 3: `read_image` reads the file once and parses its header once (the one
+    image check) before Pillow decodes it; a missing file and a cut one still say so."""
+    from keras_hourglass.datasets import images
+    from keras_hourglass.poses.media import read_image
+
+    parsed = []
+    real = images.image_size
+    monkeypatch.setattr(images, "image_size", lambda source: parsed.append(1) or real(source))
+    data, pixels = read_image(str(SKIER))
+    assert data == SKIER.read_bytes() and pixels.shape == (425, 640, 3)
+    assert len(parsed) == 1
+    with pytest.raises(InputError, match="gone.jpg: no such file"):
+        read_image(str(tmp_path / "gone.jpg"))
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.jpg: a truncated JPEG"):
+        read_image(str(tmp_path / "cut.jpg"))
+
+
 @pytest.mark.parametrize("fmt", ["WEBP", "BMP", "TIFF"])
 def test_webp_bmp_and_tiff_photos_are_read(fmt):
     pixels = np.asarray(Image.open(SKIER).convert("RGB"))

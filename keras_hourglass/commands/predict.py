@@ -41,6 +41,7 @@ from keras_hourglass.poses.detect import DETECTORS, parse_scales
 from keras_hourglass.poses.estimator import PoseEstimator, predict_photos, predict_video
 from keras_hourglass.poses.media import InputError, Window, check_image, open_video
 from keras_hourglass.poses.output import OVERLAY_FORMATS, InputListError, expand_images
+from keras_hourglass.poses.tracking import TRACKERS
 from keras_hourglass.skeletons import SKELETONS
 
 Predictor = PoseEstimator  # the name tests, benchmarks and users of eval/predict.py know
@@ -110,12 +111,18 @@ def _add_input_flags(parser):
         "quits, space or p pauses); needs OpenCV with window support (opencv-python)",
     )
     parser.add_argument(
+        "--tracker",
+        choices=sorted(TRACKERS),
+        default="pose",
+        help="video: how people are followed between frames: "
+        + "; ".join(f"{name}: {text}" for name, (_, text) in TRACKERS.items()),
+    )
+    parser.add_argument(
         "--no-track",
-        dest="track",
-        action="store_false",
-        help="video: find the people in every frame (default: each person is followed from "
-        "its last pose, the detector looking again every --detect-every frames and when "
-        "someone is lost)",
+        dest="tracker",
+        action="store_const",
+        const="detect",
+        help="video: find the people in every frame (--tracker detect)",
     )
     parser.add_argument(
         "--detect-every",
@@ -419,7 +426,7 @@ def _video_run(args, estimator, source, window, box, bar):
         batch=args.batch,
         threshold=args.threshold,
         box=box,
-        track=args.track,
+        tracker=args.tracker,
         smooth=args.smooth,
         max_frames=args.max_frames,
         max_image_pixels=args.max_image_pixels,

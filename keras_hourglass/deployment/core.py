@@ -451,6 +451,7 @@ def estimate_keypoints(predictor, images, squares=None, batch_size=16):
             raise ValueError(f"boxes: {len(boxes)} boxes for {len(images)} images")
     size = predictor.input_size
     keypoints, scores = [], []
+    last = (None, None)  # (image, its floats): the people of one image share one float copy
     for start in range(0, len(images), batch_size):
         crops, centers, scales = [], [], []
         for i in range(start, min(start + batch_size, len(images))):
@@ -458,7 +459,10 @@ def estimate_keypoints(predictor, images, squares=None, batch_size=16):
             if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
                 raise ValueError(f"images[{i}]: expected (H, W, 3) RGB, got {image.shape}")
             center, scale = image_box(image, None if boxes is None else boxes[i], i)
-            floats = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+            if last[0] is not images[i]:
+                scale_to_1 = 255.0 if image.dtype == np.uint8 else 1.0
+                last = (images[i], image.astype(np.float32) / scale_to_1)
+            floats = last[1]
             crops.append(geometry.crop_person(floats, center, scale, size))
             centers.append(center)
             scales.append(scale)

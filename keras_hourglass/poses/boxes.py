@@ -27,8 +27,6 @@ import json
 import math
 import os
 
-import numpy as np
-
 from keras_hourglass.datasets.records import box_from_xywh
 from keras_hourglass.geometry import PERSON_BOX_PX
 

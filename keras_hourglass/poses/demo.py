@@ -23,8 +23,8 @@ import math
 import threading
 import time
 
-from keras_hourglass.poses.boxes import Box, BoxError
 from keras_hourglass.drawing import SIDE_COLOURS
+from keras_hourglass.poses.boxes import Box, BoxError
 from keras_hourglass.poses.media import InputError, decode_image
 
 __all__ = ["DemoLimits", "make_app"]

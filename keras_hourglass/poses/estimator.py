@@ -92,9 +92,9 @@ class PoseEstimator:
         *, detector="auto", passes=None, min_person_score=None, detect_scales=None,
         detector_name="blazepose",
     ):  # fmt: skip
+        from keras_hourglass.deployment.loader import ModelLoadError, load_model
         from keras_hourglass.poses import framing
         from keras_hourglass.poses.detect import DETECT_SCALES
-        from keras_hourglass.deployment.loader import ModelLoadError, load_model
 
         self._detector = detector  # "auto": made at first use (`detector`); None: none
         self.detector_name = detector_name
@@ -450,9 +450,11 @@ def predict_video(
     whole_image=False,
     detect_every=None,
     max_people=0,
+    tracker=None,
 ):
     """Every frame of a video file or camera through the model, everyone in it followed with a
-    track id (`tracking.PeopleTracker`), to `<name>_pose.mp4` (drawn, a colour per track) and
+    track id (the tracker `tracker` of `tracking.TRACKERS`; None: "pose", or "detect" when
+    `track` is False), to `<name>_pose.mp4` (drawn, a colour per track) and
     `<name>_pose.jsonl` (a line per frame: {"frame", "time_s", "people": [person records with
     "track_id"]}) in `out`, and to `window` when given (q or Esc quits, space or p pauses).
 
@@ -481,7 +483,10 @@ def predict_video(
         os.path.join(out, f"{prefix}{name}_pose{suffix}")
         for prefix, suffix in (("", ".mp4"), ("", ".jsonl"), (".", ".tmp.mp4"))
     )
-    tracker = _video_tracker(estimator, box, whole_image, track, detect_every, max_people)
+    tracker = _video_tracker(
+        estimator, box, whole_image, tracker or ("pose" if track else "detect"), detect_every,
+        max_people,
+    )  # fmt: skip
 
     state = _VideoState()
     start = time.time()  # the detector is made: its compile is not the video's time
@@ -527,11 +532,12 @@ def predict_video(
     return VideoRun(state.done, time.time() - start, ended, video_path, lines_path)
 
 
-def _video_tracker(estimator, box, whole_image, track, detect_every, max_people):
-    """`predict_video`'s `tracking.PeopleTracker` from its arguments."""
+def _video_tracker(estimator, box, whole_image, name, detect_every, max_people):
+    """`predict_video`'s tracker (`tracking.make_tracker(name, ...)`) from its arguments."""
     from keras_hourglass.poses import tracking
 
-    return tracking.PeopleTracker(
+    return tracking.make_tracker(
+        name,
         estimator.predictor,
         estimator.skeleton,
         None if (whole_image or box is not None) else estimator.detector,
@@ -539,15 +545,14 @@ def _video_tracker(estimator, box, whole_image, track, detect_every, max_people)
         detect_every=detect_every or tracking.DETECT_EVERY,
         max_people=max_people,
         min_score=0.0 if whole_image else estimator.min_person_score,
-        follow=track,
         passes=estimator.passes,
     )
 
 
 def _check_first_frame(frame, box, where, max_pixels):
     """The first frame's checks: at most `max_pixels` (as photos), and the fixed box inside."""
-    from keras_hourglass.poses.boxes import BoxError
     from keras_hourglass.datasets import DatasetError, check_image_size
+    from keras_hourglass.poses.boxes import BoxError
 
     try:
         check_image_size(frame.shape[1], frame.shape[0], where, max_pixels)

@@ -74,9 +74,11 @@ def _check_bytes(head, tail, size, where, max_pixels, source):
 
 def read_image(path, max_pixels=None):
     """(file bytes, (H, W, 3) uint8 RGB pixels) of a whole photo (`PHOTO_FORMATS`) of at most
-    `max_pixels` pixels, upright (its EXIF orientation applied): checked from its header, then
-    decoded once (a truncated file fails here). Raises `InputError` naming the file."""
-    check_image(path, max_pixels)
+    `max_pixels` pixels, upright (its EXIF orientation applied): read once, checked from its
+    header (`decode_image`: the one check, before any pixel), then decoded once (a truncated
+    file fails here). Raises `InputError` naming the file."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file", "missing")
     with open(path, "rb") as f:
         data = f.read()
     return data, decode_image(data, path, max_pixels)

@@ -22,6 +22,7 @@ Pure NumPy/OpenCV/SciPy over any crop predictor (`deploy.CropPredictor`): no Ten
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from keras_hourglass.poses import framing as F
 from keras_hourglass.poses.boxes import box_iou
 from keras_hourglass.poses.detect import TiledDetector
 
-__all__ = ["DETECT_EVERY", "MAX_MISSED", "PeopleTracker", "Tracked"]
+__all__ = ["DETECT_EVERY", "MAX_MISSED", "TRACKERS", "PeopleTracker", "Tracked", "make_tracker"]
 
 DETECT_EVERY = 10  # frames between detections (and sooner when someone is lost)
 LOST_WAIT = 3  # after a loss the detector looks again once this many frames have passed
@@ -199,9 +200,7 @@ class PeopleTracker:
             else:
                 boxes = self.detector(pixels)
             live = [t.framing for t in self.tracks if t.missed == 0]
-            boxes = [
-                b for b in boxes if not _followed(F.Framing.of_box(b), live)
-            ]
+            boxes = [b for b in boxes if not _followed(F.Framing.of_box(b), live)]
             framings = [F.Framing.of_box(b) for b in boxes]
             box_scores = [float(b.score) for b in boxes]
         elif not any(t.missed == 0 for t in self.tracks):
@@ -272,3 +271,28 @@ class PeopleTracker:
                 ):
                     gone.add(b.track_id)
         self.tracks = [t for t in self.tracks if t.track_id not in gone]
+
+
+# The trackers by name, as the detectors' table (`detect.DETECTORS`) and the runtimes': a
+# tracker is called with each frame's pixels and returns the people seen in it (`Tracked`, with
+# a track id that stays with the person). `predict_video`'s `tracker` and `--tracker` choose.
+TRACKERS = {
+    "pose": (
+        functools.partial(PeopleTracker, follow=True),
+        "each person followed from its last pose; the detector looks every --detect-every "
+        "frames and when someone is lost (the default: one network pass a person a frame)",
+    ),
+    "detect": (
+        functools.partial(PeopleTracker, follow=False),
+        "the detector in every frame, its people matched to the tracks (box overlap and pose "
+        "distance, Hungarian): slower, for scenes where people jump between frames",
+    ),
+}
+
+
+def make_tracker(name, predictor, skeleton, detector=None, **options):
+    """The tracker `name` (an entry of `TRACKERS`) on `predictor` and `detector`; `options`
+    are `PeopleTracker`'s (box, detect_every, max_people, min_score, passes)."""
+    if name not in TRACKERS:
+        raise ValueError(f"unknown tracker {name!r}; known: {sorted(TRACKERS)}")
+    return TRACKERS[name][0](predictor, skeleton, detector, **options)
