@@ -493,7 +493,7 @@ def _detected_people(table, images, scored, image_dir, skeleton):
         for n, (bbox, score) in enumerate(table.of("", image_id)):
             # A PersonRecord's scale is in PERSON_BOX_PX (200 px) units whatever the model's own
             # box unit: the crop covers the same pixels for every model.
-            cx, cy, scale = person_box(bbox, PERSON_BOX_PX)
+            cx, cy, scale = person_box(bbox)
             people.append(
                 PersonRecord(
                     os.path.join(image_dir, images[image_id]),
