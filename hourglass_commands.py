@@ -75,3 +75,7 @@ def show_batch():
 
 def demo():
     sys.exit(_run("demo", tensorflow_graphs=True))
+
+
+def label():
+    sys.exit(_run("label"))

@@ -134,7 +134,36 @@ def render_stick_figure(seed, index, size=256):
     """
     rng = np.random.default_rng([int(seed), int(index), 0x5EED])
     joints = _random_pose(rng, size)
+    image = _draw_figure(joints, rng, size)
+    inside = np.all((joints >= -0.5) & (joints < size - 0.5), axis=1)
+    annotated = rng.uniform(size=16) >= 0.03
+    visible = (inside & annotated).astype(np.float32)
+    return image, joints.astype(np.float32), visible
 
+
+def moving_figure(num_frames, seed=0, size=256):
+    """A figure that moves: frames of one scene (the same background, clothes and clutter)
+    whose figure goes smoothly from one random pose to another, drifting sideways; for videos
+    with known joints (the labelling page's tests).
+
+    Returns:
+        frames (N, size, size, 3) uint8 RGB, keypoints (N, 16, 2) float32 (MPII order).
+    """
+    poses = np.random.default_rng([int(seed), 0xF16]).integers(1 << 30, size=2)
+    start, end = (_random_pose(np.random.default_rng([int(seed), int(p)]), size) for p in poses)
+    frames, keypoints = [], []
+    for i in range(num_frames):
+        t = i / max(num_frames - 1, 1)
+        joints = (1 - t) * start + t * end + np.array([(t - 0.5) * 0.2 * size, 0.0])
+        scene = np.random.default_rng([int(seed), 0x5CE])  # the same scene in every frame
+        frames.append(_draw_figure(joints, scene, size))
+        keypoints.append(joints.astype(np.float32))
+    return np.stack(frames), np.stack(keypoints)
+
+
+def _draw_figure(joints, rng, size):
+    """The (size, size, 3) uint8 image of a figure with `joints` on a cluttered background,
+    colours and clutter drawn from `rng`."""
     canvas = _Canvas(size, rng.uniform(0, 1, 3))
     # Background: a colour gradient and clutter, including limb-like distractors.
     gradient = rng.uniform(-0.3, 0.3, 3).astype(np.float32)
@@ -194,12 +223,7 @@ def render_stick_figure(seed, index, size=256):
         )
 
     image = canvas.image + rng.normal(0, rng.uniform(0, 0.04), canvas.image.shape)
-    image = np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
-
-    inside = np.all((joints >= -0.5) & (joints < size - 0.5), axis=1)
-    annotated = rng.uniform(size=16) >= 0.03
-    visible = (inside & annotated).astype(np.float32)
-    return image, joints.astype(np.float32), visible
+    return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
 
 
 def synthetic_arrays(num_samples, seed=0, size=256, start=0):

@@ -134,3 +134,74 @@ def assert_same_or_tied(got, want, heatmaps, to_heatmap, atol=1e-3, tie=1e-4, mi
         for point in (got[n, k], want[n, k]):
             x, y = np.clip(np.round(to_heatmap(point, n)).astype(int), 0, [w - 1, h - 1])
             assert heatmaps[n, y, x, k] >= peak - tie, (n, k, heatmaps[n, y, x, k], peak)
+
+
+class PageServer:
+    """A page's server (`eval/demo.py`, `eval/label.py`) run with `--port 0` in a subprocess in
+    `folder`; `url` once it printed "Open http://...", its output in `lines`."""
+
+    def __init__(self, script, folder, env, *flags):
+        import subprocess
+        import threading
+        import time
+
+        self.folder = folder
+        self.process = subprocess.Popen(
+            [PYTHON, str(ROOT / script), *flags, "--port", "0"],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines, started = [], threading.Event()
+
+        def read():  # the output, line by line, until the process ends
+            for line in self.process.stdout:
+                self.lines.append(line)
+                if line.startswith("Open http://"):
+                    self.url = line.split()[1].rstrip("/")
+                    started.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.time() + 240
+        while not started.wait(1.0) and time.time() < deadline and self.process.poll() is None:
+            pass
+        if not started.is_set():
+            self.stop()
+            raise AssertionError(f"{script} did not start:\n" + "".join(self.lines))
+
+    def get(self, path):
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return response.status, response.read()
+
+    def send(self, method, path, body=None):
+        """(status, JSON) of a request with a JSON body."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as f:
+            line = next(x for x in f if x.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
+    def stop(self):
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

@@ -8,14 +8,10 @@ import os
 import pathlib
 import shutil
 import subprocess
-import threading
-import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, PageServer
 
 PHOTO = ROOT / "docs/images/coco_000000000785.jpg"  # the README's skier (COCO val2017)
 SKIER = [281.0, 45.0, 219.0, 347.0]  # COCO's box of the skier
@@ -30,40 +26,12 @@ def _detector_or_skip():
         pytest.skip(f"no person detector here: {error}")
 
 
-class Server:
+class Server(PageServer):
     """`eval/demo.py --port 0` in a subprocess, started in an empty folder (which must stay
     empty: uploads are never written)."""
 
     def __init__(self, folder, env, *flags):
-        self.folder = folder
-        self.process = subprocess.Popen(
-            [PYTHON, str(ROOT / "eval/demo.py"), "--port", "0", *flags],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines, started = [], threading.Event()
-
-        def read():  # the output, line by line, until the process ends
-            for line in self.process.stdout:
-                self.lines.append(line)
-                if line.startswith("Open http://"):
-                    self.url = line.split()[1].rstrip("/")
-                    started.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        deadline = time.time() + 240
-        while not started.wait(1.0) and time.time() < deadline and self.process.poll() is None:
-            pass
-        if not started.is_set():
-            self.stop()
-            raise AssertionError("the demo server did not start:\n" + "".join(self.lines))
-
-    def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=60) as response:
-            return response.status, response.read()
+        super().__init__("eval/demo.py", folder, env, *flags)
 
     def post(self, data, query="", content_type="image/jpeg"):
         """(status, JSON) of POST /api/poses. A server that refuses an upload by its
@@ -85,18 +53,6 @@ class Server:
             return response.status, json.loads(response.read())
         finally:
             connection.close()
-
-    def rss_mib(self):
-        with open(f"/proc/{self.process.pid}/status") as f:
-            line = next(x for x in f if x.startswith("VmRSS:"))
-        return int(line.split()[1]) / 1024
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @pytest.fixture(scope="module")

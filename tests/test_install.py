@@ -21,6 +21,7 @@ COMMANDS = (
     "hourglass-prepare",
     "hourglass-show-batch",
     "hourglass-demo",
+    "hourglass-label",
 )
 
 
@@ -60,6 +61,8 @@ def test_the_wheel_holds_every_module_the_license_and_the_commands(wheel):
     assert "keras_hourglass/weights/index.json" in names
     for page in ("index.html", "demo.js", "demo.css"):  # the demo page travels in the wheel
         assert f"keras_hourglass/poses/demo_page/{page}" in names
+    for page in ("index.html", "label.js", "label.css"):  # and the labelling page
+        assert f"keras_hourglass/labelling/label_page/{page}" in names
     info = f"keras_hourglass-{keras_hourglass.__version__}.dist-info"
     assert f"{info}/licenses/LICENSE" in names  # the version is the package's own
     entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()

@@ -19,7 +19,7 @@ LAYERS = [
         "foundation",
         "files geometry skeletons distributed quiet synthetic checkpoints weights presets "
         "network network.codec network.optimizers network.remat inputs.augmentation "
-        "evaluation evaluation.metrics training poses deployment",
+        "evaluation evaluation.metrics training poses deployment labelling",
     ),
     (
         "data",
@@ -35,7 +35,8 @@ LAYERS = [
     (
         "applications",
         "pretrained convert training.callbacks training.runs training.loop deployment.loader "
-        "poses.estimate poses.estimator poses.demo",
+        "poses.estimate poses.estimator poses.demo labelling.frames labelling.project "
+        "labelling.app",
     ),
     ("commands", "cli commands"),
 ]
@@ -54,6 +55,7 @@ MAY_IMPORT = {
     "deployment": {"", "network", "datasets", "inputs"},
     "poses": {"", "network", "datasets", "deployment", "evaluation"},
     "training": {"", "network", "datasets", "inputs", "evaluation", "deployment"},
+    "labelling": {"", "datasets", "poses", "deployment"},
 }
 
 
