@@ -188,6 +188,26 @@ def test_any_labels_payload_is_saved_whole_or_refused_in_one_line(project, body)
     assert Project(project.folder).labels.get(frame, [None]) == saved
 
 
+def test_several_individuals_a_frame_are_rows_the_custom_reader_reads(videos, tmp_path):
+    from keras_hourglass.datasets import read_custom
+
+    folder, truth = videos
+    pair = Project.create(str(tmp_path / "pair"), str(folder / "figure.yaml"), individuals=2)
+    pair.add_videos([str(folder / "a.mp4")])
+    (frame,) = pair.pick(1)
+    one = _labels_of(truth, frame)[0]
+    other = [[x + 30.0, y, v] for x, y, v in one]
+    pair.set_labels(frame.id, [one, None])  # the second not labelled yet
+    assert [r["individual"] for r in pair.label_rows()] == [0]
+    pair.set_labels(frame.id, [one, other])
+    rows = Project(pair.folder).label_rows()
+    assert [r["individual"] for r in rows] == [0, 1] and rows[0]["image"] == rows[1]["image"]
+    records = read_custom(pair.path("labels.json"), pair.skeleton, pair.folder)
+    assert len(records) == 2
+    with pytest.raises(ProjectError, match="expected 2 individual"):
+        pair.set_labels(frame.id, [one])
+
+
 def test_export_writes_custom_json_coco_and_a_csv_per_video(project, videos):
     _, truth = videos
     for frame in project.frames:
@@ -380,6 +400,12 @@ def test_label_train_prefill_correct_and_export_in_a_browser(videos, tmp_path, p
         _wait(browser, lambda b: server.send("GET", "/api/job")[1]["state"] != "running", 120)
         frames = server.send("GET", "/api/project")[1]["frames"]
         assert [f["source"] for f in frames].count("suggested") == 2 and len(frames) == 23
+        # A file that is not a video, added on the page: one line naming it.
+        (tmp_path / "notes.mp4").write_text("not a video")
+        browser.find_element("id", "video-path").send_keys(str(tmp_path / "notes.mp4"))
+        browser.find_element("id", "add-video").click()
+        _wait(browser, lambda b: b.find_element("id", "error").is_displayed())
+        assert "notes.mp4" in browser.find_element("id", "error").text
         # A label file edited by hand into nonsense: one line on the page, nothing saved over it.
         broken = '[{"frame": "a/000001", "individual": 0, "keypoints": [[1, 2]]}]'
         (project / "labels.json").write_text(broken)
@@ -390,6 +416,11 @@ def test_label_train_prefill_correct_and_export_in_a_browser(videos, tmp_path, p
         status, answer = server.send("PUT", f"/api/labels/{state['id']}", {"individuals": [None]})
         assert status == 409 and "not saved" in answer["error"]
         assert (project / "labels.json").read_text() == broken
+        # So is a skeleton file with an error.
+        (project / "labels.json").write_text("[]")
+        (project / "skeleton.yaml").write_text("joint_names: [a, a]\n")
+        browser.refresh()
+        _wait(browser, lambda b: "skeleton.yaml" in b.find_element("id", "error").text)
     finally:
         browser.quit()
         server.stop()

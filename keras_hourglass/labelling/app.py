@@ -9,6 +9,8 @@
     GET  /api/labels/<frame>     {"individuals": labels, "prediction": pre-filled joints or null}
     PUT  /api/labels/<frame>     {"individuals": [[[x, y, v] | "hidden" | null, ...], ...]}:
                                  saved at once -> {"individuals", "saved_ms"}
+    POST /api/videos             {"path"}: a video file on this machine added (checked: it must
+                                 decode)
     POST /api/pick               {"count", "method": "kmeans" | "uniform"}: new frames
     POST /api/suggest            {"count"}: frames where the last model is least sure
     POST /api/train              {"epochs"?, "minutes"?}: a round of training, then pre-fill
@@ -305,6 +307,19 @@ class LabelApi:
             return self.fail(error)
         return JSONResponse({"added": [f.id for f in new]})
 
+    async def add_video(self, request):
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import JSONResponse
+
+        try:
+            path = (await self.body_of(request)).get("path")
+            if not isinstance(path, str) or not path:
+                raise ProjectError('the request: expected {"path": a video file}')
+            await run_in_threadpool(self.project.add_videos, [os.path.expanduser(path)])
+        except ValueError as error:  # ProjectError, VideoError
+            return self.fail(error)
+        return JSONResponse({"videos": self.project.videos})
+
     async def start_job(self, request):
         from starlette.responses import JSONResponse
 
@@ -363,6 +378,7 @@ def make_labelling_app(project):
             Route("/api/project", api.api_project),
             Route("/frames/{path:path}", api.frame_image),
             Route("/api/labels/{frame:path}", api.labels, methods=["GET", "PUT"]),
+            Route("/api/videos", api.add_video, methods=["POST"]),
             Route("/api/pick", api.pick, methods=["POST"]),
             Route("/api/train", api.start_job, methods=["POST"]),
             Route("/api/suggest", api.start_job, methods=["POST"]),

@@ -330,6 +330,14 @@ $("next").onclick = () => openFrame(state.frame + 1);
 $("prev").onclick = () => openFrame(state.frame - 1);
 $("accept").onclick = () => accept();
 
+$("add-video").onclick = async () => {
+  try {
+    const answer = await api("POST", "/api/videos", { path: $("video-path").value });
+    $("job-text").textContent = `videos: ${answer.videos.length}`;
+    showError(null);
+  } catch (error) { showError(error.message); }
+};
+
 $("pick").onclick = async () => {
   try {
     await api("POST", "/api/pick", { count: Number($("pick-count").value), method: $("pick-method").value });
