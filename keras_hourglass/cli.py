@@ -261,3 +261,21 @@ def ready():
     import keras_hourglass
 
     keras_hourglass.load()
+
+
+def add_server_arguments(parser, port):
+    """--host and --port of a command that serves a page (default `port`)."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 lets "
+        "other machines in)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=port, help=f"the port (default: {port}; 0: any free port)"
+    )
+
+
+def check_port(parser, args):
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")

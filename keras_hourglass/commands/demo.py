@@ -21,7 +21,9 @@ from keras_hourglass.cli import (
     add_image_limit,
     add_logging,
     add_runtime_arguments,
+    add_server_arguments,
     check_image_limit,
+    check_port,
     configure_logging,
     resolve_model_arg,
     say,
@@ -37,15 +39,7 @@ def build_parser():
         "--model", help="a .keras file, an exported .xml, .onnx or .tflite, " + MODEL_HELP
     )
     add_runtime_arguments(parser)
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 lets "
-        "other machines in)",
-    )
-    parser.add_argument(
-        "--port", type=int, default=8000, help="the port (default: 8000; 0: any free port)"
-    )
+    add_server_arguments(parser, 8000)
     parser.add_argument(
         "--no-detect",
         dest="detect",
@@ -74,8 +68,7 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    check_port(parser, args)
     if not args.max_upload_mb > 0:
         parser.error(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     check_image_limit(parser, args)

@@ -16,7 +16,13 @@ unless --host says otherwise; nothing is loaded from the internet. Ctrl-C stops 
 
 import argparse
 
-from keras_hourglass.cli import add_logging, configure_logging, say
+from keras_hourglass.cli import (
+    add_logging,
+    add_server_arguments,
+    check_port,
+    configure_logging,
+    say,
+)
 
 
 def build_parser():
@@ -50,8 +56,7 @@ def build_parser():
         default="kmeans",
         help="how frames are picked: k-means on small frames (default) or evenly in time",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8001, help="the port (default: 8001; 0: any)")
+    add_server_arguments(parser, 8001)
     add_logging(parser)
     return parser
 
@@ -60,8 +65,7 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.quiet, args.debug)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    check_port(parser, args)
     if args.pick < 0:
         parser.error(f"--pick must be 0 or more, got {args.pick}")
     return parser, args
