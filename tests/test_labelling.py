@@ -188,6 +188,25 @@ def test_any_labels_payload_is_saved_whole_or_refused_in_one_line(project, body)
     assert Project(project.folder).labels.get(frame, [None]) == saved
 
 
+def test_photos_are_frames_as_they_are(project, tmp_path):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("b.png", "a.jpg"):
+        Image.new("RGB", (40, 30), (200, 10, 10)).save(photos / name)
+    (photos / "notes.txt").write_text("not a photo")
+    new = project.add_images([str(photos)])
+    assert [f.id for f in new] == ["images/a", "images/b"] and new[0].source == "image"
+    assert os.path.isfile(project.path(new[1].image))
+    assert project.add_images([str(photos / "a.jpg")]) == []  # added once
+    (photos / "cut.jpg").write_bytes((photos / "a.jpg").read_bytes()[:60])
+    with pytest.raises(ProjectError, match="cut.jpg"):
+        project.add_images([str(photos / "cut.jpg")])
+    project.set_labels("images/a", [[[10.0, 10.0, 2]] * 7])
+    assert Project(project.folder).labels["images/a"][0][0] == [10.0, 10.0, 2]
+
+
 def test_several_individuals_a_frame_are_rows_the_custom_reader_reads(videos, tmp_path):
     from keras_hourglass.datasets import read_custom
 

@@ -2,6 +2,7 @@
 
     hourglass-label mice/ --skeleton mouse.yaml --video cage1.mp4 --video cage2.mp4
     hourglass-label mice/                      # the project again, where you left it
+    hourglass-label hands/ --skeleton hand.yaml --image photos/   # photos as they are
 
 The first call creates the project folder (a copy of the skeleton, docs/labeling.md), adds
 the videos and picks --pick frames worth labelling (k-means on small frames, spread over the
@@ -37,6 +38,12 @@ def build_parser():
     )
     parser.add_argument(
         "--video", action="append", default=[], help="a video to label frames of (repeatable)"
+    )
+    parser.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        help="a photo (or a folder of photos) to label as it is (repeatable)",
     )
     parser.add_argument(
         "--individuals",
@@ -91,6 +98,8 @@ def open_project(parser, args):
             )
         if args.video:
             project.add_videos(args.video)
+        if args.image:
+            say(f"added {len(project.add_images(args.image))} photo(s)")
         if not project.frames and project.videos and args.pick:
             new = project.pick(args.pick, args.method)
             say(f"picked {len(new)} frames ({args.method})")

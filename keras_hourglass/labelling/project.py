@@ -33,6 +33,7 @@ from keras_hourglass.skeletons import read_skeleton
 __all__ = ["Project", "ProjectError"]
 
 PROJECT_FILE, LABELS_FILE, PREDICTIONS_FILE = "project.json", "labels.json", "predictions.json"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMAT = 1
 
 
@@ -229,6 +230,41 @@ class Project:
                 self.videos.append(video)
         with self.lock:
             self._save()
+
+    def add_images(self, paths):
+        """Adds photos as frames as they are (a folder: its photos, in name order), each checked
+        (it must decode) and copied to frames/images/; returns the new `Frame`s."""
+        from keras_hourglass.poses.media import InputError, read_image
+
+        found = []
+        for path in paths:
+            if os.path.isdir(path):
+                found += [os.path.join(path, name) for name in sorted(os.listdir(path))
+                          if name.lower().endswith(IMAGE_SUFFIXES)]  # fmt: skip
+            else:
+                found.append(path)
+        known, new = {f.id for f in self.frames}, []
+        os.makedirs(self.path("frames", "images"), exist_ok=True)
+        for path in found:
+            try:
+                read_image(path)  # a broken or cut photo is one line naming it
+            except InputError as error:
+                raise ProjectError(str(error)) from None
+            name = os.path.basename(path)
+            frame_id = f"images/{os.path.splitext(name)[0]}"
+            if frame_id in known:
+                continue
+            target = self.path("frames", "images", name)
+            with open(path, "rb") as source, files.atomic_write(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+            known.add(frame_id)
+            new.append(
+                Frame(frame_id, os.path.relpath(target, self.folder), None, len(new), "image")
+            )
+        with self.lock:
+            self.frames += new
+            self._save()
+        return new
 
     def pick(self, count, method="kmeans", source=None, videos=None):
         """Picks `count` new frames of the project's videos (`frames.pick_frames`), extracts
