@@ -82,6 +82,15 @@ def test_a_file_that_is_not_a_video_is_one_line_naming_it(tmp_path):
         F.read_thumbnails(str(tmp_path / "notes.mp4"))
     with pytest.raises(F.VideoError, match="gone.mp4: no such video file"):
         F.read_thumbnails(str(tmp_path / "gone.mp4"))
+    with pytest.raises(F.VideoError, match="notes.mp4"):
+        F.check_video(str(tmp_path / "notes.mp4"))
+    from keras_hourglass.commands import label
+
+    (tmp_path / "figure.yaml").write_text(SKELETON)
+    with pytest.raises(SystemExit):  # the command: one line, exit 2, and no project left
+        label.main([str(tmp_path / "p"), "--skeleton", str(tmp_path / "figure.yaml"),
+                    "--video", str(tmp_path / "notes.mp4")])  # fmt: skip
+    assert not (tmp_path / "p").exists()
 
 
 # --- the project on disk ---------------------------------------------------------------------------

@@ -83,13 +83,15 @@ def open_project(parser, args):
     frames picked. Any problem is one line naming the file."""
     import os
 
-    from keras_hourglass.labelling.frames import VideoError
+    from keras_hourglass.labelling.frames import VideoError, check_video
     from keras_hourglass.labelling.project import PROJECT_FILE, Project, ProjectError
 
     try:
         if os.path.isfile(os.path.join(args.project, PROJECT_FILE)):
             project = Project(args.project)
         elif args.skeleton:
+            for video in args.video:  # before the folder is made: a bad video leaves nothing
+                check_video(video)
             project = Project.create(args.project, args.skeleton, args.individuals)
             say(f"created the project {args.project} ({project.skeleton.name})")
         else:

@@ -15,7 +15,14 @@ from keras_hourglass import files
 
 log = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "VideoError", "extract_frames", "pick_frames", "read_thumbnails"]
+__all__ = [
+    "METHODS",
+    "VideoError",
+    "check_video",
+    "extract_frames",
+    "pick_frames",
+    "read_thumbnails",
+]
 
 METHODS = ("kmeans", "uniform")
 THUMBNAIL = (32, 24)  # width, height of the frames k-means compares (grey)
@@ -41,6 +48,17 @@ def _capture(path):
     if not capture.isOpened():
         raise VideoError(f"{path}: not a video OpenCV can decode")
     return capture
+
+
+def check_video(path):
+    """A `VideoError` naming `path` unless it is a video whose first frame decodes."""
+    capture = _capture(path)
+    try:
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok or frame is None:
+        raise VideoError(f"{path}: no frame could be decoded")
 
 
 def read_thumbnails(path):

@@ -225,7 +225,7 @@ class Project:
         """Adds video files (each checked: it must decode)."""
         for video in videos:
             video = os.path.abspath(video)
-            F.read_thumbnails(video)  # a VideoError names it when it does not decode
+            F.check_video(video)  # a VideoError names it when it does not decode
             if video not in self.videos:
                 self.videos.append(video)
         with self.lock:
