@@ -197,6 +197,7 @@ class LabelApi:
 
     def __init__(self, project):
         self.project, self.jobs, self.broken = project, Jobs(project), None
+        self._seen = None  # the files' stamps when last read
 
     @staticmethod
     def fail(error, status=400):
@@ -204,15 +205,33 @@ class LabelApi:
 
         return JSONResponse({"error": str(error)}, status_code=status)
 
+    def stamps(self):
+        """The project files' modification times (what a hand edit changes)."""
+        project, stamps = self.project, []
+        for name in ("project.json", "labels.json", "predictions.json", project.skeleton_file):
+            try:
+                stamps.append(os.stat(project.path(name)).st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return stamps
+
     def reload_if_changed(self):
-        """Reads the project again (a hand edit on disk); a broken file is reported, not
-        overwritten, until it is fixed."""
-        try:
-            fresh = Project(self.project.folder)
-            self.project.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
-            self.broken = None
-        except ProjectError as error:
-            self.broken = str(error)
+        """Reads the project again when a file changed on disk since (a hand edit; the page's
+        own saves change it too, harmlessly), under the project's lock so that no save is
+        lost between the read and the swap; a broken file is reported, not overwritten, until
+        it is fixed."""
+        with self.project.lock:
+            stamps = self.stamps()
+            if stamps == self._seen and not self.broken:
+                return
+            try:
+                fresh = Project(self.project.folder)
+                kept = {k: v for k, v in fresh.__dict__.items() if k != "lock"}
+                self.project.__dict__.update(kept)
+                self.broken = None
+            except ProjectError as error:
+                self.broken = str(error)
+            self._seen = stamps
 
     def info(self):
         project, skeleton = self.project, self.project.skeleton
