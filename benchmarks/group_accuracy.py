@@ -55,6 +55,9 @@ PIPELINES = {
     "scales-123": ["--detect-scales", "1,2,3"],
     "scales-1234": ["--detect-scales", "1,2,3,4"],
     "scales-12345": ["--detect-scales", "1,2,3,4,5"],
+    "scales-1234-score08": ["--detect-scales", "1,2,3,4", "--min-person-score", "0.08"],
+    "scales-1234-score11": ["--detect-scales", "1,2,3,4", "--min-person-score", "0.11"],
+    "scales-1234-passes3": ["--detect-scales", "1,2,3,4", "--passes", "3"],
     "whole": ["--whole-image"],
     "annotation": ["--no-refine"],  # with --detections made from the annotation
 }
