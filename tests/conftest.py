@@ -205,3 +205,33 @@ class PageServer:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def chromium_or_skip(height=1600):
+    """Debian's headless Chromium driven by Selenium, 1280 x `height` pixels, or skip saying why
+    (the page tests: demo, labelling)."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip(
+            "Chromium and its driver are not installed (apt-get install chromium "
+            "chromium-driver; .ci/run installs them where it can)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument(f"--window-size=1280,{height}")
+    from selenium.webdriver.chrome.service import Service
+
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def wait_until(browser, condition, timeout=120, poll=0.5):
+    """`condition(browser)` once it is truthy, within `timeout` seconds."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=poll).until(lambda b: condition(b))

@@ -6,12 +6,11 @@ import concurrent.futures
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
-from conftest import PYTHON, ROOT, PageServer
+from conftest import PYTHON, ROOT, PageServer, chromium_or_skip, wait_until
 
 PHOTO = ROOT / "docs/images/coco_000000000785.jpg"  # the README's skier (COCO val2017)
 SKIER = [281.0, 45.0, 219.0, 347.0]  # COCO's box of the skier
@@ -251,28 +250,11 @@ def test_predict_detect_finds_the_skier(tmp_path, python_env):
 
 
 def _browser_or_skip():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip(
-            "Chromium and its driver are not installed (apt-get install chromium "
-            "chromium-driver; .ci/run installs them where it can)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1280,1600")
-    from selenium.webdriver.chrome.service import Service
-
-    return webdriver.Chrome(service=Service(driver), options=options)
+    return chromium_or_skip(1600)
 
 
 def _wait_for(browser, condition, timeout=120):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser, timeout).until(lambda b: condition(b))
+    return wait_until(browser, condition, timeout)
 
 
 def _tables(browser):

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, PageServer
+from conftest import ROOT, PageServer, chromium_or_skip, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -261,26 +261,11 @@ def test_export_writes_custom_json_coco_and_a_csv_per_video(project, videos):
 
 
 def _browser_or_skip():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("Chromium and its driver are not installed (apt-get install chromium "
-                    "chromium-driver; .ci/run installs them where it can)")  # fmt: skip
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1280,1200")  # the whole page: no scrolling
-    from selenium.webdriver.chrome.service import Service
-
-    return webdriver.Chrome(service=Service(driver), options=options)
+    return chromium_or_skip(1200)  # the whole page: no scrolling
 
 
 def _wait(browser, condition, timeout=60):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda b: condition(b))
+    return wait_until(browser, condition, timeout, poll=0.1)
 
 
 def _state(browser):
