@@ -58,6 +58,8 @@ PIPELINES = {
     "scales-1234-score08": ["--detect-scales", "1,2,3,4", "--min-person-score", "0.08"],
     "scales-1234-score11": ["--detect-scales", "1,2,3,4", "--min-person-score", "0.11"],
     "scales-1234-passes3": ["--detect-scales", "1,2,3,4", "--passes", "3"],
+    "scales-123-no-landmarks": ["--detect-scales", "1,2,3", "--no-landmarks"],
+    "scales-1234-no-landmarks": ["--detect-scales", "1,2,3,4", "--no-landmarks"],
     "whole": ["--whole-image"],
     "annotation": ["--no-refine"],  # with --detections made from the annotation
 }

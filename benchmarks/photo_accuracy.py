@@ -21,7 +21,9 @@ links to the photos (so what is measured is the command, its start included), th
 
 Pipelines: `default` (no flags: what a user gets), `whole` (`--whole-image --no-refine`: the
 photo is the person, the command's default before issue #48), `whole-refined` (`--whole-image`),
-`detect-once` (`--no-refine`: the detector's box, one pass), `annotation` (`--detections` with
+`detect-once` (`--no-refine --no-landmarks`: the detector's box, one pass), `no-landmarks`
+(the detector's box as the first crop, refined: the default before BlazePose's landmark model
+framed the first crop), `annotation` (`--detections` with
 the annotated joints' box, `--no-refine`: the model's own framing, the evaluation's figure). With
 `--mediapipe-python` (a Python with mediapipe 0.10.21 and NumPy 1: its pins clash with ours, so it
 lives in its own environment) MediaPipe Pose (BlazePose full, its own detector, static images)
@@ -51,7 +53,8 @@ PIPELINES = {
     "default": [],
     "whole": ["--whole-image", "--no-refine"],  # what the command did before issue #48
     "whole-refined": ["--whole-image"],
-    "detect-once": ["--no-refine"],
+    "detect-once": ["--no-refine", "--no-landmarks"],  # the detector's box, one pass
+    "no-landmarks": ["--no-landmarks"],  # the detector's box first, refined (before BlazePose's)
     "annotation": ["--no-refine"],  # with --detections made from the annotation
 }
 

@@ -27,7 +27,7 @@ LAYERS = [
         "evaluation.protocols drawing poses.boxes poses.output poses.media",
     ),
     ("model", "network.model"),
-    ("deploy", "deployment.core poses.detect poses.framing poses.tracking"),
+    ("deploy", "deployment.core poses.detect poses.framing poses.landmarks poses.tracking"),
     ("inference", "deployment.inference"),
     ("serving", "deployment.saved_model"),
     ("runtimes", "deployment.runtimes"),

@@ -38,11 +38,13 @@ __all__ = [
     "DetectorError",
     "PersonDetector",
     "TiledDetector",
+    "closer_boxes",
     "detector_path",
     "make_detector",
     "parse_scales",
     "tiles",
     "turned_boxes",
+    "wheel_model",
 ]
 
 MODEL_FILE = "mediapipe/modules/pose_detection/pose_detection.tflite"
@@ -56,34 +58,41 @@ TILE_OVERLAP = 0.25  # neighbouring tiles share this fraction of a tile
 PERSON_NMS_IOU = 0.3  # one person found in two tiles or scales: boxes overlapping this much
 COVERED = 0.5  # a tile this much covered by people already followed is not looked at (video)
 COVER_CELL = 8  # pixels per cell of that coverage's mask
+CLOSER_GRID = 2  # no one on the whole photo: its 2 x 2 tiles next (measured: +1.2 points)
 
 
 class DetectorError(RuntimeError):
     """The person detector cannot run here: one line saying what to install."""
 
 
-def detector_path():
-    """The installed `pose_detection.tflite` (from mediapipe's wheel, found without importing
-    mediapipe), checked by its SHA-256; a `DetectorError` when it is missing or different."""
+def wheel_model(name, sha256, what):
+    """The path of the model file `name` inside mediapipe's installed wheel (found without
+    importing mediapipe), checked by its SHA-256 so the measured model is the one that runs; a
+    `DetectorError` naming `what` when it is missing or different."""
     try:
-        found = [f for f in importlib.metadata.files("mediapipe") or () if str(f) == MODEL_FILE]
+        found = [f for f in importlib.metadata.files("mediapipe") or () if str(f) == name]
     except importlib.metadata.PackageNotFoundError:
         found = []
     if not found:
         raise DetectorError(
-            f"the person detector ships in mediapipe's wheel, which is not installed: {INSTALL}"
+            f"the {what} ships in mediapipe's wheel, which is not installed: {INSTALL}"
         )
     path = str(found[0].locate())
     if not os.path.isfile(path):
-        raise DetectorError(f"the person detector {path} is missing: reinstall it ({INSTALL})")
+        raise DetectorError(f"the {what} {path} is missing: reinstall it ({INSTALL})")
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    if digest != MODEL_SHA256:
+    if digest != sha256:
         raise DetectorError(
-            f"{path} is not the BlazePose detector this version was measured with (SHA-256 "
-            f"{digest[:16]}..., expected {MODEL_SHA256[:16]}...): {INSTALL}"
+            f"{path} is not the {what} this version was measured with (SHA-256 "
+            f"{digest[:16]}..., expected {sha256[:16]}...): {INSTALL}"
         )
     return path
+
+
+def detector_path():
+    """The installed `pose_detection.tflite` (`wheel_model`)."""
+    return wheel_model(MODEL_FILE, MODEL_SHA256, "person detector")
 
 
 @functools.cache
@@ -215,6 +224,17 @@ def turned_boxes(detector, pixels, quarters=(2, 1, 3)):
             )
         return boxes
     return []
+
+
+def closer_boxes(detector, pixels, grid=CLOSER_GRID):
+    """The people a detector that found no one on the whole photo finds in its `grid` x `grid`
+    tiles (a person small in a wide photo is `grid` times larger there): the second scale a
+    person would try. [] when `detector` already looks at that grid (`TiledDetector`)."""
+    if isinstance(detector, TiledDetector):
+        if grid in detector.scales:
+            return []
+        detector = detector.detector
+    return TiledDetector(detector, (grid,), turned=False)(pixels)
 
 
 def tiles(height, width, grid, overlap=TILE_OVERLAP):

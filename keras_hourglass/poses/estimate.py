@@ -48,8 +48,10 @@ def estimate_poses(
             paths of photo files (read upright: `media.read_image`).
         boxes: the people, per image (one entry per image; for a single image, its entry):
             - None (default): found: the person detector's people (mediapipe's wheel; without
-              it the whole image), each re-framed from its pose as the model was trained
-              (`framing.search_people`); people whose pose is not confident are left out;
+              it the whole image), each first framed by BlazePose's landmark model (from the
+              same wheel: `landmarks.LandmarkFramer`) and re-framed from its pose as the model
+              was trained (`framing.search_people`); people whose pose is not confident and
+              whose body the landmark model does not see are left out;
             - a list of boxes: `boxes.Box` (x, y, w, h in pixels, as `Box.around(cx, cy,
               side)` for a crop given by its centre), or [x, y, w, h] (COCO's), each person
               re-framed from its pose and reported;
@@ -168,13 +170,17 @@ def _people_of(predictor, image, boxes, skeleton, index):
         return refined.keypoints, refined.scores
     if "detector" not in _DETECTOR:
         from keras_hourglass.poses.detect import DetectorError, PersonDetector
+        from keras_hourglass.poses.landmarks import LandmarkFramer
 
         try:
             _DETECTOR["detector"] = PersonDetector()
+            _DETECTOR["framer"] = LandmarkFramer()
         except DetectorError as error:
             log.warning(f"{error}; without it the whole image is the first box")
-            _DETECTOR["detector"] = None
-    found = framing.search_people(predictor, floats, pixels, skeleton, _DETECTOR["detector"])
+            _DETECTOR["detector"] = _DETECTOR["framer"] = None
+    found = framing.search_people(
+        predictor, floats, pixels, skeleton, _DETECTOR["detector"], framer=_DETECTOR["framer"]
+    )
     return found.people.keypoints, found.people.scores
 
 

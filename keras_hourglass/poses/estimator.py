@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 class FoundPeople:
     """`PoseEstimator.find_people`'s answer: keypoints (P, K, 2) in the photo's pixels, scores
     (P, K), box scores (P,), a record per person (bbox, the final crop, passes), how they were
-    found ("given", "whole image", "detector", "turned", "whole") and how many were left out
-    as not confident."""
+    found ("given", "whole image", "detector", "closer", "turned", "whole") and how many were
+    left out as not confident."""
 
     keypoints: np.ndarray
     scores: np.ndarray
@@ -90,13 +90,14 @@ class PoseEstimator:
     def __init__(
         self, model_path, skeleton_name=None, flip_test=True, runtime="auto", precision="auto",
         *, detector="auto", passes=None, min_person_score=None, detect_scales=None,
-        detector_name="blazepose",
+        detector_name="blazepose", framer="auto",
     ):  # fmt: skip
         from keras_hourglass.deployment.loader import ModelLoadError, load_model
         from keras_hourglass.poses import framing
         from keras_hourglass.poses.detect import DETECT_SCALES
 
         self._detector = detector  # "auto": made at first use (`detector`); None: none
+        self._framer = framer  # "auto": made at first use (`framer`); None: the boxes as found
         self.detector_name = detector_name
         self.detect_scales = tuple(detect_scales or DETECT_SCALES)
         self.passes = framing.PASSES if passes is None else int(passes)
@@ -187,6 +188,26 @@ class PoseEstimator:
     def detector(self, detector):
         self._detector = detector
 
+    @property
+    def framer(self):
+        """The first framing of the people found (`landmarks.LandmarkFramer`: BlazePose's
+        landmark model), made at first use; None when it cannot run here (said once: the
+        detector's boxes are the first crops)."""
+        if self._framer == "auto":
+            from keras_hourglass.poses.detect import DetectorError
+            from keras_hourglass.poses.landmarks import LandmarkFramer
+
+            try:
+                self._framer = LandmarkFramer()
+            except DetectorError as error:
+                log.warning(f"note: {error}; without it the detector's boxes are the first crops")
+                self._framer = None
+        return self._framer
+
+    @framer.setter
+    def framer(self, framer):
+        self._framer = framer
+
     def find_people(self, pixels, boxes=None, where="the image", whole_image=False):
         """One photo's people as `FoundPeople`: given `boxes` (a list of `Box`), or (None) found
         by the detector (or the whole photo with `whole_image` or without a detector), each
@@ -209,9 +230,11 @@ class PoseEstimator:
             bboxes = [None if b.given_as_crop else b.xywh for b in boxes] if given else [None]
             how, left_out = ("given" if given else "whole image"), 0
         else:
+            detector = self.detector
             found = framing.search_people(
-                predictor, floats, pixels, self.skeleton, self.detector,
+                predictor, floats, pixels, self.skeleton, detector,
                 passes=passes, min_score=self.min_person_score,
+                framer=self.framer if detector is not None else None,
             )  # fmt: skip
             refined, box_scores, how, left_out = (
                 found.people,
@@ -536,11 +559,12 @@ def _video_tracker(estimator, box, whole_image, name, detect_every, max_people):
     """`predict_video`'s tracker (`tracking.make_tracker(name, ...)`) from its arguments."""
     from keras_hourglass.poses import tracking
 
+    detector = None if (whole_image or box is not None) else estimator.detector
     return tracking.make_tracker(
         name,
         estimator.predictor,
         estimator.skeleton,
-        None if (whole_image or box is not None) else estimator.detector,
+        detector,
         box=box,
         detect_every=detect_every or tracking.DETECT_EVERY,
         max_people=max_people,

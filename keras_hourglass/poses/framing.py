@@ -19,8 +19,10 @@ LSPET (docs/BENCHMARKS.md, "The whole-photo pipeline"), turning hurt the shipped
 training people include the inverted acrobats unturned: the default never turns.
 
 `search_people` is the whole photo's way in: the detector's people, or, when it finds no one,
-the photo turned a quarter, a half and three quarters (the detector misses inverted faces),
-then the whole photo as one first framing; people whose pose is not confident are dropped
+its 2 x 2 tiles, then the photo turned a quarter, a half and three quarters (the detector
+misses inverted faces), then the whole photo as one first framing; with a landmark framer
+(`landmarks.LandmarkFramer`: BlazePose's landmark model) each first box is framed from the
+body it sees; people whose pose is not confident (and whose body it does not see) are dropped
 (nobody in the photo gives no one) and two framings that converged on one person are one.
 Pure NumPy/OpenCV on any crop predictor (`deploy.CropPredictor`).
 """
@@ -31,7 +33,7 @@ import math
 import numpy as np
 
 from keras_hourglass import geometry
-from keras_hourglass.poses.detect import turned_boxes
+from keras_hourglass.poses.detect import closer_boxes, turned_boxes
 
 __all__ = [
     "Framing",
@@ -269,14 +271,16 @@ def same_person(a_keypoints, b_keypoints, side):
 @dataclasses.dataclass
 class Found:
     """`search_people`'s answer: the people (`Refined`, box scores, the first boxes: a `Box`
-    or None for the whole photo), how they were found ("detector", "turned", "whole"), and
-    the people left out as not confident."""
+    or None for the whole photo), how they were found ("detector", "closer", "turned",
+    "whole"), the people left out as not confident, and each kept person's landmark presence
+    (`landmarks.Seen.presence`; None where no landmark model framed them)."""
 
     people: Refined
     box_scores: list
     boxes: list
     how: str
     dropped: int
+    presence: list = dataclasses.field(default_factory=list)
 
 
 def search_people(
@@ -288,15 +292,22 @@ def search_people(
     passes=PASSES,
     min_score=MIN_PERSON_SCORE,
     upright_deg=None,
+    framer=None,
 ):
     """Everyone in a photo, found as a person would: the detector's people (`detector`:
-    pixels -> [Box], or None), else the detector on the photo turned, else the whole photo as
-    a first framing; each refined into the training framing, the unconfident dropped (mean
-    joint confidence below `min_score`) and duplicates merged (the more confident kept)."""
+    pixels -> [Box], or None), else its people in the photo's 2 x 2 tiles (`closer_boxes`),
+    else in the photo turned, else the whole photo as a first framing. With `framer`
+    (`landmarks.LandmarkFramer`), each first box is framed by BlazePose's landmarks, and a
+    person whose body it sees (presence at least its `min_presence`) starts from that framing
+    and is kept whatever the hourglass's confidence; the others start from the box. Each person
+    is refined into the training framing, the unconfident dropped (mean joint confidence below
+    `min_score`, unless seen) and duplicates merged (the more confident kept)."""
     height, width = pixels.shape[:2]
     boxes, how = [], "whole"
     if detector is not None:
         boxes, how = detector(pixels), "detector"
+        if not boxes:
+            boxes, how = closer_boxes(detector, pixels), "closer"
         if not boxes:
             boxes, how = turned_boxes(detector, pixels), "turned"
     if boxes:
@@ -304,6 +315,7 @@ def search_people(
         # there): their crop is turned whatever `upright_deg` says.
         turn = -1.0 if how == "turned" else upright_deg
         framings = [Framing.of_box(box, turn) for box in boxes]
+        regions = [Framing.of_box(box, -1.0) for box in boxes]  # as MediaPipe's landmark crop
         scores_of_boxes = [float(box.score) for box in boxes]
     else:
         framings, scores_of_boxes, boxes, how = (
@@ -312,12 +324,21 @@ def search_people(
             [None],
             "whole",
         )
+        regions = list(framings)
+    presence = [None] * len(framings)
+    if framer is not None:
+        for i, region in enumerate(regions):
+            seen = framer(floats, region)  # the whole photo: only the first look's flag counts
+            presence[i] = seen.presence if boxes[i] is not None else seen.first
+            if seen.presence >= framer.min_presence:
+                framings[i] = seen.framing
     people = refine(predictor, floats, framings, skeleton, passes, upright_deg=upright_deg)
     confidence = person_score(people.scores)
+    seen = [p is not None and p >= framer.min_presence for p in presence]
     order = np.argsort(-confidence, kind="stable")
     kept = []
     for i in order:
-        if confidence[i] < min_score:
+        if confidence[i] < min_score and not seen[i]:
             continue
         if any(
             same_person(people.keypoints[i], people.keypoints[j], people.framings[j].side)
@@ -333,4 +354,11 @@ def search_people(
         [people.framings[i] for i in kept],
         [people.passes[i] for i in kept],
     )
-    return Found(chosen, [scores_of_boxes[i] for i in kept], [boxes[i] for i in kept], how, dropped)
+    return Found(
+        chosen,
+        [scores_of_boxes[i] for i in kept],
+        [boxes[i] for i in kept],
+        how,
+        dropped,
+        [presence[i] for i in kept],
+    )
