@@ -280,9 +280,16 @@ def test_the_serving_client_finds_the_people_and_sends_upright_pixels(tmp_path, 
     assert "sent as upright PNG pixels (its EXIF orientation applied)" in capsys.readouterr().err
     assert np.array_equal(decode_image(images[0]), decode_image(phone.read_bytes()))
     assert len(rows) == 1 and boxes.shape == (1, 3)
-    cx, cy, _ = boxes[0]
+    cx, cy, scale = boxes[0]
     x, y, w, h = SKIER_BOX
     assert x <= cx <= x + w and y <= cy <= y + h  # the skier, in the upright photo
+    # The crop sent is the one BlazePose's landmarks frame (the skier's body, without COCO's
+    # skis and poles), not the detector's box's square; the record keeps the detector's box.
+    detected = args.detector(decode_image(images[0]))[0]
+    assert rows[0][1]["bbox"] == detected.xywh
+    side = scale * geometry.PERSON_BOX_PX
+    assert abs(side - detected.square()[2]) > 10.0
+    assert 0.6 < side / (1.25 * max(w, h)) < 1.1, side
     body = serving_client.rest_body([images[0]], boxes)
     assert body["signature_name"] == "predict_encoded_boxes"
     parser, args = serving_client.parse_args([str(SKIER), "--rest", "x", "--whole-image"])

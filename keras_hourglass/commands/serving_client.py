@@ -552,16 +552,20 @@ def send(function, *args):
 
 
 def _found_people(args, data, path):
-    """The person detector's boxes in one photo (the people found, as hourglass-predict finds
-    them, without its re-framing passes: each pass would be another request), or None: the
-    whole photo (--whole-image, no detector installed, or no one found; said on stderr)."""
+    """The people found in one photo, as hourglass-predict finds them without its re-framing
+    passes (each pass would be another request): the person detector's boxes, each with the
+    crop BlazePose's landmark model frames where it sees a body (`landmarks.LandmarkFramer`;
+    the box's own crop elsewhere, or without the framer); None: the whole photo
+    (--whole-image, no detector installed, or no one found; said on stderr)."""
     if args.whole_image:
         return None
     if getattr(args, "detector", "auto") == "auto":
         from keras_hourglass.poses.detect import DetectorError, PersonDetector
+        from keras_hourglass.poses.landmarks import LandmarkFramer
 
         try:
             args.detector = PersonDetector()
+            args.framer = LandmarkFramer()
         except DetectorError as error:
             print(f"note: {error}; the whole photo is the person", file=sys.stderr)
             args.detector = None
@@ -569,14 +573,32 @@ def _found_people(args, data, path):
         return None
     from keras_hourglass.poses.media import decode_image
 
-    found = args.detector(decode_image(data, path))
+    pixels = decode_image(data, path)
+    found = args.detector(pixels)
     if not found:
         print(
             f"note: {path}: the person detector found no one; the whole photo is sent",
             file=sys.stderr,
         )
         return None
-    return found
+    framer = getattr(args, "framer", None)
+    if framer is None:
+        return found
+    import dataclasses
+
+    import numpy as np
+
+    from keras_hourglass.poses.framing import Framing
+
+    floats = pixels.astype(np.float32) / 255.0
+    people = []
+    for box in found:
+        seen = framer(floats, Framing.of_box(box, -1.0))
+        if seen.presence >= framer.min_presence:  # the detector's box, the landmarks' crop
+            frame = seen.framing
+            box = dataclasses.replace(box, center=(frame.cx, frame.cy), side=frame.side)
+        people.append(box)
+    return people
 
 
 def people_rows(args, images, unit=PERSON_BOX_PX):
