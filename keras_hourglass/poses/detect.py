@@ -39,6 +39,7 @@ __all__ = [
     "PersonDetector",
     "TiledDetector",
     "closer_boxes",
+    "compile_wheel_model",
     "detector_path",
     "make_detector",
     "parse_scales",
@@ -90,6 +91,21 @@ def wheel_model(name, sha256, what):
     return path
 
 
+def compile_wheel_model(name, sha256, what, threads=0):
+    """The wheel's model `name` (`wheel_model`) compiled by OpenVINO for the CPU (`threads`: its
+    CPU threads, 0 all cores); a `DetectorError` when OpenVINO or the file is missing."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise DetectorError(
+            f"the {what} runs on OpenVINO, which is not installed: "
+            "pip install 'keras-hourglass[openvino]'"
+        ) from None
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
+    return core.compile_model(core.read_model(wheel_model(name, sha256, what)), "CPU", config)
+
+
 def detector_path():
     """The installed `pose_detection.tflite` (`wheel_model`)."""
     return wheel_model(MODEL_FILE, MODEL_SHA256, "person detector")
@@ -121,16 +137,7 @@ class PersonDetector:
     threads: OpenVINO's CPU threads (0: all cores)."""
 
     def __init__(self, min_score=MIN_SCORE, threads=0):
-        try:
-            import openvino as ov
-        except ImportError:
-            raise DetectorError(
-                "the person detector runs on OpenVINO, which is not installed: "
-                "pip install 'keras-hourglass[openvino]'"
-            ) from None
-        core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
-        self._compiled = core.compile_model(core.read_model(detector_path()), "CPU", config)
+        self._compiled = compile_wheel_model(MODEL_FILE, MODEL_SHA256, "person detector", threads)
         self.min_score = float(min_score)
 
     def __call__(self, pixels):

@@ -175,13 +175,12 @@ class PoseEstimator:
         `detect_scales`), made at first use; None when it cannot run here (mediapipe's wheel
         not installed: said once, and the whole photo is used)."""
         if self._detector == "auto":
-            from keras_hourglass.poses.detect import DetectorError, make_detector
+            from keras_hourglass.poses.detect import make_detector
 
-            try:
-                self._detector = make_detector(self.detector_name, self.detect_scales)
-            except DetectorError as error:
-                log.warning(f"note: {error}; without it the whole photo is the person")
-                self._detector = None
+            self._detector = _made(
+                lambda: make_detector(self.detector_name, self.detect_scales),
+                "without it the whole photo is the person",
+            )
         return self._detector
 
     @detector.setter
@@ -194,14 +193,11 @@ class PoseEstimator:
         landmark model), made at first use; None when it cannot run here (said once: the
         detector's boxes are the first crops)."""
         if self._framer == "auto":
-            from keras_hourglass.poses.detect import DetectorError
             from keras_hourglass.poses.landmarks import LandmarkFramer
 
-            try:
-                self._framer = LandmarkFramer()
-            except DetectorError as error:
-                log.warning(f"note: {error}; without it the detector's boxes are the first crops")
-                self._framer = None
+            self._framer = _made(
+                LandmarkFramer, "without it the detector's boxes are the first crops"
+            )
         return self._framer
 
     @framer.setter
@@ -285,6 +281,18 @@ class PoseEstimator:
             keypoints.append(out["keypoints"].numpy())
             scores.append(out["scores"].numpy())
         return np.concatenate(keypoints), np.concatenate(scores)
+
+
+def _made(make, without):
+    """`make()`, or None when it cannot run here (a `detect.DetectorError`: said once, with
+    what happens `without` it)."""
+    from keras_hourglass.poses.detect import DetectorError
+
+    try:
+        return make()
+    except DetectorError as error:
+        log.warning(f"note: {error}; {without}")
+        return None
 
 
 # --- the loops: photos and folders, videos and cameras, to files ------------------------------

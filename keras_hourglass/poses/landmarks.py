@@ -20,8 +20,8 @@ BlazePose only chooses the crop, as the detector does. Measured on LSPET (docs/B
 
 The model (`pose_landmark_full.tflite`, 256 x 256 input, 39 landmarks; Apache-2.0, The
 MediaPipe Authors; Bazarevsky et al., "BlazePose", 2020) ships inside the `mediapipe` wheel
-beside the person detector (`detect.wheel_model`: found without importing mediapipe, SHA-256
-checked) and runs on OpenVINO. Nothing is downloaded.
+beside the person detector (`detect.compile_wheel_model`: found without importing mediapipe,
+SHA-256 checked, compiled by OpenVINO). Nothing is downloaded.
 """
 
 import dataclasses
@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from keras_hourglass import geometry
-from keras_hourglass.poses.detect import DetectorError, wheel_model
+from keras_hourglass.poses.detect import compile_wheel_model
 from keras_hourglass.poses.framing import MARGIN, Framing
 
 __all__ = ["LandmarkFramer", "Seen", "body_framing"]
@@ -94,20 +94,12 @@ class LandmarkFramer:
     look's landmarks frame the person, the presence is the larger of the two looks' flags (the
     second look alone can see a body in the noise its first look framed: on a region that no
     detector proposed, use `Seen.first`).
-    threads: OpenVINO's CPU threads (0: all cores). A `DetectorError` when it cannot run here."""
+    threads: OpenVINO's CPU threads (0: all cores). A `detect.DetectorError` when it cannot run
+    here."""
 
     def __init__(self, threads=0, min_presence=MIN_PRESENCE):
-        try:
-            import openvino as ov
-        except ImportError:
-            raise DetectorError(
-                "the landmark model runs on OpenVINO, which is not installed: "
-                "pip install 'keras-hourglass[openvino]'"
-            ) from None
-        core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
-        path = wheel_model(MODEL_FILE, MODEL_SHA256, "BlazePose landmark model")
-        self._compiled = core.compile_model(core.read_model(path), "CPU", config)
+        what = "BlazePose landmark model"
+        self._compiled = compile_wheel_model(MODEL_FILE, MODEL_SHA256, what, threads)
         self._landmarks = self._compiled.output("Identity")
         self._flag = self._compiled.output("Identity_1")
         self.min_presence = float(min_presence)
