@@ -163,12 +163,13 @@ def _add_people_flags(parser):
     people = parser.add_argument_group(
         "people (default: found by the person detector)",
         "Without boxes the people are found: MediaPipe's BlazePose person detector (from "
-        "mediapipe's wheel, run by OpenVINO), or the photo turned when it finds no one, else the "
-        "whole photo; each found person's first crop is framed by BlazePose's landmark model "
-        "(--no-landmarks: the detector's box); people whose pose is not confident (and whose "
-        "body the landmark model does not see) are left out, so a photo of nobody gives no one. Boxes given win: --bbox (repeatable), --detections, or MPII's --box "
-        "cx,cy,scale. Every person is re-framed from its pose as the model was trained and "
-        "predicted again (--passes), in batches of --batch.",
+        "mediapipe's wheel, run by OpenVINO), or its 2x2 tiles, or the photo turned when it finds "
+        "no one, else the whole photo; each found person's first crop is framed by BlazePose's "
+        "landmark model (--no-landmarks: the detector's box); people whose pose is not "
+        "confident (and whose body the landmark model does not see) are left out, so a photo of "
+        "nobody gives no one. Boxes given win: --bbox (repeatable), --detections, or MPII's "
+        "--box cx,cy,scale. Every person is re-framed from its pose as the model was trained "
+        "and predicted again (--passes), in batches of --batch.",
     )
     add_box_arguments(people)
     people.add_argument(

@@ -567,12 +567,11 @@ def _video_tracker(estimator, box, whole_image, name, detect_every, max_people):
     """`predict_video`'s tracker (`tracking.make_tracker(name, ...)`) from its arguments."""
     from keras_hourglass.poses import tracking
 
-    detector = None if (whole_image or box is not None) else estimator.detector
     return tracking.make_tracker(
         name,
         estimator.predictor,
         estimator.skeleton,
-        detector,
+        None if (whole_image or box is not None) else estimator.detector,
         box=box,
         detect_every=detect_every or tracking.DETECT_EVERY,
         max_people=max_people,

@@ -325,20 +325,20 @@ def search_people(
             "whole",
         )
         regions = list(framings)
-    presence = [None] * len(framings)
+    presence, body = [None] * len(framings), [False] * len(framings)
     if framer is not None:
         for i, region in enumerate(regions):
             seen = framer(floats, region)  # the whole photo: only the first look's flag counts
             presence[i] = seen.presence if boxes[i] is not None else seen.first
-            if seen.presence >= framer.min_presence:
+            body[i] = presence[i] >= framer.min_presence
+            if body[i]:
                 framings[i] = seen.framing
     people = refine(predictor, floats, framings, skeleton, passes, upright_deg=upright_deg)
     confidence = person_score(people.scores)
-    seen = [p is not None and p >= framer.min_presence for p in presence]
     order = np.argsort(-confidence, kind="stable")
     kept = []
     for i in order:
-        if confidence[i] < min_score and not seen[i]:
+        if confidence[i] < min_score and not body[i]:
             continue
         if any(
             same_person(people.keypoints[i], people.keypoints[j], people.framings[j].side)
